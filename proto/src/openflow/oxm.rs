@@ -1,0 +1,638 @@
+//! OXM match fields (OpenFlow 1.5 `ofp_match`, plus the Nicira NXM classes
+//! that Open vSwitch uses for registers and conntrack).
+//!
+//! A [`Match`] keeps fields in wire order as raw big-endian bytes. Known
+//! fields are described once, in [`FIELDS`]; unknown classes and fields are
+//! kept as they came and encode back byte for byte.
+
+use crate::error::{DecodeError, EncodeError};
+use crate::wire::{pad_to, Reader};
+use bytes::{BufMut, BytesMut};
+
+/// OXM class numbers.
+pub mod class {
+    /// Nicira NXM class 0 (original `NXM_OF_*` fields).
+    pub const NXM_0: u16 = 0x0000;
+    /// Nicira NXM class 1 (`NXM_NX_*`: registers, conntrack, tunnels).
+    pub const NXM_1: u16 = 0x0001;
+    /// OpenFlow basic fields.
+    pub const OPENFLOW_BASIC: u16 = 0x8000;
+    /// `OXM_OF_PKT_REG<N>`: the 64-bit packet registers.
+    pub const PACKET_REGS: u16 = 0x8001;
+    /// Experimenter class: a 32-bit experimenter id follows the header.
+    pub const EXPERIMENTER: u16 = 0xffff;
+}
+
+/// Identity of a match field on the wire: class, field number, and the
+/// experimenter id for the experimenter class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OxmId {
+    pub class: u16,
+    pub field: u8,
+    pub experimenter: Option<u32>,
+}
+
+impl OxmId {
+    pub const fn new(class: u16, field: u8) -> Self {
+        OxmId { class, field, experimenter: None }
+    }
+
+    /// The field's definition if podflow knows it.
+    pub fn def(&self) -> Option<&'static FieldDef> {
+        FIELDS.iter().find(|d| d.id == *self)
+    }
+
+    /// Bytes of the OXM header (4, or 8 with an experimenter id).
+    pub fn header_len(&self) -> usize {
+        if self.experimenter.is_some() {
+            8
+        } else {
+            4
+        }
+    }
+
+    /// Writes an OXM header for a value of `payload_len` bytes (value, and
+    /// mask if `has_mask`).
+    pub fn put_header(&self, out: &mut BytesMut, has_mask: bool, payload_len: usize) -> Result<(), EncodeError> {
+        let exp_len = if self.experimenter.is_some() { 4 } else { 0 };
+        let len = u8::try_from(payload_len + exp_len).map_err(|_| EncodeError::TooLong { what: "OXM field", len: payload_len })?;
+        out.put_u16(self.class);
+        out.put_u8((self.field << 1) | has_mask as u8);
+        out.put_u8(len);
+        if let Some(e) = self.experimenter {
+            out.put_u32(e);
+        }
+        Ok(())
+    }
+
+    /// Reads an OXM header (without a length) as used by `copy_field`,
+    /// `reg_move` and the OXS/OXM id lists. Returns the id, has-mask bit
+    /// and the payload length (value+mask, excluding the experimenter id).
+    pub fn read_header(r: &mut Reader<'_>) -> Result<(OxmId, bool, usize), DecodeError> {
+        let class = r.u16("OXM header")?;
+        let fb = r.u8("OXM header")?;
+        let len = r.u8("OXM header")? as usize;
+        let (experimenter, len) = if class == class::EXPERIMENTER {
+            if len < 4 {
+                return Err(DecodeError::BadLength {
+                    what: "experimenter OXM field",
+                    len,
+                    why: "shorter than its experimenter id",
+                });
+            }
+            (Some(r.u32("experimenter OXM header")?), len - 4)
+        } else {
+            (None, len)
+        };
+        Ok((OxmId { class, field: fb >> 1, experimenter }, fb & 1 == 1, len))
+    }
+
+    /// Display name: the field's `ovs-ofctl` name when known, else
+    /// `OXM(class,field)`.
+    pub fn name(&self) -> String {
+        match self.def() {
+            Some(d) => d.name.to_string(),
+            None => match self.experimenter {
+                Some(e) => format!("OXM({:#06x},{},exp={:#x})", self.class, self.field, e),
+                None => format!("OXM({:#06x},{})", self.class, self.field),
+            },
+        }
+    }
+}
+
+/// Which packets a field is meaningful for. Open vSwitch refuses a match
+/// (`OFPBMC_BAD_PREREQ`) whose fields lack their prerequisites; we check the
+/// same rules before sending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prereq {
+    None,
+    /// Any Ethernet packet (always true for podflow's packet types).
+    Ethernet,
+    Ipv4,
+    Ipv6,
+    IpAny,
+    Arp,
+    Tcp,
+    Udp,
+    Sctp,
+    Icmpv4,
+    Icmpv6,
+    /// ICMPv6 neighbor solicitation or advertisement.
+    Nd,
+    NdSolicit,
+    NdAdvert,
+    /// A VLAN id is matched (`vlan_vid` with the present bit).
+    VlanVid,
+}
+
+impl Prereq {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Prereq::None | Prereq::Ethernet => "nothing",
+            Prereq::Ipv4 => "eth_type=0x0800 (ip)",
+            Prereq::Ipv6 => "eth_type=0x86dd (ipv6)",
+            Prereq::IpAny => "eth_type=0x0800 or 0x86dd (ip or ipv6)",
+            Prereq::Arp => "eth_type=0x0806 (arp)",
+            Prereq::Tcp => "ip_proto=6 with ip or ipv6 (tcp)",
+            Prereq::Udp => "ip_proto=17 with ip or ipv6 (udp)",
+            Prereq::Sctp => "ip_proto=132 with ip or ipv6 (sctp)",
+            Prereq::Icmpv4 => "ip,ip_proto=1 (icmp)",
+            Prereq::Icmpv6 => "ipv6,ip_proto=58 (icmp6)",
+            Prereq::Nd => "icmp6 with icmp_type=135 or 136",
+            Prereq::NdSolicit => "icmp6,icmp_type=135",
+            Prereq::NdAdvert => "icmp6,icmp_type=136",
+            Prereq::VlanVid => "a vlan_vid with the present bit (0x1000)",
+        }
+    }
+}
+
+/// How a field's value is written in `ovs-ofctl` syntax.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Decimal,
+    Hex,
+    Ipv4,
+    Ipv6,
+    Ethernet,
+    /// An OpenFlow port number (`LOCAL`, `CONTROLLER`, … for reserved ones).
+    Port,
+    CtState,
+    TcpFlags,
+    PacketType,
+    Frag,
+}
+
+/// Static description of a known match field.
+#[derive(Debug)]
+pub struct FieldDef {
+    pub id: OxmId,
+    /// Canonical `ovs-ofctl` name (what `set_field:…->NAME` prints).
+    pub name: &'static str,
+    /// Other names accepted when parsing flow text.
+    pub aliases: &'static [&'static str],
+    /// Name used in subfield syntax (`NXM_NX_REG0[0..3]`).
+    pub nxm_name: &'static str,
+    /// Value length in bytes.
+    pub len: usize,
+    pub maskable: bool,
+    pub prereq: Prereq,
+    pub format: Format,
+    /// Width in bits of the meaningful part (e.g. 12+1 for vlan_vid).
+    pub bits: u32,
+}
+
+macro_rules! f {
+    ($class:expr, $field:expr, $name:expr, [$($alias:expr),*], $nxm:expr, $len:expr, $mask:expr, $pre:ident, $fmt:ident, $bits:expr) => {
+        FieldDef {
+            id: OxmId::new($class, $field),
+            name: $name,
+            aliases: &[$($alias),*],
+            nxm_name: $nxm,
+            len: $len,
+            maskable: $mask,
+            prereq: Prereq::$pre,
+            format: Format::$fmt,
+            bits: $bits,
+        }
+    };
+}
+
+use class::{NXM_0, NXM_1, OPENFLOW_BASIC as B, PACKET_REGS};
+
+/// Every match field podflow knows, with its wire identity and text names.
+pub static FIELDS: &[FieldDef] = &[
+    f!(B, 0, "in_port", [], "OXM_OF_IN_PORT", 4, false, None, Port, 32),
+    f!(B, 2, "metadata", [], "OXM_OF_METADATA", 8, true, None, Hex, 64),
+    f!(B, 3, "eth_dst", ["dl_dst"], "NXM_OF_ETH_DST", 6, true, Ethernet, Ethernet, 48),
+    f!(B, 4, "eth_src", ["dl_src"], "NXM_OF_ETH_SRC", 6, true, Ethernet, Ethernet, 48),
+    f!(B, 5, "eth_type", ["dl_type"], "NXM_OF_ETH_TYPE", 2, false, Ethernet, Hex, 16),
+    f!(B, 6, "vlan_vid", [], "OXM_OF_VLAN_VID", 2, true, Ethernet, Decimal, 13),
+    f!(B, 7, "vlan_pcp", [], "OXM_OF_VLAN_PCP", 1, false, VlanVid, Decimal, 3),
+    f!(B, 8, "ip_dscp", [], "OXM_OF_IP_DSCP", 1, false, IpAny, Decimal, 6),
+    f!(B, 9, "nw_ecn", ["ip_ecn"], "NXM_NX_IP_ECN", 1, false, IpAny, Decimal, 2),
+    f!(B, 10, "nw_proto", ["ip_proto"], "NXM_OF_IP_PROTO", 1, false, IpAny, Decimal, 8),
+    f!(B, 11, "ip_src", ["nw_src", "ipv4_src"], "NXM_OF_IP_SRC", 4, true, Ipv4, Ipv4, 32),
+    f!(B, 12, "ip_dst", ["nw_dst", "ipv4_dst"], "NXM_OF_IP_DST", 4, true, Ipv4, Ipv4, 32),
+    f!(B, 13, "tcp_src", ["tp_src"], "NXM_OF_TCP_SRC", 2, true, Tcp, Decimal, 16),
+    f!(B, 14, "tcp_dst", ["tp_dst"], "NXM_OF_TCP_DST", 2, true, Tcp, Decimal, 16),
+    f!(B, 15, "udp_src", [], "NXM_OF_UDP_SRC", 2, true, Udp, Decimal, 16),
+    f!(B, 16, "udp_dst", [], "NXM_OF_UDP_DST", 2, true, Udp, Decimal, 16),
+    f!(B, 17, "sctp_src", [], "OXM_OF_SCTP_SRC", 2, true, Sctp, Decimal, 16),
+    f!(B, 18, "sctp_dst", [], "OXM_OF_SCTP_DST", 2, true, Sctp, Decimal, 16),
+    f!(B, 19, "icmp_type", ["icmpv4_type"], "NXM_OF_ICMP_TYPE", 1, false, Icmpv4, Decimal, 8),
+    f!(B, 20, "icmp_code", ["icmpv4_code"], "NXM_OF_ICMP_CODE", 1, false, Icmpv4, Decimal, 8),
+    f!(B, 21, "arp_op", [], "NXM_OF_ARP_OP", 2, false, Arp, Decimal, 16),
+    f!(B, 22, "arp_spa", [], "NXM_OF_ARP_SPA", 4, true, Arp, Ipv4, 32),
+    f!(B, 23, "arp_tpa", [], "NXM_OF_ARP_TPA", 4, true, Arp, Ipv4, 32),
+    f!(B, 24, "arp_sha", [], "NXM_NX_ARP_SHA", 6, true, Arp, Ethernet, 48),
+    f!(B, 25, "arp_tha", [], "NXM_NX_ARP_THA", 6, true, Arp, Ethernet, 48),
+    f!(B, 26, "ipv6_src", [], "NXM_NX_IPV6_SRC", 16, true, Ipv6, Ipv6, 128),
+    f!(B, 27, "ipv6_dst", [], "NXM_NX_IPV6_DST", 16, true, Ipv6, Ipv6, 128),
+    f!(B, 28, "ipv6_label", ["ipv6_flabel"], "NXM_NX_IPV6_LABEL", 4, true, Ipv6, Hex, 20),
+    f!(B, 29, "icmpv6_type", [], "NXM_NX_ICMPV6_TYPE", 1, false, Icmpv6, Decimal, 8),
+    f!(B, 30, "icmpv6_code", [], "NXM_NX_ICMPV6_CODE", 1, false, Icmpv6, Decimal, 8),
+    f!(B, 31, "nd_target", ["ipv6_nd_target"], "NXM_NX_ND_TARGET", 16, true, Nd, Ipv6, 128),
+    f!(B, 32, "nd_sll", ["ipv6_nd_sll"], "NXM_NX_ND_SLL", 6, true, NdSolicit, Ethernet, 48),
+    f!(B, 33, "nd_tll", ["ipv6_nd_tll"], "NXM_NX_ND_TLL", 6, true, NdAdvert, Ethernet, 48),
+    f!(B, 38, "tun_id", ["tunnel_id"], "NXM_NX_TUN_ID", 8, true, None, Hex, 64),
+    f!(B, 42, "tcp_flags", [], "NXM_NX_TCP_FLAGS", 2, true, Tcp, TcpFlags, 12),
+    f!(B, 44, "packet_type", [], "OXM_OF_PACKET_TYPE", 4, false, None, PacketType, 32),
+    f!(NXM_0, 4, "vlan_tci", [], "NXM_OF_VLAN_TCI", 2, true, Ethernet, Hex, 16),
+    f!(NXM_1, 0, "reg0", [], "NXM_NX_REG0", 4, true, None, Hex, 32),
+    f!(NXM_1, 1, "reg1", [], "NXM_NX_REG1", 4, true, None, Hex, 32),
+    f!(NXM_1, 2, "reg2", [], "NXM_NX_REG2", 4, true, None, Hex, 32),
+    f!(NXM_1, 3, "reg3", [], "NXM_NX_REG3", 4, true, None, Hex, 32),
+    f!(NXM_1, 4, "reg4", [], "NXM_NX_REG4", 4, true, None, Hex, 32),
+    f!(NXM_1, 5, "reg5", [], "NXM_NX_REG5", 4, true, None, Hex, 32),
+    f!(NXM_1, 6, "reg6", [], "NXM_NX_REG6", 4, true, None, Hex, 32),
+    f!(NXM_1, 7, "reg7", [], "NXM_NX_REG7", 4, true, None, Hex, 32),
+    f!(NXM_1, 8, "reg8", [], "NXM_NX_REG8", 4, true, None, Hex, 32),
+    f!(NXM_1, 9, "reg9", [], "NXM_NX_REG9", 4, true, None, Hex, 32),
+    f!(NXM_1, 10, "reg10", [], "NXM_NX_REG10", 4, true, None, Hex, 32),
+    f!(NXM_1, 11, "reg11", [], "NXM_NX_REG11", 4, true, None, Hex, 32),
+    f!(NXM_1, 12, "reg12", [], "NXM_NX_REG12", 4, true, None, Hex, 32),
+    f!(NXM_1, 13, "reg13", [], "NXM_NX_REG13", 4, true, None, Hex, 32),
+    f!(NXM_1, 14, "reg14", [], "NXM_NX_REG14", 4, true, None, Hex, 32),
+    f!(NXM_1, 15, "reg15", [], "NXM_NX_REG15", 4, true, None, Hex, 32),
+    f!(NXM_1, 26, "ip_frag", ["nw_frag"], "NXM_NX_IP_FRAG", 1, true, IpAny, Frag, 2),
+    f!(NXM_1, 29, "nw_ttl", [], "NXM_NX_IP_TTL", 1, false, IpAny, Decimal, 8),
+    f!(NXM_1, 31, "tun_src", [], "NXM_NX_TUN_IPV4_SRC", 4, true, None, Ipv4, 32),
+    f!(NXM_1, 32, "tun_dst", [], "NXM_NX_TUN_IPV4_DST", 4, true, None, Ipv4, 32),
+    f!(NXM_1, 37, "conj_id", [], "NXM_NX_CONJ_ID", 4, false, None, Decimal, 32),
+    f!(NXM_1, 105, "ct_state", [], "NXM_NX_CT_STATE", 4, true, None, CtState, 32),
+    f!(NXM_1, 106, "ct_zone", [], "NXM_NX_CT_ZONE", 2, false, None, Hex, 16),
+    f!(NXM_1, 107, "ct_mark", [], "NXM_NX_CT_MARK", 4, true, None, Hex, 32),
+    f!(NXM_1, 108, "ct_label", [], "NXM_NX_CT_LABEL", 16, true, None, Hex, 128),
+    f!(PACKET_REGS, 0, "xreg0", [], "OXM_OF_PKT_REG0", 8, true, None, Hex, 64),
+    f!(PACKET_REGS, 1, "xreg1", [], "OXM_OF_PKT_REG1", 8, true, None, Hex, 64),
+    f!(PACKET_REGS, 2, "xreg2", [], "OXM_OF_PKT_REG2", 8, true, None, Hex, 64),
+    f!(PACKET_REGS, 3, "xreg3", [], "OXM_OF_PKT_REG3", 8, true, None, Hex, 64),
+    f!(PACKET_REGS, 4, "xreg4", [], "OXM_OF_PKT_REG4", 8, true, None, Hex, 64),
+    f!(PACKET_REGS, 5, "xreg5", [], "OXM_OF_PKT_REG5", 8, true, None, Hex, 64),
+    f!(PACKET_REGS, 6, "xreg6", [], "OXM_OF_PKT_REG6", 8, true, None, Hex, 64),
+    f!(PACKET_REGS, 7, "xreg7", [], "OXM_OF_PKT_REG7", 8, true, None, Hex, 64),
+];
+
+/// Looks a field up by any of its text names (canonical, alias or NXM name).
+pub fn field_by_name(name: &str) -> Option<&'static FieldDef> {
+    FIELDS
+        .iter()
+        .find(|d| d.name == name || d.aliases.contains(&name) || d.nxm_name == name)
+}
+
+/// Well-known field ids, for code that builds matches.
+pub mod fields {
+    use super::{class, OxmId};
+    pub const IN_PORT: OxmId = OxmId::new(class::OPENFLOW_BASIC, 0);
+    pub const METADATA: OxmId = OxmId::new(class::OPENFLOW_BASIC, 2);
+    pub const ETH_DST: OxmId = OxmId::new(class::OPENFLOW_BASIC, 3);
+    pub const ETH_SRC: OxmId = OxmId::new(class::OPENFLOW_BASIC, 4);
+    pub const ETH_TYPE: OxmId = OxmId::new(class::OPENFLOW_BASIC, 5);
+    pub const VLAN_VID: OxmId = OxmId::new(class::OPENFLOW_BASIC, 6);
+    pub const VLAN_PCP: OxmId = OxmId::new(class::OPENFLOW_BASIC, 7);
+    pub const IP_DSCP: OxmId = OxmId::new(class::OPENFLOW_BASIC, 8);
+    pub const IP_ECN: OxmId = OxmId::new(class::OPENFLOW_BASIC, 9);
+    pub const IP_PROTO: OxmId = OxmId::new(class::OPENFLOW_BASIC, 10);
+    pub const IPV4_SRC: OxmId = OxmId::new(class::OPENFLOW_BASIC, 11);
+    pub const IPV4_DST: OxmId = OxmId::new(class::OPENFLOW_BASIC, 12);
+    pub const TCP_SRC: OxmId = OxmId::new(class::OPENFLOW_BASIC, 13);
+    pub const TCP_DST: OxmId = OxmId::new(class::OPENFLOW_BASIC, 14);
+    pub const UDP_SRC: OxmId = OxmId::new(class::OPENFLOW_BASIC, 15);
+    pub const UDP_DST: OxmId = OxmId::new(class::OPENFLOW_BASIC, 16);
+    pub const SCTP_SRC: OxmId = OxmId::new(class::OPENFLOW_BASIC, 17);
+    pub const SCTP_DST: OxmId = OxmId::new(class::OPENFLOW_BASIC, 18);
+    pub const ICMPV4_TYPE: OxmId = OxmId::new(class::OPENFLOW_BASIC, 19);
+    pub const ICMPV4_CODE: OxmId = OxmId::new(class::OPENFLOW_BASIC, 20);
+    pub const ARP_OP: OxmId = OxmId::new(class::OPENFLOW_BASIC, 21);
+    pub const ARP_SPA: OxmId = OxmId::new(class::OPENFLOW_BASIC, 22);
+    pub const ARP_TPA: OxmId = OxmId::new(class::OPENFLOW_BASIC, 23);
+    pub const ARP_SHA: OxmId = OxmId::new(class::OPENFLOW_BASIC, 24);
+    pub const ARP_THA: OxmId = OxmId::new(class::OPENFLOW_BASIC, 25);
+    pub const IPV6_SRC: OxmId = OxmId::new(class::OPENFLOW_BASIC, 26);
+    pub const IPV6_DST: OxmId = OxmId::new(class::OPENFLOW_BASIC, 27);
+    pub const IPV6_FLABEL: OxmId = OxmId::new(class::OPENFLOW_BASIC, 28);
+    pub const ICMPV6_TYPE: OxmId = OxmId::new(class::OPENFLOW_BASIC, 29);
+    pub const ICMPV6_CODE: OxmId = OxmId::new(class::OPENFLOW_BASIC, 30);
+    pub const ND_TARGET: OxmId = OxmId::new(class::OPENFLOW_BASIC, 31);
+    pub const ND_SLL: OxmId = OxmId::new(class::OPENFLOW_BASIC, 32);
+    pub const ND_TLL: OxmId = OxmId::new(class::OPENFLOW_BASIC, 33);
+    pub const TUNNEL_ID: OxmId = OxmId::new(class::OPENFLOW_BASIC, 38);
+    pub const TCP_FLAGS: OxmId = OxmId::new(class::OPENFLOW_BASIC, 42);
+    pub const PACKET_TYPE: OxmId = OxmId::new(class::OPENFLOW_BASIC, 44);
+    pub const VLAN_TCI: OxmId = OxmId::new(class::NXM_0, 4);
+    pub const IP_FRAG: OxmId = OxmId::new(class::NXM_1, 26);
+    pub const NW_TTL: OxmId = OxmId::new(class::NXM_1, 29);
+    pub const TUN_SRC: OxmId = OxmId::new(class::NXM_1, 31);
+    pub const TUN_DST: OxmId = OxmId::new(class::NXM_1, 32);
+    pub const CONJ_ID: OxmId = OxmId::new(class::NXM_1, 37);
+    pub const CT_STATE: OxmId = OxmId::new(class::NXM_1, 105);
+    pub const CT_ZONE: OxmId = OxmId::new(class::NXM_1, 106);
+    pub const CT_MARK: OxmId = OxmId::new(class::NXM_1, 107);
+    pub const CT_LABEL: OxmId = OxmId::new(class::NXM_1, 108);
+
+    /// `reg<n>` (0..=15).
+    pub const fn reg(n: u8) -> OxmId {
+        OxmId::new(class::NXM_1, n)
+    }
+
+    /// `xreg<n>` (0..=7).
+    pub const fn xreg(n: u8) -> OxmId {
+        OxmId::new(class::PACKET_REGS, n)
+    }
+}
+
+/// `vlan_vid` bit saying a VLAN header is present.
+pub const OFPVID_PRESENT: u16 = 0x1000;
+
+/// One match field: its id, value and optional mask, as big-endian bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct OxmField {
+    pub id: OxmId,
+    pub value: Vec<u8>,
+    pub mask: Option<Vec<u8>>,
+}
+
+impl OxmField {
+    pub fn new(id: OxmId, value: impl Into<Vec<u8>>) -> Self {
+        OxmField { id, value: value.into(), mask: None }
+    }
+
+    pub fn masked(id: OxmId, value: impl Into<Vec<u8>>, mask: impl Into<Vec<u8>>) -> Self {
+        OxmField { id, value: value.into(), mask: Some(mask.into()) }
+    }
+
+    /// Value as an unsigned integer (fields up to 16 bytes).
+    pub fn value_u128(&self) -> u128 {
+        be_to_u128(&self.value)
+    }
+
+    pub fn mask_u128(&self) -> Option<u128> {
+        self.mask.as_deref().map(be_to_u128)
+    }
+
+    /// Encoded length including the header.
+    pub fn wire_len(&self) -> usize {
+        self.id.header_len() + self.value.len() + self.mask.as_ref().map_or(0, |m| m.len())
+    }
+
+    pub fn encode(&self, out: &mut BytesMut) -> Result<(), EncodeError> {
+        if let Some(m) = &self.mask {
+            if m.len() != self.value.len() {
+                return Err(EncodeError::Invalid {
+                    what: "OXM field",
+                    detail: format!("{}: mask length {} differs from value length {}", self.id.name(), m.len(), self.value.len()),
+                });
+            }
+        }
+        if let Some(d) = self.id.def() {
+            if d.len != self.value.len() {
+                return Err(EncodeError::Invalid {
+                    what: "OXM field",
+                    detail: format!("{} takes {} bytes, got {}", d.name, d.len, self.value.len()),
+                });
+            }
+        }
+        let payload = self.value.len() + self.mask.as_ref().map_or(0, |m| m.len());
+        self.id.put_header(out, self.mask.is_some(), payload)?;
+        out.put_slice(&self.value);
+        if let Some(m) = &self.mask {
+            out.put_slice(m);
+        }
+        Ok(())
+    }
+
+    /// Decodes one TLV (header included) from `r`.
+    pub fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let (id, has_mask, len) = OxmId::read_header(r)?;
+        let mut body = r.sub(len, "OXM field value")?;
+        if has_mask && len % 2 != 0 {
+            return Err(DecodeError::BadLength { what: "masked OXM field", len, why: "value and mask differ in length" });
+        }
+        let vlen = if has_mask { len / 2 } else { len };
+        if let Some(d) = id.def() {
+            if d.len != vlen {
+                return Err(DecodeError::BadLength { what: "OXM field", len, why: "does not match the field's size" });
+            }
+            if has_mask && !d.maskable {
+                return Err(DecodeError::invalid("OXM field", format!("{} cannot be masked", d.name)));
+            }
+        }
+        let value = body.take(vlen, "OXM value")?.to_vec();
+        let mask = if has_mask { Some(body.take(vlen, "OXM mask")?.to_vec()) } else { None };
+        Ok(OxmField { id, value, mask })
+    }
+}
+
+pub(crate) fn be_to_u128(b: &[u8]) -> u128 {
+    b.iter().rev().take(16).rev().fold(0u128, |acc, &x| (acc << 8) | x as u128)
+}
+
+/// An OpenFlow 1.5 match (`ofp_match` with `OFPMT_OXM`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Match {
+    pub fields: Vec<OxmField>,
+}
+
+/// `ofp_match.type` for OXM matches.
+pub const OFPMT_OXM: u16 = 1;
+
+impl Match {
+    pub fn new() -> Self {
+        Match::default()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+
+    /// The field with this id, if present.
+    pub fn get(&self, id: OxmId) -> Option<&OxmField> {
+        self.fields.iter().find(|f| f.id == id)
+    }
+
+    /// Adds or replaces a field.
+    pub fn set(&mut self, field: OxmField) -> &mut Self {
+        if let Some(existing) = self.fields.iter_mut().find(|f| f.id == field.id) {
+            *existing = field;
+        } else {
+            self.fields.push(field);
+        }
+        self
+    }
+
+    pub fn with(mut self, field: OxmField) -> Self {
+        self.set(field);
+        self
+    }
+
+    /// Exact value of a field as an integer, if present and unmasked (or
+    /// masked with all ones).
+    pub fn exact(&self, id: OxmId) -> Option<u128> {
+        let f = self.get(id)?;
+        match &f.mask {
+            None => Some(f.value_u128()),
+            Some(m) if m.iter().all(|&b| b == 0xff) => Some(f.value_u128()),
+            Some(_) => None,
+        }
+    }
+
+    /// Checks that every field's prerequisites are present (the rules Open
+    /// vSwitch applies, so a bad match is a caller error here instead of an
+    /// `OFPBMC_BAD_PREREQ` from the switch).
+    pub fn check_prerequisites(&self) -> Result<(), (&'static str, Prereq)> {
+        for f in &self.fields {
+            if let Some(d) = f.id.def() {
+                if !self.satisfies(d.prereq) {
+                    return Err((d.name, d.prereq));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn satisfies(&self, p: Prereq) -> bool {
+        use fields::*;
+        let eth = self.exact(ETH_TYPE).map(|v| v as u16);
+        let proto = self.exact(IP_PROTO).map(|v| v as u8);
+        let ip_any = matches!(eth, Some(0x0800) | Some(0x86dd));
+        match p {
+            Prereq::None | Prereq::Ethernet => true,
+            Prereq::Ipv4 => eth == Some(0x0800),
+            Prereq::Ipv6 => eth == Some(0x86dd),
+            Prereq::IpAny => ip_any,
+            Prereq::Arp => matches!(eth, Some(0x0806) | Some(0x8035)),
+            Prereq::Tcp => ip_any && proto == Some(6),
+            Prereq::Udp => ip_any && proto == Some(17),
+            Prereq::Sctp => ip_any && proto == Some(132),
+            Prereq::Icmpv4 => eth == Some(0x0800) && proto == Some(1),
+            Prereq::Icmpv6 => eth == Some(0x86dd) && proto == Some(58),
+            Prereq::Nd | Prereq::NdSolicit | Prereq::NdAdvert => {
+                let t = self.exact(ICMPV6_TYPE).map(|v| v as u8);
+                eth == Some(0x86dd)
+                    && proto == Some(58)
+                    && match p {
+                        Prereq::NdSolicit => t == Some(135),
+                        Prereq::NdAdvert => t == Some(136),
+                        _ => matches!(t, Some(135) | Some(136)),
+                    }
+            }
+            Prereq::VlanVid => match self.get(VLAN_VID) {
+                Some(f) => {
+                    let v = f.value_u128() as u16;
+                    let m = f.mask_u128().map_or(0xffff, |m| m as u16);
+                    v & m & OFPVID_PRESENT != 0
+                }
+                None => match self.get(VLAN_TCI) {
+                    Some(f) => f.value_u128() as u16 & 0x1000 != 0,
+                    None => false,
+                },
+            },
+        }
+    }
+
+    /// Length of the `ofp_match` without trailing padding.
+    pub fn unpadded_len(&self) -> usize {
+        4 + self.fields.iter().map(OxmField::wire_len).sum::<usize>()
+    }
+
+    /// Encodes `ofp_match`, padded to 8 bytes.
+    pub fn encode(&self, out: &mut BytesMut) -> Result<(), EncodeError> {
+        if let Err((field, p)) = self.check_prerequisites() {
+            return Err(EncodeError::MissingPrerequisite { field, prerequisite: p.describe() });
+        }
+        self.encode_unchecked(out)
+    }
+
+    /// Encodes without checking prerequisites (used to re-encode what a
+    /// peer sent, which must round-trip even when it is not valid).
+    pub fn encode_unchecked(&self, out: &mut BytesMut) -> Result<(), EncodeError> {
+        let start = out.len();
+        let len = self.unpadded_len();
+        let len16 = u16::try_from(len).map_err(|_| EncodeError::TooLong { what: "match", len })?;
+        out.put_u16(OFPMT_OXM);
+        out.put_u16(len16);
+        for f in &self.fields {
+            f.encode(out)?;
+        }
+        pad_to(out, start, 8);
+        Ok(())
+    }
+
+    /// Decodes `ofp_match` including its padding.
+    pub fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let ty = r.u16("match")?;
+        let len = r.u16("match")? as usize;
+        if ty != OFPMT_OXM {
+            return Err(DecodeError::Unsupported { what: "match type", detail: format!("{ty} (only OXM, 1, exists in OpenFlow 1.5)") });
+        }
+        if len < 4 {
+            return Err(DecodeError::BadLength { what: "match", len, why: "shorter than its 4-byte header" });
+        }
+        let mut body = r.sub(len - 4, "match")?;
+        let mut fields = Vec::new();
+        while !body.is_empty() {
+            let f = OxmField::decode(&mut body)?;
+            if fields.iter().any(|g: &OxmField| g.id == f.id) {
+                return Err(DecodeError::invalid("match", format!("field {} appears twice", f.id.name())));
+            }
+            fields.push(f);
+        }
+        let pad = crate::wire::padding(len, 8);
+        r.skip(pad.min(r.remaining()), "match padding")?;
+        Ok(Match { fields })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_with_unknown_field() {
+        let m = Match::new()
+            .with(OxmField::new(fields::ETH_TYPE, 0x0800u16.to_be_bytes()))
+            .with(OxmField::masked(fields::IPV4_SRC, [198, 18, 0, 0], [255, 255, 255, 0]))
+            .with(OxmField::new(OxmId { class: 0xffff, field: 9, experimenter: Some(0x4f4e4600) }, vec![1, 2, 3]))
+            .with(OxmField::new(OxmId::new(0x8000, 120), vec![7]));
+        let mut b = BytesMut::new();
+        m.encode(&mut b).unwrap();
+        assert_eq!(b.len() % 8, 0);
+        let mut r = Reader::new(&b);
+        let d = Match::decode(&mut r).unwrap();
+        assert!(r.is_empty());
+        assert_eq!(d, m);
+    }
+
+    #[test]
+    fn prerequisites() {
+        let m = Match::new().with(OxmField::new(fields::IPV4_SRC, [1, 2, 3, 4]));
+        let mut b = BytesMut::new();
+        assert!(matches!(m.encode(&mut b), Err(EncodeError::MissingPrerequisite { field: "ip_src", .. })));
+        let m = Match::new()
+            .with(OxmField::new(fields::ETH_TYPE, [0x86, 0xdd]))
+            .with(OxmField::new(fields::IP_PROTO, [58]))
+            .with(OxmField::new(fields::ICMPV6_TYPE, [135]))
+            .with(OxmField::new(fields::ND_SLL, [0; 6]));
+        assert!(m.check_prerequisites().is_ok());
+        let m2 = m.clone().with(OxmField::new(fields::ND_TLL, [0; 6]));
+        assert!(m2.check_prerequisites().is_err());
+    }
+
+    #[test]
+    fn rejects_nested_length_past_parent() {
+        // match len 12 says one 4+4 field, but field claims 8 bytes of value.
+        let bytes = [0, 1, 0, 12, 0x80, 0, 0x04, 8, 1, 2, 3, 4, 0, 0, 0, 0];
+        assert!(Match::decode(&mut Reader::new(&bytes)).is_err());
+    }
+
+    #[test]
+    fn names_are_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for d in FIELDS {
+            assert!(seen.insert(d.name), "{}", d.name);
+            for a in d.aliases {
+                assert!(seen.insert(a), "{a}");
+            }
+        }
+    }
+}

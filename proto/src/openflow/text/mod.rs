@@ -1,0 +1,2 @@
+//! The `ovs-ofctl` flow text dialect: printing flows exactly as
+//! `ovs-ofctl -O OpenFlow15 dump-flows` does, and parsing `add-flow` syntax.

@@ -1,0 +1,1 @@
+//! OVSDB (RFC 7047): JSON-RPC framing, data model, operations, monitors.

@@ -1,0 +1,38 @@
+//! The `podflow` command line. Each command group lives in its own file and
+//! exposes `run(args) -> Result<ExitCode, CliError>`; this file only wires
+//! them into clap.
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Errors that end a command: printed to stderr as one sentence.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+#[derive(Debug, Parser)]
+#[command(name = "podflow", version, about = "Open vSwitch agent for Kubernetes nodes: OpenFlow 1.5 and OVSDB client, pod flows, flow-restore-wait gate")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the podflow version.
+    Version,
+}
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    match cli.command {
+        Command::Version => {
+            println!("podflow {}", env!("CARGO_PKG_VERSION"));
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! podflow: an Open vSwitch agent for Kubernetes nodes.
+//!
+//! Layers, top to bottom (arrows only point down):
+//! - [`cli`]: the `podflow` command line; thin, parses arguments and prints.
+//! - [`openflow`] and [`ovsdb`]: async sessions to `ovs-vswitchd` and
+//!   `ovsdb-server` (sockets, time, reconnects; no pods).
+//! - `podflow_proto`: sans-IO wire formats.
+//!
+//! [`sandbox`] runs a private Open vSwitch for tests and the demo.
+
+pub mod cli;
+pub mod openflow;
+pub mod ovsdb;
+pub mod sandbox;
+
+pub use podflow_proto as proto;

@@ -1,0 +1,1 @@
+//! Async OpenFlow 1.5 session to `ovs-vswitchd` (tokio).

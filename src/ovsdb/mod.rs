@@ -1,0 +1,1 @@
+//! Async OVSDB client (tokio).

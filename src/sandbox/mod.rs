@@ -1,0 +1,286 @@
+//! A private userspace Open vSwitch (ovsdb-server + ovs-vswitchd) inside a
+//! network namespace of its own, in a temporary run directory. Used by the
+//! integration tests and by `podflow demo`.
+//!
+//! It only ever stops processes it started (by the PIDs in its own
+//! pidfiles) and only deletes the namespace and directory it created, also
+//! when dropped after a failure.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// Why a sandbox could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("cannot run a sandbox here: {0}")]
+    Unavailable(String),
+    #[error("`{cmd}` failed: {stderr}")]
+    Command { cmd: String, stderr: String },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("timed out waiting for {0}")]
+    Timeout(String),
+}
+
+/// A running private Open vSwitch.
+#[derive(Debug)]
+pub struct Sandbox {
+    /// Network namespace that `ovs-vswitchd` runs in.
+    pub netns: String,
+    /// Run directory: sockets, pidfiles, logs, the database.
+    pub dir: PathBuf,
+    keep: bool,
+    extra_netns: Vec<String>,
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// Checks that this machine can run a sandbox (root, OVS binaries, `ip`).
+/// Returns the reason when it cannot.
+pub fn unavailable_reason() -> Option<String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc_geteuid() } != 0 {
+        return Some("not running as root (network namespaces need CAP_SYS_ADMIN)".into());
+    }
+    for bin in ["ovsdb-server", "ovs-vswitchd", "ovsdb-tool", "ovs-vsctl", "ovs-ofctl", "ip"] {
+        if which(bin).is_none() {
+            return Some(format!("`{bin}` is not installed (apt-get install openvswitch-switch iproute2)"));
+        }
+    }
+    if !Path::new(SCHEMA).exists() {
+        return Some(format!("{SCHEMA} is missing"));
+    }
+    None
+}
+
+extern "C" {
+    #[link_name = "geteuid"]
+    fn libc_geteuid() -> u32;
+}
+
+const SCHEMA: &str = "/usr/share/openvswitch/vswitch.ovsschema";
+
+fn which(bin: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p).map(|d| d.join(bin)).find(|c| c.is_file())
+    })
+}
+
+/// Runs a command, failing with its stderr.
+pub fn run(cmd: &mut Command) -> Result<Output, SandboxError> {
+    let out = cmd.stdin(Stdio::null()).output()?;
+    if !out.status.success() {
+        return Err(SandboxError::Command {
+            cmd: format!("{cmd:?}"),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(out)
+}
+
+impl Sandbox {
+    /// Starts ovsdb-server and ovs-vswitchd in a new namespace named after
+    /// `tag` (unique per process and call).
+    pub fn start(tag: &str) -> Result<Sandbox, SandboxError> {
+        if let Some(why) = unavailable_reason() {
+            return Err(SandboxError::Unavailable(why));
+        }
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let short: String = tag.chars().filter(|c| c.is_ascii_alphanumeric()).take(12).collect();
+        let netns = format!("pf-{short}-{}-{n}", std::process::id());
+        let dir = std::env::temp_dir().join(format!("podflow-{netns}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        let sb = Sandbox { netns: netns.clone(), dir, keep: false, extra_netns: vec![] };
+        run(Command::new("ip").args(["netns", "add", &netns]))?;
+        run(Command::new("ip").args(["-n", &netns, "link", "set", "lo", "up"]))?;
+        run(Command::new("ovsdb-tool").arg("create").arg(sb.dir.join("conf.db")).arg(SCHEMA))?;
+        sb.start_ovsdb()?;
+        run(sb.vsctl_cmd().args(["--no-wait", "init"]))?;
+        sb.start_vswitchd()?;
+        Ok(sb)
+    }
+
+    fn ovs_env(&self, cmd: &mut Command) {
+        cmd.env("OVS_RUNDIR", &self.dir).env("OVS_LOGDIR", &self.dir).env("OVS_DBDIR", &self.dir);
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// `unix:<dir>/db.sock`.
+    pub fn db_addr(&self) -> String {
+        format!("unix:{}", self.path("db.sock").display())
+    }
+
+    /// The bridge management socket path.
+    pub fn mgmt(&self, bridge: &str) -> PathBuf {
+        self.path(&format!("{bridge}.mgmt"))
+    }
+
+    /// `unix:<dir>/<bridge>.mgmt`.
+    pub fn mgmt_addr(&self, bridge: &str) -> String {
+        format!("unix:{}", self.mgmt(bridge).display())
+    }
+
+    /// Starts ovsdb-server (again, after [`Sandbox::kill_ovsdb`]).
+    pub fn start_ovsdb(&self) -> Result<(), SandboxError> {
+        let d = &self.dir;
+        let mut c = Command::new("ovsdb-server");
+        self.ovs_env(&mut c);
+        c.arg(d.join("conf.db"))
+            .arg(format!("--remote=punix:{}", d.join("db.sock").display()))
+            .arg(format!("--pidfile={}", d.join("ovsdb-server.pid").display()))
+            .arg(format!("--unixctl={}", d.join("ovsdb-server.ctl").display()))
+            .arg(format!("--log-file={}", d.join("ovsdb-server.log").display()))
+            .arg("--detach");
+        run(&mut c)?;
+        wait_for(|| d.join("db.sock").exists(), Duration::from_secs(10), "ovsdb-server socket")
+    }
+
+    /// Starts ovs-vswitchd inside the namespace.
+    pub fn start_vswitchd(&self) -> Result<(), SandboxError> {
+        let d = &self.dir;
+        let mut c = Command::new("ip");
+        self.ovs_env(&mut c);
+        c.args(["netns", "exec", &self.netns, "ovs-vswitchd"])
+            .arg(format!("unix:{}", d.join("db.sock").display()))
+            .arg(format!("--pidfile={}", d.join("ovs-vswitchd.pid").display()))
+            .arg(format!("--unixctl={}", d.join("ovs-vswitchd.ctl").display()))
+            .arg(format!("--log-file={}", d.join("ovs-vswitchd.log").display()))
+            .arg("--detach");
+        run(&mut c)?;
+        Ok(())
+    }
+
+    fn pid_of(&self, daemon: &str) -> Option<i32> {
+        std::fs::read_to_string(self.path(&format!("{daemon}.pid"))).ok()?.trim().parse().ok()
+    }
+
+    /// PID of the running ovs-vswitchd, if any.
+    pub fn vswitchd_pid(&self) -> Option<i32> {
+        self.pid_of("ovs-vswitchd")
+    }
+
+    /// Sends `signal` to a daemon we started (by its pidfile).
+    pub fn signal(&self, daemon: &str, signal: &str) -> Result<(), SandboxError> {
+        let pid = self
+            .pid_of(daemon)
+            .ok_or_else(|| SandboxError::Command { cmd: format!("signal {daemon}"), stderr: "no pidfile".into() })?;
+        run(Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()))?;
+        Ok(())
+    }
+
+    /// `kill -9` ovs-vswitchd and wait until it is gone.
+    pub fn kill_vswitchd(&self) -> Result<(), SandboxError> {
+        self.kill_daemon("ovs-vswitchd")
+    }
+
+    /// `kill -9` ovsdb-server and wait until it is gone.
+    pub fn kill_ovsdb(&self) -> Result<(), SandboxError> {
+        self.kill_daemon("ovsdb-server")?;
+        let _ = std::fs::remove_file(self.path("db.sock"));
+        Ok(())
+    }
+
+    fn kill_daemon(&self, daemon: &str) -> Result<(), SandboxError> {
+        if let Some(pid) = self.pid_of(daemon) {
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+            let proc = PathBuf::from(format!("/proc/{pid}"));
+            wait_for(|| !proc.exists() || is_zombie(pid), Duration::from_secs(10), daemon)?;
+            let _ = std::fs::remove_file(self.path(&format!("{daemon}.pid")));
+        }
+        Ok(())
+    }
+
+    fn vsctl_cmd(&self) -> Command {
+        let mut c = Command::new("ovs-vsctl");
+        self.ovs_env(&mut c);
+        c.arg(format!("--db={}", self.db_addr())).arg("--timeout=10");
+        c
+    }
+
+    /// Runs `ovs-vsctl` against this sandbox; returns stdout.
+    pub fn vsctl(&self, args: &[&str]) -> Result<String, SandboxError> {
+        let out = run(self.vsctl_cmd().args(args))?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Runs `ovs-ofctl -O OpenFlow15 CMD <mgmt socket of bridge> ARGS`.
+    pub fn ofctl(&self, cmd: &str, bridge: &str, args: &[&str]) -> Result<String, SandboxError> {
+        let mut c = Command::new("ovs-ofctl");
+        self.ovs_env(&mut c);
+        c.args(["-O", "OpenFlow15", cmd]).arg(self.mgmt_addr(bridge)).args(args);
+        let out = run(&mut c)?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Adds a userspace (`netdev`) bridge with `fail_mode=secure` and waits
+    /// for its management socket.
+    pub fn add_bridge(&self, name: &str) -> Result<(), SandboxError> {
+        self.vsctl(&["add-br", name, "--", "set", "bridge", name, "datapath_type=netdev", "fail_mode=secure"])?;
+        let m = self.mgmt(name);
+        wait_for(|| m.exists(), Duration::from_secs(10), "bridge management socket")
+    }
+
+    /// Runs a command inside the sandbox's namespace.
+    pub fn exec(&self, args: &[&str]) -> Result<String, SandboxError> {
+        let out = run(Command::new("ip").args(["netns", "exec", &self.netns]).args(args))?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Creates another namespace that is removed with the sandbox.
+    pub fn add_netns(&mut self, suffix: &str) -> Result<String, SandboxError> {
+        let name = format!("{}-{suffix}", self.netns);
+        run(Command::new("ip").args(["netns", "add", &name]))?;
+        run(Command::new("ip").args(["-n", &name, "link", "set", "lo", "up"]))?;
+        self.extra_netns.push(name.clone());
+        Ok(name)
+    }
+
+    /// Leaves everything running when dropped (for `--keep`).
+    pub fn keep(&mut self) {
+        self.keep = true;
+    }
+
+    /// Stops the daemons and removes the namespaces and the directory.
+    pub fn stop(&mut self) {
+        if self.keep {
+            return;
+        }
+        let _ = self.kill_daemon("ovs-vswitchd");
+        let _ = self.kill_daemon("ovsdb-server");
+        for ns in self.extra_netns.drain(..).chain(std::iter::once(self.netns.clone())) {
+            let _ = Command::new("ip").args(["netns", "delete", &ns]).stderr(Stdio::null()).status();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+        self.keep = true;
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| s.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z')))
+        .unwrap_or(true)
+}
+
+/// Polls `cond` every 10 ms until it holds or `limit` passes.
+pub fn wait_for(mut cond: impl FnMut() -> bool, limit: Duration, what: &str) -> Result<(), SandboxError> {
+    let t0 = Instant::now();
+    while !cond() {
+        if t0.elapsed() > limit {
+            return Err(SandboxError::Timeout(what.to_string()));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(())
+}
