@@ -226,8 +226,13 @@ fn put_nxm_header(out: &mut BytesMut, id: OxmId) -> Result<(), EncodeError> {
     Ok(())
 }
 
+/// Reads the field of a subfield reference. An unknown field cannot be
+/// re-encoded faithfully, so the caller keeps the whole action raw instead.
 fn read_field_id(r: &mut Reader<'_>) -> Result<OxmId, DecodeError> {
     let (id, _, _) = OxmId::read_header(r)?;
+    if id.def().is_none() {
+        return Err(DecodeError::Unsupported { what: "subfield", detail: format!("unknown field {}", id.name()) });
+    }
     Ok(id)
 }
 
@@ -497,6 +502,7 @@ impl Action {
                 a.rest(); // padding
                 Action::SetField(f)
             }
+            types::COPY_FIELD if !copy_field_is_known(a.peek_rest()) => Action::Unknown { ty, body: a.rest().to_vec() },
             types::COPY_FIELD => {
                 let n_bits = a.u16("copy_field")?;
                 let src_ofs = a.u16("copy_field")?;
@@ -513,12 +519,13 @@ impl Action {
                 let experimenter = a.u32("experimenter action")?;
                 if experimenter == NX_VENDOR_ID {
                     let save = a.clone();
-                    match decode_nx(&mut a)? {
-                        Some(act) => act,
-                        None => {
+                    match decode_nx(&mut a) {
+                        Ok(Some(act)) => act,
+                        Ok(None) | Err(DecodeError::Unsupported { .. }) => {
                             a.rest();
                             Action::Experimenter { experimenter, data: save.peek_rest().to_vec() }
                         }
+                        Err(e) => return Err(e),
                     }
                 } else {
                     Action::Experimenter { experimenter, data: a.rest().to_vec() }
@@ -547,6 +554,16 @@ impl Action {
         }
         Ok(v)
     }
+}
+
+/// Whether both fields named by a COPY_FIELD body are known to podflow.
+fn copy_field_is_known(body: &[u8]) -> bool {
+    let mut r = Reader::new(body);
+    if r.skip(8, "copy_field").is_err() {
+        return true; // let the typed decoder report the truncation
+    }
+    let ok = |r: &mut Reader<'_>| OxmId::read_header(r).map(|(id, _, _)| id.def().is_some()).unwrap_or(true);
+    ok(&mut r) && ok(&mut r)
 }
 
 fn simple32(out: &mut BytesMut, ty: u16, v: u32) {
@@ -639,7 +656,7 @@ fn decode_nx(a: &mut Reader<'_>) -> Result<Option<Action>, DecodeError> {
                 CtZone::Imm(zone_v)
             } else {
                 let hb = zone_src.to_be_bytes();
-                let (field, _, _) = OxmId::read_header(&mut Reader::new(&hb))?;
+                let field = read_field_id(&mut Reader::new(&hb))?;
                 let (ofs, n_bits) = decode_ofs_nbits(zone_v);
                 CtZone::Field(Subfield { field, ofs, n_bits })
             };
