@@ -294,13 +294,9 @@ impl Action {
                 return finish_action(out, start);
             }
             Action::Resubmit { in_port, table, ct } => {
-                let sub = if *ct {
-                    nxast::RESUBMIT_TABLE_CT
-                } else if table.is_some() {
-                    nxast::RESUBMIT_TABLE
-                } else {
-                    nxast::RESUBMIT
-                };
+                // Open vSwitch always sends the table form (0xff = current
+                // table); the older NXAST_RESUBMIT decodes to the same value.
+                let sub = if *ct { nxast::RESUBMIT_TABLE_CT } else { nxast::RESUBMIT_TABLE };
                 put_nx_header(out, sub);
                 out.put_u16(*in_port);
                 out.put_u8(table.unwrap_or(0xff));
@@ -410,11 +406,15 @@ impl Action {
             Action::Controller(c) => {
                 put_nx_header(out, nxast::CONTROLLER2);
                 out.put_bytes(0, 6);
+                // 16-bit properties carry two bytes of padding inside their
+                // length, as Open vSwitch encodes them.
                 if c.max_len != CONTROLLER_MAX_LEN_NO_BUFFER {
-                    super::port::encode_prop(out, 0, &c.max_len.to_be_bytes())?;
+                    let [a, b] = c.max_len.to_be_bytes();
+                    super::port::encode_prop(out, 0, &[a, b, 0, 0])?;
                 }
                 if c.controller_id != 0 {
-                    super::port::encode_prop(out, 1, &c.controller_id.to_be_bytes())?;
+                    let [a, b] = c.controller_id.to_be_bytes();
+                    super::port::encode_prop(out, 1, &[a, b, 0, 0])?;
                 }
                 if c.reason != 1 {
                     super::port::encode_prop(out, 2, &[c.reason])?;
