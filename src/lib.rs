@@ -8,6 +8,7 @@
 //!
 //! [`sandbox`] runs a private Open vSwitch for tests and the demo.
 
+pub mod agent;
 pub mod cli;
 pub mod openflow;
 pub mod ovsdb;
