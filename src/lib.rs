@@ -9,7 +9,9 @@
 //! [`sandbox`] runs a private Open vSwitch for tests and the demo.
 
 pub mod agent;
+pub mod api;
 pub mod cli;
+pub mod cni;
 pub mod openflow;
 pub mod ovsdb;
 pub mod sandbox;

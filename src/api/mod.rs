@@ -1,0 +1,193 @@
+//! The agent's local API: the messages the CNI plugin and the CLI exchange
+//! with the agent over its unix socket, and a small blocking client.
+//!
+//! Wire format: one JSON request line, one JSON response line, per
+//! connection. The client never waits without a deadline.
+
+use serde::{Deserialize, Serialize};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::Duration;
+
+/// Largest request or response line accepted (a pod list of 10,000 pods fits).
+pub const MAX_LINE: usize = 16 << 20;
+
+/// One address given to a pod interface, as CNI results carry it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IpConfig {
+    /// Address with prefix length, e.g. `198.18.0.5/24`.
+    pub address: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteConfig {
+    pub dst: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gw: Option<String>,
+}
+
+/// Identity of a pod attachment: CNI's (container id, interface name).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct PodKey {
+    pub container_id: String,
+    pub ifname: String,
+}
+
+impl PodKey {
+    /// A file-system safe key (`<container id>.<ifname>`). Both parts are
+    /// validated by the caller to contain no `/` or `..`.
+    pub fn file_name(&self) -> String {
+        format!("{}.{}", self.container_id, self.ifname)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddPod {
+    pub key: PodKey,
+    /// Path of the pod's network namespace.
+    pub netns: String,
+    pub ips: Vec<IpConfig>,
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub k8s_namespace: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub k8s_name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    AddPod(AddPod),
+    DelPod { key: PodKey, #[serde(default)] netns: Option<String> },
+    CheckPod { key: PodKey },
+    ListPods,
+    Status,
+}
+
+/// What the agent made for a pod (the interface part of a CNI result).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodAttachment {
+    pub host_ifname: String,
+    pub host_mac: String,
+    pub ifname: String,
+    pub mac: String,
+    pub netns: String,
+    pub ofport: u32,
+}
+
+/// A pod's readiness, as `podflow pods` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum PodState {
+    Pending,
+    /// Flows acknowledged by the switch in `round`, at `acked_at` (RFC 3339).
+    Ready { round: u16, acked_at: String },
+    /// The switch refused the pod's flows (its error), or plumbing failed.
+    Failed { error: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodInfo {
+    pub key: PodKey,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub k8s_namespace: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub k8s_name: Option<String>,
+    pub ips: Vec<IpConfig>,
+    pub attachment: Option<PodAttachment>,
+    #[serde(flatten)]
+    pub state: PodState,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    pub bridge: String,
+    pub openflow_connected: bool,
+    pub ovsdb_connected: bool,
+    pub round: u16,
+    /// Whether `other_config:flow-restore-wait` is set, as last seen in OVSDB.
+    pub flow_restore_wait: Option<bool>,
+    pub pods_ready: usize,
+    pub pods_pending: usize,
+    pub pods_failed: usize,
+    /// Whether the agent accepts CNI requests (initial round done).
+    pub ready: bool,
+}
+
+/// An error the agent reports, with the CNI error code it maps to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    pub code: u32,
+    pub msg: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub details: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Response {
+    Pod(PodAttachment),
+    Done,
+    Pods(Vec<PodInfo>),
+    Status(Status),
+    Error(ApiError),
+}
+
+/// Why talking to the agent failed (not an error the agent reported).
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot reach the podflow agent at {path}: {source}")]
+    Connect { path: String, source: std::io::Error },
+    #[error("the podflow agent did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("lost the connection to the podflow agent: {0}")]
+    Io(std::io::Error),
+    #[error("the podflow agent sent a malformed answer: {0}")]
+    Malformed(String),
+}
+
+/// Sends one request and waits up to `timeout` for the answer.
+pub fn call(socket: &Path, req: &Request, timeout: Duration) -> Result<Response, ClientError> {
+    let mut s = UnixStream::connect(socket).map_err(|e| ClientError::Connect { path: socket.display().to_string(), source: e })?;
+    s.set_read_timeout(Some(timeout)).map_err(ClientError::Io)?;
+    s.set_write_timeout(Some(timeout)).map_err(ClientError::Io)?;
+    let mut line = serde_json::to_vec(req).map_err(|e| ClientError::Malformed(e.to_string()))?;
+    line.push(b'\n');
+    s.write_all(&line).map_err(ClientError::Io)?;
+    let mut r = BufReader::new(s).take(MAX_LINE as u64);
+    let mut answer = String::new();
+    match r.read_line(&mut answer) {
+        Ok(0) => Err(ClientError::Malformed("connection closed without an answer".into())),
+        Ok(_) => serde_json::from_str(&answer).map_err(|e| ClientError::Malformed(e.to_string())),
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => Err(ClientError::Timeout(timeout)),
+        Err(e) => Err(ClientError::Io(e)),
+    }
+}
+
+use std::io::Read as _;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_round_trip_as_json() {
+        let r = Request::AddPod(AddPod {
+            key: PodKey { container_id: "abc".into(), ifname: "eth0".into() },
+            netns: "/var/run/netns/x".into(),
+            ips: vec![IpConfig { address: "198.18.0.5/24".into(), gateway: Some("198.18.0.1".into()) }],
+            routes: vec![],
+            k8s_namespace: Some("default".into()),
+            k8s_name: None,
+        });
+        let s = serde_json::to_string(&r).unwrap();
+        assert!(s.contains("\"op\":\"add_pod\""), "{s}");
+        assert_eq!(serde_json::from_str::<Request>(&s).unwrap(), r);
+        let p = PodState::Ready { round: 2, acked_at: "t".into() };
+        assert_eq!(serde_json::to_string(&p).unwrap(), r#"{"state":"ready","round":2,"acked_at":"t"}"#);
+    }
+}
