@@ -4,3 +4,4 @@
 
 pub mod gate;
 pub mod pipeline;
+pub mod store;
