@@ -13,6 +13,8 @@ use std::time::Duration;
 /// Largest request or response line accepted (a pod list of 10,000 pods fits).
 pub const MAX_LINE: usize = 16 << 20;
 
+pub mod server;
+
 /// One address given to a pod interface, as CNI results carry it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IpConfig {
