@@ -15,5 +15,6 @@ pub mod cni;
 pub mod openflow;
 pub mod ovsdb;
 pub mod sandbox;
+pub mod uplink;
 
 pub use podflow_proto as proto;

@@ -1,0 +1,265 @@
+//! The uplink migration's journal and its steps.
+//!
+//! Every step is written to the journal (fsync) *before* it is taken, so
+//! that after a crash the next run knows how far the migration got and what
+//! the node looked like before it started. The journal is the only place
+//! where the original configuration survives a crash; nothing here touches
+//! the kernel or Open vSwitch.
+
+use crate::agent::store::write_atomic;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The attach steps, in order. Their names are the failpoint names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Step {
+    /// Create the bridge (`fail_mode=secure`).
+    CreateBridge,
+    /// Rename the NIC to its bridged name (`eth1` → `eth1~`).
+    RenameNic,
+    /// Create an internal port with the NIC's original name, MAC and MTU.
+    CreateInternalPort,
+    /// Move the NIC's addresses to the internal port.
+    MoveAddresses,
+    /// Re-add the NIC's routes on the internal port.
+    MoveRoutes,
+    /// Add the renamed NIC to the bridge as its uplink port.
+    AttachUplink,
+    /// Install the bridge's forwarding flows (acknowledged by the switch).
+    InstallFlows,
+    /// Probe the gateway (or `--probe ADDR`) through the bridge.
+    Probe,
+}
+
+impl Step {
+    pub const ALL: [Step; 8] = [
+        Step::CreateBridge,
+        Step::RenameNic,
+        Step::CreateInternalPort,
+        Step::MoveAddresses,
+        Step::MoveRoutes,
+        Step::AttachUplink,
+        Step::InstallFlows,
+        Step::Probe,
+    ];
+
+    /// The failpoint name (`PODFLOW_FAILPOINT=<name>`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::CreateBridge => "create-bridge",
+            Step::RenameNic => "rename-nic",
+            Step::CreateInternalPort => "create-internal-port",
+            Step::MoveAddresses => "move-addresses",
+            Step::MoveRoutes => "move-routes",
+            Step::AttachUplink => "attach-uplink",
+            Step::InstallFlows => "install-flows",
+            Step::Probe => "probe",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Step> {
+        Step::ALL.into_iter().find(|st| st.name() == s)
+    }
+
+    /// One line for `podflow uplink failpoints` and the docs.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Step::CreateBridge => "the bridge exists, nothing else changed",
+            Step::RenameNic => "the NIC carries its bridged name; its addresses and routes are still on it",
+            Step::CreateInternalPort => "the internal port with the original name and MAC exists, without addresses",
+            Step::MoveAddresses => "the addresses are on the internal port; routes not yet re-added",
+            Step::MoveRoutes => "routes are on the internal port; the NIC is not in the bridge yet",
+            Step::AttachUplink => "the NIC is the bridge's uplink port; no forwarding flows yet",
+            Step::InstallFlows => "forwarding flows acknowledged; connectivity not yet probed",
+            Step::Probe => "the probe succeeded; the migration is about to be marked done",
+        }
+    }
+}
+
+/// The bridged name of a NIC: `eth1` → `eth1~`, shortened to fit 15 bytes.
+pub fn bridged_name(ifname: &str) -> String {
+    let mut base: String = ifname.chars().take(14).collect();
+    base.push('~');
+    base
+}
+
+/// An address as recorded before the migration.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RecordedAddr {
+    /// `198.51.100.2/24` or `2001:db8::2/64`.
+    pub cidr: String,
+    pub scope: u8,
+    pub flags: u32,
+}
+
+/// A route that used the NIC, as recorded before the migration.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RecordedRoute {
+    /// `0.0.0.0/0` for the default route.
+    pub dst: String,
+    pub gateway: Option<String>,
+    pub source: Option<String>,
+    pub metric: Option<u32>,
+    pub table: u32,
+    pub scope: u8,
+    pub protocol: u8,
+}
+
+/// The NIC's configuration before the migration: what rollback and detach restore.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Original {
+    pub ifname: String,
+    pub mac: String,
+    pub mtu: u32,
+    pub addrs: Vec<RecordedAddr>,
+    pub routes: Vec<RecordedRoute>,
+}
+
+/// Where a migration stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "phase", rename_all = "kebab-case")]
+pub enum Phase {
+    /// Attaching; `step` was recorded as started (it may or may not be done).
+    Attaching { step: Step },
+    /// Fully attached and probed.
+    Attached,
+    /// Undoing an attach (failed step, failed probe, or detach), from `step` down.
+    RollingBack { step: Step, reason: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Journal {
+    pub bridge: String,
+    pub bridged_name: String,
+    pub original: Original,
+    pub phase: Phase,
+}
+
+/// Where the journal of `bridge`/`ifname` lives in the state directory.
+pub fn path(state_dir: &Path, bridge: &str, ifname: &str) -> PathBuf {
+    state_dir.join("uplink").join(format!("{bridge}.{ifname}.json"))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error(transparent)]
+    Store(#[from] crate::agent::store::StoreError),
+    #[error("cannot read the uplink journal {path}: {detail}")]
+    Read { path: String, detail: String },
+}
+
+impl Journal {
+    /// Durably records the journal (before the step it names is taken).
+    pub fn save(&self, state_dir: &Path) -> Result<(), JournalError> {
+        let p = path(state_dir, &self.bridge, &self.original.ifname);
+        if let Some(d) = p.parent() {
+            std::fs::create_dir_all(d).map_err(|e| JournalError::Read { path: d.display().to_string(), detail: e.to_string() })?;
+        }
+        write_atomic(&p, &serde_json::to_vec_pretty(self).expect("journals serialize"))?;
+        Ok(())
+    }
+
+    pub fn load(state_dir: &Path, bridge: &str, ifname: &str) -> Result<Option<Journal>, JournalError> {
+        let p = path(state_dir, bridge, ifname);
+        match std::fs::read(&p) {
+            Ok(b) => serde_json::from_slice(&b).map(Some).map_err(|e| JournalError::Read { path: p.display().to_string(), detail: e.to_string() }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(JournalError::Read { path: p.display().to_string(), detail: e.to_string() }),
+        }
+    }
+
+    /// Every journal in the state directory (for `uplink status` and agent start).
+    pub fn load_all(state_dir: &Path) -> Result<Vec<Journal>, JournalError> {
+        let dir = state_dir.join("uplink");
+        let rd = match std::fs::read_dir(&dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+            Err(e) => return Err(JournalError::Read { path: dir.display().to_string(), detail: e.to_string() }),
+        };
+        let mut out = Vec::new();
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.extension().is_some_and(|x| x == "json") {
+                let b = std::fs::read(&p).map_err(|e| JournalError::Read { path: p.display().to_string(), detail: e.to_string() })?;
+                out.push(serde_json::from_slice(&b).map_err(|e| JournalError::Read { path: p.display().to_string(), detail: e.to_string() })?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes the journal once the node is fully restored.
+    pub fn remove(state_dir: &Path, bridge: &str, ifname: &str) -> Result<(), JournalError> {
+        let p = path(state_dir, bridge, ifname);
+        match std::fs::remove_file(&p) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(JournalError::Read { path: p.display().to_string(), detail: e.to_string() }),
+        }
+    }
+}
+
+/// What an interrupted migration found in its journal must do next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recovery {
+    /// Nothing to do.
+    Consistent,
+    /// Undo every step up to and including `from`, then (for attach) start again.
+    RollBack { from: Step },
+}
+
+/// Decides how to recover from a journal left by an interrupted run.
+///
+/// An attach interrupted at any step is rolled back from that step (the
+/// step may or may not have happened; every undo is idempotent), and an
+/// interrupted rollback is resumed. Rolling back first and attaching again
+/// keeps a single, tested path to "fully attached", instead of one path per
+/// crash point.
+pub fn recovery(j: &Journal) -> Recovery {
+    match &j.phase {
+        Phase::Attached => Recovery::Consistent,
+        Phase::Attaching { step } | Phase::RollingBack { step, .. } => Recovery::RollBack { from: *step },
+    }
+}
+
+/// The failpoint requested through the environment, if any.
+pub fn failpoint() -> Option<Step> {
+    std::env::var("PODFLOW_FAILPOINT").ok().and_then(|s| Step::from_name(&s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_are_ordered() {
+        for (i, s) in Step::ALL.iter().enumerate() {
+            assert_eq!(Step::from_name(s.name()), Some(*s));
+            if i > 0 {
+                assert!(Step::ALL[i - 1] < *s);
+            }
+        }
+        assert_eq!(bridged_name("eth1"), "eth1~");
+        assert_eq!(bridged_name("enp0s31f6abcdef"), "enp0s31f6abcde~");
+        assert!(bridged_name("enp0s31f6abcdef").len() <= 15);
+    }
+
+    #[test]
+    fn journal_save_load_and_recovery() {
+        let d = std::env::temp_dir().join(format!("podflow-journal-{}", std::process::id()));
+        let j = Journal {
+            bridge: "br-ext".into(),
+            bridged_name: "eth1~".into(),
+            original: Original { ifname: "eth1".into(), mac: "02:00:00:00:00:01".into(), mtu: 1500, addrs: vec![], routes: vec![] },
+            phase: Phase::Attaching { step: Step::MoveAddresses },
+        };
+        j.save(&d).unwrap();
+        let back = Journal::load(&d, "br-ext", "eth1").unwrap().unwrap();
+        assert_eq!(back, j);
+        assert_eq!(recovery(&back), Recovery::RollBack { from: Step::MoveAddresses });
+        assert_eq!(Journal::load_all(&d).unwrap().len(), 1);
+        Journal::remove(&d, "br-ext", "eth1").unwrap();
+        assert!(Journal::load(&d, "br-ext", "eth1").unwrap().is_none());
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+}
