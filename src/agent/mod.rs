@@ -1,7 +1,10 @@
 //! The pod network agent: what podflow decides (pods, rounds, the
 //! flow-restore-wait gate). It never touches a socket directly: it drives
-//! the OpenFlow session and the OVSDB client.
+//! the OpenFlow session, the OVSDB client and the host through the traits
+//! in [`backend`].
 
+pub mod backend;
 pub mod gate;
 pub mod pipeline;
+pub mod runtime;
 pub mod store;

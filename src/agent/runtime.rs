@@ -1,0 +1,519 @@
+//! The agent's decisions: pod ADD/DEL/CHECK, and rounds (replaying every
+//! pod's flows after a switch restart or an agent start) driven through the
+//! flow-restore-wait [`Gate`].
+//!
+//! Ordering rules this file keeps:
+//! - A pod is Ready only after the switch acknowledged its bundle, and ADD
+//!   answers only after the pod record is durably stored.
+//! - A round registers every stored pod with the gate before installing
+//!   anything; the key is removed only when the gate opens.
+//! - Requests that arrive during a round wait for it (never dropped);
+//!   requests for the same pod are serialized; the last one wins.
+//! - Only flows carrying podflow's cookie magic are ever deleted.
+
+use super::backend::{BackendError, DbOps, HostOps, SwitchOps};
+use super::gate::{Decision, Gate, Opened, Participant};
+use super::pipeline::{self, cookie, Gateway, PodPort};
+use super::store::{write_atomic, PodRecord, PodStore};
+use crate::api::{AddPod, ApiError, PodAttachment, PodInfo, PodKey, PodState, Status};
+use podflow_proto::openflow::flow::{FlowModCommand, TABLE_ALL};
+use podflow_proto::openflow::FlowMod;
+use std::collections::{BTreeMap, HashMap};
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::{Mutex, RwLock};
+
+/// CNI error codes the agent answers with.
+mod code {
+    pub const UNKNOWN_CONTAINER: u32 = 3;
+    pub const INVALID_ENV: u32 = 4;
+    pub const IO_FAILURE: u32 = 5;
+    pub const INVALID_CONFIG: u32 = 7;
+    pub const TRY_AGAIN_LATER: u32 = 11;
+}
+
+/// Settings of one agent.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    pub bridge: String,
+    pub state_dir: PathBuf,
+    pub gateway: Gateway,
+    /// Gate deadline: past it, the key is removed even if some pods failed
+    /// (they are reported loudly). `None` waits for every pod forever.
+    pub gate_deadline: Option<Duration>,
+    /// First retry delay for a pod whose flows failed during a round.
+    pub retry_initial: Duration,
+    /// Bound for the retry delay.
+    pub retry_max: Duration,
+}
+
+/// One event of a round, with its time, for status, metrics and the demo.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoundEvent {
+    Started { round: u16 },
+    BaseAcked,
+    PodAcked(PodKey),
+    PodFailed(PodKey, String),
+    PodRemoved(PodKey),
+    /// The gate opened; `missing` lists pods the deadline let through.
+    GateOpened { round: u16, missing: Vec<String> },
+    FlowRestoreWaitCleared,
+    StaleRoundDeleted(u16),
+}
+
+#[derive(Debug)]
+struct Pod {
+    record: PodRecord,
+    state: PodState,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    pods: BTreeMap<PodKey, Pod>,
+    round: u16,
+    ready: bool,
+    openflow_connected: bool,
+    ovsdb_connected: bool,
+    flow_restore_wait: Option<bool>,
+    log: Vec<(Instant, RoundEvent)>,
+    restore_duration: Option<Duration>,
+}
+
+/// The pod network agent.
+pub struct Agent<S, D, H> {
+    cfg: AgentConfig,
+    switch: S,
+    db: D,
+    host: H,
+    store: PodStore,
+    state: Mutex<State>,
+    /// Held for writing by a round; pod requests hold it for reading, so
+    /// they wait for a round in progress instead of racing it.
+    round_lock: RwLock<()>,
+    key_locks: Mutex<HashMap<PodKey, Arc<Mutex<()>>>>,
+}
+
+fn now_rfc3339() -> String {
+    let d = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    format!("{}.{:03}", d.as_secs(), d.subsec_millis())
+}
+
+fn api_err(code: u32, msg: impl Into<String>) -> ApiError {
+    ApiError { code, msg: msg.into(), details: String::new() }
+}
+
+fn backend_err(e: &BackendError) -> ApiError {
+    let c = match e {
+        BackendError::Unavailable(..) | BackendError::Timeout(_) | BackendError::OutcomeUnknown(_) => code::TRY_AGAIN_LATER,
+        _ => code::IO_FAILURE,
+    };
+    api_err(c, e.to_string())
+}
+
+fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let v: Vec<u8> = s.split(':').filter_map(|p| u8::from_str_radix(p, 16).ok()).collect();
+    v.try_into().ok()
+}
+
+pub fn format_mac(m: &[u8; 6]) -> String {
+    m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+}
+
+/// The host-side interface name of a pod: stable, short, unique per key.
+pub fn host_ifname(key: &PodKey) -> String {
+    // FNV-1a: stable across runs and versions, unlike std's hasher.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in key.container_id.bytes().chain([0]).chain(key.ifname.bytes()) {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x100_0000_01b3);
+    }
+    format!("pf{:011x}", h & 0xfff_ffff_ffff)
+}
+
+fn pod_port(rec: &PodRecord) -> Option<PodPort> {
+    let ip: Ipv4Addr = rec.request.ips.iter().find_map(|c| c.address.split('/').next()?.parse().ok())?;
+    Some(PodPort { ofport: rec.attachment.ofport, mac: parse_mac(&rec.attachment.mac)?, ip })
+}
+
+/// First ofport podflow hands to pods (lower numbers are left to the gateway and uplinks).
+const FIRST_POD_OFPORT: u32 = 10;
+
+impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
+    /// Creates the agent and loads the stored pods (as Pending).
+    pub fn new(cfg: AgentConfig, switch: S, db: D, host: H) -> Result<Self, ApiError> {
+        let store = PodStore::open(&cfg.state_dir).map_err(|e| api_err(code::IO_FAILURE, e.to_string()))?;
+        let mut st = State::default();
+        for rec in store.load_all().map_err(|e| api_err(code::IO_FAILURE, e.to_string()))? {
+            st.pods.insert(rec.request.key.clone(), Pod { record: rec, state: PodState::Pending });
+        }
+        st.round = std::fs::read_to_string(cfg.state_dir.join("round")).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
+        Ok(Agent { cfg, switch, db, host, store, state: Mutex::new(st), round_lock: RwLock::new(()), key_locks: Mutex::new(HashMap::new()) })
+    }
+
+    async fn log(&self, e: RoundEvent) {
+        tracing::info!(event = ?e, "round event");
+        self.state.lock().await.log.push((Instant::now(), e));
+    }
+
+    /// Events recorded so far (for status, metrics, the demo and tests).
+    pub async fn events(&self) -> Vec<(Instant, RoundEvent)> {
+        self.state.lock().await.log.clone()
+    }
+
+    pub async fn set_connected(&self, openflow: Option<bool>, ovsdb: Option<bool>) {
+        let mut st = self.state.lock().await;
+        if let Some(o) = openflow {
+            st.openflow_connected = o;
+        }
+        if let Some(o) = ovsdb {
+            st.ovsdb_connected = o;
+        }
+    }
+
+    /// While the switch is gone, make sure a restarting `ovs-vswitchd`
+    /// waits for us: set `flow-restore-wait`.
+    pub async fn switch_lost(&self) -> Result<(), BackendError> {
+        {
+            let mut st = self.state.lock().await;
+            st.openflow_connected = false;
+            st.ready = false;
+        }
+        self.db.set_flow_restore_wait().await?;
+        self.state.lock().await.flow_restore_wait = Some(true);
+        Ok(())
+    }
+
+    async fn key_lock(&self, key: &PodKey) -> Arc<Mutex<()>> {
+        self.key_locks.lock().await.entry(key.clone()).or_default().clone()
+    }
+
+    /// Runs one round: replays the base pipeline and every stored pod,
+    /// removes `flow-restore-wait` when the gate opens, then deletes every
+    /// older round's flows. Pod requests wait while it runs.
+    pub async fn run_round(&self) -> Result<u16, BackendError> {
+        let _w = self.round_lock.write().await;
+        let t0 = Instant::now();
+        let (round, keys) = {
+            let mut st = self.state.lock().await;
+            st.ready = false;
+            st.round = st.round.wrapping_add(1).max(1);
+            for p in st.pods.values_mut() {
+                p.state = PodState::Pending;
+            }
+            (st.round, st.pods.keys().cloned().collect::<Vec<_>>())
+        };
+        write_atomic(&self.cfg.state_dir.join("round"), round.to_string().as_bytes()).map_err(|e| BackendError::Other(e.to_string()))?;
+        self.log(RoundEvent::Started { round }).await;
+        // Every participant is registered before anything is installed.
+        let mut gate = Gate::new(round, keys.iter().map(|k| Participant::Pod(k.file_name())), t0, self.cfg.gate_deadline);
+
+        // Pods whose namespace is gone are removed, not replayed.
+        for key in &keys {
+            let netns = self.state.lock().await.pods.get(key).map(|p| p.record.request.netns.clone());
+            if let Some(ns) = netns {
+                if !self.host.netns_exists(&ns) {
+                    gate.withdraw(&Participant::Pod(key.file_name()));
+                    self.remove_pod(key).await;
+                    self.log(RoundEvent::PodRemoved(key.clone())).await;
+                }
+            }
+        }
+
+        self.switch.install(pipeline::base_flows(round, &self.cfg.gateway)).await?;
+        gate.acked(&Participant::Base, Instant::now());
+        self.log(RoundEvent::BaseAcked).await;
+
+        let mut delay = self.cfg.retry_initial;
+        loop {
+            let pending: Vec<(PodKey, Option<PodPort>)> = {
+                let st = self.state.lock().await;
+                st.pods
+                    .iter()
+                    .filter(|(_, p)| !matches!(p.state, PodState::Ready { .. }))
+                    .map(|(k, p)| (k.clone(), pod_port(&p.record)))
+                    .collect()
+            };
+            for (key, port) in pending {
+                let part = Participant::Pod(key.file_name());
+                let res = match port {
+                    Some(port) => self.switch.install(pipeline::pod_flows(round, &port)).await,
+                    None => Err(BackendError::Other("the stored record has no usable IPv4 address or MAC".into())),
+                };
+                match res {
+                    Ok(()) => {
+                        gate.acked(&part, Instant::now());
+                        self.set_state(&key, PodState::Ready { round, acked_at: now_rfc3339() }).await;
+                        self.log(RoundEvent::PodAcked(key)).await;
+                    }
+                    Err(e) => {
+                        tracing::error!(pod = %key.file_name(), error = %e, "pod flows failed during replay");
+                        gate.failed(&part, e.to_string());
+                        self.set_state(&key, PodState::Failed { error: e.to_string() }).await;
+                        self.log(RoundEvent::PodFailed(key, e.to_string())).await;
+                    }
+                }
+            }
+            match gate.poll(Instant::now()) {
+                Decision::Open(opened) => {
+                    let missing = match &opened {
+                        Opened::AllAcked { .. } => vec![],
+                        Opened::Deadline { missing } => missing.iter().map(|(p, why)| format!("{p:?}: {why}")).collect(),
+                    };
+                    if !missing.is_empty() {
+                        tracing::error!(?missing, "gate deadline passed with pods not ready; removing flow-restore-wait anyway");
+                    }
+                    self.log(RoundEvent::GateOpened { round, missing }).await;
+                    break;
+                }
+                Decision::Wait { until } => {
+                    let mut sleep = delay;
+                    if let Some(u) = until {
+                        sleep = sleep.min(u.saturating_duration_since(Instant::now()));
+                    }
+                    tokio::time::sleep(sleep).await;
+                    delay = (delay * 2).min(self.cfg.retry_max);
+                }
+            }
+        }
+
+        self.db.clear_flow_restore_wait().await?;
+        self.log(RoundEvent::FlowRestoreWaitCleared).await;
+        {
+            let mut st = self.state.lock().await;
+            st.flow_restore_wait = Some(false);
+            st.ready = true;
+            st.restore_duration = Some(t0.elapsed());
+        }
+        self.delete_stale_rounds(round).await?;
+        Ok(round)
+    }
+
+    /// Deletes podflow's flows of every round but `current`, reading the
+    /// switch's table first (an agent killed mid-round may have left more
+    /// than one old round). Foreign flows are never matched.
+    async fn delete_stale_rounds(&self, current: u16) -> Result<(), BackendError> {
+        let mut rounds: Vec<u16> = self
+            .switch
+            .cookies()
+            .await?
+            .into_iter()
+            .filter(|c| cookie::is_ours(*c))
+            .map(cookie::round_of)
+            .filter(|r| *r != current)
+            .collect();
+        rounds.sort_unstable();
+        rounds.dedup();
+        if rounds.is_empty() {
+            return Ok(());
+        }
+        self.switch.delete(rounds.iter().map(|r| pipeline::delete_round(*r)).collect()).await?;
+        for r in rounds {
+            self.log(RoundEvent::StaleRoundDeleted(r)).await;
+        }
+        Ok(())
+    }
+
+    async fn set_state(&self, key: &PodKey, s: PodState) {
+        if let Some(p) = self.state.lock().await.pods.get_mut(key) {
+            p.state = s;
+        }
+    }
+
+    /// Removes everything of a pod (flows, port, veth, record); best effort
+    /// on each part, so a half-gone pod is still cleaned up.
+    async fn remove_pod(&self, key: &PodKey) {
+        let rec = self.state.lock().await.pods.get(key).map(|p| p.record.clone());
+        let Some(rec) = rec else { return };
+        let del = FlowMod {
+            command: FlowModCommand::DELETE,
+            table_id: TABLE_ALL,
+            cookie: cookie::make(0, cookie::CATEGORY_POD, rec.attachment.ofport),
+            cookie_mask: cookie::OBJECT_MASK,
+            ..FlowMod::default()
+        };
+        if let Err(e) = self.switch.delete(vec![del]).await {
+            tracing::warn!(pod = %key.file_name(), error = %e, "could not delete pod flows; the next round removes them");
+        }
+        if let Err(e) = self.db.del_port(&rec.attachment.host_ifname).await {
+            tracing::warn!(pod = %key.file_name(), error = %e, "could not delete the pod's port");
+        }
+        if let Err(e) = self.host.unplumb(&rec.attachment.host_ifname).await {
+            tracing::warn!(pod = %key.file_name(), error = %e, "could not delete the pod's veth");
+        }
+        if let Err(e) = self.store.remove(key) {
+            tracing::warn!(pod = %key.file_name(), error = %e, "could not delete the pod record");
+        }
+        self.state.lock().await.pods.remove(key);
+    }
+
+    fn next_ofport(st: &State) -> u32 {
+        let used: std::collections::BTreeSet<u32> = st.pods.values().map(|p| p.record.attachment.ofport).collect();
+        (FIRST_POD_OFPORT..).find(|p| !used.contains(p)).expect("ports are plentiful")
+    }
+
+    /// CNI ADD: plumb the pod, store it, install its flows in one bundle,
+    /// answer when the switch acknowledged them.
+    pub async fn add_pod(&self, req: AddPod) -> Result<PodAttachment, ApiError> {
+        if !self.host.netns_exists(&req.netns) {
+            return Err(api_err(code::INVALID_ENV, format!("network namespace {} does not exist", req.netns)));
+        }
+        let ip: Ipv4Addr = req
+            .ips
+            .iter()
+            .find_map(|c| c.address.split('/').next()?.parse().ok())
+            .ok_or_else(|| api_err(code::INVALID_CONFIG, "the pod has no IPv4 address (podflow's pipeline needs one)"))?;
+        let _r = self.round_lock.read().await;
+        if !self.state.lock().await.ready {
+            return Err(api_err(code::TRY_AGAIN_LATER, "the agent is not connected to the switch yet; try again later"));
+        }
+        let lock = self.key_lock(&req.key).await;
+        let _k = lock.lock().await;
+
+        let existing = self.state.lock().await.pods.get(&req.key).map(|p| (p.record.clone(), p.state.clone()));
+        if let Some((rec, state)) = existing {
+            if rec.request == req {
+                if let PodState::Ready { .. } = state {
+                    return Ok(rec.attachment);
+                }
+                // Same intent, not ready: install again below with the same port.
+            } else {
+                // A different intent for the same key: the latest one wins.
+                self.remove_pod(&req.key).await;
+            }
+        }
+
+        let host_if = host_ifname(&req.key);
+        let plumbed = self.host.plumb(&req, &host_if).await.map_err(|e| {
+            tracing::error!(pod = %req.key.file_name(), error = %e, "plumbing failed");
+            backend_err(&e)
+        });
+        let plumbed = match plumbed {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = self.host.unplumb(&host_if).await;
+                return Err(e);
+            }
+        };
+        let ofport_req = {
+            let st = self.state.lock().await;
+            st.pods.get(&req.key).map(|p| p.record.attachment.ofport).unwrap_or_else(|| Self::next_ofport(&st))
+        };
+        let mut ids = BTreeMap::new();
+        ids.insert("podflow-container-id".to_string(), req.key.container_id.clone());
+        ids.insert("podflow-ifname".to_string(), req.key.ifname.clone());
+        if let Some(ns) = &req.k8s_namespace {
+            ids.insert("k8s-pod-namespace".to_string(), ns.clone());
+        }
+        if let Some(n) = &req.k8s_name {
+            ids.insert("k8s-pod-name".to_string(), n.clone());
+        }
+        let ofport = match self.db.add_port(&host_if, ofport_req, ids).await {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = self.db.del_port(&host_if).await;
+                let _ = self.host.unplumb(&host_if).await;
+                return Err(backend_err(&e));
+            }
+        };
+        let rec = PodRecord {
+            request: req.clone(),
+            attachment: PodAttachment {
+                host_ifname: host_if.clone(),
+                host_mac: format_mac(&plumbed.host_mac),
+                ifname: req.key.ifname.clone(),
+                mac: format_mac(&plumbed.pod_mac),
+                netns: req.netns.clone(),
+                ofport,
+            },
+        };
+        if let Err(e) = self.store.put(&rec) {
+            let _ = self.db.del_port(&host_if).await;
+            let _ = self.host.unplumb(&host_if).await;
+            return Err(api_err(code::IO_FAILURE, e.to_string()));
+        }
+        let round = {
+            let mut st = self.state.lock().await;
+            st.pods.insert(req.key.clone(), Pod { record: rec.clone(), state: PodState::Pending });
+            st.round
+        };
+        let port = PodPort { ofport, mac: plumbed.pod_mac, ip };
+        match self.switch.install(pipeline::pod_flows(round, &port)).await {
+            Ok(()) => {
+                self.set_state(&req.key, PodState::Ready { round, acked_at: now_rfc3339() }).await;
+                Ok(rec.attachment)
+            }
+            Err(e) => {
+                // Nothing half-created: the runtime retries ADD from scratch.
+                tracing::error!(pod = %req.key.file_name(), error = %e, "pod flows failed; undoing the pod");
+                self.remove_pod(&req.key).await;
+                Err(backend_err(&e))
+            }
+        }
+    }
+
+    /// CNI DEL: idempotent; deleting an absent pod succeeds.
+    pub async fn del_pod(&self, key: &PodKey) -> Result<(), ApiError> {
+        let _r = self.round_lock.read().await;
+        let lock = self.key_lock(key).await;
+        let _k = lock.lock().await;
+        self.remove_pod(key).await;
+        Ok(())
+    }
+
+    /// CNI CHECK: the pod exists, is Ready and its namespace is there.
+    pub async fn check_pod(&self, key: &PodKey) -> Result<(), ApiError> {
+        let st = self.state.lock().await;
+        let p = st.pods.get(key).ok_or_else(|| api_err(code::UNKNOWN_CONTAINER, format!("no pod {}", key.file_name())))?;
+        if !self.host.netns_exists(&p.record.request.netns) {
+            return Err(api_err(code::UNKNOWN_CONTAINER, format!("the namespace of pod {} is gone", key.file_name())));
+        }
+        match &p.state {
+            PodState::Ready { .. } => Ok(()),
+            PodState::Pending => Err(api_err(code::TRY_AGAIN_LATER, "the pod's flows are not acknowledged yet")),
+            PodState::Failed { error } => Err(api_err(code::IO_FAILURE, error.clone())),
+        }
+    }
+
+    pub async fn pods(&self) -> Vec<PodInfo> {
+        self.state
+            .lock()
+            .await
+            .pods
+            .values()
+            .map(|p| PodInfo {
+                key: p.record.request.key.clone(),
+                k8s_namespace: p.record.request.k8s_namespace.clone(),
+                k8s_name: p.record.request.k8s_name.clone(),
+                ips: p.record.request.ips.clone(),
+                attachment: Some(p.record.attachment.clone()),
+                state: p.state.clone(),
+            })
+            .collect()
+    }
+
+    pub async fn status(&self) -> Status {
+        let st = self.state.lock().await;
+        let count = |f: fn(&PodState) -> bool| st.pods.values().filter(|p| f(&p.state)).count();
+        Status {
+            bridge: self.cfg.bridge.clone(),
+            openflow_connected: st.openflow_connected,
+            ovsdb_connected: st.ovsdb_connected,
+            round: st.round,
+            flow_restore_wait: st.flow_restore_wait,
+            pods_ready: count(|s| matches!(s, PodState::Ready { .. })),
+            pods_pending: count(|s| matches!(s, PodState::Pending)),
+            pods_failed: count(|s| matches!(s, PodState::Failed { .. })),
+            ready: st.ready,
+        }
+    }
+
+    /// How long the last round took from start to the key's removal.
+    pub async fn last_restore_duration(&self) -> Option<Duration> {
+        self.state.lock().await.restore_duration
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,312 @@
+//! The agent's decisions against fake backends that share one event log,
+//! so ordering (acks before the key's removal) is asserted directly.
+
+use super::*;
+use crate::agent::backend::Plumbed;
+use crate::api::IpConfig;
+use std::collections::HashSet;
+use std::sync::Mutex as StdMutex;
+
+type Log = Arc<StdMutex<Vec<String>>>;
+
+#[derive(Default)]
+struct SwitchInner {
+    cookies: Vec<u64>,
+    /// ofports whose pod flows fail this many more times.
+    fail: HashMap<u32, usize>,
+    delay: Duration,
+}
+
+#[derive(Clone)]
+struct FakeSwitch {
+    log: Log,
+    inner: Arc<StdMutex<SwitchInner>>,
+}
+
+impl SwitchOps for FakeSwitch {
+    async fn install(&self, flows: Vec<FlowMod>) -> Result<(), BackendError> {
+        let delay = self.inner.lock().unwrap().delay;
+        tokio::time::sleep(delay).await;
+        let mut i = self.inner.lock().unwrap();
+        let obj = (flows[0].cookie & 0xffff_ffff) as u32;
+        let cat = (flows[0].cookie >> cookie::CATEGORY_SHIFT) as u8;
+        if cat == cookie::CATEGORY_POD {
+            if let Some(n) = i.fail.get_mut(&obj) {
+                if *n > 0 {
+                    *n -= 1;
+                    self.log.lock().unwrap().push(format!("fail pod {obj}"));
+                    return Err(BackendError::Refused("OFPFMFC_TABLE_FULL".into()));
+                }
+            }
+            self.log.lock().unwrap().push(format!("ack pod {obj}"));
+        } else {
+            self.log.lock().unwrap().push("ack base".into());
+        }
+        i.cookies.extend(flows.iter().map(|f| f.cookie));
+        Ok(())
+    }
+
+    async fn delete(&self, deletes: Vec<FlowMod>) -> Result<(), BackendError> {
+        let mut i = self.inner.lock().unwrap();
+        for d in deletes {
+            i.cookies.retain(|c| c & d.cookie_mask != d.cookie);
+        }
+        Ok(())
+    }
+
+    async fn cookies(&self) -> Result<Vec<u64>, BackendError> {
+        Ok(self.inner.lock().unwrap().cookies.clone())
+    }
+}
+
+#[derive(Clone)]
+struct FakeDb {
+    log: Log,
+    frw: Arc<StdMutex<bool>>,
+    ports: Arc<StdMutex<BTreeMap<String, u32>>>,
+}
+
+impl DbOps for FakeDb {
+    async fn flow_restore_wait(&self) -> Result<bool, BackendError> {
+        Ok(*self.frw.lock().unwrap())
+    }
+    async fn set_flow_restore_wait(&self) -> Result<(), BackendError> {
+        *self.frw.lock().unwrap() = true;
+        self.log.lock().unwrap().push("frw set".into());
+        Ok(())
+    }
+    async fn clear_flow_restore_wait(&self) -> Result<(), BackendError> {
+        *self.frw.lock().unwrap() = false;
+        self.log.lock().unwrap().push("frw cleared".into());
+        Ok(())
+    }
+    async fn add_port(&self, name: &str, ofport_request: u32, _ids: BTreeMap<String, String>) -> Result<u32, BackendError> {
+        self.ports.lock().unwrap().insert(name.into(), ofport_request);
+        Ok(ofport_request)
+    }
+    async fn del_port(&self, name: &str) -> Result<(), BackendError> {
+        self.ports.lock().unwrap().remove(name);
+        Ok(())
+    }
+}
+
+#[derive(Clone)]
+struct FakeHost {
+    netns: Arc<StdMutex<HashSet<String>>>,
+    plumbed: Arc<StdMutex<HashSet<String>>>,
+}
+
+impl HostOps for FakeHost {
+    async fn plumb(&self, _req: &AddPod, host_ifname: &str) -> Result<Plumbed, BackendError> {
+        self.plumbed.lock().unwrap().insert(host_ifname.into());
+        Ok(Plumbed { host_ifname: host_ifname.into(), host_mac: [2, 0, 0, 0, 0, 1], pod_mac: [2, 0, 0, 0, 0, 2] })
+    }
+    async fn unplumb(&self, host_ifname: &str) -> Result<(), BackendError> {
+        self.plumbed.lock().unwrap().remove(host_ifname);
+        Ok(())
+    }
+    fn netns_exists(&self, netns: &str) -> bool {
+        self.netns.lock().unwrap().contains(netns)
+    }
+}
+
+struct Rig {
+    agent: Agent<FakeSwitch, FakeDb, FakeHost>,
+    log: Log,
+    switch: FakeSwitch,
+    db: FakeDb,
+    host: FakeHost,
+    dir: PathBuf,
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+fn rig(deadline: Option<Duration>) -> Rig {
+    let dir = std::env::temp_dir().join(format!("podflow-agent-{}-{}", std::process::id(), N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)));
+    let _ = std::fs::remove_dir_all(&dir);
+    rig_in(dir, deadline)
+}
+
+fn rig_in(dir: PathBuf, deadline: Option<Duration>) -> Rig {
+    let log: Log = Arc::default();
+    let switch = FakeSwitch { log: log.clone(), inner: Arc::default() };
+    let db = FakeDb { log: log.clone(), frw: Arc::new(StdMutex::new(true)), ports: Arc::default() };
+    let host = FakeHost { netns: Arc::default(), plumbed: Arc::default() };
+    let cfg = AgentConfig {
+        bridge: "br-int".into(),
+        state_dir: dir.clone(),
+        gateway: Gateway { ofport: 2, mac: [2, 0, 0, 0, 0, 0xfe], ip: Ipv4Addr::new(198, 18, 0, 1) },
+        gate_deadline: deadline,
+        retry_initial: Duration::from_millis(5),
+        retry_max: Duration::from_millis(20),
+    };
+    let agent = Agent::new(cfg, switch.clone(), db.clone(), host.clone()).unwrap();
+    Rig { agent, log, switch, db, host, dir }
+}
+
+fn add_req(i: u32) -> AddPod {
+    AddPod {
+        key: PodKey { container_id: format!("c{i}"), ifname: "eth0".into() },
+        netns: format!("/var/run/netns/p{i}"),
+        ips: vec![IpConfig { address: format!("198.18.{}.{}/16", i / 250, i % 250 + 2), gateway: Some("198.18.0.1".into()) }],
+        routes: vec![],
+        k8s_namespace: None,
+        k8s_name: None,
+    }
+}
+
+async fn with_pods(n: u32) -> Rig {
+    let r = rig(None);
+    r.agent.run_round().await.unwrap();
+    for i in 0..n {
+        r.host.netns.lock().unwrap().insert(format!("/var/run/netns/p{i}"));
+        r.agent.add_pod(add_req(i)).await.unwrap();
+    }
+    r
+}
+
+/// Last position of `what` (for acks: the latest one counts).
+fn pos(log: &[String], what: &str) -> usize {
+    log.iter().rposition(|l| l == what).unwrap_or_else(|| panic!("{what} not in {log:?}"))
+}
+
+/// First position of `what` (for the key's removal: the earliest one counts).
+fn first(log: &[String], what: &str) -> usize {
+    log.iter().position(|l| l == what).unwrap_or_else(|| panic!("{what} not in {log:?}"))
+}
+
+#[tokio::test]
+async fn key_removed_only_after_every_pod_ack_for_0_1_100_pods() {
+    for n in [0u32, 1, 100] {
+        let r = with_pods(n).await;
+        // A restart: the agent starts over from its store.
+        let r2 = rig_in(r.dir.clone(), None);
+        *r2.host.netns.lock().unwrap() = r.host.netns.lock().unwrap().clone();
+        r2.log.lock().unwrap().clear();
+        r2.agent.run_round().await.unwrap();
+        let log = r2.log.lock().unwrap().clone();
+        let cleared = first(&log, "frw cleared");
+        assert!(pos(&log, "ack base") < cleared);
+        for i in 0..n {
+            assert!(pos(&log, &format!("ack pod {}", FIRST_POD_OFPORT + i)) < cleared, "pod {i} acked after the key was removed: {log:?}");
+        }
+        assert_eq!(r2.agent.status().await.pods_ready, n as usize);
+        assert!(!*r2.db.frw.lock().unwrap());
+        std::mem::forget(r2); // shares the directory with r
+    }
+}
+
+#[tokio::test]
+async fn a_failing_pod_holds_the_key_until_it_succeeds() {
+    let r = with_pods(2).await;
+    r.switch.inner.lock().unwrap().fail.insert(FIRST_POD_OFPORT + 1, 3);
+    r.log.lock().unwrap().clear();
+    r.agent.run_round().await.unwrap();
+    let log = r.log.lock().unwrap().clone();
+    assert_eq!(log.iter().filter(|l| l.starts_with("fail pod")).count(), 3);
+    assert!(pos(&log, &format!("ack pod {}", FIRST_POD_OFPORT + 1)) < first(&log, "frw cleared"));
+}
+
+#[tokio::test]
+async fn past_the_deadline_the_key_goes_and_the_failure_is_reported() {
+    let r = with_pods(2).await;
+    let r = {
+        let d = r.dir.clone();
+        std::mem::forget(r);
+        let r = rig_in(d, Some(Duration::from_millis(100)));
+        r.host.netns.lock().unwrap().extend(["/var/run/netns/p0".to_string(), "/var/run/netns/p1".to_string()]);
+        r
+    };
+    r.switch.inner.lock().unwrap().fail.insert(FIRST_POD_OFPORT, usize::MAX);
+    r.agent.run_round().await.unwrap();
+    let st = r.agent.status().await;
+    assert_eq!((st.pods_ready, st.pods_failed), (1, 1));
+    let ev = r.agent.events().await;
+    assert!(ev.iter().any(|(_, e)| matches!(e, RoundEvent::GateOpened { missing, .. } if missing.len() == 1)));
+    assert!(!*r.db.frw.lock().unwrap());
+}
+
+#[tokio::test]
+async fn stale_rounds_go_and_foreign_flows_stay() {
+    let r = rig(None);
+    let foreign = 0x1234_5678u64;
+    let old = cookie::make(7, cookie::CATEGORY_POD, 11);
+    r.switch.inner.lock().unwrap().cookies.extend([foreign, old]);
+    let round = r.agent.run_round().await.unwrap();
+    let cookies = r.switch.inner.lock().unwrap().cookies.clone();
+    assert!(cookies.contains(&foreign));
+    assert!(!cookies.contains(&old));
+    assert!(cookies.iter().filter(|c| cookie::is_ours(**c)).all(|c| cookie::round_of(*c) == round));
+}
+
+#[tokio::test]
+async fn add_is_idempotent_del_of_absent_succeeds_and_failures_leave_nothing() {
+    let r = with_pods(1).await;
+    let a1 = r.agent.add_pod(add_req(0)).await.unwrap();
+    let a2 = r.agent.add_pod(add_req(0)).await.unwrap();
+    assert_eq!(a1, a2);
+    r.agent.del_pod(&add_req(5).key).await.unwrap();
+    // A switch refusal undoes the pod entirely.
+    r.host.netns.lock().unwrap().insert("/var/run/netns/p1".into());
+    r.switch.inner.lock().unwrap().fail.insert(FIRST_POD_OFPORT + 1, 1);
+    let e = r.agent.add_pod(add_req(1)).await.unwrap_err();
+    assert!(e.msg.contains("OFPFMFC_TABLE_FULL"), "{e:?}");
+    assert_eq!(r.agent.pods().await.len(), 1);
+    assert_eq!(r.db.ports.lock().unwrap().len(), 1);
+    assert_eq!(r.host.plumbed.lock().unwrap().len(), 1);
+    assert!(r.agent.store.get(&add_req(1).key).unwrap().is_none());
+    // The runtime's retry then succeeds.
+    r.agent.add_pod(add_req(1)).await.unwrap();
+    r.agent.del_pod(&add_req(1).key).await.unwrap();
+    r.agent.del_pod(&add_req(1).key).await.unwrap();
+    assert_eq!(r.agent.pods().await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_pod_whose_namespace_is_gone_is_removed_at_the_next_round() {
+    let r = with_pods(2).await;
+    r.host.netns.lock().unwrap().remove("/var/run/netns/p0");
+    r.agent.run_round().await.unwrap();
+    let pods = r.agent.pods().await;
+    assert_eq!(pods.len(), 1);
+    assert_eq!(pods[0].key.container_id, "c1");
+}
+
+#[tokio::test]
+async fn add_during_a_round_waits_for_it_and_is_not_lost() {
+    let r = Arc::new(with_pods(3).await);
+    r.switch.inner.lock().unwrap().delay = Duration::from_millis(20);
+    r.host.netns.lock().unwrap().insert("/var/run/netns/p9".into());
+    let rr = r.clone();
+    let round = tokio::spawn(async move { rr.agent.run_round().await.unwrap() });
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    r.agent.add_pod(add_req(9)).await.unwrap();
+    round.await.unwrap();
+    let log = r.log.lock().unwrap().clone();
+    assert!(first(&log, "frw cleared") < pos(&log, &format!("ack pod {}", FIRST_POD_OFPORT + 3)), "{log:?}");
+    assert_eq!(r.agent.status().await.pods_ready, 4);
+}
+
+#[tokio::test]
+async fn switch_loss_sets_flow_restore_wait() {
+    let r = rig(None);
+    r.agent.run_round().await.unwrap();
+    assert!(!*r.db.frw.lock().unwrap());
+    r.agent.switch_lost().await.unwrap();
+    assert!(*r.db.frw.lock().unwrap());
+    assert!(!r.agent.status().await.ready);
+}
+
+#[test]
+fn host_ifnames_are_short_and_stable() {
+    let k = PodKey { container_id: "0123456789abcdef".into(), ifname: "eth0".into() };
+    assert_eq!(host_ifname(&k), host_ifname(&k.clone()));
+    assert!(host_ifname(&k).len() <= 15);
+    assert_ne!(host_ifname(&k), host_ifname(&PodKey { container_id: "x".into(), ifname: "eth0".into() }));
+}
