@@ -96,18 +96,15 @@ pub(crate) async fn handshake(
         write_msg(w, 1, &Message::Hello(Hello::of15())).await?;
         // The switch's HELLO comes first; anything else before it is a
         // protocol error.
-        loop {
-            match read_frame(r, buf).await? {
-                Frame::Msg { msg: Message::Hello(h), version, .. } => {
-                    if !h.supports(OFP_VERSION, version) {
-                        return Err(OfError::Version { addr: addr.to_string(), bridge: addr.bridge_hint(), offered: versions(&h, version) });
-                    }
-                    break;
+        match read_frame(r, buf).await? {
+            Frame::Msg { msg: Message::Hello(h), version, .. } => {
+                if !h.supports(OFP_VERSION, version) {
+                    return Err(OfError::Version { addr: addr.to_string(), bridge: addr.bridge_hint(), offered: versions(&h, version) });
                 }
-                Frame::Msg { msg: Message::Error(error), .. } => return Err(OfError::Refused { request: "HELLO", error }),
-                Frame::Msg { msg, .. } => return Err(OfError::Malformed(format!("expected HELLO, got {}", msg.name()))),
-                Frame::Undecodable { why, .. } => return Err(OfError::Malformed(format!("bad HELLO: {why}"))),
             }
+            Frame::Msg { msg: Message::Error(error), .. } => return Err(OfError::Refused { request: "HELLO", error }),
+            Frame::Msg { msg, .. } => return Err(OfError::Malformed(format!("expected HELLO, got {}", msg.name()))),
+            Frame::Undecodable { why, .. } => return Err(OfError::Malformed(format!("bad HELLO: {why}"))),
         }
         write_msg(w, 2, &Message::FeaturesRequest).await?;
         loop {
