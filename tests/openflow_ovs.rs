@@ -168,3 +168,21 @@ async fn a_stopped_switch_times_requests_out_and_recovers_after_cont() {
     let text = sb.ofctl("dump-flows", "br0", &[]).unwrap();
     assert!(text.contains("nw_dst=10.1.0.2"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stall_long_enough_to_drop_the_connection_reconnects_as_the_same_switch() {
+    let Some(sb) = common::sandbox_with_bridge("ofstall", "br0") else { return };
+    let sup = Supervisor::spawn(addr(&sb), fast_supervisor());
+    let c1 = tokio::time::timeout(Duration::from_secs(10), sup.connected_after(0)).await.expect("first connection");
+    sb.signal("ovs-vswitchd", "STOP").unwrap();
+    let guard = Cont(&sb);
+    // Echo every 1 s, dropped after two misses: about 3 s.
+    let t0 = Instant::now();
+    let e = tokio::time::timeout(Duration::from_secs(6), c1.session.closed()).await.expect("echo probes must drop a stalled switch");
+    assert!(matches!(&e, OfError::Disconnected(m) if m.contains("echo")), "{e}");
+    eprintln!("stalled switch dropped after {:?}", t0.elapsed());
+    drop(guard);
+    let c2 = tokio::time::timeout(Duration::from_secs(15), sup.connected_after(1)).await.expect("reconnect after SIGCONT");
+    assert!(!c2.is_new_switch(), "same process, flows kept: {:?}", c2.continuity);
+    c2.session.barrier().await.unwrap();
+}

@@ -234,8 +234,14 @@ impl Session {
     }
 
     /// Sends `msg` and waits for the message the switch answers it with
-    /// (an ERROR becomes [`OfError::Refused`]).
+    /// (an ERROR becomes [`OfError::Refused`]). Only for messages that have
+    /// a reply: a FLOW_MOD has none (use [`Session::send`] and
+    /// [`Session::barrier`], or a bundle); a MULTIPART_REQUEST goes through
+    /// [`Session::multipart`].
     pub async fn request(&self, msg: Message) -> Result<Message, OfError> {
+        if matches!(msg, Message::MultipartRequest(_)) {
+            return Err(OfError::Caller("a MULTIPART_REQUEST may be answered in several parts; use Session::multipart".into()));
+        }
         match self.request_with(&msg, Request::new(msg.name())).await.0? {
             Reply::Message(m) => Ok(m),
             Reply::Multipart(_) => Err(OfError::Malformed("a multipart reply answered a single request".into())),
