@@ -341,3 +341,38 @@ async fn a_disconnect_fails_every_in_flight_request_at_once() {
     }
     assert!(t0.elapsed() < Duration::from_millis(300));
 }
+
+#[tokio::test]
+async fn tcp_addresses_work_too() {
+    use podflow::proto::openflow::message::frame_len;
+    use podflow::proto::openflow::switch::FeaturesReply;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: podflow::openflow::Addr = format!("tcp:127.0.0.1:{}", l.local_addr().unwrap().port()).parse().unwrap();
+    let fake = tokio::spawn(async move {
+        let (mut s, _) = l.accept().await.unwrap();
+        let mut buf = bytes::BytesMut::new();
+        async fn next(s: &mut tokio::net::TcpStream, buf: &mut bytes::BytesMut) -> (u32, Message) {
+            loop {
+                if let Some(n) = frame_len(buf).unwrap() {
+                    return Message::decode(&buf.split_to(n)).unwrap();
+                }
+                assert!(s.read_buf(buf).await.unwrap() > 0);
+            }
+        }
+        let _ = next(&mut s, &mut buf).await;
+        s.write_all(&Message::Hello(Hello::of15()).encode(1).unwrap()).await.unwrap();
+        let (x, _) = next(&mut s, &mut buf).await;
+        let f = FeaturesReply { datapath_id: 42, ..Default::default() };
+        s.write_all(&Message::FeaturesReply(f).encode(x).unwrap()).await.unwrap();
+        let (x, m) = next(&mut s, &mut buf).await;
+        assert_eq!(m, Message::BarrierRequest);
+        s.write_all(&Message::BarrierReply.encode(x).unwrap()).await.unwrap();
+        s
+    });
+    let s = Session::connect(&addr, config()).await.unwrap();
+    assert_eq!(s.datapath_id(), 42);
+    s.barrier().await.unwrap();
+    drop(fake.await.unwrap());
+    assert!(matches!(tokio::time::timeout(Duration::from_secs(2), s.closed()).await.unwrap(), OfError::Disconnected(_)));
+}
