@@ -186,3 +186,26 @@ async fn a_stall_long_enough_to_drop_the_connection_reconnects_as_the_same_switc
     assert!(!c2.is_new_switch(), "same process, flows kept: {:?}", c2.continuity);
     c2.session.barrier().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_refused_for_a_full_table_applies_nothing_and_names_the_culprit() {
+    let Some(sb) = common::sandbox_with_bridge("offull", "br0") else { return };
+    sb.vsctl(&["--", "--id=@ft", "create", "Flow_Table", "flow_limit=5", "overflow_policy=refuse", "--", "set", "Bridge", "br0", "flow_tables:10=@ft"]).unwrap();
+    let s = Session::connect(&addr(&sb), SessionConfig::default()).await.unwrap();
+    let msgs: Vec<Message> = (0..8).map(pod_flow).collect();
+    let e = s.bundle(&msgs, flags::ATOMIC | flags::ORDERED).await.unwrap_err();
+    // Open vSwitch checks the limit at COMMIT: the culprit's error (with
+    // its ADD's xid) comes first, then OFPBFC_MSG_FAILED for the COMMIT.
+    match &e {
+        BundleError::CommitFailed { error, culprits } => {
+            assert_eq!(error.kind.name(), "OFPBFC_MSG_FAILED");
+            assert_eq!(culprits.len(), 1, "{culprits:?}");
+            assert_eq!(culprits[0].index, 5);
+            assert_eq!(culprits[0].error.kind.name(), "OFPFMFC_TABLE_FULL");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(count_flows(&sb), 0, "atomic: nothing applied");
+    s.bundle(&msgs[..5], flags::ATOMIC).await.unwrap();
+    assert_eq!(count_flows(&sb), 5);
+}
