@@ -15,7 +15,7 @@
 
 use super::addr::Addr;
 use super::backoff::Backoff;
-use super::error::OfError;
+use super::error::{BundleError, OfError};
 use super::session::{Session, SessionConfig};
 use podflow_proto::openflow::flow::{FlowMod, FlowStatsRequest};
 use podflow_proto::openflow::message::Message;
@@ -159,10 +159,20 @@ async fn check_marker(s: &Session, marker: Marker) -> Result<bool, OfError> {
     if !s.dump_flows(req).await?.is_empty() {
         return Ok(true);
     }
+    // As a one-message bundle, so a refusal comes back as an error here
+    // instead of an event nobody reads.
     let fm = FlowMod { table_id: marker.table, cookie: marker.cookie, priority: 0, ..Default::default() };
-    s.send(&Message::FlowMod(fm))?;
-    s.barrier().await?;
-    Ok(false)
+    match s.bundle(&[Message::FlowMod(fm)], 0).await {
+        Ok(()) => Ok(false),
+        Err(BundleError::Session(e)) => Err(e),
+        Err(BundleError::Rejected { errors }) if !errors.is_empty() => {
+            Err(OfError::Refused { request: "the marker FLOW_MOD", error: errors[0].error.clone() })
+        }
+        Err(BundleError::CommitFailed { error, .. } | BundleError::Expired { error }) => {
+            Err(OfError::Refused { request: "the marker FLOW_MOD", error })
+        }
+        Err(BundleError::Rejected { .. }) => Err(OfError::Malformed("bundle rejected without an error".into())),
+    }
 }
 
 async fn run(addr: Addr, config: SupervisorConfig, tx: watch::Sender<LinkState>) {
