@@ -1,0 +1,150 @@
+//! Framing of the byte stream into messages, and the connection
+//! handshake: HELLO with a version bitmap (OpenFlow 1.5 required), then
+//! FEATURES for the datapath id.
+//!
+//! Owns the first two exchanges of a connection; never keeps a connection
+//! open after a failed handshake, and never trusts a length field beyond
+//! the bytes received.
+
+use super::addr::{Addr, Reader, Writer};
+use super::error::OfError;
+use bytes::BytesMut;
+use podflow_proto::openflow::message::{frame_len, Header, Message, HEADER_LEN};
+use podflow_proto::openflow::switch::{FeaturesReply, Hello};
+use podflow_proto::openflow::OFP_VERSION;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// One framed message.
+#[derive(Debug)]
+pub(crate) enum Frame {
+    /// Decoded, with its header's version byte.
+    Msg { xid: u32, version: u8, msg: Message },
+    /// Framed correctly but the body did not decode.
+    Undecodable { xid: u32, why: String },
+}
+
+/// Takes the next complete message off `buf`. `Err` means the stream
+/// cannot be framed any further (a length below 8).
+pub(crate) fn next_frame(buf: &mut BytesMut) -> Result<Option<Frame>, OfError> {
+    let len = match frame_len(buf) {
+        Ok(Some(len)) => len,
+        Ok(None) => return Ok(None),
+        Err(e) => return Err(OfError::Malformed(format!("cannot frame the stream: {e}"))),
+    };
+    let bytes = buf.split_to(len);
+    let h = Header::decode(&bytes).map_err(|e| OfError::Malformed(e.to_string()))?;
+    Ok(Some(match Message::decode(&bytes) {
+        Ok((xid, msg)) => Frame::Msg { xid, version: h.version, msg },
+        Err(e) => Frame::Undecodable { xid: h.xid, why: format!("message type {} ({len} bytes, xid {}): {e}", h.msg_type, h.xid) },
+    }))
+}
+
+/// The error for an end of stream with `buf` left over.
+pub(crate) fn eof_error(buf: &BytesMut) -> OfError {
+    if buf.is_empty() {
+        OfError::Disconnected("the switch closed the connection".into())
+    } else if buf.len() < HEADER_LEN {
+        OfError::Disconnected(format!("the switch closed the connection after {} bytes of a message header", buf.len()))
+    } else {
+        let want = u16::from_be_bytes([buf[2], buf[3]]);
+        OfError::Disconnected(format!("the switch closed the connection in the middle of a message ({} of {want} bytes)", buf.len()))
+    }
+}
+
+fn versions(h: &Hello, header_version: u8) -> String {
+    let names: Vec<String> = (1..=31u8)
+        .filter(|v| h.supports(*v, header_version) && (h.version_bitmap.is_some() || *v == header_version))
+        .map(|v| format!("OpenFlow1{}", v - 1))
+        .collect();
+    if names.is_empty() {
+        "no version".into()
+    } else {
+        names.join(",")
+    }
+}
+
+async fn read_frame(r: &mut Reader, buf: &mut BytesMut) -> Result<Frame, OfError> {
+    loop {
+        if let Some(f) = next_frame(buf)? {
+            return Ok(f);
+        }
+        buf.reserve(4096);
+        match r.read_buf(buf).await {
+            Ok(0) => return Err(eof_error(buf)),
+            Ok(_) => {}
+            Err(e) => return Err(OfError::Disconnected(format!("read failed: {e}"))),
+        }
+    }
+}
+
+async fn write_msg(w: &mut Writer, xid: u32, msg: &Message) -> Result<(), OfError> {
+    let b = msg.encode(xid).map_err(|e| OfError::Caller(e.to_string()))?;
+    w.write_all(&b).await.map_err(|e| OfError::Disconnected(format!("write failed: {e}")))
+}
+
+/// Runs HELLO and FEATURES on a fresh stream. Leftover bytes stay in `buf`
+/// for the session's reader.
+pub(crate) async fn handshake(
+    addr: &Addr,
+    r: &mut Reader,
+    w: &mut Writer,
+    buf: &mut BytesMut,
+    timeout: Duration,
+) -> Result<FeaturesReply, OfError> {
+    let fut = async {
+        write_msg(w, 1, &Message::Hello(Hello::of15())).await?;
+        // The switch's HELLO comes first; anything else before it is a
+        // protocol error.
+        match read_frame(r, buf).await? {
+            Frame::Msg { msg: Message::Hello(h), version, .. } => {
+                if !h.supports(OFP_VERSION, version) {
+                    return Err(OfError::Version { addr: addr.to_string(), bridge: addr.bridge_hint(), offered: versions(&h, version) });
+                }
+            }
+            Frame::Msg { msg: Message::Error(error), .. } => return Err(OfError::Refused { request: "HELLO", error }),
+            Frame::Msg { msg, .. } => return Err(OfError::Malformed(format!("expected HELLO, got {}", msg.name()))),
+            Frame::Undecodable { why, .. } => return Err(OfError::Malformed(format!("bad HELLO: {why}"))),
+        }
+        write_msg(w, 2, &Message::FeaturesRequest).await?;
+        loop {
+            match read_frame(r, buf).await? {
+                Frame::Msg { xid: 2, msg: Message::FeaturesReply(f), .. } => return Ok(f),
+                Frame::Msg { xid, msg: Message::EchoRequest(d), .. } => write_msg(w, xid, &Message::EchoReply(d)).await?,
+                Frame::Msg { msg: Message::Error(error), .. } => return Err(OfError::Refused { request: "FEATURES_REQUEST", error }),
+                Frame::Msg { xid: 2, msg, .. } => return Err(OfError::Malformed(format!("expected FEATURES_REPLY, got {}", msg.name()))),
+                Frame::Msg { xid, msg, .. } => tracing::debug!(xid, msg = msg.name(), "ignored during handshake"),
+                Frame::Undecodable { why, .. } => return Err(OfError::Malformed(why)),
+            }
+        }
+    };
+    match tokio::time::timeout(timeout, fut).await {
+        Ok(r) => r,
+        Err(_) => Err(OfError::Timeout { what: "the handshake (HELLO, FEATURES_REQUEST)", after: timeout }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn framing_rejects_short_lengths_and_keeps_partial_frames() {
+        let mut b = BytesMut::from(&[6u8, 0, 0, 7, 0, 0, 0, 1][..]);
+        assert!(matches!(next_frame(&mut b), Err(OfError::Malformed(_))));
+        let mut b = BytesMut::from(&[6u8, 2, 0, 12, 0, 0, 0, 1, 9][..]);
+        assert!(next_frame(&mut b).unwrap().is_none());
+        assert!(eof_error(&b).to_string().contains("9 of 12 bytes"));
+        b.extend_from_slice(&[1, 2, 3]);
+        assert!(matches!(next_frame(&mut b).unwrap(), Some(Frame::Msg { xid: 1, msg: Message::EchoRequest(_), .. })));
+        // FEATURES_REPLY with a body too short: framed, not decodable.
+        let mut b = BytesMut::from(&[6u8, 6, 0, 12, 0, 0, 0, 3, 0xde, 0xad, 0xbe, 0xef][..]);
+        assert!(matches!(next_frame(&mut b).unwrap(), Some(Frame::Undecodable { xid: 3, .. })));
+    }
+
+    #[test]
+    fn version_list() {
+        let h = Hello { version_bitmap: Some(vec![(1 << 1) | (1 << 4)]), other: vec![] };
+        assert_eq!(versions(&h, 4), "OpenFlow10,OpenFlow13");
+    }
+}

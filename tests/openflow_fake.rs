@@ -1,0 +1,378 @@
+//! The OpenFlow session against a scripted fake switch: malformed frames,
+//! errors inside bundles, stalls, stray replies, lost commit replies and
+//! multipart replies in parts.
+mod common;
+
+use common::fake_switch::{FakeSwitch, DPID};
+use podflow::openflow::core::Timing;
+use podflow::openflow::{BundleError, OfError, Session, SessionConfig};
+use podflow::proto::openflow::bundle::{BundleControl, BundleCtrlType};
+use podflow::proto::openflow::error::ErrorMsg;
+use podflow::proto::openflow::flow::{FlowDesc, FlowMod, FlowStatsRequest};
+use podflow::proto::openflow::message::Message;
+use podflow::proto::openflow::multipart::{MultipartReply, MultipartReplyBody, MORE};
+use podflow::proto::openflow::switch::Hello;
+use std::time::{Duration, Instant};
+
+fn config() -> SessionConfig {
+    SessionConfig {
+        timing: Timing { request_timeout: Duration::from_millis(500), echo_interval: Duration::from_secs(30), echo_misses: 2 },
+        connect_timeout: Duration::from_secs(2),
+        ..Default::default()
+    }
+}
+
+async fn pair(cfg: SessionConfig) -> (FakeSwitch, Session, common::fake_switch::Peer) {
+    let sw = FakeSwitch::new();
+    let (s, p) = tokio::join!(Session::connect(&sw.addr, cfg), sw.accept());
+    (sw, s.expect("handshake"), p)
+}
+
+fn flow(i: u16) -> Message {
+    Message::FlowMod(FlowMod { priority: i, ..Default::default() })
+}
+
+#[tokio::test]
+async fn handshake_gives_the_datapath_id() {
+    let (_sw, s, _p) = pair(config()).await;
+    assert_eq!(s.datapath_id(), DPID);
+    assert_eq!(s.features().n_tables, 254);
+}
+
+#[tokio::test]
+async fn a_switch_without_openflow15_gets_the_exact_fix() {
+    let sw = FakeSwitch::new();
+    let hello13 = Hello { version_bitmap: Some(vec![(1 << 1) | (1 << 4)]), other: vec![] };
+    let (r, _) = tokio::join!(Session::connect(&sw.addr, config()), async {
+        let mut p = sw.accept_raw().await;
+        let _ = p.recv().await;
+        p.send(1, &Message::Hello(hello13)).await;
+        p
+    });
+    let e = r.unwrap_err();
+    assert!(matches!(e, OfError::Version { .. }), "{e}");
+    let text = e.to_string();
+    assert!(text.contains("ovs-vsctl set bridge br0 protocols=OpenFlow10,OpenFlow11,OpenFlow12,OpenFlow13,OpenFlow14,OpenFlow15"), "{text}");
+    assert!(text.contains("it offers OpenFlow10,OpenFlow13"), "{text}");
+}
+
+async fn short_length(len: u16) {
+    let (_sw, s, mut p) = pair(config()).await;
+    let s2 = s.clone();
+    let barrier = tokio::spawn(async move { s2.barrier().await });
+    let (xid, _) = p.recv().await;
+    let mut raw = vec![6u8, 21, 0, 0];
+    raw[2..4].copy_from_slice(&len.to_be_bytes());
+    raw.extend_from_slice(&xid.to_be_bytes());
+    p.send_raw(&raw).await;
+    let e = barrier.await.unwrap().unwrap_err();
+    assert!(matches!(e, OfError::Malformed(_)), "{e}");
+    assert!(matches!(s.closed().await, OfError::Malformed(_)));
+    assert!(matches!(s.barrier().await, Err(OfError::Malformed(_))), "later requests fail at once with the reason");
+}
+
+#[tokio::test]
+async fn a_frame_of_length_0_closes_the_session_as_malformed() {
+    short_length(0).await;
+}
+
+#[tokio::test]
+async fn a_frame_of_length_7_closes_the_session_as_malformed() {
+    short_length(7).await;
+}
+
+#[tokio::test]
+async fn a_length_past_the_end_then_eof_fails_requests_with_disconnected() {
+    let (_sw, s, mut p) = pair(config()).await;
+    let s2 = s.clone();
+    let barrier = tokio::spawn(async move { s2.barrier().await });
+    let (xid, _) = p.recv().await;
+    let mut raw = vec![6u8, 21, 0, 100];
+    raw.extend_from_slice(&xid.to_be_bytes());
+    raw.extend_from_slice(&[0; 10]);
+    p.send_raw(&raw).await;
+    drop(p);
+    let e = barrier.await.unwrap().unwrap_err();
+    assert!(matches!(&e, OfError::Disconnected(m) if m.contains("18 of 100 bytes")), "{e}");
+}
+
+#[tokio::test]
+async fn garbage_after_a_valid_header_fails_that_request_only() {
+    let (_sw, s, mut p) = pair(config()).await;
+    let s2 = s.clone();
+    let barrier = tokio::spawn(async move { s2.barrier().await });
+    let (xid, _) = p.recv().await;
+    // A BARRIER_REPLY must be empty; this one carries 4 bytes of garbage.
+    let mut raw = vec![6u8, 21, 0, 12];
+    raw.extend_from_slice(&xid.to_be_bytes());
+    raw.extend_from_slice(&[0xde, 0xad, 0xbe, 0xef]);
+    p.send_raw(&raw).await;
+    let e = barrier.await.unwrap().unwrap_err();
+    assert!(matches!(e, OfError::Malformed(_)), "{e}");
+    // The stream is still in step: the session goes on.
+    let s2 = s.clone();
+    let barrier = tokio::spawn(async move { s2.barrier().await });
+    let (xid, _) = p.recv().await;
+    p.send(xid, &Message::BarrierReply).await;
+    barrier.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn an_error_for_the_third_of_five_bundled_flows_discards_and_maps_to_index_2() {
+    let (_sw, s, mut p) = pair(config()).await;
+    let msgs: Vec<Message> = (0..5).map(flow).collect();
+    let s2 = s.clone();
+    let t = tokio::spawn(async move { s2.bundle(&msgs, 1).await });
+    let (open_xid, m) = p.recv().await;
+    let Message::BundleControl(open) = m else { panic!("{m:?}") };
+    assert_eq!(open.ctrl_type, BundleCtrlType::OPEN_REQUEST);
+    p.send(open_xid, &Message::BundleControl(BundleControl::new(open.bundle_id, BundleCtrlType::OPEN_REPLY, 1))).await;
+    let mut adds = vec![];
+    for i in 0..5u16 {
+        let (xid, m) = p.recv().await;
+        let Message::BundleAdd(a) = m else { panic!("{m:?}") };
+        assert_eq!(a.bundle_id, open.bundle_id);
+        let (inner_xid, inner) = Message::decode(&a.message).unwrap();
+        assert_eq!(inner_xid, xid, "inner and outer xid must match");
+        assert_eq!(inner, flow(i));
+        adds.push((xid, a));
+    }
+    let (bxid, m) = p.recv().await;
+    assert_eq!(m, Message::BarrierRequest);
+    // Like Open vSwitch: the error carries the ADD's xid and quotes it.
+    let quoted = Message::BundleAdd(adds[2].1.clone()).encode(adds[2].0).unwrap();
+    let err = ErrorMsg::new(4, 9, quoted[..64.min(quoted.len())].to_vec());
+    p.send(adds[2].0, &Message::Error(err.clone())).await;
+    p.send(bxid, &Message::BarrierReply).await;
+    let (dxid, m) = p.recv().await;
+    let Message::BundleControl(d) = m else { panic!("{m:?}") };
+    assert_eq!(d.ctrl_type, BundleCtrlType::DISCARD_REQUEST, "DISCARD, never COMMIT");
+    assert_eq!(d.bundle_id, open.bundle_id);
+    p.send(dxid, &Message::BundleControl(BundleControl::new(d.bundle_id, BundleCtrlType::DISCARD_REPLY, 1))).await;
+    match t.await.unwrap() {
+        Err(BundleError::Rejected { errors }) => {
+            assert_eq!(errors.len(), 1);
+            assert_eq!(errors[0].index, 2);
+            assert_eq!(errors[0].error, err);
+        }
+        other => panic!("{other:?}"),
+    }
+    // Bundle ids are never reused.
+    let s2 = s.clone();
+    let t = tokio::spawn(async move { s2.bundle(&[flow(1)], 1).await });
+    let (_, m) = p.recv().await;
+    let Message::BundleControl(o2) = m else { panic!() };
+    assert_ne!(o2.bundle_id, open.bundle_id);
+    drop(p);
+    assert!(t.await.unwrap().is_err());
+}
+
+#[tokio::test]
+async fn a_successful_bundle_returns_only_after_the_commit_reply() {
+    let (_sw, s, mut p) = pair(config()).await;
+    let s2 = s.clone();
+    let t = tokio::spawn(async move { s2.bundle(&[flow(1), flow(2)], 3).await });
+    let (x, m) = p.recv().await;
+    let Message::BundleControl(o) = m else { panic!() };
+    assert_eq!(o.flags, 3);
+    p.send(x, &Message::BundleControl(BundleControl::new(o.bundle_id, BundleCtrlType::OPEN_REPLY, 3))).await;
+    let (bx, _) = p.recv_until(|m| *m == Message::BarrierRequest).await;
+    p.send(bx, &Message::BarrierReply).await;
+    let (cx, m) = p.recv().await;
+    assert!(matches!(&m, Message::BundleControl(c) if c.ctrl_type == BundleCtrlType::COMMIT_REQUEST), "{m:?}");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!t.is_finished(), "must wait for the COMMIT reply");
+    p.send(cx, &Message::BundleControl(BundleControl::new(o.bundle_id, BundleCtrlType::COMMIT_REPLY, 3))).await;
+    t.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_cut_between_commit_and_its_reply_is_outcome_unknown() {
+    let (_sw, s, mut p) = pair(config()).await;
+    let s2 = s.clone();
+    let t = tokio::spawn(async move { s2.bundle(&[flow(1)], 1).await });
+    let (x, m) = p.recv().await;
+    let Message::BundleControl(o) = m else { panic!() };
+    p.send(x, &Message::BundleControl(BundleControl::new(o.bundle_id, BundleCtrlType::OPEN_REPLY, 1))).await;
+    let (bx, _) = p.recv_until(|m| *m == Message::BarrierRequest).await;
+    p.send(bx, &Message::BarrierReply).await;
+    let _ = p.recv_until(|m| matches!(m, Message::BundleControl(c) if c.ctrl_type == BundleCtrlType::COMMIT_REQUEST)).await;
+    drop(p);
+    let e = t.await.unwrap().unwrap_err();
+    assert!(e.outcome_unknown(), "{e}");
+}
+
+#[tokio::test]
+async fn an_asynchronous_bundle_timeout_fails_the_transaction() {
+    let (_sw, s, mut p) = pair(config()).await;
+    let s2 = s.clone();
+    let t = tokio::spawn(async move { s2.bundle(&[flow(1), flow(2)], 1).await });
+    let (ox, m) = p.recv().await;
+    let Message::BundleControl(o) = m else { panic!() };
+    p.send(ox, &Message::BundleControl(BundleControl::new(o.bundle_id, BundleCtrlType::OPEN_REPLY, 1))).await;
+    let (bx, _) = p.recv_until(|m| *m == Message::BarrierRequest).await;
+    // OVS quotes the OPEN request when a bundle expires.
+    let open_bytes = Message::BundleControl(o.clone()).encode(ox).unwrap();
+    p.send(ox, &Message::Error(ErrorMsg::new(17, 14, open_bytes.to_vec()))).await;
+    p.send(bx, &Message::BarrierReply).await;
+    let (dx, m) = p.recv().await;
+    assert!(matches!(&m, Message::BundleControl(c) if c.ctrl_type == BundleCtrlType::DISCARD_REQUEST), "{m:?}");
+    p.send(dx, &Message::Error(ErrorMsg::new(17, 2, vec![]))).await;
+    match t.await.unwrap() {
+        Err(BundleError::Expired { error }) => assert!(error.is(17, 14)),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_switch_that_stops_answering_gives_a_deadline_error_not_a_hang() {
+    let (_sw, s, mut p) = pair(config()).await;
+    let t0 = Instant::now();
+    let s2 = s.clone();
+    let r = tokio::spawn(async move { s2.barrier().await });
+    let _ = p.recv().await; // read, never answered
+    let e = tokio::time::timeout(Duration::from_secs(3), r).await.expect("hung").unwrap().unwrap_err();
+    assert!(matches!(e, OfError::Timeout { what: "BARRIER_REQUEST", .. }), "{e}");
+    let took = t0.elapsed();
+    assert!(took >= Duration::from_millis(450) && took < Duration::from_millis(1500), "{took:?}");
+    // A bundle against a silent switch fails too, within its deadline.
+    let e = tokio::time::timeout(Duration::from_secs(3), s.bundle(&[flow(1)], 1)).await.expect("hung").unwrap_err();
+    assert!(matches!(e, BundleError::Session(OfError::Timeout { .. })), "{e}");
+}
+
+#[tokio::test]
+async fn echo_probes_drop_a_silent_switch() {
+    let mut cfg = config();
+    cfg.timing.echo_interval = Duration::from_millis(100);
+    let (_sw, s, mut p) = pair(cfg).await;
+    let (x, m) = p.recv().await;
+    assert!(matches!(m, Message::EchoRequest(_)));
+    assert_eq!(x, 0);
+    let t0 = Instant::now();
+    let e = tokio::time::timeout(Duration::from_secs(2), s.closed()).await.expect("not dropped");
+    assert!(matches!(&e, OfError::Disconnected(m) if m.contains("echo")), "{e}");
+    assert!(t0.elapsed() < Duration::from_millis(400));
+}
+
+#[tokio::test]
+async fn switch_echo_requests_are_answered_and_probes_keep_a_live_switch() {
+    let mut cfg = config();
+    cfg.timing.echo_interval = Duration::from_millis(100);
+    let (_sw, s, mut p) = pair(cfg).await;
+    p.send(77, &Message::EchoRequest(vec![9, 9])).await;
+    let mut probes = 0;
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_millis(600) {
+        let (x, m) = p.recv().await;
+        match m {
+            Message::EchoReply(d) => {
+                assert_eq!((x, d), (77, vec![9, 9]));
+            }
+            Message::EchoRequest(d) => {
+                probes += 1;
+                p.send(x, &Message::EchoReply(d)).await;
+            }
+            m => panic!("{m:?}"),
+        }
+    }
+    assert!(probes >= 3, "{probes}");
+    assert!(!s.is_closed());
+}
+
+#[tokio::test]
+async fn a_reply_for_an_unknown_xid_is_ignored() {
+    let (_sw, s, mut p) = pair(config()).await;
+    p.send(999_999, &Message::BarrierReply).await;
+    let s2 = s.clone();
+    let r = tokio::spawn(async move { s2.barrier().await });
+    let (x, _) = p.recv().await;
+    p.send(x.wrapping_add(1000), &Message::BarrierReply).await;
+    p.send(x, &Message::BarrierReply).await;
+    r.await.unwrap().unwrap();
+    assert!(!s.is_closed());
+}
+
+#[tokio::test]
+async fn a_multipart_reply_in_several_parts_is_collected() {
+    let (_sw, s, mut p) = pair(config()).await;
+    let s2 = s.clone();
+    let r = tokio::spawn(async move { s2.dump_flows(FlowStatsRequest::default()).await });
+    let (x, m) = p.recv().await;
+    assert!(matches!(m, Message::MultipartRequest(_)));
+    for (i, flags) in [MORE, MORE, 0].into_iter().enumerate() {
+        let flows = (0..3).map(|j| FlowDesc { priority: (i * 10 + j) as u16, ..Default::default() }).collect();
+        p.send(x, &Message::MultipartReply(MultipartReply { flags, body: MultipartReplyBody::FlowDesc(flows) })).await;
+        if i == 0 {
+            // An event in between is delivered, not mixed into the dump.
+            p.send(5, &Message::Error(ErrorMsg::new(1, 1, vec![]))).await;
+        }
+    }
+    let flows = r.await.unwrap().unwrap();
+    assert_eq!(flows.iter().map(|f| f.priority).collect::<Vec<_>>(), vec![0, 1, 2, 10, 11, 12, 20, 21, 22]);
+}
+
+#[tokio::test]
+async fn unsolicited_messages_reach_subscribers() {
+    let (_sw, s, mut p) = pair(config()).await;
+    let mut ev = s.subscribe();
+    let err = ErrorMsg::new(5, 1, vec![]);
+    p.send(1234, &Message::Error(err.clone())).await;
+    let e = tokio::time::timeout(Duration::from_secs(2), ev.recv()).await.unwrap().unwrap();
+    assert_eq!(e.xid, 1234);
+    assert_eq!(e.message, Message::Error(err));
+}
+
+#[tokio::test]
+async fn a_disconnect_fails_every_in_flight_request_at_once() {
+    let (_sw, s, mut p) = pair(config()).await;
+    let mut tasks = vec![];
+    for _ in 0..10 {
+        let s2 = s.clone();
+        tasks.push(tokio::spawn(async move { s2.barrier().await }));
+    }
+    for _ in 0..10 {
+        let _ = p.recv().await;
+    }
+    let t0 = Instant::now();
+    drop(p);
+    for t in tasks {
+        let e = t.await.unwrap().unwrap_err();
+        assert!(matches!(e, OfError::Disconnected(_)), "{e}");
+    }
+    assert!(t0.elapsed() < Duration::from_millis(300));
+}
+
+#[tokio::test]
+async fn tcp_addresses_work_too() {
+    use podflow::proto::openflow::message::frame_len;
+    use podflow::proto::openflow::switch::FeaturesReply;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: podflow::openflow::Addr = format!("tcp:127.0.0.1:{}", l.local_addr().unwrap().port()).parse().unwrap();
+    let fake = tokio::spawn(async move {
+        let (mut s, _) = l.accept().await.unwrap();
+        let mut buf = bytes::BytesMut::new();
+        async fn next(s: &mut tokio::net::TcpStream, buf: &mut bytes::BytesMut) -> (u32, Message) {
+            loop {
+                if let Some(n) = frame_len(buf).unwrap() {
+                    return Message::decode(&buf.split_to(n)).unwrap();
+                }
+                assert!(s.read_buf(buf).await.unwrap() > 0);
+            }
+        }
+        let _ = next(&mut s, &mut buf).await;
+        s.write_all(&Message::Hello(Hello::of15()).encode(1).unwrap()).await.unwrap();
+        let (x, _) = next(&mut s, &mut buf).await;
+        let f = FeaturesReply { datapath_id: 42, ..Default::default() };
+        s.write_all(&Message::FeaturesReply(f).encode(x).unwrap()).await.unwrap();
+        let (x, m) = next(&mut s, &mut buf).await;
+        assert_eq!(m, Message::BarrierRequest);
+        s.write_all(&Message::BarrierReply.encode(x).unwrap()).await.unwrap();
+        s
+    });
+    let s = Session::connect(&addr, config()).await.unwrap();
+    assert_eq!(s.datapath_id(), 42);
+    s.barrier().await.unwrap();
+    drop(fake.await.unwrap());
+    assert!(matches!(tokio::time::timeout(Duration::from_secs(2), s.closed()).await.unwrap(), OfError::Disconnected(_)));
+}
