@@ -8,3 +8,4 @@ pub mod gate;
 pub mod pipeline;
 pub mod runtime;
 pub mod store;
+pub mod switch;

@@ -1,0 +1,63 @@
+//! The agent's [`SwitchOps`] over the OpenFlow supervisor: bundles for
+//! installs, barrier-acknowledged deletes, a flow dump for cookies. It only
+//! translates; deciding what to install is the runtime's job.
+
+use super::backend::{BackendError, SwitchOps};
+use crate::openflow::{BundleError, OfError, Session, Supervisor};
+use podflow_proto::openflow::bundle::flags;
+use podflow_proto::openflow::flow::FlowStatsRequest;
+use podflow_proto::openflow::{FlowMod, Message};
+use std::sync::Arc;
+
+/// The switch as the agent sees it: whatever session the supervisor has now.
+#[derive(Clone)]
+pub struct OpenFlowSwitch {
+    supervisor: Arc<Supervisor>,
+}
+
+impl OpenFlowSwitch {
+    pub fn new(supervisor: Arc<Supervisor>) -> Self {
+        OpenFlowSwitch { supervisor }
+    }
+
+    fn session(&self) -> Result<Session, BackendError> {
+        self.supervisor.session().ok_or_else(|| BackendError::Unavailable("the switch", "not connected".into()))
+    }
+}
+
+fn of_err(e: OfError) -> BackendError {
+    match e {
+        OfError::Refused { .. } => BackendError::Refused(e.to_string()),
+        OfError::Disconnected(_) | OfError::Connect { .. } => BackendError::Unavailable("the switch", e.to_string()),
+        OfError::Timeout { .. } => BackendError::Timeout("the switch"),
+        OfError::OutcomeUnknown { .. } => BackendError::OutcomeUnknown("bundle commit"),
+        _ => BackendError::Other(e.to_string()),
+    }
+}
+
+fn bundle_err(e: BundleError) -> BackendError {
+    match e {
+        BundleError::Session(e) => of_err(e),
+        other => BackendError::Refused(other.to_string()),
+    }
+}
+
+impl SwitchOps for OpenFlowSwitch {
+    async fn install(&self, flows: Vec<FlowMod>) -> Result<(), BackendError> {
+        let msgs: Vec<Message> = flows.into_iter().map(Message::FlowMod).collect();
+        self.session()?.bundle(&msgs, flags::ATOMIC | flags::ORDERED).await.map_err(bundle_err)
+    }
+
+    async fn delete(&self, deletes: Vec<FlowMod>) -> Result<(), BackendError> {
+        let s = self.session()?;
+        for d in deletes {
+            s.send(&Message::FlowMod(d)).map_err(of_err)?;
+        }
+        s.barrier().await.map_err(of_err)
+    }
+
+    async fn cookies(&self) -> Result<Vec<u64>, BackendError> {
+        let flows = self.session()?.dump_flows(FlowStatsRequest::default()).await.map_err(of_err)?;
+        Ok(flows.into_iter().map(|f| f.cookie).collect())
+    }
+}
