@@ -46,6 +46,15 @@ pub fn flow_stats_header(xid: u32) -> String {
 // ---------------------------------------------------------------------------
 // Small formatters shared by matches and actions.
 
+/// C's `%#x`: `0x`-prefixed hex, except that zero is plain `0`.
+fn cx(v: u64) -> String {
+    if v == 0 {
+        "0".into()
+    } else {
+        format!("{v:#x}")
+    }
+}
+
 fn hex_bytes(b: &[u8]) -> String {
     // Like OVS's ds_put_hex: "0x" and the bytes without leading zero bytes,
     // or "0" for all zeros.
@@ -410,7 +419,15 @@ impl FlowView {
             ARP_THA | ND_TLL => self.arp_tha = Vm { v: mac(v), m: mac(m) },
             IPV6_SRC => self.ipv6_src = Vm { v, m },
             IPV6_DST => self.ipv6_dst = Vm { v, m },
-            IPV6_FLABEL => self.ipv6_label = Vm { v: v as u32, m: m as u32 },
+            IPV6_FLABEL => {
+                // A mask that covers all 20 label bits counts as exact (and
+                // then the value is kept as given).
+                self.ipv6_label = if m as u32 & 0x000f_ffff == 0x000f_ffff {
+                    Vm { v: f.value_u128() as u32, m: u32::MAX }
+                } else {
+                    Vm { v: v as u32, m: m as u32 }
+                };
+            }
             ND_TARGET => self.nd_target = Vm { v, m },
             TUNNEL_ID => self.tun_id = Vm { v: v as u64, m: m as u64 },
             TCP_FLAGS => self.tcp_flags = Vm { v: v as u16, m: m as u16 },
@@ -639,9 +656,9 @@ impl FlowView {
 
 fn u32_masked(s: &mut String, name: &str, x: Vm<u32>) {
     if x.m != 0 {
-        let _ = write!(s, "{name}={:#x}", x.v);
+        let _ = write!(s, "{name}={}", cx(x.v as u64));
         if x.m != u32::MAX {
-            let _ = write!(s, "/{:#x}", x.m);
+            let _ = write!(s, "/{}", cx(x.m as u64));
         }
         s.push(',');
     }
@@ -649,9 +666,9 @@ fn u32_masked(s: &mut String, name: &str, x: Vm<u32>) {
 
 fn u64_masked(s: &mut String, name: &str, x: Vm<u64>) {
     if x.m != 0 {
-        let _ = write!(s, "{name}={:#x}", x.v);
+        let _ = write!(s, "{name}={}", cx(x.v));
         if x.m != u64::MAX {
-            let _ = write!(s, "/{:#x}", x.m);
+            let _ = write!(s, "/{}", cx(x.m));
         }
         s.push(',');
     }
@@ -748,17 +765,57 @@ fn field_value(f: &OxmField) -> String {
     }
 }
 
+/// Fields outside [`oxm::FIELDS`](crate::openflow::oxm::FIELDS) that Open
+/// vSwitch itself puts in the actions it sends back (for example
+/// `move:NXM_OF_IN_PORT[]->…` comes back with the 16-bit NXM in_port):
+/// (class, field, NXM name, set_field name, width in bits).
+static EXTRA_FIELDS: &[(u16, u8, &str, &str, u32, Format)] = &[
+    (class::NXM_0, 0, "NXM_OF_IN_PORT", "in_port", 16, Format::Port),
+    (class::NXM_0, 5, "NXM_OF_IP_TOS", "nw_tos", 8, Format::Decimal),
+    (class::NXM_1, 33, "NXM_NX_PKT_MARK", "pkt_mark", 32, Format::Hex),
+    (class::NXM_1, 35, "NXM_NX_DP_HASH", "dp_hash", 32, Format::Hex),
+    (class::NXM_1, 36, "NXM_NX_RECIRC_ID", "recirc_id", 32, Format::Decimal),
+    (class::NXM_1, 111, "NXM_NX_XXREG0", "xxreg0", 128, Format::Hex),
+    (class::NXM_1, 112, "NXM_NX_XXREG1", "xxreg1", 128, Format::Hex),
+    (class::NXM_1, 113, "NXM_NX_XXREG2", "xxreg2", 128, Format::Hex),
+    (class::NXM_1, 114, "NXM_NX_XXREG3", "xxreg3", 128, Format::Hex),
+    (class::NXM_1, 115, "NXM_NX_XXREG4", "xxreg4", 128, Format::Hex),
+    (class::NXM_1, 116, "NXM_NX_XXREG5", "xxreg5", 128, Format::Hex),
+    (class::NXM_1, 117, "NXM_NX_XXREG6", "xxreg6", 128, Format::Hex),
+    (class::NXM_1, 118, "NXM_NX_XXREG7", "xxreg7", 128, Format::Hex),
+    (class::NXM_1, 119, "NXM_NX_CT_NW_PROTO", "ct_nw_proto", 8, Format::Decimal),
+];
+
+type ExtraField = (u16, u8, &'static str, &'static str, u32, Format);
+
+fn extra_field(id: OxmId) -> Option<&'static ExtraField> {
+    if id.experimenter.is_some() {
+        return None;
+    }
+    EXTRA_FIELDS.iter().find(|e| e.0 == id.class && e.1 == id.field)
+}
+
 /// Name of a field in subfield syntax (`NXM_NX_REG0`).
 fn subfield_field_name(id: OxmId) -> String {
-    match id.def() {
-        Some(d) => d.nxm_name.to_string(),
-        None => "<unknown>".to_string(),
+    match (id.def(), extra_field(id)) {
+        (Some(d), _) => d.nxm_name.to_string(),
+        (None, Some(e)) => e.2.to_string(),
+        (None, None) => id.name(),
     }
+}
+
+/// Width of a field as Open vSwitch counts it for subfields (`vlan_vid`
+/// is 12 bits there: the present bit is not part of it).
+fn subfield_width(id: OxmId) -> Option<u32> {
+    if id == fields::VLAN_VID {
+        return Some(12);
+    }
+    id.def().map(|d| d.bits).or_else(|| extra_field(id).map(|e| e.4))
 }
 
 fn subfield(sf: &Subfield) -> String {
     let mut s = subfield_field_name(sf.field);
-    let bits = sf.field.def().map(|d| d.bits);
+    let bits = subfield_width(sf.field);
     if bits.is_some() && sf.ofs == 0 && Some(sf.n_bits as u32) == bits {
         s.push_str("[]");
     } else if sf.n_bits == 1 {
@@ -910,7 +967,7 @@ fn ct(c: &Ct) -> String {
 /// `load:` segments of an NXAST_REG_LOAD (one, since it loads one
 /// contiguous range).
 fn reg_load(dst: &Subfield, value: u64) -> String {
-    format!("load:{value:#x}->{}", subfield(dst))
+    format!("load:{}->{}", cx(value), subfield(dst))
 }
 
 /// The note bytes as they travel (padded so the action is a multiple of 8
@@ -924,6 +981,39 @@ fn note_padded(n: &[u8]) -> Vec<u8> {
         v.push(0);
     }
     v
+}
+
+/// A `set_field` of a field outside `FIELDS` (kept raw by the decoder):
+/// printed by name when Open vSwitch has one for it, else as
+/// `set_field:0x…->OXM(class,field)`.
+fn unknown_set_field(body: &[u8]) -> Option<String> {
+    let mut r = crate::wire::Reader::new(body);
+    let f = OxmField::decode(&mut r).ok()?;
+    let (name, format) = match extra_field(f.id) {
+        Some(e) => (e.3.to_string(), e.5),
+        None => (f.id.name(), Format::Hex),
+    };
+    let mut mask = f.mask.as_deref();
+    if let Some(m) = mask {
+        if m.iter().all(|&b| b == 0) {
+            return Some(format!("set_field:ANY->{name}"));
+        }
+        if m.iter().all(|&b| b == 0xff) {
+            mask = None;
+        }
+    }
+    let v = f.value_u128();
+    let mut s = match format {
+        Format::Port if mask.is_none() => format!("set_field:{}", port16(v as u16)),
+        Format::Port | Format::Decimal if f.value.len() <= 8 => format!("set_field:{v}"),
+        _ => format!("set_field:{}", hex_bytes(&f.value)),
+    };
+    if let Some(m) = mask {
+        s.push('/');
+        s.push_str(&hex_bytes(m));
+    }
+    let _ = write!(s, "->{name}");
+    Some(s)
 }
 
 /// One action.
@@ -944,7 +1034,7 @@ pub fn action(a: &Action) -> String {
         Action::Group(g) => format!("group:{g}"),
         Action::SetQueue(q) => format!("set_queue:{q}"),
         Action::SetField(f) => format!("set_field:{}->{}", field_value(f), f.id.name()),
-        Action::PushVlan(e) => format!("push_vlan:{e:#x}"),
+        Action::PushVlan(e) => format!("push_vlan:{}", cx(*e as u64)),
         Action::PopVlan => "pop_vlan".into(),
         Action::SetNwTtl(t) => format!("mod_nw_ttl:{t}"),
         Action::DecNwTtl | Action::NxDecTtl => "dec_ttl".into(),
@@ -982,6 +1072,10 @@ pub fn action(a: &Action) -> String {
         Action::Experimenter { experimenter, data } => {
             format!("experimenter({experimenter:#x},data={})", dotted_hex(data))
         }
+        Action::Unknown { ty: 25, body } => match unknown_set_field(body) {
+            Some(s) => s,
+            None => format!("unknown_action(type=25,data={})", dotted_hex(body)),
+        },
         Action::Unknown { ty, body } => format!("unknown_action(type={ty},data={})", dotted_hex(body)),
     }
 }
@@ -1019,14 +1113,13 @@ pub fn instructions(list: &[Instruction]) -> String {
             Instruction::ApplyActions(a) => parts.extend(a.iter().map(action)),
             Instruction::ClearActions => parts.push("clear_actions".into()),
             Instruction::WriteActions(a) => {
-                let inner = if a.is_empty() { String::new() } else { a.iter().map(action).collect::<Vec<_>>().join(",") };
-                parts.push(format!("write_actions({inner})"));
+                parts.push(format!("write_actions({})", actions(a)));
             }
             Instruction::WriteMetadata { metadata, mask } => {
                 if *mask == u64::MAX {
-                    parts.push(format!("write_metadata:{metadata:#x}"));
+                    parts.push(format!("write_metadata:{}", cx(*metadata)));
                 } else {
-                    parts.push(format!("write_metadata:{metadata:#x}/{mask:#x}"));
+                    parts.push(format!("write_metadata:{}/{}", cx(*metadata), cx(*mask)));
                 }
             }
             Instruction::GotoTable(t) => parts.push(format!("goto_table:{t}")),
