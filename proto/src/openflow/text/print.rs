@@ -759,8 +759,7 @@ fn field_value(f: &OxmField) -> String {
         Format::PacketType => {
             // mf_format uses the same helper as the match, minus "eth".
             let m = mv.map_or(u32::MAX, |m| m as u32);
-            let s = packet_type_masked(v as u32, m);
-            s
+            packet_type_masked(v as u32, m)
         }
     }
 }
@@ -977,9 +976,9 @@ fn note_padded(n: &[u8]) -> Vec<u8> {
     if v.len() < 6 {
         v.resize(6, 0);
     }
-    while (10 + v.len()) % 8 != 0 {
-        v.push(0);
-    }
+    // 10 bytes of header and subtype come before the note.
+    let pad = (8 - (10 + v.len()) % 8) % 8;
+    v.resize(v.len() + pad, 0);
     v
 }
 
@@ -1181,6 +1180,7 @@ fn stat_count(c: Option<u64>) -> String {
 }
 
 /// The body shared by the dump and add-flow forms.
+#[allow(clippy::too_many_arguments)]
 fn flow_common(
     out: &mut String,
     cookie: u64,
@@ -1326,4 +1326,615 @@ pub fn flow_mod_ofp_print(fm: &FlowMod, xid: u32) -> String {
     s.push_str("actions=");
     s.push_str(&instructions(&fm.instructions));
     s
+}
+
+#[cfg(test)]
+mod tests {
+    //! Expected strings are what `ovs-ofctl` 3.1 prints (the oracle tests in
+    //! `tests/text_print_oracle.rs` check the same code against it).
+    use super::*;
+    use crate::openflow::action::{ct_flags, nat_flags, RESUBMIT_IN_PORT};
+    use crate::openflow::oxm::FIELDS;
+    use crate::openflow::oxs::Duration;
+
+    fn f(id: OxmId, v: &[u8]) -> OxmField {
+        OxmField::new(id, v.to_vec())
+    }
+    fn fm(id: OxmId, v: &[u8], m: &[u8]) -> OxmField {
+        OxmField::masked(id, v.to_vec(), m.to_vec())
+    }
+    fn mt(fields: Vec<OxmField>) -> String {
+        match_fields(&Match { fields }, DEFAULT_PRIORITY)
+    }
+    fn ip() -> OxmField {
+        f(fields::ETH_TYPE, &[0x08, 0x00])
+    }
+    fn ip6() -> OxmField {
+        f(fields::ETH_TYPE, &[0x86, 0xdd])
+    }
+    fn proto(p: u8) -> OxmField {
+        f(fields::IP_PROTO, &[p])
+    }
+    fn sf(field: OxmId, ofs: u16, n_bits: u16) -> Subfield {
+        Subfield { field, ofs, n_bits }
+    }
+
+    #[test]
+    fn header_and_duration() {
+        assert_eq!(flow_stats_header(2), "OFPST_FLOW reply (OF1.5) (xid=0x2):");
+        assert_eq!(flow_stats_header(0), "OFPST_FLOW reply (OF1.5) (xid=0x0):");
+        assert_eq!(duration(0, 0), "0s");
+        assert_eq!(duration(1, 5_000_000), "1.005s");
+        assert_eq!(duration(12, 0), "12s");
+        assert_eq!(duration(2, 123_456_789), "2.123456789s");
+        assert_eq!(duration(3, 100), "3.0000001s");
+        assert_eq!(duration(0, 120_000_000), "0.120s");
+        // Absent: OVS prints its "unknown" value.
+        assert_eq!(duration(u32::MAX, u32::MAX), "4294967295.4294967295s");
+    }
+
+    fn desc() -> FlowDesc {
+        FlowDesc {
+            table_id: 0,
+            priority: 200,
+            r#match: Match {
+                fields: vec![f(fields::IN_PORT, &[0, 0, 0, 1]), f(fields::ETH_SRC, &[0, 0x11, 0x22, 0x33, 0x44, 0x55])],
+            },
+            stats: Stats {
+                duration: Some(Duration { sec: 0, nsec: 5_000_000 }),
+                idle_time: Some(Duration { sec: 0, nsec: 0 }),
+                packet_count: Some(0),
+                byte_count: Some(0),
+                ..Stats::default()
+            },
+            instructions: vec![
+                Instruction::ApplyActions(vec![Action::SetField(fm(fields::reg(0), &[0, 0, 0, 1], &[0, 0, 0, 0xf]))]),
+                Instruction::GotoTable(10),
+            ],
+            ..FlowDesc::default()
+        }
+    }
+
+    #[test]
+    fn dump_line_with_stats() {
+        assert_eq!(
+            flow_desc(&desc(), &PrintOptions { stats: true }),
+            " cookie=0x0, duration=0.005s, table=0, n_packets=0, n_bytes=0, idle_age=0, priority=200,in_port=1,dl_src=00:11:22:33:44:55 actions=set_field:0x1/0xf->reg0,goto_table:10"
+        );
+        let mut d = desc();
+        d.cookie = 0xabc;
+        d.table_id = 10;
+        d.idle_timeout = 30;
+        d.hard_timeout = 60;
+        d.flags = crate::openflow::flow::flags::SEND_FLOW_REM;
+        d.importance = 3;
+        d.stats = Stats {
+            duration: Some(Duration { sec: 7, nsec: 0 }),
+            idle_time: Some(Duration { sec: 4, nsec: 999 }),
+            packet_count: Some(12),
+            byte_count: Some(3456),
+            ..Stats::default()
+        };
+        assert_eq!(
+            flow_desc(&d, &PrintOptions::default()),
+            " cookie=0xabc, duration=7s, table=10, n_packets=12, n_bytes=3456, idle_timeout=30, hard_timeout=60, send_flow_rem importance=3, idle_age=4, priority=200,in_port=1,dl_src=00:11:22:33:44:55 actions=set_field:0x1/0xf->reg0,goto_table:10"
+        );
+        assert_eq!(
+            flow_desc(&d, &PrintOptions { stats: false }),
+            " cookie=0xabc, table=10, idle_timeout=30, hard_timeout=60, send_flow_rem importance=3, priority=200,in_port=1,dl_src=00:11:22:33:44:55 actions=set_field:0x1/0xf->reg0,goto_table:10"
+        );
+    }
+
+    #[test]
+    fn dump_line_absent_and_odd_stats() {
+        let d = FlowDesc { priority: DEFAULT_PRIORITY, flags: 0x1f, ..FlowDesc::default() };
+        assert_eq!(
+            flow_desc(&d, &PrintOptions::default()),
+            " cookie=0x0, duration=4294967295.4294967295s, table=0, n_packets=?, n_bytes=?, send_flow_rem check_overlap reset_counts no_packet_counts no_byte_counts actions=drop"
+        );
+        let d = FlowDesc {
+            priority: 0,
+            stats: Stats { idle_time: Some(Duration { sec: 0x8000_0000, nsec: 0 }), ..Stats::default() },
+            ..FlowDesc::default()
+        };
+        // An idle age that does not fit OVS's int is not printed.
+        assert!(!flow_desc(&d, &PrintOptions::default()).contains("idle_age"));
+        assert_eq!(flow_desc(&d, &PrintOptions { stats: false }), " priority=0 actions=drop");
+    }
+
+    #[test]
+    fn add_flow_form() {
+        let m = FlowMod {
+            table_id: 10,
+            priority: 50,
+            r#match: Match { fields: vec![ip()] },
+            ..FlowMod::default()
+        };
+        assert_eq!(flow_mod(&m), "table=10, priority=50,ip actions=drop");
+        assert_eq!(flow_mod(&FlowMod::default()), "actions=drop");
+        let m = FlowMod { cookie: 5, idle_timeout: 9, ..FlowMod::default() };
+        assert_eq!(flow_mod(&m), "cookie=0x5, idle_timeout=9, actions=drop");
+    }
+
+    #[test]
+    fn ofp_print_flow_mod() {
+        let base = FlowMod {
+            table_id: 10,
+            priority: 50,
+            r#match: Match { fields: vec![ip(), fm(fields::IPV4_SRC, &[198, 18, 0, 0], &[255, 255, 255, 0])] },
+            instructions: vec![Instruction::ApplyActions(vec![Action::output(PortNo(3))])],
+            ..FlowMod::default()
+        };
+        assert_eq!(
+            flow_mod_ofp_print(&base, 2),
+            "OFPT_FLOW_MOD (OF1.5) (xid=0x2): ADD table:10 priority=50,ip,nw_src=198.18.0.0/24 actions=output:3"
+        );
+        let m = FlowMod {
+            command: FlowModCommand::MODIFY,
+            cookie: 5,
+            cookie_mask: 0xff,
+            idle_timeout: 1,
+            hard_timeout: 2,
+            importance: 3,
+            buffer_id: 0x42,
+            out_port: PortNo::LOCAL,
+            flags: 1,
+            ..base.clone()
+        };
+        assert_eq!(
+            flow_mod_ofp_print(&m, 0x10),
+            "OFPT_FLOW_MOD (OF1.5) (xid=0x10): MOD table:10 priority=50,ip,nw_src=198.18.0.0/24 cookie:0x5/0xff idle:1 hard:2 importance:3 buf:0x42 out_port:LOCAL send_flow_rem actions=output:3"
+        );
+        let m = FlowMod { command: FlowModCommand::DELETE_STRICT, cookie: 5, table_id: 0, r#match: Match::new(), priority: DEFAULT_PRIORITY, ..base.clone() };
+        assert_eq!(flow_mod_ofp_print(&m, 1), "OFPT_FLOW_MOD (OF1.5) (xid=0x1): DEL_STRICT actions=output:3");
+        let m = FlowMod { cookie: 0xabc, ..base.clone() };
+        assert!(flow_mod_ofp_print(&m, 1).contains(" cookie:0xabc actions="));
+        let m = FlowMod { command: FlowModCommand(9), ..base };
+        assert!(flow_mod_ofp_print(&m, 1).contains("): cmd:9 table:10 "));
+    }
+
+    #[test]
+    fn match_basic_fields() {
+        assert_eq!(mt(vec![]), "");
+        assert_eq!(match_fields(&Match::new(), 7), "priority=7");
+        assert_eq!(mt(vec![f(fields::IN_PORT, &[0xff, 0xff, 0xff, 0xfe])]), "in_port=LOCAL");
+        assert_eq!(mt(vec![f(fields::IN_PORT, &[0xff, 0xff, 0xff, 0xfd])]), "in_port=CONTROLLER");
+        assert_eq!(mt(vec![f(fields::IN_PORT, &[0, 0, 0xfe, 0xff])]), "in_port=65279");
+        assert_eq!(mt(vec![fm(fields::METADATA, &[0, 0, 0, 0, 0, 0, 0, 5], &[0, 0, 0, 0, 0, 0, 0, 0xff])]), "metadata=0x5/0xff");
+        assert_eq!(mt(vec![f(fields::METADATA, &[0; 8])]), "metadata=0");
+        assert_eq!(
+            mt(vec![fm(fields::ETH_DST, &[1, 0, 0, 0, 0, 0], &[1, 0, 0, 0, 0, 0]), f(fields::ETH_SRC, &[0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff])]),
+            "dl_src=aa:bb:cc:dd:ee:ff,dl_dst=01:00:00:00:00:00/01:00:00:00:00:00"
+        );
+        assert_eq!(mt(vec![f(fields::ETH_TYPE, &[0x88, 0xcc])]), "dl_type=0x88cc");
+        assert_eq!(mt(vec![f(fields::ETH_TYPE, &[0x08, 0x06])]), "arp");
+        assert_eq!(mt(vec![f(fields::ETH_TYPE, &[0x80, 0x35])]), "rarp");
+        assert_eq!(mt(vec![f(fields::ETH_TYPE, &[0x88, 0x47])]), "mpls");
+        assert_eq!(mt(vec![f(fields::ETH_TYPE, &[0x88, 0x48])]), "mplsm");
+        assert_eq!(mt(vec![f(fields::TUNNEL_ID, &[0, 0, 0, 0, 0, 0, 0, 7])]), "tun_id=0x7");
+        assert_eq!(mt(vec![f(fields::TUN_SRC, &[1, 2, 3, 4]), fm(fields::TUN_DST, &[1, 2, 3, 0], &[255, 255, 255, 0])]), "tun_src=1.2.3.4,tun_dst=1.2.3.0/24");
+        assert_eq!(mt(vec![f(fields::CONJ_ID, &[0, 0, 0, 7])]), "conj_id=7");
+        assert_eq!(mt(vec![f(fields::PACKET_TYPE, &[0, 0, 0, 0])]), "");
+        assert_eq!(mt(vec![f(fields::PACKET_TYPE, &[0, 1, 0x08, 0x00])]), "packet_type=(1,0x800)");
+        assert_eq!(mt(vec![f(fields::PACKET_TYPE, &[0, 0, 0, 5])]), "packet_type=(0,5)");
+    }
+
+    #[test]
+    fn match_order_is_ovs_order_not_oxm_order() {
+        let m = vec![
+            f(fields::TCP_DST, &[0, 80]),
+            proto(6),
+            f(fields::IPV4_SRC, &[10, 0, 0, 1]),
+            ip(),
+            f(fields::IN_PORT, &[0, 0, 0, 3]),
+            f(fields::reg(1), &[0, 0, 0, 2]),
+            f(fields::CT_STATE, &[0, 0, 0, 0x20]),
+            f(fields::CONJ_ID, &[0, 0, 0, 5]),
+        ];
+        assert_eq!(mt(m), "conj_id=5,ct_state=trk,tcp,reg1=0x2,in_port=3,nw_src=10.0.0.1,tp_dst=80");
+    }
+
+    #[test]
+    fn match_vlan() {
+        assert_eq!(mt(vec![f(fields::VLAN_VID, &[0x10, 5])]), "dl_vlan=5");
+        assert_eq!(mt(vec![f(fields::VLAN_VID, &[0x10, 5]), f(fields::VLAN_PCP, &[3])]), "dl_vlan=5,dl_vlan_pcp=3");
+        assert_eq!(mt(vec![f(fields::VLAN_VID, &[0, 0])]), "vlan_tci=0x0000/0x1fff");
+        assert_eq!(mt(vec![fm(fields::VLAN_VID, &[0x10, 0], &[0x10, 0])]), "vlan_tci=0x1000/0x1000");
+        assert_eq!(mt(vec![fm(fields::VLAN_VID, &[0x10, 0x05], &[0x1f, 0xf0])]), "vlan_tci=0x1000/0x1ff0");
+        assert_eq!(mt(vec![f(fields::VLAN_TCI, &[0xf1, 0x23])]), "dl_vlan=291,dl_vlan_pcp=7");
+        assert_eq!(mt(vec![f(fields::VLAN_TCI, &[0, 0])]), "vlan_tci=0x0000");
+        assert_eq!(mt(vec![fm(fields::VLAN_TCI, &[0x30, 0], &[0x30, 0])]), "vlan_tci=0x3000/0x3000");
+        assert_eq!(mt(vec![fm(fields::VLAN_TCI, &[0x10, 5], &[0x1f, 0xff])]), "dl_vlan=5");
+        assert_eq!(mt(vec![fm(fields::VLAN_TCI, &[0x70, 0], &[0xf0, 0])]), "dl_vlan_pcp=3");
+    }
+
+    #[test]
+    fn match_ip_family() {
+        assert_eq!(mt(vec![ip(), f(fields::IP_DSCP, &[2])]), "ip,nw_tos=8");
+        assert_eq!(mt(vec![ip(), f(fields::IP_ECN, &[1])]), "ip,nw_ecn=1");
+        assert_eq!(mt(vec![ip6(), f(fields::IP_DSCP, &[63]), f(fields::IP_ECN, &[3])]), "ipv6,nw_tos=252,nw_ecn=3");
+        assert_eq!(mt(vec![ip(), proto(47)]), "ip,nw_proto=47");
+        assert_eq!(mt(vec![ip6(), proto(47)]), "ipv6,nw_proto=47");
+        for (p, v4, v6) in [(1, "icmp", "ipv6,nw_proto=1"), (6, "tcp", "tcp6"), (17, "udp", "udp6"), (132, "sctp", "sctp6"), (58, "ip,nw_proto=58", "icmp6")] {
+            assert_eq!(mt(vec![ip(), proto(p)]), v4);
+            assert_eq!(mt(vec![ip6(), proto(p)]), v6);
+        }
+        assert_eq!(
+            mt(vec![ip(), f(fields::IPV4_SRC, &[198, 18, 0, 1]), fm(fields::IPV4_DST, &[10, 0, 0, 0], &[255, 0, 255, 0])]),
+            "ip,nw_src=198.18.0.1,nw_dst=10.0.0.0/255.0.255.0"
+        );
+        assert_eq!(mt(vec![ip(), fm(fields::IPV4_SRC, &[0, 0, 0, 0], &[128, 0, 0, 0])]), "ip,nw_src=0.0.0.0/1");
+        assert_eq!(mt(vec![ip(), f(fields::NW_TTL, &[64])]), "ip,nw_ttl=64");
+        for (v, m, s) in [(0, 3, "no"), (1, 3, "first"), (3, 3, "later"), (0, 1, "no"), (1, 1, "yes"), (0, 2, "not_later"), (2, 2, "later")] {
+            assert_eq!(mt(vec![ip(), fm(fields::IP_FRAG, &[v], &[m])]), format!("ip,nw_frag={s}"));
+        }
+        assert_eq!(mt(vec![ip(), f(fields::IP_FRAG, &[1])]), "ip,nw_frag=first");
+        assert_eq!(
+            mt(vec![ip(), proto(6), f(fields::TCP_SRC, &[0, 80]), fm(fields::TCP_DST, &[0x04, 0], &[0xfc, 0])]),
+            "tcp,tp_src=80,tp_dst=0x400/0xfc00"
+        );
+        assert_eq!(mt(vec![ip6(), proto(17), f(fields::UDP_DST, &[0, 53])]), "udp6,tp_dst=53");
+        assert_eq!(mt(vec![ip(), proto(132), f(fields::SCTP_SRC, &[0, 1]), f(fields::SCTP_DST, &[0xff, 0xff])]), "sctp,tp_src=1,tp_dst=65535");
+        assert_eq!(mt(vec![ip(), proto(1), f(fields::ICMPV4_TYPE, &[3]), f(fields::ICMPV4_CODE, &[1])]), "icmp,icmp_type=3,icmp_code=1");
+    }
+
+    #[test]
+    fn match_tcp_flags() {
+        let tcp = || vec![ip(), proto(6)];
+        let with = |v: u16, m: Option<u16>| {
+            let mut x = tcp();
+            x.push(match m {
+                Some(m) => fm(fields::TCP_FLAGS, &v.to_be_bytes(), &m.to_be_bytes()),
+                None => f(fields::TCP_FLAGS, &v.to_be_bytes()),
+            });
+            mt(x)
+        };
+        assert_eq!(with(0x002, Some(0x012)), "tcp,tcp_flags=+syn-ack");
+        assert_eq!(with(0x012, None), "tcp,tcp_flags=syn|ack");
+        assert_eq!(with(0x002, Some(0x0fff)), "tcp,tcp_flags=syn");
+        assert_eq!(with(0, None), "tcp,tcp_flags=0");
+        assert_eq!(with(0xe00, None), "tcp,tcp_flags=[200]|[400]|[800]");
+        assert_eq!(with(0x100, Some(0x1c0)), "tcp,tcp_flags=-ece-cwr+ns");
+        // Not printed without tcp.
+        assert_eq!(mt(vec![ip(), proto(17), f(fields::TCP_FLAGS, &[0, 2])]), "udp");
+    }
+
+    #[test]
+    fn match_arp_and_ipv6() {
+        let arp = f(fields::ETH_TYPE, &[0x08, 0x06]);
+        assert_eq!(
+            mt(vec![
+                arp.clone(),
+                f(fields::ARP_OP, &[0, 2]),
+                f(fields::ARP_SPA, &[1, 2, 3, 4]),
+                fm(fields::ARP_TPA, &[10, 0, 0, 0], &[255, 0, 0, 0]),
+                f(fields::ARP_SHA, &[0, 0x11, 0x22, 0x33, 0x44, 0x55]),
+                fm(fields::ARP_THA, &[0, 0, 0, 0, 0, 1], &[0xff, 0xff, 0xff, 0, 0, 0]),
+            ]),
+            "arp,arp_spa=1.2.3.4,arp_tpa=10.0.0.0/8,arp_op=2,arp_sha=00:11:22:33:44:55,arp_tha=00:00:00:00:00:00/ff:ff:ff:00:00:00"
+        );
+        let a6 = |s: &str| s.parse::<std::net::Ipv6Addr>().unwrap().octets();
+        assert_eq!(
+            mt(vec![ip6(), fm(fields::IPV6_SRC, &a6("2001:db8::"), &a6("ffff:ffff::")), f(fields::IPV6_DST, &a6("fe80::1:2:3:4"))]),
+            "ipv6,ipv6_src=2001:db8::/32,ipv6_dst=fe80::1:2:3:4"
+        );
+        assert_eq!(mt(vec![ip6(), f(fields::IPV6_DST, &a6("::1.2.3.4"))]), "ipv6,ipv6_dst=::1.2.3.4");
+        assert_eq!(mt(vec![ip6(), f(fields::IPV6_DST, &a6("::ffff:1.2.3.4"))]), "ipv6,ipv6_dst=::ffff:1.2.3.4");
+        assert_eq!(mt(vec![ip6(), f(fields::IPV6_DST, &a6("::5"))]), "ipv6,ipv6_dst=::5");
+        assert_eq!(mt(vec![ip6(), fm(fields::IPV6_SRC, &a6("2001:db8::"), &a6("ffff:ffff::ffff"))]), "ipv6,ipv6_src=2001:db8::/ffff:ffff::ffff");
+        assert_eq!(mt(vec![ip6(), f(fields::IPV6_FLABEL, &[0, 1, 0x23, 0x45])]), "ipv6,ipv6_label=0x12345");
+        assert_eq!(mt(vec![ip6(), fm(fields::IPV6_FLABEL, &[0, 1, 0x23, 0x45], &[0, 0xf, 0xff, 0xff])]), "ipv6,ipv6_label=0x12345");
+        assert_eq!(mt(vec![ip6(), fm(fields::IPV6_FLABEL, &[0, 0, 0, 1], &[0, 0, 0, 0xf])]), "ipv6,ipv6_label=0x00001/0x0000f");
+        let nd = vec![
+            ip6(),
+            proto(58),
+            f(fields::ICMPV6_TYPE, &[135]),
+            f(fields::ND_TARGET, &a6("fe80::1")),
+            f(fields::ND_SLL, &[0, 0x11, 0x22, 0x33, 0x44, 0x55]),
+        ];
+        assert_eq!(mt(nd), "icmp6,icmp_type=135,nd_target=fe80::1,nd_sll=00:11:22:33:44:55");
+        let nd = vec![ip6(), proto(58), f(fields::ICMPV6_TYPE, &[136]), f(fields::ICMPV6_CODE, &[0]), f(fields::ND_TLL, &[0, 0, 0, 0, 0, 9])];
+        assert_eq!(mt(nd), "icmp6,icmp_type=136,icmp_code=0,nd_tll=00:00:00:00:00:09");
+    }
+
+    #[test]
+    fn match_conntrack() {
+        assert_eq!(mt(vec![fm(fields::CT_STATE, &[0, 0, 0, 0x22], &[0, 0, 0, 0x22])]), "ct_state=+est+trk");
+        assert_eq!(mt(vec![fm(fields::CT_STATE, &[0, 0, 0, 0x22], &[0, 0, 0, 0x37])]), "ct_state=-new+est-rel-inv+trk");
+        assert_eq!(mt(vec![f(fields::CT_STATE, &[0, 0, 0, 0x21])]), "ct_state=new|trk");
+        assert_eq!(mt(vec![f(fields::CT_STATE, &[0, 0, 0, 0])]), "ct_state=0");
+        assert_eq!(mt(vec![fm(fields::CT_STATE, &[0, 0, 0, 0], &[0, 0, 0, 0xff])]), "ct_state=0");
+        assert_eq!(mt(vec![f(fields::CT_ZONE, &[0, 5])]), "ct_zone=5");
+        assert_eq!(mt(vec![fm(fields::CT_MARK, &[0, 0, 0, 1], &[0, 0, 0, 0xff])]), "ct_mark=0x1/0xff");
+        assert_eq!(mt(vec![f(fields::CT_MARK, &[0, 0, 0, 0])]), "ct_mark=0");
+        let mut l = [0u8; 16];
+        l[15] = 5;
+        let mut m = [0u8; 16];
+        m[15] = 0xff;
+        assert_eq!(mt(vec![fm(fields::CT_LABEL, &l, &m)]), "ct_label=0x5/0xff");
+        assert_eq!(mt(vec![f(fields::CT_LABEL, &[0xff; 16])]), "ct_label=0xffffffffffffffffffffffffffffffff");
+        assert_eq!(mt(vec![f(fields::CT_LABEL, &[0; 16])]), "ct_label=0");
+    }
+
+    #[test]
+    fn match_registers() {
+        assert_eq!(mt(vec![f(fields::reg(0), &[0, 0, 0, 1])]), "reg0=0x1");
+        assert_eq!(mt(vec![fm(fields::reg(15), &[0, 0, 0, 0], &[0xff, 0xff, 0, 0])]), "reg15=0/0xffff0000");
+        assert_eq!(mt(vec![f(fields::xreg(3), &[0, 0, 0, 0, 0, 0, 0, 9])]), "reg6=0,reg7=0x9");
+        assert_eq!(
+            mt(vec![fm(fields::xreg(0), &[0, 0, 0, 1, 0, 0, 0, 0], &[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0])]),
+            "reg0=0x1"
+        );
+        assert_eq!(mt(vec![fm(fields::xreg(7), &[0, 0, 0, 0, 0, 0, 0, 5], &[0, 0, 0, 0, 0, 0, 0, 0xf])]), "reg15=0x5/0xf");
+    }
+
+    #[test]
+    fn every_known_field_prints_something() {
+        for d in FIELDS {
+            let v = vec![1u8; d.len];
+            let s = mt(vec![ip6(), proto(58), f(fields::ICMPV6_TYPE, &[135]), OxmField::new(d.id, v)]);
+            assert!(!s.is_empty(), "{}", d.name);
+        }
+    }
+
+    #[test]
+    fn unknown_fields_print_raw() {
+        let unk = OxmField::new(OxmId::new(0x8000, 120), vec![7]);
+        assert_eq!(mt(vec![ip(), unk]), "ip,OXM(0x8000,120)=0x7");
+        let exp = OxmField::masked(OxmId { class: 0xffff, field: 9, experimenter: Some(0x4f4e4600) }, vec![0, 1], vec![0, 3]);
+        assert_eq!(mt(vec![exp]), "OXM(0xffff,9,exp=0x4f4e4600)=0x1/0x3");
+    }
+
+    fn a(x: Action) -> String {
+        action(&x)
+    }
+
+    #[test]
+    fn actions_output_and_simple() {
+        assert_eq!(actions(&[]), "drop");
+        assert_eq!(a(Action::output(PortNo(3))), "output:3");
+        assert_eq!(a(Action::output(PortNo(0xfeff))), "output:65279");
+        assert_eq!(a(Action::output(PortNo::MAX)), "65280");
+        for (p, s) in [
+            (PortNo::IN_PORT, "IN_PORT"),
+            (PortNo::TABLE, "TABLE"),
+            (PortNo::NORMAL, "NORMAL"),
+            (PortNo::FLOOD, "FLOOD"),
+            (PortNo::ALL, "ALL"),
+            (PortNo::LOCAL, "LOCAL"),
+            (PortNo::ANY, "ANY"),
+            (PortNo::UNSET, "UNSET"),
+        ] {
+            assert_eq!(a(Action::output(p)), s);
+        }
+        assert_eq!(a(Action::Output { port: PortNo::CONTROLLER, max_len: 65535 }), "CONTROLLER:65535");
+        assert_eq!(a(Action::Output { port: PortNo(2), max_len: 65535 }), "output:2");
+        assert_eq!(a(Action::Group(1)), "group:1");
+        assert_eq!(a(Action::SetQueue(3)), "set_queue:3");
+        assert_eq!(a(Action::Meter(2)), "meter:2");
+        assert_eq!(a(Action::PushVlan(0x8100)), "push_vlan:0x8100");
+        assert_eq!(a(Action::PushVlan(0)), "push_vlan:0");
+        assert_eq!(a(Action::PopVlan), "pop_vlan");
+        assert_eq!(a(Action::SetNwTtl(5)), "mod_nw_ttl:5");
+        assert_eq!(a(Action::DecNwTtl), "dec_ttl");
+        assert_eq!(a(Action::NxDecTtl), "dec_ttl");
+        assert_eq!(a(Action::CtClear), "ct_clear");
+        assert_eq!(a(Action::Conjunction { id: 7, clause: 0, n_clauses: 2 }), "conjunction(7,1/2)");
+        assert_eq!(actions(&[Action::output(PortNo(1)), Action::output(PortNo::LOCAL)]), "output:1,LOCAL");
+    }
+
+    #[test]
+    fn actions_set_field() {
+        assert_eq!(a(Action::SetField(fm(fields::reg(0), &[0, 0, 0, 1], &[0, 0, 0, 0xf]))), "set_field:0x1/0xf->reg0");
+        assert_eq!(a(Action::SetField(f(fields::reg(0), &[0, 0, 0, 0]))), "set_field:0->reg0");
+        assert_eq!(a(Action::SetField(f(fields::ETH_SRC, &[0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff]))), "set_field:aa:bb:cc:dd:ee:ff->eth_src");
+        assert_eq!(
+            a(Action::SetField(fm(fields::ETH_DST, &[0xff, 0, 0, 0, 0, 0], &[0xff, 0, 0, 0, 0, 0]))),
+            "set_field:ff:00:00:00:00:00/ff:00:00:00:00:00->eth_dst"
+        );
+        assert_eq!(a(Action::SetField(f(fields::VLAN_VID, &[0x10, 0x05]))), "set_field:4101->vlan_vid");
+        assert_eq!(a(Action::SetField(f(fields::IP_DSCP, &[5]))), "set_field:5->ip_dscp");
+        assert_eq!(a(Action::SetField(fm(fields::TCP_SRC, &[0, 0x50], &[0, 0xff]))), "set_field:80/0xff->tcp_src");
+        assert_eq!(a(Action::SetField(fm(fields::IPV4_SRC, &[1, 2, 3, 0], &[255, 255, 255, 0]))), "set_field:1.2.3.0/24->ip_src");
+        assert_eq!(a(Action::SetField(fm(fields::IPV4_DST, &[0, 2, 0, 4], &[0, 255, 0, 255]))), "set_field:0.2.0.4/0.255.0.255->ip_dst");
+        assert_eq!(a(Action::SetField(f(fields::IPV6_FLABEL, &[0, 1, 0x23, 0x45]))), "set_field:0x12345->ipv6_label");
+        assert_eq!(a(Action::SetField(f(fields::METADATA, &[0; 8]))), "set_field:0->metadata");
+        assert_eq!(a(Action::SetField(f(fields::IN_PORT, &[0xff, 0xff, 0xff, 0xfe]))), "set_field:LOCAL->in_port");
+        assert_eq!(a(Action::SetField(fm(fields::reg(1), &[0; 4], &[0; 4]))), "set_field:ANY->reg1");
+        // OVS formats an exact ct_state value against a 16-bit "full" mask,
+        // so all 32 mask bits are listed.
+        assert_eq!(
+            a(Action::SetField(f(fields::CT_STATE, &[0, 0, 0, 0x22]))),
+            format!("set_field:-new+est-rel-rpl-inv+trk-snat-dnat{}->ct_state", "-[Unknown]".repeat(24))
+        );
+        assert_eq!(a(Action::SetField(fm(fields::CT_STATE, &[0, 0, 0, 0x22], &[0, 0, 0, 0x22]))), "set_field:+est+trk->ct_state");
+        assert_eq!(a(Action::SetField(f(fields::TCP_FLAGS, &[0, 0x12]))), "set_field:syn|ack->tcp_flags");
+        assert_eq!(a(Action::SetField(f(fields::IP_FRAG, &[1]))), "set_field:first->ip_frag");
+        assert_eq!(a(Action::SetField(f(fields::PACKET_TYPE, &[0, 1, 8, 0]))), "set_field:packet_type=(1,0x800)->packet_type");
+        assert_eq!(a(Action::SetField(f(fields::CT_LABEL, &[0; 16]))), "set_field:0->ct_label");
+        assert_eq!(a(Action::SetField(f(fields::xreg(1), &[0, 0, 0, 1, 0, 0, 0, 0]))), "set_field:0x100000000->xreg1");
+    }
+
+    #[test]
+    fn actions_move_load() {
+        let r0 = sf(fields::reg(0), 0, 4);
+        let r1 = sf(fields::reg(1), 4, 4);
+        assert_eq!(a(Action::RegMove { src: r0, dst: r1 }), "move:NXM_NX_REG0[0..3]->NXM_NX_REG1[4..7]");
+        assert_eq!(
+            a(Action::CopyField { n_bits: 48, src: sf(fields::ETH_SRC, 0, 48), dst: sf(fields::ETH_DST, 0, 48) }),
+            "move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[]"
+        );
+        assert_eq!(
+            a(Action::CopyField { n_bits: 1, src: sf(fields::reg(0), 5, 1), dst: sf(fields::reg(1), 31, 1) }),
+            "move:NXM_NX_REG0[5]->NXM_NX_REG1[31]"
+        );
+        assert_eq!(
+            a(Action::CopyField { n_bits: 12, src: sf(fields::VLAN_VID, 0, 12), dst: sf(fields::reg(0), 0, 12) }),
+            "move:OXM_OF_VLAN_VID[]->NXM_NX_REG0[0..11]"
+        );
+        assert_eq!(
+            a(Action::CopyField { n_bits: 16, src: sf(OxmId::new(class::NXM_0, 0), 0, 16), dst: sf(fields::reg(0), 0, 16) }),
+            "move:NXM_OF_IN_PORT[]->NXM_NX_REG0[0..15]"
+        );
+        assert_eq!(
+            a(Action::CopyField { n_bits: 8, src: sf(OxmId::new(0x8000, 120), 0, 8), dst: sf(fields::reg(0), 0, 8) }),
+            "move:OXM(0x8000,120)[0..7]->NXM_NX_REG0[0..7]"
+        );
+        assert_eq!(a(Action::RegLoad { dst: r0, value: 5 }), "load:0x5->NXM_NX_REG0[0..3]");
+        assert_eq!(a(Action::RegLoad { dst: sf(fields::reg(2), 0, 32), value: 0 }), "load:0->NXM_NX_REG2[]");
+    }
+
+    #[test]
+    fn actions_resubmit() {
+        assert_eq!(a(Action::Resubmit { in_port: RESUBMIT_IN_PORT, table: Some(20), ct: false }), "resubmit(,20)");
+        assert_eq!(a(Action::Resubmit { in_port: 4, table: None, ct: false }), "resubmit:4");
+        assert_eq!(a(Action::Resubmit { in_port: 0xfffe, table: None, ct: false }), "resubmit:LOCAL");
+        assert_eq!(a(Action::Resubmit { in_port: 3, table: Some(4), ct: false }), "resubmit(3,4)");
+        assert_eq!(a(Action::Resubmit { in_port: RESUBMIT_IN_PORT, table: Some(4), ct: true }), "resubmit(,4,ct)");
+        assert_eq!(a(Action::Resubmit { in_port: RESUBMIT_IN_PORT, table: None, ct: false }), "resubmit(,)");
+    }
+
+    #[test]
+    fn actions_note_controller_conjunction() {
+        assert_eq!(a(Action::Note(vec![1, 2, 3, 0, 0, 0])), "note:01.02.03.00.00.00");
+        assert_eq!(a(Action::Note(vec![1, 2, 3])), "note:01.02.03.00.00.00");
+        assert_eq!(a(Action::Note(vec![])), "note:00.00.00.00.00.00");
+        assert_eq!(a(Action::Note(vec![9; 7])), "note:09.09.09.09.09.09.09.00.00.00.00.00.00.00");
+        assert_eq!(a(Action::Controller(Controller::default())), "CONTROLLER:65535");
+        assert_eq!(
+            a(Action::Controller(Controller { max_len: 128, reason: 0, userdata: vec![1, 2], ..Controller::default() })),
+            "controller(reason=no_match,max_len=128,userdata=01.02)"
+        );
+        assert_eq!(
+            a(Action::Controller(Controller { pause: true, meter_id: Some(3), controller_id: 4, ..Controller::default() })),
+            "controller(id=4,pause,meter_id=3)"
+        );
+        for (r, s) in [(2, "invalid_ttl"), (3, "action_set"), (4, "group"), (5, "packet_out"), (9, "9")] {
+            assert_eq!(a(Action::Controller(Controller { reason: r, ..Controller::default() })), format!("controller(reason={s})"));
+        }
+        assert_eq!(a(Action::Controller(Controller { legacy: true, max_len: 0, ..Controller::default() })), "CONTROLLER:0");
+    }
+
+    #[test]
+    fn actions_ct_and_nat() {
+        let ct = |flags, zone, table, alg, actions| Action::Ct(Ct { flags, zone, table, alg, actions });
+        assert_eq!(a(ct(0, CtZone::Imm(0), None, 0, vec![])), "ct()");
+        assert_eq!(
+            a(ct(
+                ct_flags::COMMIT,
+                CtZone::Imm(5),
+                Some(20),
+                0,
+                vec![Action::SetField(f(fields::CT_MARK, &[0, 0, 0, 1]))]
+            )),
+            "ct(commit,table=20,zone=5,exec(set_field:0x1->ct_mark))"
+        );
+        assert_eq!(
+            a(ct(ct_flags::COMMIT | ct_flags::FORCE, CtZone::Field(sf(fields::reg(3), 0, 16)), None, 21, vec![])),
+            "ct(commit,force,zone=NXM_NX_REG3[0..15],alg=ftp)"
+        );
+        assert_eq!(a(ct(0, CtZone::Imm(0), Some(0), 69, vec![])), "ct(table=0,alg=tftp)");
+        assert_eq!(a(ct(0, CtZone::Imm(0), None, 3000, vec![])), "ct(alg=3000)");
+        let nat = Nat {
+            flags: nat_flags::SRC | nat_flags::PROTO_RANDOM,
+            addr: Some(NatAddrRange::V4([203, 0, 113, 1].into(), Some([203, 0, 113, 5].into()))),
+            proto_min: Some(1000),
+            proto_max: Some(2000),
+        };
+        assert_eq!(
+            a(ct(ct_flags::COMMIT, CtZone::Imm(0), None, 0, vec![Action::Nat(nat.clone())])),
+            "ct(commit,nat(src=203.0.113.1-203.0.113.5:1000-2000,random))"
+        );
+        assert_eq!(
+            a(ct(ct_flags::COMMIT, CtZone::Imm(0), None, 0, vec![Action::Nat(nat), Action::SetField(f(fields::CT_MARK, &[0, 0, 0, 2]))])),
+            "ct(commit,nat(src=203.0.113.1-203.0.113.5:1000-2000,random),exec(set_field:0x2->ct_mark))"
+        );
+        assert_eq!(a(Action::Nat(Nat::default())), "nat");
+        assert_eq!(a(Action::Nat(Nat { flags: nat_flags::DST, ..Nat::default() })), "nat(dst)");
+        assert_eq!(
+            a(Action::Nat(Nat {
+                flags: nat_flags::DST | nat_flags::PERSISTENT | nat_flags::PROTO_HASH,
+                addr: Some(NatAddrRange::V4([1, 2, 3, 4].into(), Some([1, 2, 3, 4].into()))),
+                proto_min: Some(80),
+                proto_max: Some(80),
+            })),
+            "nat(dst=1.2.3.4:80,persistent,hash)"
+        );
+        assert_eq!(
+            a(Action::Nat(Nat {
+                flags: nat_flags::DST,
+                addr: Some(NatAddrRange::V6("fe80::1".parse().unwrap(), Some("fe80::5".parse().unwrap()))),
+                proto_min: Some(80),
+                proto_max: Some(90),
+            })),
+            "nat(dst=[fe80::1]-[fe80::5]:80-90)"
+        );
+        assert_eq!(
+            a(Action::Nat(Nat {
+                flags: nat_flags::SRC,
+                addr: Some(NatAddrRange::V6("fe80::1".parse().unwrap(), None)),
+                ..Nat::default()
+            })),
+            "nat(src=fe80::1)"
+        );
+    }
+
+    #[test]
+    fn raw_actions_and_instructions() {
+        assert_eq!(a(Action::Experimenter { experimenter: 0x1234, data: vec![9, 9] }), "experimenter(0x1234,data=09.09)");
+        assert_eq!(a(Action::Unknown { ty: 11, body: vec![0; 4] }), "unknown_action(type=11,data=00.00.00.00)");
+        // A set_field of a field outside FIELDS, as the decoder keeps it.
+        let mut b = bytes::BytesMut::new();
+        OxmField::masked(OxmId::new(class::NXM_1, 111), {
+            let mut v = vec![0u8; 16];
+            v[15] = 8;
+            v
+        }, {
+            let mut v = vec![0u8; 16];
+            v[15] = 8;
+            v
+        })
+        .encode(&mut b)
+        .unwrap();
+        b.extend_from_slice(&[0; 4]);
+        assert_eq!(a(Action::Unknown { ty: 25, body: b.to_vec() }), "set_field:0x8/0x8->xxreg0");
+        let mut b = bytes::BytesMut::new();
+        OxmField::new(OxmId::new(class::NXM_0, 0), vec![0xff, 0xfe]).encode(&mut b).unwrap();
+        b.extend_from_slice(&[0; 2]);
+        assert_eq!(a(Action::Unknown { ty: 25, body: b.to_vec() }), "set_field:LOCAL->in_port");
+
+        assert_eq!(instructions(&[]), "drop");
+        assert_eq!(instructions(&[Instruction::ApplyActions(vec![])]), "drop");
+        assert_eq!(
+            instructions(&[
+                Instruction::GotoTable(10),
+                Instruction::WriteMetadata { metadata: 5, mask: 0xff },
+                Instruction::WriteActions(vec![Action::output(PortNo(3))]),
+                Instruction::ClearActions,
+                Instruction::ApplyActions(vec![Action::output(PortNo(1))]),
+                Instruction::Meter(4),
+            ]),
+            "meter:4,output:1,clear_actions,write_actions(output:3),write_metadata:0x5/0xff,goto_table:10"
+        );
+        assert_eq!(instructions(&[Instruction::WriteActions(vec![])]), "write_actions(drop)");
+        assert_eq!(instructions(&[Instruction::WriteMetadata { metadata: 0, mask: u64::MAX }]), "write_metadata:0");
+        assert_eq!(instructions(&[Instruction::Unknown { ty: 7, body: vec![1, 2, 3, 4] }]), "unknown_instruction(type=7,data=01.02.03.04)");
+    }
+
+    #[test]
+    fn helpers() {
+        assert_eq!(cidr_bits(0xffff_ff00, 32), Some(24));
+        assert_eq!(cidr_bits(0, 32), Some(0));
+        assert_eq!(cidr_bits(0xff00_ff00, 32), None);
+        assert_eq!(cidr_bits(u128::MAX, 128), Some(128));
+        assert_eq!(hex_bytes(&[0, 0, 1, 0]), "0x100");
+        assert_eq!(hex_bytes(&[0, 0]), "0");
+        assert_eq!(cx(0), "0");
+        assert_eq!(cx(255), "0xff");
+        assert_eq!(ipv6(0), "::");
+        assert_eq!(ipv6(1), "::1");
+        assert_eq!(packet_type_masked(0, u32::MAX), "eth");
+        assert_eq!(packet_type_masked(0x0001_0800, 0xffff_0000), "packet_type=(1,*)");
+        assert_eq!(packet_type_masked(0x0001_0800, 0xffff_ff00), "packet_type=(1,0x800/0xff00)");
+    }
 }
