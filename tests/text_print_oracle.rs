@@ -380,6 +380,14 @@ fn generate_flows() -> Vec<String> {
     for (i, (pre, a)) in acts.iter().enumerate() {
         push(&heads[(i * 7) % heads.len()], pre, a, &mut prio);
     }
+    // Every action again with other heads and extra match fields, enough
+    // flows for the reply to span several multipart messages.
+    for (i, (pre, a)) in acts.iter().enumerate() {
+        let extra = format!("reg9={:#x},metadata={:#x}/0xff00,dl_src=00:00:00:00:{:02x}:{:02x}", i + 1, i << 8, i / 256, i % 256);
+        let m = if pre.is_empty() { extra } else { format!("{pre},{extra}") };
+        push(&heads[(i * 3 + 1) % heads.len()], &m, a, &mut prio);
+        push(&heads[(i * 5 + 2) % heads.len()], &format!("{m},in_port={}", i + 1), a, &mut prio);
+    }
     // The default priority (0x8000) and 0 and 65535.
     out.push("table=2,actions=output:1".into());
     out.push("table=2,priority=0,actions=drop".into());
@@ -673,7 +681,10 @@ fn dump_flows_match_ovs_ofctl() {
         }
     }
 
-    let ofctl_stats = ofctl_lines(&sb.ofctl("dump-flows", "br0", &[]).unwrap());
+    let stats_out = sb.ofctl("dump-flows", "br0", &[]).unwrap();
+    let replies = stats_out.lines().filter(|l| l.starts_with("OFPST_FLOW reply")).count();
+    assert!(replies > 1, "the dump should span several reply messages (got {replies})");
+    let ofctl_stats = ofctl_lines(&stats_out);
     let ofctl_nostats = ofctl_lines(&sb.ofctl("dump-flows", "br0", &["--no-stats"]).unwrap());
     let descs = dump_ourselves(&sb.mgmt("br0"));
     assert_eq!(descs.len(), flows.len(), "every generated flow is installed");
@@ -699,7 +710,7 @@ fn dump_flows_match_ovs_ofctl() {
     }
 
     eprintln!(
-        "text_print_oracle: {} flows; dump-flows equal {}/{}, --no-stats equal {}/{}, flow_mod() equal {}/{}, ofp-print FLOW_MOD equal {}/{} ({} not encodable)",
+        "text_print_oracle: {} flows in {replies} replies; dump-flows equal {}/{}, --no-stats equal {}/{}, flow_mod() equal {}/{}, ofp-print FLOW_MOD equal {}/{} ({} not encodable)",
         flows.len(),
         same_s,
         theirs_stats.len(),
