@@ -6,7 +6,7 @@
 
 use podflow_proto::openflow::action::Action;
 use podflow_proto::openflow::oxm::{fields, Match, OxmField};
-use podflow_proto::openflow::{FlowMod, Instruction, Message, PortNo};
+use podflow_proto::openflow::{FlowMod, Instruction, Message};
 use std::hint::black_box;
 use std::time::Instant;
 

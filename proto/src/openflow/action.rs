@@ -168,11 +168,15 @@ pub enum Action {
     Meter(u32),
     /// Nicira `resubmit`: `in_port` 0xfff8 (IN_PORT) keeps the packet's, `table` None keeps the current.
     Resubmit { in_port: u16, table: Option<u8>, ct: bool },
-    /// NXAST_REG_MOVE (`move:`).
+    /// NXAST_REG_MOVE (`move:`). Decoded from peers; Open vSwitch 3.1
+    /// refuses it in OpenFlow 1.5 (`OFPBAC_BAD_VENDOR_TYPE`): send
+    /// [`Action::CopyField`] instead.
     RegMove { src: Subfield, dst: Subfield },
-    /// NXAST_REG_LOAD (`load:`); `value` fits in `dst.n_bits`.
+    /// NXAST_REG_LOAD (`load:`); `value` fits in `dst.n_bits`. Refused by
+    /// Open vSwitch in OpenFlow 1.5: send a masked [`Action::SetField`].
     RegLoad { dst: Subfield, value: u64 },
-    /// NXAST_DEC_TTL.
+    /// NXAST_DEC_TTL. Refused by Open vSwitch in OpenFlow 1.5: send
+    /// [`Action::DecNwTtl`].
     NxDecTtl,
     Note(Vec<u8>),
     Ct(Ct),
@@ -206,7 +210,7 @@ fn finish_action(out: &mut BytesMut, start: usize) -> Result<(), EncodeError> {
 
 /// NXM/OXM header word as used in Nicira actions (class, field, no mask, len).
 fn nxm_header(id: OxmId) -> Result<u64, EncodeError> {
-    let len = id.def().map(|d| d.len).ok_or_else(|| EncodeError::Invalid {
+    let len = id.action_def().map(|d| d.len).ok_or_else(|| EncodeError::Invalid {
         what: "subfield",
         detail: format!("unknown field {}", id.name()),
     })?;
@@ -230,14 +234,14 @@ fn put_nxm_header(out: &mut BytesMut, id: OxmId) -> Result<(), EncodeError> {
 /// re-encoded faithfully, so the caller keeps the whole action raw instead.
 fn read_field_id(r: &mut Reader<'_>) -> Result<OxmId, DecodeError> {
     let (id, _, _) = OxmId::read_header(r)?;
-    if id.def().is_none() {
+    if id.action_def().is_none() {
         return Err(DecodeError::Unsupported { what: "subfield", detail: format!("unknown field {}", id.name()) });
     }
     Ok(id)
 }
 
 fn check_subfield(sf: &Subfield, what: &'static str) -> Result<(), DecodeError> {
-    if let Some(d) = sf.field.def() {
+    if let Some(d) = sf.field.action_def() {
         if sf.n_bits == 0 || sf.ofs as u32 + sf.n_bits as u32 > d.len as u32 * 8 {
             return Err(DecodeError::invalid(
                 what,
@@ -562,7 +566,7 @@ fn copy_field_is_known(body: &[u8]) -> bool {
     if r.skip(8, "copy_field").is_err() {
         return true; // let the typed decoder report the truncation
     }
-    let ok = |r: &mut Reader<'_>| OxmId::read_header(r).map(|(id, _, _)| id.def().is_some()).unwrap_or(true);
+    let ok = |r: &mut Reader<'_>| OxmId::read_header(r).map(|(id, _, _)| id.action_def().is_some()).unwrap_or(true);
     ok(&mut r) && ok(&mut r)
 }
 

@@ -42,6 +42,12 @@ impl OxmId {
         FIELDS.iter().find(|d| d.id == *self)
     }
 
+    /// The definition of a field usable in actions: every match field, plus
+    /// [`ACTION_ONLY_FIELDS`].
+    pub fn action_def(&self) -> Option<&'static FieldDef> {
+        self.def().or_else(|| ACTION_ONLY_FIELDS.iter().find(|d| d.id == *self))
+    }
+
     /// Bytes of the OXM header (4, or 8 with an experimenter id).
     pub fn header_len(&self) -> usize {
         if self.experimenter.is_some() {
@@ -271,6 +277,26 @@ pub static FIELDS: &[FieldDef] = &[
     f!(PACKET_REGS, 5, "xreg5", [], "OXM_OF_PKT_REG5", 8, true, None, Hex, 64),
     f!(PACKET_REGS, 6, "xreg6", [], "OXM_OF_PKT_REG6", 8, true, None, Hex, 64),
     f!(PACKET_REGS, 7, "xreg7", [], "OXM_OF_PKT_REG7", 8, true, None, Hex, 64),
+];
+
+/// Fields that Open vSwitch reads and writes through actions (`move`,
+/// `set_field`) and sends back in OpenFlow 1.5 dumps, but that podflow does
+/// not match on. Known here so those actions decode and encode faithfully.
+pub static ACTION_ONLY_FIELDS: &[FieldDef] = &[
+    f!(NXM_0, 0, "in_port", [], "NXM_OF_IN_PORT", 2, false, None, Port, 16),
+    f!(NXM_0, 5, "nw_tos", [], "NXM_OF_IP_TOS", 1, false, IpAny, Decimal, 8),
+    f!(NXM_1, 33, "pkt_mark", [], "NXM_NX_PKT_MARK", 4, true, None, Hex, 32),
+    f!(NXM_1, 35, "dp_hash", [], "NXM_NX_DP_HASH", 4, true, None, Hex, 32),
+    f!(NXM_1, 36, "recirc_id", [], "NXM_NX_RECIRC_ID", 4, false, None, Decimal, 32),
+    f!(NXM_1, 111, "xxreg0", [], "NXM_NX_XXREG0", 16, true, None, Hex, 128),
+    f!(NXM_1, 112, "xxreg1", [], "NXM_NX_XXREG1", 16, true, None, Hex, 128),
+    f!(NXM_1, 113, "xxreg2", [], "NXM_NX_XXREG2", 16, true, None, Hex, 128),
+    f!(NXM_1, 114, "xxreg3", [], "NXM_NX_XXREG3", 16, true, None, Hex, 128),
+    f!(NXM_1, 115, "xxreg4", [], "NXM_NX_XXREG4", 16, true, None, Hex, 128),
+    f!(NXM_1, 116, "xxreg5", [], "NXM_NX_XXREG5", 16, true, None, Hex, 128),
+    f!(NXM_1, 117, "xxreg6", [], "NXM_NX_XXREG6", 16, true, None, Hex, 128),
+    f!(NXM_1, 118, "xxreg7", [], "NXM_NX_XXREG7", 16, true, None, Hex, 128),
+    f!(NXM_1, 119, "ct_nw_proto", [], "NXM_NX_CT_NW_PROTO", 1, false, None, Decimal, 8),
 ];
 
 /// Looks a field up by any of its text names (canonical, alias or NXM name).

@@ -764,41 +764,21 @@ fn field_value(f: &OxmField) -> String {
     }
 }
 
-/// Fields outside [`oxm::FIELDS`](crate::openflow::oxm::FIELDS) that Open
+/// A field outside [`oxm::FIELDS`](crate::openflow::oxm::FIELDS) that Open
 /// vSwitch itself puts in the actions it sends back (for example
-/// `move:NXM_OF_IN_PORT[]->…` comes back with the 16-bit NXM in_port):
-/// (class, field, NXM name, set_field name, width in bits).
-static EXTRA_FIELDS: &[(u16, u8, &str, &str, u32, Format)] = &[
-    (class::NXM_0, 0, "NXM_OF_IN_PORT", "in_port", 16, Format::Port),
-    (class::NXM_0, 5, "NXM_OF_IP_TOS", "nw_tos", 8, Format::Decimal),
-    (class::NXM_1, 33, "NXM_NX_PKT_MARK", "pkt_mark", 32, Format::Hex),
-    (class::NXM_1, 35, "NXM_NX_DP_HASH", "dp_hash", 32, Format::Hex),
-    (class::NXM_1, 36, "NXM_NX_RECIRC_ID", "recirc_id", 32, Format::Decimal),
-    (class::NXM_1, 111, "NXM_NX_XXREG0", "xxreg0", 128, Format::Hex),
-    (class::NXM_1, 112, "NXM_NX_XXREG1", "xxreg1", 128, Format::Hex),
-    (class::NXM_1, 113, "NXM_NX_XXREG2", "xxreg2", 128, Format::Hex),
-    (class::NXM_1, 114, "NXM_NX_XXREG3", "xxreg3", 128, Format::Hex),
-    (class::NXM_1, 115, "NXM_NX_XXREG4", "xxreg4", 128, Format::Hex),
-    (class::NXM_1, 116, "NXM_NX_XXREG5", "xxreg5", 128, Format::Hex),
-    (class::NXM_1, 117, "NXM_NX_XXREG6", "xxreg6", 128, Format::Hex),
-    (class::NXM_1, 118, "NXM_NX_XXREG7", "xxreg7", 128, Format::Hex),
-    (class::NXM_1, 119, "NXM_NX_CT_NW_PROTO", "ct_nw_proto", 8, Format::Decimal),
-];
-
-type ExtraField = (u16, u8, &'static str, &'static str, u32, Format);
-
-fn extra_field(id: OxmId) -> Option<&'static ExtraField> {
-    if id.experimenter.is_some() {
+/// `move:NXM_OF_IN_PORT[]->…` comes back with the 16-bit NXM in_port).
+fn extra_field(id: OxmId) -> Option<&'static crate::openflow::oxm::FieldDef> {
+    if id.def().is_some() {
         return None;
     }
-    EXTRA_FIELDS.iter().find(|e| e.0 == id.class && e.1 == id.field)
+    id.action_def()
 }
 
 /// Name of a field in subfield syntax (`NXM_NX_REG0`).
 fn subfield_field_name(id: OxmId) -> String {
     match (id.def(), extra_field(id)) {
         (Some(d), _) => d.nxm_name.to_string(),
-        (None, Some(e)) => e.2.to_string(),
+        (None, Some(e)) => e.nxm_name.to_string(),
         (None, None) => id.name(),
     }
 }
@@ -809,7 +789,7 @@ fn subfield_width(id: OxmId) -> Option<u32> {
     if id == fields::VLAN_VID {
         return Some(12);
     }
-    id.def().map(|d| d.bits).or_else(|| extra_field(id).map(|e| e.4))
+    id.action_def().map(|d| d.bits)
 }
 
 fn subfield(sf: &Subfield) -> String {
@@ -989,7 +969,7 @@ fn unknown_set_field(body: &[u8]) -> Option<String> {
     let mut r = crate::wire::Reader::new(body);
     let f = OxmField::decode(&mut r).ok()?;
     let (name, format) = match extra_field(f.id) {
-        Some(e) => (e.3.to_string(), e.5),
+        Some(e) => (e.name.to_string(), e.format),
         None => (f.id.name(), Format::Hex),
     };
     let mut mask = f.mask.as_deref();
