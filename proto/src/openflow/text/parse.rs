@@ -204,6 +204,16 @@ fn dec_u128(s: &str) -> IResult<&str, u128> {
     map_res(digit1, |d: &str| d.parse::<u128>())(s)
 }
 
+/// Decimal as Open vSwitch reads it for field values: at most 64 bits.
+fn dec_u64(s: &str) -> IResult<&str, u128> {
+    map_res(digit1, |d: &str| d.parse::<u64>().map(u128::from))(s)
+}
+
+/// A field value: `0x` hex of any width, or decimal up to 64 bits.
+fn field_int_all(s: &str) -> Option<u128> {
+    all_consuming(alt((hex_u128, dec_u64)))(s).ok().map(|(_, v)| v)
+}
+
 /// Decimal or `0x` hexadecimal.
 fn uint(s: &str) -> IResult<&str, u128> {
     alt((hex_u128, dec_u128))(s)
@@ -329,7 +339,7 @@ fn int_value(d: &FieldDef, s: &str) -> R<(u128, Option<u128>)> {
     };
     let bits = (d.len * 8) as u32;
     let what = format!("an integer for {} (decimal or 0x-hex, at most {} bits)", d.name, d.bits.min(bits));
-    let value = match int_all(v) {
+    let value = match field_int_all(v) {
         Some(x) if fits(x, bits) => x,
         _ => return fail(v, what),
     };
@@ -340,12 +350,18 @@ fn int_value(d: &FieldDef, s: &str) -> R<(u128, Option<u128>)> {
     let mask = match m {
         None => None,
         Some(m) => {
-            if !d.maskable {
-                return fail(at(s, v.len()), format!("no mask ({} cannot be masked)", d.name));
-            }
-            match int_all(m) {
-                Some(x) if fits(x, bits) => Some(x),
+            let mk = match field_int_all(m) {
+                Some(x) if fits(x, bits) => x,
                 _ => return fail(m, format!("an integer mask for {}", d.name)),
+            };
+            if !d.maskable {
+                // Open vSwitch takes an all-ones mask as an exact match.
+                if mk != ones(bits) {
+                    return fail(at(s, v.len()), format!("no mask ({} cannot be masked)", d.name));
+                }
+                None
+            } else {
+                Some(mk)
             }
         }
     };
@@ -356,7 +372,7 @@ fn port_value(s: &str) -> R<PortNo> {
     if let Some(p) = PortNo::from_reserved_name(s) {
         return Ok(p);
     }
-    match int_all(s) {
+    match all_consuming(dec_u128)(s).ok().map(|(_, v)| v) {
         Some(v) if v < 0xff00 => Ok(PortNo(v as u32)),
         Some(v) if v <= 0xffff => Ok(PortNo::from_of10(v as u16)),
         Some(v) if (0xffff_ff00..=0xffff_ffff).contains(&v) => Ok(PortNo(v as u32)),
@@ -662,6 +678,10 @@ impl<'a> MatchBuilder<'a> {
         }
         // nw_src/nw_dst/nw_proto mean arp_spa/arp_tpa/arp_op for ARP.
         if matches!(eth, Some(0x0806) | Some(0x8035)) {
+            // OVS keeps the ARP opcode in 8 bits.
+            if let Some(f) = self.m.fields.iter_mut().find(|f| f.id == ARP_OP) {
+                f.value[0] = 0;
+            }
             self.remap(IPV4_SRC, ARP_SPA);
             self.remap(IPV4_DST, ARP_TPA);
             if let Some(f) = self.m.fields.iter_mut().find(|f| f.id == IP_PROTO) {
@@ -674,6 +694,7 @@ impl<'a> MatchBuilder<'a> {
                 }
             }
         }
+        self.m.fields.sort_by_key(|f| rank(f.id));
         if let Err((name, p)) = self.m.check_prerequisites() {
             let id = field_by_name(name).map(|d| d.id);
             let o = self.origin.iter().rev().find(|(i, _)| Some(*i) == id).map(|(_, o)| *o).unwrap_or("");
@@ -706,7 +727,11 @@ const PROTOCOLS: &[(&str, u16, Option<u8>)] = &[
 /// Parses `NAME[]`, `NAME[N]` or `NAME[A..B]`.
 fn subfield(s: &str) -> R<Subfield> {
     let Some(lb) = s.find('[') else {
-        return fail(s, "a subfield such as NXM_NX_REG0[] or reg0[0..15]");
+        // A bare field name means the whole field.
+        let Some(d) = field_by_name(s) else {
+            return fail(s, "a subfield such as NXM_NX_REG0[], reg0[0..15] or reg0");
+        };
+        return Ok(Subfield { field: d.id, ofs: 0, n_bits: subfield_width(d) as u16 });
     };
     let name = &s[..lb];
     let Some(d) = field_by_name(name) else {
@@ -746,6 +771,24 @@ fn subfield_width(d: &FieldDef) -> u32 {
         d.bits
     } else {
         (d.len * 8) as u32
+    }
+}
+
+/// `NXM_OF_IP_TOS`, which Open vSwitch uses for `set_field:…->nw_tos`.
+const NXM_OF_IP_TOS: OxmId = OxmId::new(0, 5);
+
+/// Order in which Open vSwitch's decoder needs fields: a field's
+/// prerequisites must come before it.
+fn rank(id: OxmId) -> u8 {
+    use fields::*;
+    if id == PACKET_TYPE || id == IN_PORT || id == ETH_TYPE {
+        0
+    } else if id == IP_PROTO || id == VLAN_VID {
+        1
+    } else if id == ICMPV6_TYPE || id == VLAN_PCP {
+        2
+    } else {
+        3
     }
 }
 
@@ -794,9 +837,10 @@ fn parse_match<'a>(text: &'a str, fm: &mut FlowMod, mode: Mode) -> R<Match> {
         // OVS-only spellings that are not OpenFlow 1.5 fields.
         match key {
             "nw_tos" => {
+                // Open vSwitch ignores the ECN bits of a TOS match.
                 let tos = match int_all(value) {
-                    Some(v) if v <= 255 && v & 3 == 0 => v as u8,
-                    _ => return fail(value, "an IP TOS value (0 to 255, low two bits zero)"),
+                    Some(v) if v <= 255 => v as u8 & 0xfc,
+                    _ => return fail(value, "an IP TOS value (0 to 255)"),
                 };
                 mb.put(fields::IP_DSCP, vec![tos >> 2], None, key);
                 continue;
@@ -1145,13 +1189,18 @@ fn parse_actions(s: &str, ctx: &mut Ctx, outer: Outer, allow_inst: bool) -> R<Ve
             "set_field" => {
                 need("VALUE->FIELD")?;
                 let (v, f) = split_arrow(value, "set_field")?;
-                let (d, val, mask) = if f == "nw_tos" {
+                if f == "nw_tos" {
+                    // OVS writes the unshifted TOS through NXM_OF_IP_TOS.
                     let d = field_by_name("ip_dscp").expect("ip_dscp");
-                    match int_all(v) {
-                        Some(t) if t <= 255 && t & 3 == 0 => (d, vec![(t >> 2) as u8], None),
+                    let t = match int_all(v) {
+                        Some(t) if t <= 255 && t & 3 == 0 => t as u8,
                         _ => return fail(v, "an IP TOS value (0 to 255, low two bits zero)"),
-                    }
-                } else {
+                    };
+                    check_dst(ctx, d, outer, f)?;
+                    items.push((Item::Act(Action::SetField(OxmField::new(NXM_OF_IP_TOS, [t]))), key));
+                    continue;
+                }
+                let (d, val, mask) = {
                     let Some(d) = field_by_name(f) else {
                         return fail_found(f, "a field name", f);
                     };
