@@ -195,7 +195,8 @@ const HAND: &[&str] = &[
     "actions=resubmit:3",
     "actions=resubmit(,5)",
     "actions=resubmit(2,5)",
-    "actions=resubmit(,7,ct)",
+    "ct_state=+trk+est,actions=resubmit(,7,ct)",
+    "ct_state=+trk-inv,actions=resubmit(,7,ct)",
     "actions=resubmit(LOCAL,1),resubmit(IN_PORT,2)",
     "actions=note:01.02.03",
     "actions=note:0102030405060708090a",
@@ -203,8 +204,8 @@ const HAND: &[&str] = &[
     "ip actions=ct(commit)",
     "ip actions=ct(commit,force,zone=5,table=3)",
     "ip actions=ct(zone=NXM_NX_REG0[0..15],table=1)",
-    "ip actions=ct(commit,zone=0x10,alg=ftp)",
-    "ip actions=ct(commit,alg=tftp)",
+    "tcp actions=ct(commit,zone=0x10,alg=ftp)",
+    "udp6 actions=ct(commit,alg=tftp)",
     "ip actions=ct(commit,exec(set_field:1->ct_mark,load:0x5->NXM_NX_CT_LABEL[0..7]))",
     "ip actions=ct(commit,exec(load:1->NXM_NX_CT_MARK[],set_field:0x1/0x1->ct_label))",
     "ip actions=ct(commit,nat(src=1.2.3.4))",
@@ -236,7 +237,7 @@ const HAND: &[&str] = &[
     "in_port=65279 actions=IN_PORT",
     "ct_state=+trk+est-new actions=drop",
     "ct_state=0x21/0x21 actions=drop",
-    "ct_state=-trk actions=ct(table=0)",
+    "ip,ct_state=-trk actions=ct(table=0)",
     "tcp,tcp_flags=+syn-ack actions=drop",
     "tcp6,tcp_flags=0x010 actions=drop",
     "packet_type=(0,0x800) actions=drop",
@@ -373,6 +374,15 @@ const REJECTED: &[&str] = &[
     "ip actions=ct(commit,exec(set_field:1->reg0))",
     "actions=note:0g",
     "actions=set_field:1->eth_type",
+    "actions=resubmit(,7,ct)",
+    "ct_state=+trk,actions=resubmit(,7,ct)",
+    "ip actions=ct(commit,alg=ftp)",
+    "ct_state=-trk actions=ct(table=0)",
+    "ip,ct_state=+inv+trk actions=ct(commit)",
+    "ipv6 actions=ct(commit,nat(src=1.2.3.4))",
+    "ip actions=ct(commit,nat(src=2001:db8::1))",
+    "arp actions=set_field:300->arp_op",
+    "ip actions=move:NXM_OF_IP_SRC[]->reg0[],move:reg0[0..15]->NXM_OF_ETH_TYPE[]",
 ];
 
 fn run(cmd: &mut Command) -> (bool, String, String) {
@@ -460,7 +470,13 @@ fn parser_and_encoder_agree_with_ovs_ofctl() {
             }
             (Ok(o), Err(e)) => fails.push(format!("{line}\n   ovs:  {o}\n   ours: ERROR {e}")),
             (Err(e), Ok(u)) => ovs_rejects.push(format!("{line}\n   ovs:  ERROR {e}\n   ours: {u}")),
-            (Err(o), Err(u)) => both_reject.push(format!("{line}\n   ovs:  {o}\n   ours: {u}")),
+            (Err(o), Err(u)) => {
+                // Our parser must be the one to refuse, not OVS's decoder.
+                if !u.starts_with("our parser") {
+                    fails.push(format!("{line}\n   ovs:  ERROR {o}\n   ours: {u}"));
+                }
+                both_reject.push(format!("{line}\n   ovs:  {o}\n   ours: {u}"))
+            }
         }
     }
     for f in &both_reject {

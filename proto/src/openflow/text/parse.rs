@@ -338,7 +338,11 @@ fn int_value(d: &FieldDef, s: &str) -> R<(u128, Option<u128>)> {
         None => (s, None),
     };
     let bits = (d.len * 8) as u32;
-    let what = format!("an integer for {} (decimal or 0x-hex, at most {} bits)", d.name, d.bits.min(bits));
+    let what = format!(
+        "an integer for {} (decimal up to 64 bits, or 0x-hex up to {} bits)",
+        d.name,
+        if d.id == fields::VLAN_VID { 13 } else { d.bits.min(bits) }
+    );
     let value = match field_int_all(v) {
         Some(x) if fits(x, bits) => x,
         _ => return fail(v, what),
@@ -1018,6 +1022,22 @@ impl Ctx<'_> {
         matches!(self.eth(), Some(0x0800) | Some(0x86dd))
     }
 
+    /// ct_state value and mask bits from the match (OVS keeps the value
+    /// already masked).
+    fn ct_state(&self) -> (u32, u32) {
+        match self.m.get(fields::CT_STATE) {
+            Some(f) => (f.value_u128() as u32, f.mask_u128().map_or(u32::MAX, |m| m as u32)),
+            None => (0, 0),
+        }
+    }
+
+    /// OVS's test that the match implies a valid conntrack entry (needed by
+    /// `resubmit(,T,ct)`).
+    fn ct_valid(&self) -> bool {
+        let (v, m) = self.ct_state();
+        v & (0x01 | 0x02 | 0x04 | 0x08 | 0x40 | 0x80) != 0 || (v & 0x20 != 0 && m & 0x10 != 0 && v & 0x10 == 0)
+    }
+
     /// Whether the flow's match satisfies `d`'s prerequisites (as OVS
     /// checks actions that read or write `d`).
     fn prereq_ok(&self, d: &FieldDef) -> bool {
@@ -1205,6 +1225,9 @@ fn parse_actions(s: &str, ctx: &mut Ctx, outer: Outer, allow_inst: bool) -> R<Ve
                         return fail_found(f, "a field name", f);
                     };
                     let (val, mask) = field_value(d, v)?;
+                    if d.id == fields::ARP_OP && val[0] != 0 {
+                        return fail(v, "an ARP opcode (0 to 255)");
+                    }
                     if mask.is_some() && !d.maskable {
                         return fail(v, format!("an unmasked value ({} cannot be masked)", d.name));
                     }
@@ -1312,11 +1335,24 @@ fn parse_actions(s: &str, ctx: &mut Ctx, outer: Outer, allow_inst: bool) -> R<Ve
                     Item::Act(Action::SetField(OxmField::new(fields::VLAN_PCP, [v as u8])))
                 }
             }
-            "resubmit" => Item::Act(parse_resubmit(value, delim)?),
+            "resubmit" => {
+                let a = parse_resubmit(value, delim)?;
+                if matches!(a, Action::Resubmit { ct: true, .. }) && !ctx.ct_valid() {
+                    return fail_found(
+                        key,
+                        "a ct_state match implying a valid connection (like ct_state=+trk+est) for resubmit(...,ct)",
+                        key,
+                    );
+                }
+                Item::Act(a)
+            }
             "note" => Item::Act(Action::Note(hex_bytes(value)?)),
             "ct" => {
                 if outer != Outer::Top {
                     return fail_found(key, "an action allowed here (ct cannot be nested)", key);
+                }
+                if !ctx.is_ip() {
+                    return fail_found(key, "ip or ipv6 in the match for ct", key);
                 }
                 Item::Act(parse_ct(value, ctx)?)
             }
@@ -1589,6 +1625,25 @@ fn parse_ct(value: &str, ctx: &mut Ctx) -> R<Action> {
     }
     if ct.flags & ct_flags::FORCE != 0 && ct.flags & ct_flags::COMMIT == 0 {
         return fail(value, "\"commit\" with \"force\"");
+    }
+    if ct.flags & ct_flags::COMMIT != 0 && ctx.ct_state().0 & 0x10 != 0 {
+        return fail(value, "no commit for a flow matching ct_state=+inv");
+    }
+    let proto = ctx.proto();
+    if (ct.alg == 21 && proto != Some(6)) || (ct.alg == 69 && proto != Some(17)) {
+        let need = if ct.alg == 21 { "tcp" } else { "udp" };
+        return fail(value, format!("{need} in the match for alg={}", if ct.alg == 21 { "ftp" } else { "tftp" }));
+    }
+    for a in &ct.actions {
+        if let Action::Nat(Nat { addr: Some(r), .. }) = a {
+            let ok = match r {
+                NatAddrRange::V4(..) => ctx.eth() == Some(0x0800),
+                NatAddrRange::V6(..) => ctx.eth() == Some(0x86dd),
+            };
+            if !ok {
+                return fail(value, "a nat address of the IP version the flow matches");
+            }
+        }
     }
     Ok(Action::Ct(ct))
 }
