@@ -762,14 +762,16 @@ fn subfield(s: &str) -> R<Subfield> {
             (a, b - a + 1)
         }
     };
-    if ofs + n_bits > (d.len * 8) as u128 {
-        return fail(inner, format!("bits within {} ({} bits wide)", d.name, d.len * 8));
+    if ofs + n_bits > width as u128 {
+        return fail(inner, format!("bits within {} ({} bits wide)", d.name, width));
     }
     Ok(Subfield { field: d.id, ofs: ofs as u16, n_bits: n_bits as u16 })
 }
 
 fn subfield_width(d: &FieldDef) -> u32 {
-    if d.id == fields::VLAN_VID {
+    if d.id == fields::IN_PORT {
+        16
+    } else if d.id == fields::VLAN_VID {
         12
     } else if matches!(d.format, Format::Decimal | Format::Hex) && d.id != fields::IN_PORT {
         d.bits
@@ -803,8 +805,10 @@ enum Mode {
     Criteria,
 }
 
-fn parse_match<'a>(text: &'a str, fm: &mut FlowMod, mode: Mode) -> R<Match> {
+/// Parses the match part; returns the match and the table if one was given.
+fn parse_match<'a>(text: &'a str, fm: &mut FlowMod, mode: Mode) -> R<(Match, Option<u8>)> {
     let mut mb = MatchBuilder::default();
+    let mut table = None;
     for kv in kvs(text)? {
         let Kv { key, value, delim } = kv;
         let has_value = delim.is_some();
@@ -914,6 +918,7 @@ fn parse_match<'a>(text: &'a str, fm: &mut FlowMod, mode: Mode) -> R<Match> {
         match key {
             "table" => {
                 fm.table_id = num::<u8>(value, "a table number (0 to 254, or 255 for all)")?;
+                table = Some(fm.table_id);
             }
             "out_port" if mode == Mode::Criteria => fm.out_port = port_value(value)?,
             "out_group" if mode == Mode::Criteria => {
@@ -946,7 +951,7 @@ fn parse_match<'a>(text: &'a str, fm: &mut FlowMod, mode: Mode) -> R<Match> {
             _ => return fail_found(key, "a match field, protocol or flow keyword", key),
         }
     }
-    mb.finish()
+    Ok((mb.finish()?, table))
 }
 
 /* ------------------------------------------------------------------ */
@@ -1007,6 +1012,8 @@ enum Outer {
 
 struct Ctx<'m> {
     m: &'m Match,
+    /// The flow's table, when given (goto_table must go forward).
+    table: Option<u8>,
     /// A VLAN header is known to be present (matched, or pushed earlier).
     has_vlan: bool,
 }
@@ -1094,15 +1101,24 @@ fn check_src(ctx: &Ctx, d: &FieldDef, at_: &str) -> R<()> {
     Ok(())
 }
 
+/// `NXM_OF_IN_PORT`: Open vSwitch writes `in_port` through this 16-bit
+/// field (OpenFlow 1.0 port numbering), even in OpenFlow 1.5.
+const NXM_OF_IN_PORT: OxmId = OxmId::new(0, 0);
+
 fn set_field_action(d: &FieldDef, value: Vec<u8>, mask: Option<Vec<u8>>) -> Action {
-    let mut value = value;
+    let (id, mut value, mask) = if d.id == fields::IN_PORT {
+        // `value` holds a 16-bit port in its low two bytes.
+        (NXM_OF_IN_PORT, value[value.len() - 2..].to_vec(), mask.map(|m| m[m.len() - 2..].to_vec()))
+    } else {
+        (d.id, value, mask)
+    };
     let mask = mask.filter(|m| !m.iter().all(|&b| b == 0xff));
     if let Some(m) = &mask {
         for (v, m) in value.iter_mut().zip(m) {
             *v &= *m;
         }
     }
-    Action::SetField(OxmField { id: d.id, value, mask })
+    Action::SetField(OxmField { id, value, mask })
 }
 
 /// `VALUE->DST` split (for `set_field`, `load`).
@@ -1156,7 +1172,7 @@ fn parse_actions(s: &str, ctx: &mut Ctx, outer: Outer, allow_inst: bool) -> R<Ve
                 if value.contains('[') {
                     return fail(value, "a port number or name (output to a register subfield is not supported)");
                 }
-                let port = port_value(value)?;
+                let port = output_port(value)?;
                 let max_len = if port == PortNo::CONTROLLER { CONTROLLER_MAX_LEN_NO_BUFFER } else { 0 };
                 Item::Act(Action::Output { port, max_len })
             }
@@ -1224,7 +1240,14 @@ fn parse_actions(s: &str, ctx: &mut Ctx, outer: Outer, allow_inst: bool) -> R<Ve
                     let Some(d) = field_by_name(f) else {
                         return fail_found(f, "a field name", f);
                     };
-                    let (val, mask) = field_value(d, v)?;
+                    let (mut val, mask) = field_value(d, v)?;
+                    if d.id == fields::IN_PORT {
+                        let p = PortNo(u32::from_be_bytes([val[0], val[1], val[2], val[3]]));
+                        match p.to_of10() {
+                            Some(p16) => val = (p16 as u32).to_be_bytes().to_vec(),
+                            None => return fail(v, "a port that fits OpenFlow 1.0 numbering"),
+                        }
+                    }
                     if d.id == fields::ARP_OP && val[0] != 0 {
                         return fail(v, "an ARP opcode (0 to 255)");
                     }
@@ -1268,6 +1291,10 @@ fn parse_actions(s: &str, ctx: &mut Ctx, outer: Outer, allow_inst: bool) -> R<Ve
                         format!("a destination as wide as the source ({} bits)", src.n_bits),
                         format!("{} ({} bits)", dst_s, dst.n_bits),
                     );
+                }
+                if src.field == fields::IN_PORT || dst.field == fields::IN_PORT {
+                    let at_ = if src.field == fields::IN_PORT { src_s } else { dst_s };
+                    return fail(at_, "a field other than in_port (move to or from in_port is not supported)");
                 }
                 check_src(ctx, src.field.def().expect("known"), src_s)?;
                 check_dst(ctx, dst.field.def().expect("known"), outer, dst_s)?;
@@ -1366,7 +1393,13 @@ fn parse_actions(s: &str, ctx: &mut Ctx, outer: Outer, allow_inst: bool) -> R<Ve
             "conjunction" => Item::Act(parse_conjunction(value)?),
             "goto_table" => {
                 need("a table number (goto_table:N)")?;
-                Item::Goto(num(value, "a table number (0 to 254)")?)
+                let t: u8 = num(value, "a table number (0 to 254)")?;
+                if let Some(cur) = ctx.table.filter(|&c| c != TABLE_ALL) {
+                    if t <= cur {
+                        return fail_found(value, format!("a table after the flow's table {cur} (goto_table must go forward)"), value);
+                    }
+                }
+                Item::Goto(t)
             }
             "write_metadata" => {
                 need("VALUE[/MASK]")?;
@@ -1405,7 +1438,7 @@ fn parse_actions(s: &str, ctx: &mut Ctx, outer: Outer, allow_inst: bool) -> R<Ve
                 if delim.is_none() || delim == Some(':') && lkey == "controller" {
                     // handled above
                 }
-                match port_value(key) {
+                match output_port(key) {
                     Ok(port) if delim.is_none() => {
                         let max_len = if port == PortNo::CONTROLLER { CONTROLLER_MAX_LEN_NO_BUFFER } else { 0 };
                         Item::Act(Action::Output { port, max_len })
@@ -1452,6 +1485,17 @@ fn parse_actions(s: &str, ctx: &mut Ctx, outer: Outer, allow_inst: bool) -> R<Ve
         prev = Some(next);
     }
     Ok(items.into_iter().map(|(i, _)| i).collect())
+}
+
+/// A port that output may send to: a physical port below 0xff00 or one of
+/// the reserved ports other than ANY/UNSET.
+fn output_port(s: &str) -> R<PortNo> {
+    let p = port_value(s)?;
+    if p.0 < 0xff00 || (p != PortNo::ANY && p != PortNo::UNSET && p.0 >= PortNo::IN_PORT.0) {
+        Ok(p)
+    } else {
+        fail(s, "an output port (below 65280, or IN_PORT, TABLE, NORMAL, FLOOD, ALL, CONTROLLER, LOCAL)")
+    }
 }
 
 fn parse_controller(value: &str) -> R<Action> {
@@ -1594,6 +1638,9 @@ fn parse_ct(value: &str, ctx: &mut Ctx) -> R<Action> {
                     Some(_) => return fail(kv.value, "a zone (0 to 65535) or a subfield"),
                     None => {
                         let sf = subfield(kv.value)?;
+                        if sf.n_bits != 16 {
+                            return fail(kv.value, "a 16-bit subfield for the zone (like NXM_NX_REG0[0..15])");
+                        }
                         check_src(ctx, sf.field.def().expect("known"), kv.value)?;
                         CtZone::Field(sf)
                     }
@@ -1788,9 +1835,10 @@ fn flow_inner(s: &str) -> R<FlowMod> {
         return fail(after, "`=` after actions");
     };
     let actions_text = &after[eq + 1..];
-    let m = parse_match(match_text, &mut fm, Mode::Add)?;
+    let (m, table) = parse_match(match_text, &mut fm, Mode::Add)?;
     let mut ctx = Ctx {
         m: &m,
+        table,
         has_vlan: m.get(fields::VLAN_VID).is_some_and(|f| {
             let v = f.value_u128() as u16;
             let mk = f.mask_u128().map_or(0xffff, |x| x as u16);
@@ -1815,7 +1863,7 @@ pub fn flow(s: &str) -> Result<FlowMod, ParseError> {
 pub fn flow_criteria(s: &str) -> Result<FlowMod, ParseError> {
     let inner = || -> R<FlowMod> {
         let mut fm = FlowMod { command: FlowModCommand::DELETE, table_id: TABLE_ALL, ..FlowMod::default() };
-        fm.r#match = parse_match(s, &mut fm, Mode::Criteria)?;
+        fm.r#match = parse_match(s, &mut fm, Mode::Criteria)?.0;
         Ok(fm)
     };
     inner().map_err(|e| to_public(s, None, e))
