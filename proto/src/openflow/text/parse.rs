@@ -1869,13 +1869,18 @@ pub fn flow_criteria(s: &str) -> Result<FlowMod, ParseError> {
     inner().map_err(|e| to_public(s, None, e))
 }
 
-/// Parses an `add-flows` file: one flow per line; blank lines and lines
-/// starting with `#` are skipped. Returns each flow with its 1-based line.
+/// Parses an `add-flows` file: one flow per line. As in `ovs-ofctl`, a `#`
+/// starts a comment that runs to the end of its line, and lines that are
+/// blank after removing comments are skipped. Returns each flow with its
+/// 1-based line number; errors carry the line number too.
 pub fn flows_file(text: &str) -> Result<Vec<(usize, FlowMod)>, ParseError> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
-        let t = line.trim();
-        if t.is_empty() || t.starts_with('#') {
+        let line = match line.find('#') {
+            Some(c) => &line[..c],
+            None => line,
+        };
+        if line.trim().is_empty() {
             continue;
         }
         match flow_inner(line) {
@@ -2243,7 +2248,7 @@ mod tests {
 
     #[test]
     fn file() {
-        let text = "# comment\n\ntable=0,ip actions=drop\n  # indented comment\npriority=5 actions=NORMAL\n";
+        let text = "# comment\n\ntable=0,ip actions=drop\n  # indented comment\npriority=5 actions=NORMAL # trailing\n";
         let v = flows_file(text).unwrap();
         assert_eq!(v.iter().map(|(l, _)| *l).collect::<Vec<_>>(), vec![3, 5]);
         let e = flows_file("ip actions=drop\n\nip,nw_src=1.2.3.999 actions=drop\n").unwrap_err();
