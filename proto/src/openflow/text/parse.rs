@@ -6,6 +6,30 @@
 //! `mod_*`, …) are translated to the OpenFlow 1.5 fields and actions Open
 //! vSwitch encodes for them. Errors carry a 1-based column pointing into the
 //! input and say what was expected there.
+//!
+//! Translations worth knowing (all checked against `ovs-ofctl` by
+//! `tests/parse_oracle.rs`):
+//! - `dl_vlan`, `dl_vlan_pcp`, `vlan_tci`, `vlan_vid`, `vlan_pcp` combine
+//!   into one 802.1Q TCI and come out as OXM `vlan_vid` (with the present
+//!   bit) and `vlan_pcp`, never as `NXM_OF_VLAN_TCI`.
+//! - `nw_tos=T` matches `ip_dscp=T>>2`; `tp_src`/`tp_dst` (and any of
+//!   tcp/udp/sctp ports) follow the matched IP protocol; `icmp_type`/`code`
+//!   follow the IP version; `nw_src`/`nw_dst`/`nw_proto` become
+//!   `arp_spa`/`arp_tpa`/`arp_op` for ARP.
+//! - `load` becomes a (masked) `SetField`, `move` a `CopyField`,
+//!   `mod_vlan_vid` a `push_vlan` (when the match has no VLAN) plus
+//!   `set_field`, `strip_vlan` a `pop_vlan`, `dec_ttl` OFPAT_DEC_NW_TTL,
+//!   `controller` without options an output to CONTROLLER; `meter` is the
+//!   OpenFlow 1.5 action and must come first.
+//! - Match fields are ordered so prerequisites come first (OVS's decoder
+//!   requires it); values are cleared outside their masks.
+//!
+//! Deliberate differences from `ovs-ofctl`: a field whose prerequisites are
+//! missing is an error (OVS silently drops it); out-of-range IPv4 octets are
+//! an error (OVS wraps them); `output:SUBFIELD` is refused; `apply_actions(…)`
+//! is accepted as the plain action list (OVS refuses it); spec and NXM field
+//! names from `oxm::FIELDS` (`ipv4_src`, `NXM_NX_REG0`, …) are accepted in
+//! matches; `move` to or from `in_port` is refused.
 
 use super::super::action::{
     ct_flags, nat_flags, Action, Controller, Ct, CtZone, Nat, NatAddrRange, Subfield, CONTROLLER_MAX_LEN_NO_BUFFER,
@@ -468,7 +492,7 @@ fn field_value(d: &FieldDef, s: &str) -> R<(Vec<u8>, Option<Vec<u8>>)> {
                     Some(ma.octets().to_vec())
                 } else {
                     match m.parse::<u32>() {
-                        Ok(n) if n <= 32 => Some(be(ones(n as u32) << (32 - n), 4)),
+                        Ok(n) if n <= 32 => Some(be(ones(n) << (32 - n), 4)),
                         _ => return fail(m, "a prefix length (0 to 32) or an IPv4 netmask"),
                     }
                 }
@@ -702,7 +726,9 @@ impl<'a> MatchBuilder<'a> {
         if let Err((name, p)) = self.m.check_prerequisites() {
             let id = field_by_name(name).map(|d| d.id);
             let o = self.origin.iter().rev().find(|(i, _)| Some(*i) == id).map(|(_, o)| *o).unwrap_or("");
-            return fail_found(o, format!("{} before matching on {name}", p.describe()), name.to_string());
+            let typed = o.split(['=', ':']).next().filter(|t| !t.is_empty()).unwrap_or(name);
+            let what = if typed == name { name.to_string() } else { format!("{typed} ({name})") };
+            return fail_found(o, format!("{} before matching on {what}", p.describe()), typed.to_string());
         }
         Ok(self.m)
     }
@@ -743,7 +769,8 @@ fn subfield(s: &str) -> R<Subfield> {
     };
     let inner = &s[lb + 1..];
     let width = subfield_width(d);
-    let range: IResult<&str, (Option<(u128, Option<u128>)>, char)> =
+    type Range = Option<(u128, Option<u128>)>;
+    let range: IResult<&str, (Range, char)> =
         pair(opt(pair(dec_u128, opt(preceded(tag(".."), dec_u128)))), nchar(']'))(inner);
     let (rest, (r, _)) = match range {
         Ok(x) => x,
@@ -806,7 +833,7 @@ enum Mode {
 }
 
 /// Parses the match part; returns the match and the table if one was given.
-fn parse_match<'a>(text: &'a str, fm: &mut FlowMod, mode: Mode) -> R<(Match, Option<u8>)> {
+fn parse_match(text: &str, fm: &mut FlowMod, mode: Mode) -> R<(Match, Option<u8>)> {
     let mut mb = MatchBuilder::default();
     let mut table = None;
     for kv in kvs(text)? {
@@ -1166,7 +1193,18 @@ fn parse_actions(s: &str, ctx: &mut Ctx, outer: Outer, allow_inst: bool) -> R<Ve
                 drop_at = Some(key);
                 continue;
             }
-            "apply_actions" => return fail_found(key, "an action (apply_actions is the default instruction; list the actions directly)", key),
+            "apply_actions" => {
+                // `ovs-ofctl` refuses this spelling ("apply_actions is the
+                // default instruction"); podflow accepts it as the same thing
+                // as listing the actions directly.
+                if outer != Outer::Top || !allow_inst || delim != Some('(') {
+                    return fail_found(key, "an action (apply_actions(...) is only an instruction at the top level)", key);
+                }
+                for it in parse_actions(value, ctx, Outer::Top, false)? {
+                    items.push((it, key));
+                }
+                continue;
+            }
             "output" => {
                 need("a port (output:PORT)")?;
                 if value.contains('[') {
@@ -1460,7 +1498,7 @@ fn parse_actions(s: &str, ctx: &mut Ctx, outer: Outer, allow_inst: bool) -> R<Ve
             .iter()
             .find(|(i, _)| !matches!(i, Item::Act(Action::Conjunction { .. }) | Item::Act(Action::Note(_))))
         {
-            return fail_found(*k, "only \"conjunction\" and \"note\" actions alongside \"conjunction\"", *k);
+            return fail_found(k, "only \"conjunction\" and \"note\" actions alongside \"conjunction\"", *k);
         }
         return Ok(items.into_iter().map(|(i, _)| i).collect());
     }
@@ -1469,7 +1507,7 @@ fn parse_actions(s: &str, ctx: &mut Ctx, outer: Outer, allow_inst: bool) -> R<Ve
     for (it, k) in &items {
         let next = it.inst();
         if !allow_inst && !matches!(next, Inst::Apply) {
-            return fail_found(*k, format!("an action ({} instruction not allowed here)", next.name()), *k);
+            return fail_found(k, format!("an action ({} instruction not allowed here)", next.name()), *k);
         }
         if let Some(p) = prev {
             let bad = if p == Inst::Apply { next < p } else { next <= p };
@@ -1479,7 +1517,7 @@ fn parse_actions(s: &str, ctx: &mut Ctx, outer: Outer, allow_inst: bool) -> R<Ve
                 } else {
                     format!("{} before {} (invalid instruction ordering)", next.name(), p.name())
                 };
-                return fail_found(*k, msg, *k);
+                return fail_found(k, msg, *k);
             }
         }
         prev = Some(next);
@@ -1598,8 +1636,7 @@ fn parse_conjunction(value: &str) -> R<Action> {
             tuple((sp, nchar(','), sp)),
             separated_pair(dec_u128, tuple((sp, nchar('/'), sp)), nom::sequence::terminated(dec_u128, sp)),
         ),
-    )))(value)
-    .map(|(r, (id, k))| (r, (id, k)));
+    )))(value);
     let (id, (k, n)) = match r {
         Ok((_, x)) => x,
         Err(_) => return fail(value, "conjunction(ID,K/N)"),
@@ -1777,7 +1814,7 @@ fn nat_range(s: &str, nat: &mut Nat) -> R<()> {
     let ports: IResult<&str, (u128, Option<u128>)> =
         all_consuming(preceded(nchar(':'), pair(dec_u128, opt(preceded(nchar('-'), dec_u128)))))(rest);
     match ports {
-        Ok((_, (a, b))) if a <= 0xffff && b.map_or(true, |b| b <= 0xffff && b >= a) => {
+        Ok((_, (a, b))) if a <= 0xffff && matches!(b, None | Some(0..=0xffff)) && b.unwrap_or(a) >= a => {
             nat.proto_min = Some(a as u16);
             nat.proto_max = b.map(|b| b as u16);
             Ok(())
@@ -2226,8 +2263,11 @@ mod tests {
         assert_eq!(e.column, 28);
         let e = err("actions=resubmit(,1,xx)");
         assert_eq!(e.column, 21);
-        let e = err("actions=apply_actions(output:1)");
-        assert_eq!(e.column, 9);
+        assert_eq!(acts("actions=apply_actions(output:1,output:2)"), acts("actions=output:1,output:2"));
+        let e = err("actions=goto_table:3,apply_actions(output:1)");
+        assert_eq!(e.column, 22);
+        let e = err("actions=write_actions(apply_actions(output:1))");
+        assert_eq!(e.column, 23);
         let e = err("actions=ct(commit)");
         assert!(e.expected.contains("ip or ipv6"), "{e}");
     }
