@@ -634,9 +634,11 @@ impl<'a> MatchBuilder<'a> {
         self.origin.push((id, origin));
     }
 
-    fn set_tci(&mut self, value: u16, mask: u16, origin: &'a str) {
+    /// Sets the TCI bits in `mask` to `value`, keeping the bits (value and
+    /// mask) in `keep` and dropping the rest, as the matching OVS setter does.
+    fn set_tci(&mut self, value: u16, mask: u16, keep: u16, origin: &'a str) {
         let (v, m) = self.tci.unwrap_or((0, 0));
-        self.tci = Some(((v & !mask) | (value & mask), m | mask));
+        self.tci = Some(((v & keep & !mask) | (value & mask), (m & keep) | mask));
         self.tci_origin = Some(origin);
     }
 
@@ -675,6 +677,28 @@ impl<'a> MatchBuilder<'a> {
             let o = self.tci_origin.unwrap_or("");
             self.origin.push((VLAN_VID, o));
             self.origin.push((VLAN_PCP, o));
+        }
+        // A non-Ethernet packet_type has no Ethernet header to match; with
+        // (1,TYPE) the Ethertype is implied (and not sent as eth_type).
+        let pt = self.exact(PACKET_TYPE).map(|v| v as u32);
+        let implied_eth = match pt {
+            Some(p) if p >> 16 == 1 => Some(p as u16),
+            _ => None,
+        };
+        if pt.is_some_and(|p| p != 0) {
+            for id in [ETH_SRC, ETH_DST, VLAN_VID, VLAN_PCP, ETH_TYPE] {
+                if id == ETH_TYPE && implied_eth.is_some() && self.exact(ETH_TYPE).map(|v| v as u16) == implied_eth {
+                    self.m.fields.retain(|f| f.id != ETH_TYPE);
+                    continue;
+                }
+                if self.m.get(id).is_some() {
+                    let o = self.origin.iter().rev().find(|(i, _)| *i == id).map(|(_, o)| *o).unwrap_or("");
+                    return fail_found(o, format!("packet_type=(0,0) (Ethernet) to match on {}", id.name()), id.name());
+                }
+            }
+        }
+        if let Some(e) = implied_eth {
+            self.m.fields.insert(0, OxmField::new(ETH_TYPE, e.to_be_bytes()));
         }
         let eth = self.exact(ETH_TYPE).map(|v| v as u16);
         let proto = self.exact(IP_PROTO).map(|v| v as u8);
@@ -729,6 +753,9 @@ impl<'a> MatchBuilder<'a> {
             let typed = o.split(['=', ':']).next().filter(|t| !t.is_empty()).unwrap_or(name);
             let what = if typed == name { name.to_string() } else { format!("{typed} ({name})") };
             return fail_found(o, format!("{} before matching on {what}", p.describe()), typed.to_string());
+        }
+        if implied_eth.is_some() {
+            self.m.fields.retain(|f| f.id != ETH_TYPE);
         }
         Ok(self.m)
     }
@@ -882,15 +909,15 @@ fn parse_match(text: &str, fm: &mut FlowMod, mode: Mode) -> R<(Match, Option<u8>
             }
             "dl_vlan" => {
                 match int_all(value) {
-                    Some(0xffff) => mb.set_tci(0, 0xffff, key),
-                    Some(v) if v <= 0xfff => mb.set_tci(v as u16 | 0x1000, 0x1fff, key),
+                    Some(0xffff) => mb.set_tci(0, 0xffff, 0, key),
+                    Some(v) if v <= 0xfff => mb.set_tci(v as u16 | 0x1000, 0x1fff, 0xffff, key),
                     _ => return fail(value, "a VLAN id (0 to 4095, or 0xffff for no VLAN)"),
                 }
                 continue;
             }
             "dl_vlan_pcp" | "vlan_pcp" => {
                 match int_all(value) {
-                    Some(v) if v <= 7 => mb.set_tci(((v as u16) << 13) | 0x1000, 0xf000, key),
+                    Some(v) if v <= 7 => mb.set_tci(((v as u16) << 13) | 0x1000, 0xf000, 0xffff, key),
                     _ => return fail(value, "a VLAN priority (0 to 7)"),
                 }
                 continue;
@@ -898,7 +925,7 @@ fn parse_match(text: &str, fm: &mut FlowMod, mode: Mode) -> R<(Match, Option<u8>
             "vlan_tci" => {
                 let d = field_by_name("vlan_tci").expect("vlan_tci is a known field");
                 let (v, m) = int_value(d, value)?;
-                mb.set_tci(v as u16, m.map_or(0xffff, |m| m as u16), key);
+                mb.set_tci(v as u16, m.map_or(0xffff, |m| m as u16), 0, key);
                 continue;
             }
             "vlan_vid" => {
@@ -906,7 +933,7 @@ fn parse_match(text: &str, fm: &mut FlowMod, mode: Mode) -> R<(Match, Option<u8>
                 let (v, m) = int_value(d, value)?;
                 // Only the VID and the present bit (OVS's CFI) count.
                 let m = m.map_or(0x1fff, |m| m as u16 & 0x1fff);
-                mb.set_tci(v as u16 & 0x1fff, m, key);
+                mb.set_tci(v as u16 & 0x1fff, m, 0xe000, key);
                 continue;
             }
             _ => {}
@@ -1039,6 +1066,8 @@ enum Outer {
 
 struct Ctx<'m> {
     m: &'m Match,
+    /// The packets have an Ethernet header (packet_type unset or (0,0)).
+    ethernet: bool,
     /// The flow's table, when given (goto_table must go forward).
     table: Option<u8>,
     /// A VLAN header is known to be present (matched, or pushed earlier).
@@ -1109,6 +1138,9 @@ fn check_dst(ctx: &Ctx, d: &FieldDef, outer: Outer, at_: &str) -> R<()> {
     }
     if outer == Outer::Ct && !is_ct_field(d.id) {
         return fail_found(at_, "only ct_mark or ct_label to be set inside ct(exec(...))", d.name);
+    }
+    if !ctx.ethernet && [fields::ETH_SRC, fields::ETH_DST, fields::VLAN_VID, fields::VLAN_PCP].contains(&d.id) {
+        return fail_found(at_, format!("packet_type=(0,0) (Ethernet) to write {}", d.name), d.name);
     }
     if !ctx.prereq_ok(d) {
         let what = if d.id == fields::VLAN_VID || d.id == fields::VLAN_PCP {
@@ -1241,6 +1273,9 @@ fn parse_actions(s: &str, ctx: &mut Ctx, outer: Outer, allow_inst: bool) -> R<Ve
                 Item::Act(Action::PushVlan(e))
             }
             "pop_vlan" | "strip_vlan" => {
+                if !ctx.has_vlan {
+                    return fail_found(key, format!("a VLAN header (match on one, or push_vlan first) for {key}"), key);
+                }
                 ctx.has_vlan = false;
                 Item::Act(Action::PopVlan)
             }
@@ -1873,8 +1908,15 @@ fn flow_inner(s: &str) -> R<FlowMod> {
     };
     let actions_text = &after[eq + 1..];
     let (m, table) = parse_match(match_text, &mut fm, Mode::Add)?;
+    // For action checks, a packet_type of (1,TYPE) implies eth_type TYPE.
+    let pt = m.exact(fields::PACKET_TYPE).map(|v| v as u32);
+    let mut checked = m.clone();
+    if let Some(p) = pt.filter(|p| p >> 16 == 1) {
+        checked.fields.insert(0, OxmField::new(fields::ETH_TYPE, (p as u16).to_be_bytes()));
+    }
     let mut ctx = Ctx {
-        m: &m,
+        m: &checked,
+        ethernet: pt.map_or(true, |p| p == 0),
         table,
         has_vlan: m.get(fields::VLAN_VID).is_some_and(|f| {
             let v = f.value_u128() as u16;
@@ -2101,8 +2143,8 @@ mod tests {
             vec![Action::PushVlan(0x8100), Action::SetField(OxmField::new(fields::VLAN_VID, 0x1005u16.to_be_bytes()))]
         );
         assert_eq!(
-            acts("dl_vlan=1 actions=mod_vlan_pcp:3,strip_vlan,pop_vlan"),
-            vec![Action::SetField(OxmField::new(fields::VLAN_PCP, [3])), Action::PopVlan, Action::PopVlan]
+            acts("dl_vlan=1 actions=mod_vlan_pcp:3,strip_vlan,push_vlan:0x8100,pop_vlan"),
+            vec![Action::SetField(OxmField::new(fields::VLAN_PCP, [3])), Action::PopVlan, Action::PushVlan(0x8100), Action::PopVlan]
         );
         assert_eq!(
             acts("ip actions=dec_ttl,mod_nw_ttl:7,set_nw_ttl:8"),
