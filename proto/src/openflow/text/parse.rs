@@ -792,6 +792,9 @@ fn subfield(s: &str) -> R<Subfield> {
     };
     let name = &s[..lb];
     let Some(d) = field_by_name(name) else {
+        if name == "NXM_OF_IN_PORT" {
+            return fail_found(s, "a subfield of another field (the 16-bit NXM_OF_IN_PORT is not supported)", name);
+        }
         return fail_found(s, "a field name", name);
     };
     let inner = &s[lb + 1..];
@@ -1261,7 +1264,11 @@ fn parse_actions(s: &str, ctx: &mut Ctx, outer: Outer, allow_inst: bool) -> R<Ve
                 if outer != Outer::Top || !allow_inst {
                     return fail_found(key, "an action allowed here (meter is not allowed inside nested actions)", key);
                 }
-                Item::Act(Action::Meter(num(value, "a meter number")?))
+                let m: u32 = num(value, "a meter number")?;
+                if m == 0 || m > 0xffff_0000 {
+                    return fail(value, "a meter number from 1 to 4294901760 (0xffff0000)");
+                }
+                Item::Act(Action::Meter(m))
             }
             "push_vlan" => {
                 need("an Ethertype (push_vlan:0x8100)")?;
