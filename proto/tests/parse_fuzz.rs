@@ -23,6 +23,8 @@ fn flowish() -> impl Strategy<Value = String> {
 fn check(s: &str) {
     for r in [parse::flow(s).err(), parse::flow_criteria(s).err()].into_iter().flatten() {
         assert!(r.column >= 1 && r.column <= s.len() + 1, "column {} outside {:?}", r.column, s);
+        assert!(s.is_char_boundary(r.column - 1), "column {} splits a character of {:?}", r.column, s);
+        assert!(!r.expected.is_empty());
         let _ = r.to_string();
     }
     if let Err(e) = parse::flows_file(s) {

@@ -2336,6 +2336,26 @@ mod tests {
     }
 
     #[test]
+    fn criteria_match_equals_flow_match() {
+        for m in [
+            "ip,nw_src=10.0.0.0/8",
+            "tcp6,tp_dst=443,ipv6_dst=fe80::/10",
+            "dl_vlan=5,dl_vlan_pcp=3,in_port=LOCAL",
+            "arp,nw_src=1.2.3.4,nw_proto=1",
+            "ct_state=+trk+est,reg0=5/0xff,reg1[0..3]=2",
+            "packet_type=(1,0x800),nw_ttl=4",
+        ] {
+            let c = flow_criteria(m).unwrap_or_else(|e| panic!("{m}: {e}"));
+            let f = flow(&format!("{m} actions=drop")).unwrap();
+            assert_eq!(c.r#match, f.r#match, "{m}");
+        }
+        let e = flow_criteria("table=1,ip,nw_src=1.2.3").unwrap_err();
+        assert_eq!(e.column, 19);
+        let fm = flow_criteria("out_group=7,cookie=0x1/0xff").unwrap();
+        assert_eq!((fm.out_group, fm.cookie, fm.cookie_mask), (7, 1, 0xff));
+    }
+
+    #[test]
     fn file() {
         let text = "# comment\n\ntable=0,ip actions=drop\n  # indented comment\npriority=5 actions=NORMAL # trailing\n";
         let v = flows_file(text).unwrap();
