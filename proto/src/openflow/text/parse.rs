@@ -1515,15 +1515,13 @@ fn parse_actions(s: &str, ctx: &mut Ctx, outer: Outer, allow_inst: bool) -> R<Ve
                 Item::Write(acts)
             }
             _ => {
-                if delim.is_none() || delim == Some(':') && lkey == "controller" {
-                    // handled above
-                }
+                // A bare port number or reserved port name outputs there.
                 match output_port(key) {
                     Ok(port) if delim.is_none() => {
                         let max_len = if port == PortNo::CONTROLLER { CONTROLLER_MAX_LEN_NO_BUFFER } else { 0 };
                         Item::Act(Action::Output { port, max_len })
                     }
-                    _ => return fail_found(key, "an action", key),
+                    _ => return fail_found(key, "an action or an output port", key),
                 }
             }
         };
