@@ -1921,7 +1921,7 @@ fn flow_inner(s: &str) -> R<FlowMod> {
     }
     let mut ctx = Ctx {
         m: &checked,
-        ethernet: pt.map_or(true, |p| p == 0),
+        ethernet: matches!(pt, None | Some(0)),
         table,
         has_vlan: m.get(fields::VLAN_VID).is_some_and(|f| {
             let v = f.value_u128() as u16;
