@@ -518,7 +518,10 @@ impl Match {
 
     fn satisfies(&self, p: Prereq) -> bool {
         use fields::*;
-        let eth = self.exact(ETH_TYPE).map(|v| v as u16);
+        // packet_type (1,TYPE) (OFPHTN_ETHERTYPE) implies eth_type TYPE.
+        let eth = self.exact(ETH_TYPE).map(|v| v as u16).or_else(|| {
+            self.exact(PACKET_TYPE).map(|p| p as u32).filter(|p| p >> 16 == 1).map(|p| p as u16)
+        });
         let proto = self.exact(IP_PROTO).map(|v| v as u8);
         let ip_any = matches!(eth, Some(0x0800) | Some(0x86dd));
         match p {
