@@ -109,6 +109,22 @@ impl Atom {
     }
 }
 
+// Reals decoded from JSON are never NaN, so equality is reflexive.
+impl Eq for Atom {}
+
+impl std::hash::Hash for Atom {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        std::mem::discriminant(self).hash(h);
+        match self {
+            Atom::Integer(i) => i.hash(h),
+            Atom::Real(r) => r.to_bits().hash(h),
+            Atom::Boolean(b) => b.hash(h),
+            Atom::String(s) | Atom::NamedUuid(s) => s.hash(h),
+            Atom::Uuid(u) => u.hash(h),
+        }
+    }
+}
+
 impl fmt::Display for Atom {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -7,7 +7,7 @@
 //! (the session does) and never blocks or waits.
 
 use serde_json::{json, Map, Value};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::datum::{Atom, Datum, Uuid};
 use super::ops::parse_row;
@@ -348,13 +348,24 @@ fn apply_diff(row: &mut Row, col: String, kind: ColumnKind, diff: Datum) {
         (ColumnKind::Set, Datum::Set(changes)) => {
             let cur = row.entry(col).or_insert_with(Datum::empty_set);
             if let Datum::Set(atoms) = cur {
-                for a in changes {
-                    match atoms.iter().position(|x| *x == a) {
-                        Some(i) => {
-                            atoms.remove(i);
+                if changes.len() <= 4 {
+                    for a in changes {
+                        match atoms.iter().position(|x| *x == a) {
+                            Some(i) => {
+                                atoms.swap_remove(i);
+                            }
+                            None => atoms.push(a),
                         }
-                        None => atoms.push(a),
                     }
+                } else {
+                    // Large diffs (thousands of ports on a bridge): linear, not quadratic.
+                    let mut set: HashSet<Atom> = atoms.drain(..).collect();
+                    for a in changes {
+                        if !set.remove(&a) {
+                            set.insert(a);
+                        }
+                    }
+                    atoms.extend(set);
                 }
             }
         }
@@ -367,14 +378,24 @@ fn apply_diff(row: &mut Row, col: String, kind: ColumnKind, diff: Datum) {
                 }
             }
             if let Datum::Map(pairs) = cur {
+                let mut index: HashMap<Atom, usize> = pairs.iter().enumerate().map(|(i, (k, _))| (k.clone(), i)).collect();
+                let mut removed = false;
                 for (k, v) in changes {
-                    match pairs.iter().position(|(x, _)| *x == k) {
-                        Some(i) if pairs[i].1 == v => {
-                            pairs.remove(i);
+                    match index.get(&k) {
+                        Some(&i) if pairs[i].1 == v => {
+                            // Dropped below, so that indexes stay valid meanwhile.
+                            index.remove(&k);
+                            removed = true;
                         }
-                        Some(i) => pairs[i].1 = v,
-                        None => pairs.push((k, v)),
+                        Some(&i) => pairs[i].1 = v,
+                        None => {
+                            index.insert(k.clone(), pairs.len());
+                            pairs.push((k, v));
+                        }
                     }
+                }
+                if removed {
+                    pairs.retain(|(k, _)| index.contains_key(k));
                 }
             }
         }
@@ -440,6 +461,31 @@ mod tests {
         assert_eq!(column(r.row("T", &u1).unwrap(), "ofport").as_i64(), Some(7));
         r.apply(&s, TableUpdates::parse_v2(&json!({"T":{U1:{"delete":null}}})).unwrap());
         assert!(r.row("T", &u1).is_none());
+    }
+
+    #[test]
+    fn large_set_and_map_diffs() {
+        let s = schema();
+        let mut r = Replica::default();
+        let uuids: Vec<String> = (0..100).map(|i| format!("00000000-0000-0000-0000-{i:012}")).collect();
+        let all: Vec<Value> = uuids.iter().map(|u| json!(["uuid", u])).collect();
+        r.apply(&s, TableUpdates::parse_v2(&json!({"T":{U1:{"initial":{"ports":["set", all[..60]]}}}})).unwrap());
+        // Remove 0..30, add 60..100.
+        let diff: Vec<Value> = all[..30].iter().chain(all[60..].iter()).cloned().collect();
+        r.apply(&s, TableUpdates::parse_v2(&json!({"T":{U1:{"modify":{"ports":["set", diff]}}}})).unwrap());
+        let row = r.row("T", &Uuid::parse(U1).unwrap()).unwrap();
+        let mut got: Vec<String> = column(row, "ports").uuids().map(|u| u.to_string()).collect();
+        got.sort();
+        assert_eq!(got, uuids[30..].to_vec());
+        let pairs: Vec<Value> = (0..10).map(|i| json!([format!("k{i}"), "v"])).collect();
+        r.apply(&s, TableUpdates::parse_v2(&json!({"T":{U1:{"modify":{"other_config":["map", pairs]}}}})).unwrap());
+        let d = json!(["map", [["k1","v"],["k2","w"],["k3","v"],["new","n"]]]);
+        r.apply(&s, TableUpdates::parse_v2(&json!({"T":{U1:{"modify":{"other_config": d}}}})).unwrap());
+        let m = column(r.row("T", &Uuid::parse(U1).unwrap()).unwrap(), "other_config").string_map();
+        assert_eq!(m.len(), 9);
+        assert!(!m.contains_key("k1") && !m.contains_key("k3"));
+        assert_eq!(m["k2"], "w");
+        assert_eq!(m["new"], "n");
     }
 
     #[test]
