@@ -10,7 +10,7 @@ use podflow::ovsdb::proto::Framer;
 use podflow::ovsdb::{Address, Client, Options};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{UnixListener, UnixStream};
+use tokio::net::UnixListener;
 use tokio::time::{timeout, Instant};
 
 const U1: &str = "11111111-1111-1111-1111-111111111111";
@@ -36,15 +36,23 @@ fn opts() -> Options {
     Options { backoff_min: Duration::from_millis(50), backoff_max: Duration::from_millis(200), ..Options::default() }
 }
 
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
 struct Peer {
-    s: UnixStream,
+    s: Box<dyn Io>,
     f: Framer,
 }
 
 impl Peer {
     async fn accept(l: &UnixListener) -> Peer {
         let (s, _) = timeout(Duration::from_secs(5), l.accept()).await.expect("client did not connect").unwrap();
-        Peer { s, f: Framer::default() }
+        Peer { s: Box::new(s), f: Framer::default() }
+    }
+
+    async fn accept_tcp(l: &tokio::net::TcpListener) -> Peer {
+        let (s, _) = timeout(Duration::from_secs(5), l.accept()).await.expect("client did not connect").unwrap();
+        Peer { s: Box::new(s), f: Framer::default() }
     }
 
     /// Next message from the client, or None when it closed.
@@ -262,4 +270,15 @@ async fn transact_reply_after_own_updates_and_lost_reply_is_outcome_unknown() {
     p2.send(json!({"id": m["id"], "result": schema(), "error": null})).await;
     let m = p2.expect("monitor_cond_since").await;
     assert_eq!(m["params"][3], json!(U1));
+}
+
+#[tokio::test]
+async fn tcp_address_works() {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: Address = format!("tcp:{}", l.local_addr().unwrap()).parse().unwrap();
+    let c = Client::start(addr, opts());
+    let mut p = Peer::accept_tcp(&l).await;
+    p.handshake(&[], initial()).await;
+    c.wait_synced(deadline()).await.unwrap();
+    assert!(c.read(|s| s.replica.find("Bridge", "name", "br0").is_some()));
 }

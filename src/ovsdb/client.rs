@@ -323,8 +323,11 @@ impl<'a> Session<'a> {
         let end = loop {
             if !self.out.is_empty() {
                 let out = std::mem::take(&mut self.out);
-                if let Err(e) = wr.write_all(&out).await {
-                    break format!("write to OVSDB failed: {e}");
+                // A stalled server must not hang us: writes share the probe's limit.
+                match tokio::time::timeout(self.opts.probe_interval * 2, wr.write_all(&out)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => break format!("write to OVSDB failed: {e}"),
+                    Err(_) => break format!("OVSDB did not accept our data for {:?}", self.opts.probe_interval * 2),
                 }
             }
             let probe_at = last_input + self.opts.probe_interval;
