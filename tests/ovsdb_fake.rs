@@ -282,3 +282,38 @@ async fn tcp_address_works() {
     c.wait_synced(deadline()).await.unwrap();
     assert!(c.read(|s| s.replica.find("Bridge", "name", "br0").is_some()));
 }
+
+#[tokio::test]
+async fn clearing_flow_restore_wait_survives_a_lost_removal() {
+    use podflow::ovsdb::vswitch;
+    let (_d, l, addr) = listener("frwlost");
+    let c = Client::start(addr, opts());
+    let mut p = Peer::accept(&l).await;
+    p.handshake(&[], initial()).await;
+    c.wait_synced(deadline()).await.unwrap();
+    let c2 = c.clone();
+    let clear = tokio::spawn(async move { vswitch::clear_flow_restore_wait(&c2, Instant::now() + Duration::from_secs(10)).await });
+    // The removal arrives, then the connection is cut before any reply.
+    let m = p.expect("transact").await;
+    assert_eq!(m["params"][1]["op"], json!("mutate"));
+    assert_eq!(m["params"][1]["mutations"], json!([["other_config", "delete", "flow-restore-wait"]]));
+    drop(p);
+    // Next connection: the read-back shows the key is still there (the
+    // removal was lost), so the client removes it again and reads back.
+    let mut p = Peer::accept(&l).await;
+    p.handshake(&[], initial()).await;
+    let ovs_row = |frw: bool| {
+        let oc = if frw { json!(["map", [["flow-restore-wait", "true"], ["other", "x"]]]) } else { json!(["map", [["other", "x"]]]) };
+        json!([{"rows": [{"other_config": oc}]}])
+    };
+    let m = p.expect("transact").await;
+    assert_eq!(m["params"][1]["op"], json!("select"));
+    p.send(json!({"id": m["id"], "result": ovs_row(true), "error": null})).await;
+    let m = p.expect("transact").await;
+    assert_eq!(m["params"][1]["op"], json!("mutate"));
+    p.send(json!({"id": m["id"], "result": [{"count": 1}], "error": null})).await;
+    let m = p.expect("transact").await;
+    assert_eq!(m["params"][1]["op"], json!("select"));
+    p.send(json!({"id": m["id"], "result": ovs_row(false), "error": null})).await;
+    clear.await.unwrap().unwrap();
+}
