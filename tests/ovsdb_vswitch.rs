@@ -91,6 +91,21 @@ async fn bridge_ports_and_cross_checks_with_ovs_vsctl() {
     sb.vsctl(&["add-port", "br-pf", "vs-int2", "--", "set", "interface", "vs-int2", "type=internal"]).unwrap();
     vswitch::wait_ofport(&c, "vs-int2", secs(10)).await.unwrap();
     c.transact(vec![Operation::comment("podflow test")], secs(5)).await.unwrap();
+    // insert + delete + commit in one transaction: delete counts the row.
+    let row: podflow::ovsdb::proto::ops::RowData = [("name".to_string(), podflow::ovsdb::proto::Datum::atom("tmp-port"))].into();
+    let r = c
+        .transact(
+            vec![
+                Operation::insert("Port", row),
+                Operation::delete("Port", vec![Condition::eq("name", "tmp-port")]),
+                Operation::commit(false),
+            ],
+            secs(5),
+        )
+        .await
+        .unwrap();
+    assert!(r[0].uuid.is_some());
+    assert_eq!(r[1].count, Some(1));
 
     // Raw operations: select with a condition, update/delete counting.
     let r = c
