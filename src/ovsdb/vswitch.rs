@@ -113,8 +113,25 @@ fn next_cfg_of(results: &[OpResult]) -> Result<i64, Error> {
 
 /// Creates the bridge, or brings an existing one to `spec` (datapath type,
 /// `fail_mode=secure`, protocols incl. OpenFlow15, external_ids by key).
+///
+/// If the bridge appears or disappears between our read of the replica and
+/// the commit (another writer), the server refuses the transaction and it is
+/// retried once against the updated replica.
 pub async fn ensure_bridge(c: &Client, spec: &BridgeSpec, deadline: Instant) -> Result<Applied, Error> {
-    let exists = c.read(|s| s.replica.find("Bridge", "name", &spec.name).map(|(u, _)| u.clone()));
+    let before = bridge_uuid(c, &spec.name);
+    match ensure_bridge_once(c, spec, before.clone(), deadline).await {
+        Err(Error::Refused(_)) if bridge_uuid(c, &spec.name).is_some() != before.is_some() => {
+            ensure_bridge_once(c, spec, bridge_uuid(c, &spec.name), deadline).await
+        }
+        r => r,
+    }
+}
+
+fn bridge_uuid(c: &Client, name: &str) -> Option<Uuid> {
+    c.read(|s| s.replica.find("Bridge", "name", name).map(|(u, _)| u.clone()))
+}
+
+async fn ensure_bridge_once(c: &Client, spec: &BridgeSpec, exists: Option<Uuid>, deadline: Instant) -> Result<Applied, Error> {
     let protocols = Datum::set(PROTOCOLS.iter().map(|p| Atom::string(*p)));
     let mut ops = vec![ovs_row_check(), name_check("Bridge", &spec.name, exists.is_some())];
     if exists.is_some() {
@@ -175,7 +192,8 @@ pub async fn ensure_bridge(c: &Client, spec: &BridgeSpec, deadline: Instant) -> 
 
 /// Adds a port with one interface to `bridge` and waits until
 /// ovs-vswitchd gave it an OpenFlow port number (returned), or reports the
-/// Interface `error` column as [`Error::Refused`].
+/// Interface `error` column as [`Error::Refused`]. A port of that name that
+/// already exists is left as it is (not moved, not reconfigured) and waited for.
 pub async fn add_port(c: &Client, bridge: &str, spec: &PortSpec, deadline: Instant) -> Result<i64, Error> {
     let present = c.read(|s| s.replica.find("Port", "name", &spec.name).is_some());
     if !present {
@@ -206,7 +224,12 @@ pub async fn add_port(c: &Client, bridge: &str, spec: &PortSpec, deadline: Insta
             ),
         ];
         ops.extend(bump_cfg());
-        c.transact(ops, deadline).await?;
+        match c.transact(ops, deadline).await {
+            Ok(_) => {}
+            // Someone else added the port meanwhile: wait for it like ours.
+            Err(Error::Refused(_)) if c.read(|s| s.replica.find("Port", "name", &spec.name).is_some()) => {}
+            Err(e) => return Err(e),
+        }
     }
     wait_ofport(c, &spec.name, deadline).await
 }
