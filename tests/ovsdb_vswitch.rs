@@ -195,3 +195,19 @@ async fn ovsdb_restart_resyncs_replica_and_pending_transaction_is_outcome_unknow
     queued.await.unwrap().unwrap();
     assert!(c.read(|s| s.method.is_some()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conditional_monitor_sees_only_matching_rows() {
+    use podflow::ovsdb::client::vswitch_monitor;
+    use podflow::ovsdb::proto::monitor::MonitorMethod;
+    let Some(sb) = common::sandbox("ovsdbcond") else { return };
+    let opts = Options { monitor: vswitch_monitor().filter("Bridge", vec![Condition::eq("name", "br-a")]), ..Options::default() };
+    let c = Client::connect(sb.db_addr().parse().unwrap(), opts, secs(10)).await.unwrap();
+    assert_eq!(c.read(|s| s.method), Some(MonitorMethod::MonitorCondSince));
+    sb.vsctl(&["add-br", "br-b", "--", "set", "bridge", "br-b", "datapath_type=netdev"]).unwrap();
+    sb.vsctl(&["add-br", "br-a", "--", "set", "bridge", "br-a", "datapath_type=netdev"]).unwrap();
+    c.wait_until(secs(5), |s| s.replica.find("Bridge", "name", "br-a").map(|_| ())).await.unwrap();
+    assert!(c.read(|s| s.replica.find("Bridge", "name", "br-b").is_none()));
+    // The other monitored tables are unfiltered.
+    assert!(c.read(|s| s.replica.find("Port", "name", "br-b").is_some()));
+}

@@ -243,8 +243,35 @@ async fn dial(addr: &Address, limit: Duration) -> Result<Box<dyn Stream>, String
     }
 }
 
+/// Reconnect delays: `min`, doubling up to `max`; back to `min` after a
+/// connection that reached a full sync. Pure (no clock).
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    min: Duration,
+    max: Duration,
+    next: Duration,
+}
+
+impl Backoff {
+    pub fn new(min: Duration, max: Duration) -> Backoff {
+        Backoff { min, max: max.max(min), next: min }
+    }
+
+    /// The delay before the next attempt; doubles the one after.
+    pub fn next_delay(&mut self) -> Duration {
+        let d = self.next;
+        self.next = (self.next * 2).min(self.max);
+        d
+    }
+
+    /// A connection worked: start again from `min`.
+    pub fn reset(&mut self) {
+        self.next = self.min;
+    }
+}
+
 async fn run(addr: Address, opts: Options, mut cmds: mpsc::UnboundedReceiver<Transact>, state: watch::Sender<Snapshot>) {
-    let mut backoff = opts.backoff_min;
+    let mut backoff = Backoff::new(opts.backoff_min, opts.backoff_max);
     let mut method = opts.monitor_method;
     loop {
         let end = match dial(&addr, opts.connect_timeout).await {
@@ -253,7 +280,7 @@ async fn run(addr: Address, opts: Options, mut cmds: mpsc::UnboundedReceiver<Tra
                 let end = s.run(stream, &mut cmds).await;
                 method = s.method;
                 if s.synced {
-                    backoff = opts.backoff_min;
+                    backoff.reset();
                 }
                 end
             }
@@ -262,15 +289,15 @@ async fn run(addr: Address, opts: Options, mut cmds: mpsc::UnboundedReceiver<Tra
         if cmds.is_closed() && state.is_closed() {
             return;
         }
-        tracing::warn!(ovsdb = %addr, retry_in = ?backoff, "OVSDB connection ended: {end}");
+        let delay = backoff.next_delay();
+        tracing::warn!(ovsdb = %addr, retry_in = ?delay, "OVSDB connection ended: {end}");
         state.send_modify(|s| {
             s.connected = false;
             s.last_error = Some(end);
         });
         // Queued transactions stay queued for the next connection; those
         // whose caller gave up meanwhile are skipped when dequeued.
-        sleep(backoff).await;
-        backoff = (backoff * 2).min(opts.backoff_max);
+        sleep(delay).await;
     }
 }
 
@@ -471,6 +498,16 @@ impl<'a> Session<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backoff_doubles_to_the_cap_and_resets() {
+        let s = Duration::from_secs;
+        let mut b = Backoff::new(s(1), s(8));
+        let got: Vec<Duration> = (0..6).map(|_| b.next_delay()).collect();
+        assert_eq!(got, vec![s(1), s(2), s(4), s(8), s(8), s(8)]);
+        b.reset();
+        assert_eq!(b.next_delay(), s(1));
+    }
 
     #[test]
     fn addresses() {

@@ -12,7 +12,7 @@
 pub mod client;
 pub mod vswitch;
 
-pub use client::{Address, Client, Options, Snapshot};
+pub use client::{Address, Backoff, Client, Options, Snapshot};
 pub use podflow_proto::ovsdb as proto;
 
 use podflow_proto::ovsdb::{ops::TransactError, FrameError, OvsdbError, RpcError};

@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::datum::{Atom, Datum, Uuid};
-use super::ops::parse_row;
+use super::ops::{parse_row, Condition};
 use super::OvsdbError;
 
 /// One row: column → value. Columns at their default may be absent.
@@ -115,11 +115,20 @@ impl MonitorMethod {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MonitorSpec {
     pub tables: Vec<(String, Vec<String>)>,
+    /// `monitor_cond`/`monitor_cond_since` only: rows of a table to monitor
+    /// (all rows when absent). A plain `monitor` cannot filter rows.
+    pub conditions: BTreeMap<String, Vec<Condition>>,
 }
 
 impl MonitorSpec {
     pub fn table(mut self, name: &str, columns: &[&str]) -> MonitorSpec {
         self.tables.push((name.to_string(), columns.iter().map(|c| c.to_string()).collect()));
+        self
+    }
+
+    /// Restricts the rows of `table` (conditional monitors only).
+    pub fn filter(mut self, table: &str, conditions: Vec<Condition>) -> MonitorSpec {
+        self.conditions.insert(table.to_string(), conditions);
         self
     }
 
@@ -131,6 +140,9 @@ impl MonitorSpec {
             let mut r = Map::new();
             if !cols.is_empty() {
                 r.insert("columns".into(), json!(cols));
+            }
+            if let (Some(c), true) = (self.conditions.get(t), method != MonitorMethod::Monitor) {
+                r.insert("where".into(), Value::Array(c.iter().map(Condition::to_json).collect()));
             }
             let r = Value::Object(r);
             reqs.insert(t.clone(), if method == MonitorMethod::Monitor { r } else { json!([r]) });
@@ -507,9 +519,13 @@ mod tests {
 
     #[test]
     fn monitor_params_shapes() {
-        let spec = MonitorSpec::default().table("Bridge", &["name"]).table("Port", &[]);
+        let spec = MonitorSpec::default()
+            .table("Bridge", &["name"])
+            .table("Port", &[])
+            .filter("Port", vec![Condition::eq("name", "p1")]);
         let p = spec.params(MonitorMethod::MonitorCondSince, "Open_vSwitch", &json!("m"), None);
         assert_eq!(p[2]["Bridge"], json!([{"columns":["name"]}]));
+        assert_eq!(p[2]["Port"], json!([{"where":[["name","==","p1"]]}]));
         assert_eq!(p[3], json!("00000000-0000-0000-0000-000000000000"));
         let p = spec.params(MonitorMethod::Monitor, "Open_vSwitch", &json!("m"), None);
         assert_eq!(p[2]["Port"], json!({}));
