@@ -136,6 +136,7 @@ async fn flow_restore_wait_by_mutation_keeps_foreign_keys() {
     assert!(!vswitch::flow_restore_wait(&c, secs(5)).await.unwrap());
     vswitch::set_flow_restore_wait(&c, secs(5)).await.unwrap();
     assert!(vswitch::flow_restore_wait(&c, secs(5)).await.unwrap());
+    assert!(c.read(vswitch::flow_restore_wait_cached));
     assert_eq!(sb.vsctl(&["get", "open_vswitch", ".", "other_config:flow-restore-wait"]).unwrap().trim(), "\"true\"");
     // Setting twice is harmless.
     vswitch::set_flow_restore_wait(&c, secs(5)).await.unwrap();
@@ -169,12 +170,19 @@ async fn ovsdb_restart_resyncs_replica_and_pending_transaction_is_outcome_unknow
         let op = Operation::wait("Bridge", vec![Condition::eq("name", "never")], &["name"], false, vec![], Some(20_000));
         c2.transact(vec![op], secs(30)).await
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let t0 = std::time::Instant::now();
+    while c.in_flight() == 0 {
+        assert!(t0.elapsed() < Duration::from_secs(5), "transaction never sent");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Give the server a moment to read it (it then holds it in the wait).
+    tokio::time::sleep(Duration::from_millis(100)).await;
     sb.kill_ovsdb().unwrap();
     let e = pending.await.unwrap().unwrap_err();
     assert!(matches!(e, Error::OutcomeUnknown(_)), "{e}");
     assert!(e.to_string().contains("may or may not have committed"), "{e}");
     assert!(!c.read(|s| s.connected));
+    assert_eq!(c.in_flight(), 0);
 
     // While the server is down, change the database behind our back.
     let tx = format!(

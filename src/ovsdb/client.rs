@@ -10,6 +10,7 @@
 //! "outcome unknown").
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -130,6 +131,7 @@ pub struct Client {
 
 struct Inner {
     cmd: mpsc::UnboundedSender<Transact>,
+    in_flight: Arc<AtomicUsize>,
     state: watch::Receiver<Snapshot>,
     task: tokio::task::JoinHandle<()>,
     database: String,
@@ -148,8 +150,9 @@ impl Client {
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let (state_tx, state_rx) = watch::channel(Snapshot::default());
         let database = opts.database.clone();
-        let task = tokio::spawn(run(addr, opts, cmd_rx, state_tx));
-        Client { inner: Arc::new(Inner { cmd: cmd_tx, state: state_rx, task, database }) }
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let task = tokio::spawn(run(addr, opts, cmd_rx, state_tx, in_flight.clone()));
+        Client { inner: Arc::new(Inner { cmd: cmd_tx, in_flight, state: state_rx, task, database }) }
     }
 
     /// Starts and waits until the first replica is in place.
@@ -167,6 +170,11 @@ impl Client {
 
     pub fn database(&self) -> &str {
         &self.inner.database
+    }
+
+    /// Transactions sent to the server and still awaiting their reply.
+    pub fn in_flight(&self) -> usize {
+        self.inner.in_flight.load(Ordering::SeqCst)
     }
 
     /// Runs `f` on the current snapshot. Do not block inside `f`.
@@ -270,13 +278,19 @@ impl Backoff {
     }
 }
 
-async fn run(addr: Address, opts: Options, mut cmds: mpsc::UnboundedReceiver<Transact>, state: watch::Sender<Snapshot>) {
+async fn run(
+    addr: Address,
+    opts: Options,
+    mut cmds: mpsc::UnboundedReceiver<Transact>,
+    state: watch::Sender<Snapshot>,
+    in_flight: Arc<AtomicUsize>,
+) {
     let mut backoff = Backoff::new(opts.backoff_min, opts.backoff_max);
     let mut method = opts.monitor_method;
     loop {
         let end = match dial(&addr, opts.connect_timeout).await {
             Ok(stream) => {
-                let mut s = Session::new(&opts, method, &state);
+                let mut s = Session::new(&opts, method, &state, &in_flight);
                 let end = s.run(stream, &mut cmds).await;
                 method = s.method;
                 if s.synced {
@@ -312,6 +326,7 @@ const MONID: &str = "podflow";
 
 struct Session<'a> {
     opts: &'a Options,
+    in_flight: &'a AtomicUsize,
     state: &'a watch::Sender<Snapshot>,
     method: MonitorMethod,
     synced: bool,
@@ -322,14 +337,17 @@ struct Session<'a> {
 }
 
 impl<'a> Session<'a> {
-    fn new(opts: &'a Options, method: MonitorMethod, state: &'a watch::Sender<Snapshot>) -> Session<'a> {
-        Session { opts, state, method, synced: false, next_id: 1, pending: HashMap::new(), schema: None, out: Vec::new() }
+    fn new(opts: &'a Options, method: MonitorMethod, state: &'a watch::Sender<Snapshot>, in_flight: &'a AtomicUsize) -> Session<'a> {
+        Session { opts, in_flight, state, method, synced: false, next_id: 1, pending: HashMap::new(), schema: None, out: Vec::new() }
     }
 
     fn send(&mut self, method: &str, params: Value, p: Pending) {
         let id = self.next_id;
         self.next_id += 1;
         self.out.extend_from_slice(&Message::request(id, method, params).to_bytes());
+        if matches!(p, Pending::Transact(_)) {
+            self.in_flight.fetch_add(1, Ordering::SeqCst);
+        }
         self.pending.insert(id, p);
     }
 
@@ -393,6 +411,7 @@ impl<'a> Session<'a> {
         };
         for (_, p) in self.pending.drain() {
             if let Pending::Transact(t) = p {
+                self.in_flight.fetch_sub(1, Ordering::SeqCst);
                 let _ = t.reply.send(Err(Error::OutcomeUnknown(end.clone())));
             }
         }
@@ -422,6 +441,9 @@ impl<'a> Session<'a> {
                 self.out.extend_from_slice(&reply.to_bytes());
             }
             Message::Notification { method, params } => {
+                if method == "monitor_canceled" {
+                    return Err("OVSDB canceled our monitor".to_string());
+                }
                 let Some(n) = parse_notification(&method, &params).map_err(|e| e.to_string())? else {
                     return Ok(());
                 };
@@ -478,6 +500,7 @@ impl<'a> Session<'a> {
                         }
                     },
                     Pending::Transact(t) => {
+                        self.in_flight.fetch_sub(1, Ordering::SeqCst);
                         let r = match result {
                             Err(e) => Err(Error::from(e)),
                             Ok(v) => match parse_transact_result(&t.ops, &v) {

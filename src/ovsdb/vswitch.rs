@@ -291,6 +291,16 @@ pub async fn flow_restore_wait(c: &Client, deadline: Instant) -> Result<bool, Er
     Ok(column(row, "other_config").get(FLOW_RESTORE_WAIT).and_then(Atom::as_str) == Some("true"))
 }
 
+/// `other_config:flow-restore-wait` as the replica last saw it (may lag the
+/// server; use [`flow_restore_wait`] to decide anything).
+pub fn flow_restore_wait_cached(s: &Snapshot) -> bool {
+    s.replica
+        .rows(OVS)
+        .next()
+        .and_then(|(_, r)| column(r, "other_config").get(FLOW_RESTORE_WAIT).and_then(Atom::as_str).map(|v| v == "true"))
+        .unwrap_or(false)
+}
+
 /// Sets `other_config:flow-restore-wait=true` with a map mutation (other
 /// keys untouched).
 pub async fn set_flow_restore_wait(c: &Client, deadline: Instant) -> Result<(), Error> {
