@@ -2,6 +2,8 @@
 //! exposes `run(args) -> Result<ExitCode, CliError>`; this file only wires
 //! them into clap.
 
+pub mod ovsdb;
+
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -25,6 +27,18 @@ pub struct Cli {
 pub enum Command {
     /// Print the podflow version.
     Version,
+    /// Show bridges, ports and interfaces (with ofport and error), like `ovs-vsctl show`.
+    Show {
+        #[command(flatten)]
+        ovsdb: ovsdb::OvsdbArgs,
+    },
+    /// Read, set or clear Open_vSwitch other_config:flow-restore-wait.
+    FlowRestoreWait {
+        #[arg(value_enum, default_value = "get")]
+        action: ovsdb::FrwAction,
+        #[command(flatten)]
+        ovsdb: ovsdb::OvsdbArgs,
+    },
 }
 
 /// Runs the parsed command line.
@@ -34,5 +48,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             println!("podflow {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Show { ovsdb } => ovsdb::show(ovsdb).await,
+        Command::FlowRestoreWait { action, ovsdb } => ovsdb::flow_restore_wait(ovsdb, action).await,
     }
 }
