@@ -4,6 +4,7 @@
 //! in [`backend`].
 
 pub mod backend;
+pub mod db;
 pub mod gate;
 pub mod pipeline;
 pub mod runtime;
