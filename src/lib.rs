@@ -10,8 +10,10 @@
 
 pub mod agent;
 pub mod cli;
+pub mod host;
 pub mod openflow;
 pub mod ovsdb;
+pub mod probe;
 pub mod sandbox;
 
 pub use podflow_proto as proto;

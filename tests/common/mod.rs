@@ -1,6 +1,8 @@
 //! Shared harness for integration tests.
 #![allow(dead_code)]
 
+pub mod netns;
+
 use podflow::sandbox::{unavailable_reason, Sandbox};
 
 /// True when running in CI, where every integration test must really run.
