@@ -2,6 +2,8 @@
 //! exposes `run(args) -> Result<ExitCode, CliError>`; this file only wires
 //! them into clap.
 
+pub mod arping;
+
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -25,6 +27,8 @@ pub struct Cli {
 pub enum Command {
     /// Print the podflow version.
     Version,
+    /// Send ARP probes from an interface and report loss and round trips.
+    Arping(arping::ArpingArgs),
 }
 
 /// Runs the parsed command line.
@@ -34,5 +38,6 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             println!("podflow {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Arping(args) => arping::run(args).await,
     }
 }
