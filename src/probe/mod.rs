@@ -194,7 +194,14 @@ pub struct Prober {
 #[derive(Debug)]
 pub struct ProbeHandle {
     stop: Arc<AtomicBool>,
-    done: tokio::sync::oneshot::Receiver<Result<ProbeReport, ProbeError>>,
+    done: Option<tokio::sync::oneshot::Receiver<Result<ProbeReport, ProbeError>>>,
+}
+
+/// Dropping the handle stops the run (its thread ends on its own).
+impl Drop for ProbeHandle {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
 }
 
 impl ProbeHandle {
@@ -210,8 +217,9 @@ impl ProbeHandle {
     }
 
     /// Waits for the run to end (by its limit or [`ProbeHandle::stop`]).
-    pub async fn join(self) -> Result<ProbeReport, ProbeError> {
-        self.done.await.map_err(|_| ProbeError::Thread("it ended without a report".into()))?
+    pub async fn join(mut self) -> Result<ProbeReport, ProbeError> {
+        let done = self.done.take().ok_or_else(|| ProbeError::Thread("its report was already taken".into()))?;
+        done.await.map_err(|_| ProbeError::Thread("it ended without a report".into()))?
     }
 
     /// Stops and waits for the report.
@@ -256,7 +264,7 @@ impl Prober {
                 let _ = tx.send(report);
             })
             .map_err(|e| ProbeError::Thread(e.to_string()))?;
-        Ok(ProbeHandle { stop, done: rx })
+        Ok(ProbeHandle { stop, done: Some(rx) })
     }
 
     fn check(&self) -> Result<(), ProbeError> {
@@ -318,7 +326,39 @@ impl Prober {
         let mut sending = true;
         let mut last_sent: Option<Instant> = None;
         let mut buf = [0u8; 2048];
+        // Reads every queued frame and matches the target's replies. The
+        // arrival time is the kernel's stamp (wall clock, mapped onto this
+        // run's monotonic offsets), never later than the time of reading.
+        let mut drain = |matcher: &mut Matcher, probes: &mut Vec<ProbeRecord>| -> Result<(), ProbeError> {
+            loop {
+                let (n, stamp) = match r.socket.recv(&mut buf) {
+                    Ok(Some(v)) => v,
+                    Ok(None) => return Ok(()),
+                    Err(e) => return Err(ProbeError::Socket { op: "receive", source: e }),
+                };
+                let read_at = Instant::now().duration_since(start);
+                let at = match stamp {
+                    Some(ns) if ns >= start_wall => read_at.min(Duration::from_nanos(ns - start_wall)),
+                    _ => read_at,
+                };
+                let Some(reply) = arp::parse_reply(&buf[..n]) else { continue };
+                if reply.sender_ip != self.target || reply.target_ip != r.src_ip {
+                    continue;
+                }
+                if let Some(m) = matcher.on_reply(at) {
+                    target_mac.get_or_insert(reply.sender_mac);
+                    if let Some(p) = probes.get_mut(m.seq as usize) {
+                        p.replied = true;
+                        p.rtt_ns = Some(m.rtt.as_nanos() as u64);
+                        p.ambiguous = m.ambiguous;
+                    }
+                }
+            }
+        };
         loop {
+            // Replies already queued are read before the next probe goes
+            // out, so a late-scheduled thread cannot hand them to it.
+            drain(&mut matcher, &mut probes)?;
             let now = Instant::now();
             if sending && stop.load(Ordering::SeqCst) {
                 sending = false;
@@ -383,29 +423,8 @@ impl Prober {
                 .socket
                 .wait_readable(wake.saturating_duration_since(Instant::now()))
                 .map_err(|e| ProbeError::Socket { op: "wait for replies", source: e })?;
-            if !readable {
-                continue;
-            }
-            // Drain everything queued.
-            loop {
-                let n = match r.socket.recv(&mut buf) {
-                    Ok(Some(n)) => n,
-                    Ok(None) => break,
-                    Err(e) => return Err(ProbeError::Socket { op: "receive", source: e }),
-                };
-                let at = Instant::now().duration_since(start);
-                let Some(reply) = arp::parse_reply(&buf[..n]) else { continue };
-                if reply.sender_ip != self.target || reply.target_ip != r.src_ip {
-                    continue;
-                }
-                if let Some(m) = matcher.on_reply(at) {
-                    target_mac.get_or_insert(reply.sender_mac);
-                    if let Some(p) = probes.get_mut(m.seq as usize) {
-                        p.replied = true;
-                        p.rtt_ns = Some(m.rtt.as_nanos() as u64);
-                        p.ambiguous = m.ambiguous;
-                    }
-                }
+            if readable {
+                drain(&mut matcher, &mut probes)?;
             }
         }
         let summary = summarize(&probes, &matcher);

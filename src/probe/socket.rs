@@ -57,6 +57,19 @@ impl ArpSocket {
                 std::mem::size_of::<libc::c_int>() as libc::socklen_t,
             )
         };
+        // Kernel receive timestamps (CLOCK_REALTIME): a reply's arrival
+        // time does not depend on when the probing thread gets to read it.
+        // SAFETY: valid option pointer and length; without it `recv` falls
+        // back to the time of reading.
+        unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_TIMESTAMPNS,
+                (&one as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
         socket.set_nonblocking(true).map_err(|e| ("make the socket non-blocking", e))?;
         Ok(ArpSocket { socket })
     }
@@ -84,23 +97,25 @@ impl ArpSocket {
         Ok(rc > 0)
     }
 
-    /// Reads one incoming frame into `buf`: `Ok(None)` when none is queued.
-    /// Frames this host sent are skipped.
-    pub fn recv(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+    /// Reads one incoming frame into `buf`: `Ok(None)` when none is queued,
+    /// else its length and, if the kernel gave one, its arrival time in
+    /// nanoseconds since the Unix epoch. Frames this host sent are skipped.
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<Option<(usize, Option<u64>)>> {
         loop {
             let mut from = MaybeUninit::<libc::sockaddr_ll>::zeroed();
-            let mut len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
-            // SAFETY: buf and from are valid for the lengths given.
-            let n = unsafe {
-                libc::recvfrom(
-                    self.socket.as_raw_fd(),
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                    0,
-                    from.as_mut_ptr().cast(),
-                    &mut len,
-                )
-            };
+            let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+            // Room for one SCM_TIMESTAMPNS (and a spare header).
+            let mut control = [0u64; 16];
+            // SAFETY: msghdr is plain data; all-zero is valid.
+            let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+            msg.msg_name = from.as_mut_ptr().cast();
+            msg.msg_namelen = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+            msg.msg_iov = &mut iov;
+            msg.msg_iovlen = 1;
+            msg.msg_control = control.as_mut_ptr().cast();
+            msg.msg_controllen = std::mem::size_of_val(&control) as _;
+            // SAFETY: every pointer in msg is valid for the lengths given.
+            let n = unsafe { libc::recvmsg(self.socket.as_raw_fd(), &mut msg, 0) };
             if n < 0 {
                 let e = io::Error::last_os_error();
                 match e.kind() {
@@ -114,7 +129,22 @@ impl ArpSocket {
             if from.sll_pkttype == PACKET_OUTGOING {
                 continue;
             }
-            return Ok(Some(n as usize));
+            let mut stamp = None;
+            // SAFETY: the CMSG_* macros walk the control buffer the kernel
+            // filled, within msg_controllen; the data is read unaligned.
+            unsafe {
+                let mut c = libc::CMSG_FIRSTHDR(&msg);
+                while !c.is_null() {
+                    if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
+                        let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
+                        if ts.tv_sec > 0 {
+                            stamp = Some((ts.tv_sec as u64).saturating_mul(1_000_000_000).saturating_add(ts.tv_nsec as u64));
+                        }
+                    }
+                    c = libc::CMSG_NXTHDR(&msg, c);
+                }
+            }
+            return Ok(Some((n as usize, stamp)));
         }
     }
 }
