@@ -60,7 +60,7 @@ async fn every_probe_is_answered_across_a_veth() {
     assert!(took < Duration::from_secs(3), "took {took:?}");
     // Paced: 99 intervals of 5 ms, give or take scheduling.
     let span = Duration::from_nanos(r.probes[99].offset_ns - r.probes[0].offset_ns);
-    assert!(span >= Duration::from_millis(490) && span < Duration::from_millis(900), "span {span:?}");
+    assert!(span >= Duration::from_millis(490) && span < Duration::from_millis(2000), "span {span:?}");
     for w in r.probes.windows(2) {
         assert!(w[1].sent_monotonic_ns > w[0].sent_monotonic_ns);
         assert!(w[1].sent_unix_ns > w[0].sent_unix_ns);
@@ -116,12 +116,34 @@ async fn loss_in_the_middle_is_attributed_to_the_right_probes() {
     for l in &s.lost_probes {
         let pr = &r.probes[l.seq as usize];
         assert!(pr.sent_at + Duration::from_millis(5) >= down_at, "probe {} lost before the outage", l.seq);
-        assert!(pr.sent_at <= up_at + Duration::from_millis(100), "probe {} lost long after the outage", l.seq);
+        assert!(pr.sent_at <= up_at + Duration::from_millis(300), "probe {} lost long after the outage", l.seq);
     }
     // And the loss is one contiguous run.
     let seqs: Vec<u32> = s.lost_probes.iter().map(|l| l.seq).collect();
     assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
     assert!(r.probes.last().unwrap().replied, "answered again after the outage");
+}
+
+#[tokio::test]
+async fn events_arrive_in_order_and_match_the_report() {
+    if !can_run() {
+        return;
+    }
+    let p = pair("arpEv");
+    let mut o = opts(30, 2);
+    o.reply_window = Duration::from_millis(50);
+    let (h, mut events) = Prober::new(Some(&p.a.name), "pfa", TARGET, o).start_with_events().await.unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(2), events.recv()).await.expect("an event while running").unwrap();
+    assert_eq!(first.seq, 0);
+    let mut seen = vec![first];
+    while let Some(e) = events.recv().await {
+        seen.push(e);
+    }
+    let r = h.join().await.unwrap();
+    assert_eq!(seen.iter().map(|e| e.seq).collect::<Vec<_>>(), (0..30).collect::<Vec<_>>());
+    for (e, p) in seen.iter().zip(&r.probes) {
+        assert_eq!((e.replied, e.rtt_ns, e.sent_unix_ns), (p.replied, p.rtt_ns, p.sent_unix_ns));
+    }
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use super::CliError;
-use crate::probe::{Limit, ProbeOptions, ProbeReport, Prober};
+use crate::probe::{Limit, ProbeOptions, ProbeRecord, ProbeReport, Prober};
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -84,23 +84,39 @@ pub async fn run(args: ArpingArgs) -> Result<ExitCode, CliError> {
         source_mac: None,
     };
     let prober = Prober::new(args.netns.as_deref(), &args.interface, args.target, opts);
-    let handle = prober.start().await.map_err(|e| CliError::Failed(e.to_string()))?;
+    let (handle, mut events) = prober.start_with_events().await.map_err(|e| CliError::Failed(e.to_string()))?;
     let stop = handle.stop_flag();
     let interrupt = tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             stop.store(true, std::sync::atomic::Ordering::SeqCst);
         }
     });
+    // Per-probe lines as the probes settle; the summary at the end.
+    match args.format {
+        Format::Human => {
+            let ns = args.netns.as_deref().map(|n| format!(" in netns {n}")).unwrap_or_default();
+            println!("ARPING {} on {}{ns}", args.target, args.interface);
+        }
+        Format::Csv => println!("{CSV_HEADER}"),
+        Format::Json => {}
+    }
+    while let Some(p) = events.recv().await {
+        match args.format {
+            Format::Human => println!("{}", human_line(&p)),
+            Format::Csv => println!("{}", csv_line(&p)),
+            Format::Json => {}
+        }
+    }
     let report = handle.join().await.map_err(|e| CliError::Failed(e.to_string()));
     interrupt.abort();
     let report = report?;
     match args.format {
-        Format::Human => print_human(&report),
+        Format::Human => print_summary(&report, &mut std::io::stdout()),
         Format::Json => {
             let text = serde_json::to_string_pretty(&report).map_err(|e| CliError::Failed(format!("cannot encode the report as JSON: {e}")))?;
             println!("{text}");
         }
-        Format::Csv => print_csv(&report),
+        Format::Csv => print_summary(&report, &mut std::io::stderr()),
     }
     Ok(if report.all_answered() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
@@ -109,22 +125,18 @@ fn ms(ns: u64) -> String {
     format!("{:.3}", ns as f64 / 1e6)
 }
 
-fn print_human(r: &ProbeReport) {
-    let ns = r.netns.as_deref().map(|n| format!(" in netns {n}")).unwrap_or_default();
-    println!("ARPING {} from {} {} on {}{ns}", r.target, r.source_ip, r.source_mac, r.interface);
-    for p in &r.probes {
-        match (p.rtt_ns, &p.send_error) {
-            (Some(rtt), _) => println!("{} seq={} reply=yes rtt={} ms{}", p.sent_rfc3339(), p.seq, ms(rtt), if p.ambiguous { " (ambiguous)" } else { "" }),
-            (None, Some(e)) => println!("{} seq={} reply=no send-error=\"{e}\"", p.sent_rfc3339(), p.seq),
-            (None, None) => println!("{} seq={} reply=no", p.sent_rfc3339(), p.seq),
-        }
+fn human_line(p: &ProbeRecord) -> String {
+    match (p.rtt_ns, &p.send_error) {
+        (Some(rtt), _) => format!("{} seq={} reply=yes rtt={} ms{}", p.sent_rfc3339(), p.seq, ms(rtt), if p.ambiguous { " (ambiguous)" } else { "" }),
+        (None, Some(e)) => format!("{} seq={} reply=no send-error=\"{e}\"", p.sent_rfc3339(), p.seq),
+        (None, None) => format!("{} seq={} reply=no", p.sent_rfc3339(), p.seq),
     }
-    print_summary(r, &mut std::io::stdout());
 }
 
 fn print_summary(r: &ProbeReport, out: &mut dyn std::io::Write) {
     let s = &r.summary;
-    let _ = writeln!(out, "--- {} arping statistics ---", r.target);
+    let ns = r.netns.as_deref().map(|n| format!(" in netns {n}")).unwrap_or_default();
+    let _ = writeln!(out, "--- {} arping statistics ({} {} on {}{ns}) ---", r.target, r.source_ip, r.source_mac, r.interface);
     let _ = writeln!(out, "{} sent, {} answered, {} lost ({:.1}% loss)", s.sent, s.answered, s.lost, s.loss_percent);
     if let (Some(min), Some(avg), Some(max)) = (s.rtt_min_ns, s.rtt_avg_ns, s.rtt_max_ns) {
         let _ = writeln!(out, "rtt min/avg/max = {}/{}/{} ms", ms(min), ms(avg), ms(max));
@@ -141,23 +153,21 @@ fn print_summary(r: &ProbeReport, out: &mut dyn std::io::Write) {
     }
 }
 
-fn print_csv(r: &ProbeReport) {
-    println!("seq,sent_rfc3339,sent_unix_ns,sent_monotonic_ns,offset_ns,replied,rtt_ns,ambiguous,send_error");
-    for p in &r.probes {
-        let err = p.send_error.as_deref().unwrap_or("").replace('"', "\"\"");
-        println!(
-            "{},{},{},{},{},{},{},{},\"{err}\"",
-            p.seq,
-            p.sent_rfc3339(),
-            p.sent_unix_ns,
-            p.sent_monotonic_ns,
-            p.offset_ns,
-            if p.replied { "yes" } else { "no" },
-            p.rtt_ns.map(|v| v.to_string()).unwrap_or_default(),
-            p.ambiguous,
-        );
-    }
-    print_summary(r, &mut std::io::stderr());
+const CSV_HEADER: &str = "seq,sent_rfc3339,sent_unix_ns,sent_monotonic_ns,offset_ns,replied,rtt_ns,ambiguous,send_error";
+
+fn csv_line(p: &ProbeRecord) -> String {
+    let err = p.send_error.as_deref().unwrap_or("").replace('"', "\"\"");
+    format!(
+        "{},{},{},{},{},{},{},{},\"{err}\"",
+        p.seq,
+        p.sent_rfc3339(),
+        p.sent_unix_ns,
+        p.sent_monotonic_ns,
+        p.offset_ns,
+        if p.replied { "yes" } else { "no" },
+        p.rtt_ns.map(|v| v.to_string()).unwrap_or_default(),
+        p.ambiguous,
+    )
 }
 
 #[cfg(test)]

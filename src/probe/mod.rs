@@ -252,6 +252,19 @@ impl Prober {
 
     /// Opens the socket and starts probing in the background.
     pub async fn start(self) -> Result<ProbeHandle, ProbeError> {
+        self.spawn(None).await
+    }
+
+    /// Like [`Prober::start`], and also delivers each probe's record as
+    /// soon as its fate is known (answered, or past its reply window, or a
+    /// later probe was answered), in sequence order. The channel closes when
+    /// the run ends.
+    pub async fn start_with_events(self) -> Result<(ProbeHandle, tokio::sync::mpsc::UnboundedReceiver<ProbeRecord>), ProbeError> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        Ok((self.spawn(Some(tx)).await?, rx))
+    }
+
+    async fn spawn(self, events: Option<tokio::sync::mpsc::UnboundedSender<ProbeRecord>>) -> Result<ProbeHandle, ProbeError> {
         self.check()?;
         let resolved = self.resolve().await?;
         let stop = Arc::new(AtomicBool::new(false));
@@ -260,7 +273,7 @@ impl Prober {
         std::thread::Builder::new()
             .name(format!("arping-{}", self.ifname))
             .spawn(move || {
-                let report = self.probe_loop(resolved, &flag);
+                let report = self.probe_loop(resolved, &flag, events);
                 let _ = tx.send(report);
             })
             .map_err(|e| ProbeError::Thread(e.to_string()))?;
@@ -313,7 +326,7 @@ impl Prober {
     }
 
     /// The probing thread: paces requests, reads replies, fills the report.
-    fn probe_loop(self, r: Resolved, stop: &AtomicBool) -> Result<ProbeReport, ProbeError> {
+    fn probe_loop(self, r: Resolved, stop: &AtomicBool, events: Option<tokio::sync::mpsc::UnboundedSender<ProbeRecord>>) -> Result<ProbeReport, ProbeError> {
         let o = &self.opts;
         let frame = arp::request(r.src_mac, r.src_ip, self.target);
         let start = Instant::now();
@@ -326,10 +339,12 @@ impl Prober {
         let mut sending = true;
         let mut last_sent: Option<Instant> = None;
         let mut buf = [0u8; 2048];
+        let mut max_replied: Option<u32> = None;
+        let mut next_emit = 0usize;
         // Reads every queued frame and matches the target's replies. The
         // arrival time is the kernel's stamp (wall clock, mapped onto this
         // run's monotonic offsets), never later than the time of reading.
-        let mut drain = |matcher: &mut Matcher, probes: &mut Vec<ProbeRecord>| -> Result<(), ProbeError> {
+        let mut drain = |matcher: &mut Matcher, probes: &mut Vec<ProbeRecord>, max_replied: &mut Option<u32>| -> Result<(), ProbeError> {
             loop {
                 let (n, stamp) = match r.socket.recv(&mut buf) {
                     Ok(Some(v)) => v,
@@ -352,14 +367,28 @@ impl Prober {
                         p.rtt_ns = Some(m.rtt.as_nanos() as u64);
                         p.ambiguous = m.ambiguous;
                     }
+                    *max_replied = (*max_replied).max(Some(m.seq));
                 }
             }
         };
         loop {
             // Replies already queued are read before the next probe goes
             // out, so a late-scheduled thread cannot hand them to it.
-            drain(&mut matcher, &mut probes)?;
+            drain(&mut matcher, &mut probes, &mut max_replied)?;
             let now = Instant::now();
+            if let Some(tx) = &events {
+                while let Some(p) = probes.get(next_emit) {
+                    let settled = p.replied
+                        || p.send_error.is_some()
+                        || now.duration_since(p.sent_at) > o.reply_window
+                        || max_replied.is_some_and(|m| m > p.seq);
+                    if !settled {
+                        break;
+                    }
+                    let _ = tx.send(p.clone());
+                    next_emit += 1;
+                }
+            }
             if sending && stop.load(Ordering::SeqCst) {
                 sending = false;
             }
@@ -424,7 +453,12 @@ impl Prober {
                 .wait_readable(wake.saturating_duration_since(Instant::now()))
                 .map_err(|e| ProbeError::Socket { op: "wait for replies", source: e })?;
             if readable {
-                drain(&mut matcher, &mut probes)?;
+                drain(&mut matcher, &mut probes, &mut max_replied)?;
+            }
+        }
+        if let Some(tx) = &events {
+            for p in probes.get(next_emit..).unwrap_or_default() {
+                let _ = tx.send(p.clone());
             }
         }
         let summary = summarize(&probes, &matcher);
