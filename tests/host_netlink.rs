@@ -48,6 +48,15 @@ async fn veth_lifecycle_across_namespaces() {
     assert_eq!(l.oper_state, OperState::LowerLayerDown, "peer is still down");
     assert!(a.ip(&["link", "show", "pfa0"]).contains("02:00:c6:12:00:01"));
 
+    // Master: enslave to a bridge made with `ip`.
+    assert_eq!(l.master, None);
+    a.ip(&["link", "add", "pfbr", "type", "bridge"]);
+    a.ip(&["link", "set", "pfa0", "master", "pfbr"]);
+    let br = ha.link("pfbr").await.unwrap();
+    assert_eq!(br.kind.as_deref(), Some("bridge"));
+    assert_eq!(ha.link("pfa0").await.unwrap().master, Some(br.index));
+    a.ip(&["link", "set", "pfa0", "nomaster"]);
+
     // Move the peer to namespace B by name, then rename it there.
     ha.move_link("pfb0", NetnsTarget::Name(&b.name)).await.unwrap();
     assert!(matches!(ha.link("pfb0").await, Err(HostError::NotFound { .. })));
