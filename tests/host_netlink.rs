@@ -97,6 +97,12 @@ async fn veth_lifecycle_across_namespaces() {
     assert!(ha.link("eth0").await.is_ok());
     ha.set_up("pfa0", false).await.unwrap();
     assert!(!ha.link("pfa0").await.unwrap().admin_up);
+    // By path, the way a CNI plugin is given its namespace.
+    let path = std::path::PathBuf::from(format!("/var/run/netns/{}", b.name));
+    let hb_path = Host::open_path(&path).await.unwrap();
+    ha.move_link("eth0", NetnsTarget::Path(&path)).await.unwrap();
+    assert_eq!(hb_path.link("eth0").await.unwrap().index, hb.link("eth0").await.unwrap().index);
+    hb_path.move_link("eth0", NetnsTarget::Name(&a.name)).await.unwrap();
     ha.delete_link("pfa0").await.unwrap();
     assert!(matches!(ha.link("pfa0").await, Err(HostError::NotFound { .. })));
     assert!(matches!(ha.link("eth0").await, Err(HostError::NotFound { .. })), "veth peer goes with it");
@@ -108,6 +114,9 @@ async fn veth_lifecycle_across_namespaces() {
     assert!(e.to_string().contains("nope0"), "{e}");
     assert!(matches!(Host::open(Some("pf-does-not-exist-xyz")).await, Err(HostError::NetnsNotFound { .. })));
     assert!(matches!(Host::open(Some("../etc")).await, Err(HostError::InvalidInput(_))));
+    let e = Host::open_path(std::path::Path::new("/proc/self/ns/uts")).await.unwrap_err();
+    assert!(matches!(e, HostError::InvalidInput(_)), "{e:?}");
+    assert!(e.to_string().contains("not a network namespace"), "{e}");
     assert!(matches!(ha.create_veth("a-name-that-is-too-long", "b").await, Err(HostError::InvalidInput(_))));
 
     // The test process never left its namespace.

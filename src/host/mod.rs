@@ -34,6 +34,8 @@ pub use types::{AddrFlags, Address, IpPrefix, Link, MacAddr, OperState, Route, S
 #[derive(Debug, Clone, Copy)]
 pub enum NetnsTarget<'a> {
     Name(&'a str),
+    /// A namespace file: `/var/run/netns/NAME`, `/proc/PID/ns/net`.
+    Path(&'a std::path::Path),
     Fd(BorrowedFd<'a>),
     Pid(u32),
 }
@@ -64,20 +66,27 @@ impl Host {
     /// the caller's own namespace when `netns` is `None`. Must be called
     /// from a tokio runtime.
     pub async fn open(netns: Option<&str>) -> Result<Host, HostError> {
-        let socket = netns::run_in_netns_async(netns, || {
-            let s = rtnetlink::sys::Socket::new(rtnetlink::sys::protocols::NETLINK_ROUTE)?;
-            // Ask for the kernel's reason text (extended ACK) without the
-            // echo of our request, so errors can say why.
-            let _ = s.set_ext_ack(true);
-            let _ = s.set_cap_ack(true);
-            Ok(s)
-        })
-        .await?;
+        let socket = match netns {
+            Some(name) => netns::run_in_netns_fd_async(netns::open_netns(name)?, name, open_route_socket).await?,
+            None => open_route_socket()?,
+        };
+        Ok(Host::from_socket(socket, netns.map(str::to_string)))
+    }
+
+    /// Opens a netlink connection inside the namespace at `path` (e.g. the
+    /// `CNI_NETNS` path, or `/proc/PID/ns/net`).
+    pub async fn open_path(path: &std::path::Path) -> Result<Host, HostError> {
+        let label = path.display().to_string();
+        let socket = netns::run_in_netns_fd_async(netns::open_netns_path(path)?, &label, open_route_socket).await?;
+        Ok(Host::from_socket(socket, Some(label)))
+    }
+
+    fn from_socket(socket: rtnetlink::sys::Socket, netns: Option<String>) -> Host {
         // SAFETY: the fd comes from a socket we own and hand over whole.
         let socket = unsafe { rtnetlink::sys::TokioSocket::from_raw_fd(socket.into_raw_fd()) };
         let (conn, handle, _) = rtnetlink::from_socket(socket);
         let conn = tokio::spawn(conn);
-        Ok(Host { handle, netns: netns.map(str::to_string), conn })
+        Host { handle, netns, conn }
     }
 
     /// The namespace this connection acts in (`None`: the caller's own).
@@ -242,6 +251,11 @@ impl Host {
         match to {
             NetnsTarget::Name(ns) => {
                 let fd = netns::open_netns(ns)?;
+                self.set_link(name, &op, |m| m.attributes.push(LinkAttribute::NetNsFd(fd.as_raw_fd()))).await?;
+                drop(fd);
+            }
+            NetnsTarget::Path(path) => {
+                let fd = netns::open_netns_path(path)?;
                 self.set_link(name, &op, |m| m.attributes.push(LinkAttribute::NetNsFd(fd.as_raw_fd()))).await?;
                 drop(fd);
             }
@@ -470,6 +484,16 @@ impl Host {
         }
         Ok(msg)
     }
+}
+
+/// A NETLINK_ROUTE socket in the calling thread's namespace.
+fn open_route_socket() -> Result<rtnetlink::sys::Socket, HostError> {
+    let s = rtnetlink::sys::Socket::new(rtnetlink::sys::protocols::NETLINK_ROUTE)?;
+    // Ask for the kernel's reason text (extended ACK) without the echo of
+    // our request, so errors can say why.
+    let _ = s.set_ext_ack(true);
+    let _ = s.set_cap_ack(true);
+    Ok(s)
 }
 
 fn address_message(index: u32, prefix: IpPrefix) -> AddressMessage {

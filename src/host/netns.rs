@@ -8,7 +8,7 @@
 
 use std::fs::File;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::HostError;
 
@@ -40,6 +40,21 @@ pub fn open_netns(name: &str) -> Result<OwnedFd, HostError> {
     }
 }
 
+/// Opens a namespace by path (`/var/run/netns/NAME`, `/proc/PID/ns/net`,
+/// the `CNI_NETNS` a CNI plugin is given).
+pub fn open_netns_path(path: &Path) -> Result<OwnedFd, HostError> {
+    let label = path.display().to_string();
+    match File::open(path) {
+        Ok(f) => Ok(f.into()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(HostError::NetnsNotFound { netns: label }),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Err(HostError::Permission {
+            op: format!("open network namespace `{label}`"),
+            errno: e.raw_os_error().unwrap_or(libc::EACCES),
+        }),
+        Err(e) => Err(HostError::Netns { netns: label, source: e }),
+    }
+}
+
 /// Runs `f` on a dedicated thread inside the network namespace `netns`
 /// (or in the caller's namespace when `None`) and returns its result. The
 /// calling thread's namespace is never changed.
@@ -49,21 +64,28 @@ where
     F: FnOnce() -> Result<T, HostError> + Send + 'static,
 {
     let Some(name) = netns else { return f() };
-    let fd = open_netns(name)?;
-    let name = name.to_string();
+    run_in_netns_fd(open_netns(name)?, name, f)
+}
+
+/// Runs `f` on a dedicated thread inside the namespace open as `fd`
+/// (`label` names it in errors).
+pub fn run_in_netns_fd<T, F>(fd: OwnedFd, label: &str, f: F) -> Result<T, HostError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, HostError> + Send + 'static,
+{
+    let name = label.to_string();
     let thread = std::thread::Builder::new()
-        .name(format!("netns-{name}"))
+        .name("podflow-netns".into())
         .spawn(move || {
-            // SAFETY: fd is a valid open namespace file; setns only changes
-            // this thread, which exits when `f` returns.
+            // SAFETY: fd is an open file; setns only changes this thread,
+            // which exits when `f` returns.
             let rc = unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) };
             if rc != 0 {
                 let e = std::io::Error::last_os_error();
                 return Err(match e.raw_os_error() {
-                    Some(libc::EPERM) => HostError::Permission {
-                        op: format!("enter network namespace `{name}`"),
-                        errno: libc::EPERM,
-                    },
+                    Some(libc::EPERM) => HostError::Permission { op: format!("enter network namespace `{name}`"), errno: libc::EPERM },
+                    Some(libc::EINVAL) => HostError::InvalidInput(format!("`{name}` is not a network namespace")),
                     _ => HostError::Netns { netns: name, source: e },
                 });
             }
@@ -76,8 +98,7 @@ where
         .unwrap_or_else(|_| Err(HostError::InvalidInput("a thread working inside a network namespace panicked".into())))
 }
 
-/// [`run_in_netns`] from async code: the short thread runs on tokio's
-/// blocking pool's behalf without blocking a runtime worker.
+/// [`run_in_netns`] from async code, without blocking a runtime worker.
 pub async fn run_in_netns_async<T, F>(netns: Option<&str>, f: F) -> Result<T, HostError>
 where
     T: Send + 'static,
@@ -85,6 +106,18 @@ where
 {
     let netns = netns.map(str::to_string);
     tokio::task::spawn_blocking(move || run_in_netns(netns.as_deref(), f))
+        .await
+        .map_err(|e| HostError::InvalidInput(format!("a namespace task failed: {e}")))?
+}
+
+/// [`run_in_netns_fd`] from async code, without blocking a runtime worker.
+pub async fn run_in_netns_fd_async<T, F>(fd: OwnedFd, label: &str, f: F) -> Result<T, HostError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, HostError> + Send + 'static,
+{
+    let label = label.to_string();
+    tokio::task::spawn_blocking(move || run_in_netns_fd(fd, &label, f))
         .await
         .map_err(|e| HostError::InvalidInput(format!("a namespace task failed: {e}")))?
 }
