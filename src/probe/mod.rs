@@ -89,6 +89,8 @@ impl Default for ProbeOptions {
 
 /// The smallest interval accepted.
 pub const MIN_INTERVAL: Duration = Duration::from_millis(1);
+/// The longest interval or reply window accepted.
+pub const MAX_WAIT: Duration = Duration::from_secs(3600);
 
 /// One probe's fate.
 #[derive(Debug, Clone, Serialize)]
@@ -288,8 +290,11 @@ impl Prober {
         if o.limit == Limit::Count(0) || o.limit == Limit::Duration(Duration::ZERO) {
             return Err(ProbeError::InvalidOptions("the count or duration must be more than zero".into()));
         }
-        if o.reply_window.is_zero() {
-            return Err(ProbeError::InvalidOptions("the reply window must be more than zero".into()));
+        if o.interval > MAX_WAIT {
+            return Err(ProbeError::InvalidOptions(format!("the interval must be at most an hour, not {:?}", o.interval)));
+        }
+        if o.reply_window.is_zero() || o.reply_window > MAX_WAIT {
+            return Err(ProbeError::InvalidOptions(format!("the reply window must be more than zero and at most an hour, not {:?}", o.reply_window)));
         }
         if self.target.is_unspecified() || self.target.is_broadcast() || self.target.is_multicast() {
             return Err(ProbeError::InvalidOptions(format!("{} is not a unicast target", self.target)));
@@ -533,6 +538,27 @@ pub fn rfc3339_utc(unix_ns: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn options_are_checked_before_anything_is_opened() {
+        let t = Ipv4Addr::new(198, 18, 0, 2);
+        let check = |o: ProbeOptions, t: Ipv4Addr| Prober::new(None, "x", t, o).check();
+        assert!(check(ProbeOptions::default(), t).is_ok());
+        let bad = [
+            ProbeOptions { interval: Duration::from_micros(999), ..Default::default() },
+            ProbeOptions { interval: Duration::from_secs(u64::MAX / 4), ..Default::default() },
+            ProbeOptions { reply_window: Duration::ZERO, ..Default::default() },
+            ProbeOptions { reply_window: Duration::from_secs(7200), ..Default::default() },
+            ProbeOptions { limit: Limit::Count(0), ..Default::default() },
+            ProbeOptions { limit: Limit::Duration(Duration::ZERO), ..Default::default() },
+        ];
+        for o in bad {
+            assert!(matches!(check(o.clone(), t), Err(ProbeError::InvalidOptions(_))), "{o:?}");
+        }
+        for t in [Ipv4Addr::UNSPECIFIED, Ipv4Addr::BROADCAST, Ipv4Addr::new(224, 0, 0, 1)] {
+            assert!(check(ProbeOptions::default(), t).is_err(), "{t}");
+        }
+    }
 
     #[test]
     fn rfc3339() {
