@@ -4,6 +4,8 @@
 //! - [`cli`]: the `podflow` command line; thin, parses arguments and prints.
 //! - [`openflow`] and [`ovsdb`]: async sessions to `ovs-vswitchd` and
 //!   `ovsdb-server` (sockets, time, reconnects; no pods).
+//! - [`host`]: netlink (links, veths, namespaces, addresses, routes) and
+//!   [`probe`]: the ARP prober; both can act inside a named netns.
 //! - `podflow_proto`: sans-IO wire formats.
 //!
 //! [`sandbox`] runs a private Open vSwitch for tests and the demo.
@@ -12,8 +14,10 @@ pub mod agent;
 pub mod api;
 pub mod cli;
 pub mod cni;
+pub mod host;
 pub mod openflow;
 pub mod ovsdb;
+pub mod probe;
 pub mod sandbox;
 pub mod uplink;
 

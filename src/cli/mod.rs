@@ -3,6 +3,7 @@
 //! them into clap.
 
 pub mod ovsdb;
+pub mod arping;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -39,6 +40,8 @@ pub enum Command {
         #[command(flatten)]
         ovsdb: ovsdb::OvsdbArgs,
     },
+    /// Send ARP probes from an interface and report loss and round trips.
+    Arping(arping::ArpingArgs),
 }
 
 /// Runs the parsed command line.
@@ -50,5 +53,6 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         }
         Command::Show { ovsdb } => ovsdb::show(ovsdb).await,
         Command::FlowRestoreWait { action, ovsdb } => ovsdb::flow_restore_wait(ovsdb, action).await,
+        Command::Arping(args) => arping::run(args).await,
     }
 }

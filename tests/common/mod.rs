@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod fake_switch;
+pub mod netns;
 
 use podflow::sandbox::{unavailable_reason, Sandbox};
 
