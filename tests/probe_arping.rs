@@ -74,6 +74,21 @@ async fn every_probe_is_answered_across_a_veth() {
 }
 
 #[tokio::test]
+async fn one_millisecond_interval_is_kept_and_answered() {
+    if !can_run() {
+        return;
+    }
+    let p = pair("arp1ms");
+    let r = Prober::new(Some(&p.a.name), "pfa", TARGET, opts(200, 1)).run().await.unwrap();
+    assert_eq!((r.summary.sent, r.summary.answered), (200, 200), "{:?}", r.summary);
+    let span = Duration::from_nanos(r.probes[199].offset_ns - r.probes[0].offset_ns);
+    assert!(span >= Duration::from_millis(199), "never faster than the interval: {span:?}");
+    assert!(span < Duration::from_millis(1500), "{span:?}");
+    let min_gap = r.probes.windows(2).map(|w| w[1].offset_ns - w[0].offset_ns).min().unwrap();
+    assert!(min_gap >= 500_000, "no bursts: smallest gap {min_gap} ns");
+}
+
+#[tokio::test]
 async fn with_the_peer_down_every_probe_is_lost_and_listed() {
     if !can_run() {
         return;
