@@ -74,6 +74,21 @@ async fn every_probe_is_answered_across_a_veth() {
 }
 
 #[tokio::test]
+async fn one_millisecond_interval_is_kept_and_answered() {
+    if !can_run() {
+        return;
+    }
+    let p = pair("arp1ms");
+    let r = Prober::new(Some(&p.a.name), "pfa", TARGET, opts(200, 1)).run().await.unwrap();
+    assert_eq!((r.summary.sent, r.summary.answered), (200, 200), "{:?}", r.summary);
+    let span = Duration::from_nanos(r.probes[199].offset_ns - r.probes[0].offset_ns);
+    assert!(span >= Duration::from_millis(199), "never faster than the interval: {span:?}");
+    assert!(span < Duration::from_millis(1500), "{span:?}");
+    let min_gap = r.probes.windows(2).map(|w| w[1].offset_ns - w[0].offset_ns).min().unwrap();
+    assert!(min_gap >= 500_000, "no bursts: smallest gap {min_gap} ns");
+}
+
+#[tokio::test]
 async fn with_the_peer_down_every_probe_is_lost_and_listed() {
     if !can_run() {
         return;
@@ -235,4 +250,37 @@ fn cli_json_report_parses_and_exit_status_tells_loss() {
     assert_ne!(out.status.code(), Some(0));
     let out = podflow(&["arping", "--netns", &p.a.name, "-I", "pfa", "198.18.0.2", "--interval", "10"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("unit"));
+}
+
+#[tokio::test]
+async fn cni_style_setup_with_host_then_probe_both_ways() {
+    use podflow::host::{AddrFlags, Host, NetnsTarget, Route};
+    if !can_run() {
+        return;
+    }
+    // What a CNI ADD does, with podflow::host only: veth in the "node"
+    // namespace, one end moved into the "pod" namespace and renamed eth0,
+    // MAC, MTU, address and default route set inside the pod.
+    let node = TestNetns::new("cniNode");
+    let pod = TestNetns::new("cniPod");
+    let hn = Host::open(Some(&node.name)).await.unwrap();
+    let hp = Host::open(Some(&pod.name)).await.unwrap();
+    hn.create_veth("pfvethpod", "pftmp0").await.unwrap();
+    hn.move_link("pftmp0", NetnsTarget::Name(&pod.name)).await.unwrap();
+    hp.rename_link("pftmp0", "eth0").await.unwrap();
+    hp.set_mac("eth0", "02:00:c6:13:00:05".parse().unwrap()).await.unwrap();
+    hp.set_mtu("eth0", 1450).await.unwrap();
+    hp.add_address("eth0", "198.19.0.5/24".parse().unwrap(), None, AddrFlags::EMPTY).await.unwrap();
+    hp.set_up("eth0", true).await.unwrap();
+    hp.add_route(&Route::default_via("198.19.0.1".parse().unwrap()).dev("eth0")).await.unwrap();
+    hn.add_address("pfvethpod", "198.19.0.1/24".parse().unwrap(), None, AddrFlags::EMPTY).await.unwrap();
+    hn.set_up("pfvethpod", true).await.unwrap();
+    assert!(pod.ip(&["route", "show"]).contains("default via 198.19.0.1 dev eth0"));
+
+    let node_to_pod = Prober::new(Some(&node.name), "pfvethpod", Ipv4Addr::new(198, 19, 0, 5), opts(20, 2)).run().await.unwrap();
+    assert!(node_to_pod.all_answered(), "{:?}", node_to_pod.summary);
+    assert_eq!(node_to_pod.target_mac.unwrap().to_string(), "02:00:c6:13:00:05");
+    let pod_to_node = Prober::new(Some(&pod.name), "eth0", Ipv4Addr::new(198, 19, 0, 1), opts(20, 2)).run().await.unwrap();
+    assert!(pod_to_node.all_answered(), "{:?}", pod_to_node.summary);
+    assert_eq!(pod_to_node.source_mac.to_string(), "02:00:c6:13:00:05");
 }

@@ -84,7 +84,12 @@ impl Host {
     fn from_socket(socket: rtnetlink::sys::Socket, netns: Option<String>) -> Host {
         // SAFETY: the fd comes from a socket we own and hand over whole.
         let socket = unsafe { rtnetlink::sys::TokioSocket::from_raw_fd(socket.into_raw_fd()) };
-        let (conn, handle, _) = rtnetlink::from_socket(socket);
+        let (mut conn, handle, _) = rtnetlink::from_socket(socket);
+        // Hand us the ACK and the end-of-dump marker, so that a request
+        // whose connection died is never mistaken for a success and a
+        // truncated dump never for a complete one.
+        conn.set_forward_ack(true);
+        conn.set_forward_done(true);
         let conn = tokio::spawn(conn);
         Host { handle, netns, conn }
     }
@@ -109,12 +114,18 @@ impl Host {
         let mut replies = handle.request(req).map_err(|e| self.protocol_err(op, e))?;
         while let Some(reply) = replies.next().await {
             if let NetlinkPayload::Error(err) = reply.payload {
-                if let Some(code) = err.code {
-                    return Err(self.nack(-code.get(), &err.header, op, what));
-                }
+                return match err.code {
+                    Some(code) => Err(self.nack(-code.get(), &err.header, op, what)),
+                    None => Ok(()),
+                };
             }
         }
-        Ok(())
+        // The connection ended without an answer: the outcome is unknown,
+        // which must never pass for success.
+        Err(HostError::Protocol {
+            op: format!("{op}{}", self.ns_suffix()),
+            message: "the netlink connection closed before the kernel acknowledged the request".into(),
+        })
     }
 
     /// Sends a dump request and collects the inner messages.
@@ -128,15 +139,25 @@ impl Host {
         while let Some(reply) = replies.next().await {
             match reply.payload {
                 NetlinkPayload::InnerMessage(m) => out.push(m),
+                NetlinkPayload::Done(_) => return Ok(out),
                 NetlinkPayload::Error(err) => {
                     if let Some(code) = err.code {
                         return Err(self.nack(-code.get(), &err.header, op, what));
                     }
                 }
+                NetlinkPayload::Overrun(_) => {
+                    return Err(HostError::Protocol {
+                        op: format!("{op}{}", self.ns_suffix()),
+                        message: "the kernel reported lost messages (overrun); the listing is incomplete".into(),
+                    })
+                }
                 _ => {}
             }
         }
-        Ok(out)
+        Err(HostError::Protocol {
+            op: format!("{op}{}", self.ns_suffix()),
+            message: "the netlink connection closed before the end of the listing".into(),
+        })
     }
 
     /// The error for a kernel NACK, with the extended-ACK text if any.
@@ -177,10 +198,9 @@ impl Host {
         let mut handle = self.handle.clone();
         let op = "look up a link";
         let mut replies = handle.request(req).map_err(|e| self.protocol_err(op, e))?;
-        let mut found = None;
         while let Some(reply) = replies.next().await {
             match reply.payload {
-                NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(m)) => found = Some(Link::from_message(&m)),
+                NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(m)) => return Ok(Link::from_message(&m)),
                 NetlinkPayload::Error(err) => {
                     if let Some(code) = err.code {
                         return Err(self.nack(-code.get(), &err.header, op, what));
@@ -189,7 +209,10 @@ impl Host {
                 _ => {}
             }
         }
-        found.ok_or_else(|| HostError::NotFound { what: what.to_string(), errno: libc::ENODEV })
+        Err(HostError::Protocol {
+            op: format!("{op}{}", self.ns_suffix()),
+            message: format!("the netlink connection closed before the kernel answered about {what}"),
+        })
     }
 
     /// Every link in the namespace.

@@ -431,11 +431,15 @@ impl Prober {
                     ambiguous: false,
                     send_error,
                 });
+                // Keep to the schedule start + k * interval, but never send
+                // two probes closer than half an interval (no catch-up
+                // bursts after the thread was late), and after a stall of
+                // more than an interval carry on from now.
                 next_send += o.interval;
-                // After a stall (the thread was not scheduled), do not send
-                // a burst to catch up: carry on from now.
-                if next_send + o.interval < Instant::now() {
-                    next_send = Instant::now() + o.interval;
+                next_send = next_send.max(sent_at + o.interval / 2);
+                let now = Instant::now();
+                if next_send + o.interval < now {
+                    next_send = now + o.interval;
                 }
                 continue;
             }
