@@ -4,8 +4,10 @@
 //! in [`backend`].
 
 pub mod backend;
+pub mod daemon;
 pub mod db;
 pub mod gate;
+pub mod host;
 pub mod pipeline;
 pub mod runtime;
 pub mod store;

@@ -47,6 +47,10 @@ pub struct AgentConfig {
     pub retry_initial: Duration,
     /// Bound for the retry delay.
     pub retry_max: Duration,
+    /// Test-only fault: remove `flow-restore-wait` as soon as a round
+    /// starts, before any flow is installed (Antrea's bug). It exists so
+    /// that the restart test can prove it catches that bug.
+    pub fault_clear_key_early: bool,
 }
 
 /// One event of a round, with its time, for status, metrics and the demo.
@@ -206,6 +210,10 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
         };
         write_atomic(&self.cfg.state_dir.join("round"), round.to_string().as_bytes()).map_err(|e| BackendError::Other(e.to_string()))?;
         self.log(RoundEvent::Started { round }).await;
+        if self.cfg.fault_clear_key_early {
+            tracing::warn!("fault injection: removing flow-restore-wait before the replay");
+            self.db.clear_flow_restore_wait().await?;
+        }
         // Every participant is registered before anything is installed.
         let mut gate = Gate::new(round, keys.iter().map(|k| Participant::Pod(k.file_name())), t0, self.cfg.gate_deadline);
 

@@ -2,6 +2,7 @@
 //! exposes `run(args) -> Result<ExitCode, CliError>`; this file only wires
 //! them into clap.
 
+pub mod agent;
 pub mod ovsdb;
 pub mod arping;
 
@@ -28,6 +29,13 @@ pub struct Cli {
 pub enum Command {
     /// Print the podflow version.
     Version,
+    /// Run the pod network agent (serves the CNI plugin and the CLI).
+    #[command(after_help = "Example:\n  podflow agent --bridge br-int --pod-cidr 198.18.0.0/24 --datapath-type netdev")]
+    Agent(agent::AgentArgs),
+    /// List the agent's pods and their readiness.
+    Pods(agent::ClientArgs),
+    /// Show the agent's connections, round and flow-restore-wait.
+    Status(agent::ClientArgs),
     /// Show bridges, ports and interfaces (with ofport and error), like `ovs-vsctl show`.
     Show {
         #[command(flatten)]
@@ -47,6 +55,9 @@ pub enum Command {
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     match cli.command {
+        Command::Agent(a) => agent::run_agent(a).await,
+        Command::Pods(a) => agent::pods(a).await,
+        Command::Status(a) => agent::status(a).await,
         Command::Version => {
             println!("podflow {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)

@@ -145,6 +145,7 @@ fn rig_in(dir: PathBuf, deadline: Option<Duration>) -> Rig {
         gate_deadline: deadline,
         retry_initial: Duration::from_millis(5),
         retry_max: Duration::from_millis(20),
+        fault_clear_key_early: false,
     };
     let agent = Agent::new(cfg, switch.clone(), db.clone(), host.clone()).unwrap();
     Rig { agent, log, switch, db, host, dir }

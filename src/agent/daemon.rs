@@ -1,0 +1,199 @@
+//! `podflow agent`: wires the OVSDB client, the OpenFlow supervisor, the
+//! netlink host and the API server around the [`Agent`], and turns
+//! connection events into rounds. It makes no decisions of its own beyond
+//! "a new switch connection means a new round".
+
+use super::db::OvsdbConfig;
+use super::host::NetlinkHost;
+use super::pipeline::Gateway;
+use super::runtime::{Agent, AgentConfig};
+use super::switch::OpenFlowSwitch;
+use crate::api::server::{self, Handler};
+use crate::api::{ApiError, Request, Response};
+use crate::host::{AddrFlags, Host, IpPrefix};
+use crate::openflow::{Addr, LinkState, Supervisor, SupervisorConfig};
+use crate::ovsdb::client::{Address, Client, Options};
+use crate::ovsdb::vswitch::{self, BridgeSpec, DatapathType, PortKind, PortSpec};
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Everything `podflow agent` is told on its command line.
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    pub bridge: String,
+    pub ovs_rundir: PathBuf,
+    pub ovsdb: String,
+    pub datapath_type: DatapathType,
+    pub state_dir: PathBuf,
+    /// Pod CIDR; the gateway takes its first address.
+    pub pod_cidr: (Ipv4Addr, u8),
+    pub api_socket: PathBuf,
+    pub gate_deadline: Option<Duration>,
+    /// Set `flow-restore-wait` while the switch is unreachable.
+    pub set_key_on_disconnect: bool,
+    /// Test-only fault: remove the key before replaying (the bug the
+    /// restart test must catch).
+    pub fault_clear_key_early: bool,
+}
+
+/// The OpenFlow port number of the gateway port.
+pub const GATEWAY_OFPORT: u16 = 2;
+
+/// The gateway's internal port name: `pfgw-<bridge>`, cut to 15 bytes.
+pub fn gateway_port_name(bridge: &str) -> String {
+    format!("pfgw-{bridge}").chars().take(15).collect()
+}
+
+type LiveAgent = Agent<OpenFlowSwitch, OvsdbConfig, NetlinkHost>;
+
+struct ApiHandler(Arc<LiveAgent>);
+
+impl Handler for ApiHandler {
+    async fn handle(&self, req: Request) -> Response {
+        let a = &self.0;
+        let done = |r: Result<(), ApiError>| r.map_or_else(Response::Error, |_| Response::Done);
+        match req {
+            Request::AddPod(add) => a.add_pod(add).await.map_or_else(Response::Error, Response::Pod),
+            Request::DelPod { key, .. } => done(a.del_pod(&key).await),
+            Request::CheckPod { key } => done(a.check_pod(&key).await),
+            Request::ListPods => Response::Pods(a.pods().await),
+            Request::Status => Response::Status(a.status().await),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("{0}")]
+    Config(String),
+    #[error("cannot serve the API socket {path}: {source}")]
+    Api { path: String, source: std::io::Error },
+    #[error("{0}")]
+    Setup(String),
+}
+
+async fn retry<T, E: std::fmt::Display, F: std::future::Future<Output = Result<T, E>>>(what: &str, mut f: impl FnMut() -> F) -> T {
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match f().await {
+            Ok(v) => return v,
+            Err(e) => {
+                tracing::warn!(error = %e, "{what} failed; retrying in {delay:?}");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+/// Creates the bridge and the gateway port (idempotent); returns the gateway.
+async fn setup_bridge(cfg: &DaemonConfig, db: &Client) -> Result<Gateway, DaemonError> {
+    let spec = BridgeSpec { name: cfg.bridge.clone(), datapath_type: cfg.datapath_type, external_ids: BTreeMap::from([("podflow".to_string(), "true".to_string())]) };
+    retry("ensure the bridge", || vswitch::ensure_bridge(db, &spec, Instant::now() + Duration::from_secs(10))).await;
+    let gw_name = gateway_port_name(&cfg.bridge);
+    let port = PortSpec {
+        name: gw_name.clone(),
+        kind: PortKind::Internal,
+        ofport_request: Some(GATEWAY_OFPORT),
+        external_ids: BTreeMap::from([("podflow-role".to_string(), "gateway".to_string())]),
+    };
+    let ofport = retry("add the gateway port", || vswitch::add_port(db, &cfg.bridge, &port, Instant::now() + Duration::from_secs(10))).await;
+    let (net, len) = cfg.pod_cidr;
+    let gw_ip = Ipv4Addr::from(u32::from(net) + 1);
+    let host = Host::open(None).await.map_err(|e| DaemonError::Setup(e.to_string()))?;
+    let link = host.link(&gw_name).await.map_err(|e| DaemonError::Setup(e.to_string()))?;
+    let prefix = IpPrefix::new(IpAddr::V4(gw_ip), len).map_err(|e| DaemonError::Setup(e.to_string()))?;
+    let have = host.addresses(Some(&gw_name)).await.map_err(|e| DaemonError::Setup(e.to_string()))?;
+    if !have.iter().any(|a| a.prefix == prefix) {
+        host.add_address(&gw_name, prefix, None, AddrFlags::default()).await.map_err(|e| DaemonError::Setup(e.to_string()))?;
+    }
+    host.set_up(&gw_name, true).await.map_err(|e| DaemonError::Setup(e.to_string()))?;
+    let mac = link.mac.map(|m| m.0).ok_or_else(|| DaemonError::Setup(format!("gateway port {gw_name} has no MAC")))?;
+    Ok(Gateway { ofport: ofport as u32, mac, ip: gw_ip })
+}
+
+/// Runs the agent until SIGINT/SIGTERM. Flows and the key are left as they
+/// are on exit: a restarted agent takes over without loss.
+pub async fn run(cfg: DaemonConfig) -> Result<(), DaemonError> {
+    let addr: Address = cfg.ovsdb.parse().map_err(|e: crate::ovsdb::Error| DaemonError::Config(e.to_string()))?;
+    let db = Client::start(addr, Options::default());
+    retry("connect to OVSDB", || db.wait_synced(Instant::now() + Duration::from_secs(10))).await;
+    let gateway = setup_bridge(&cfg, &db).await?;
+    tracing::info!(bridge = %cfg.bridge, gateway = %gateway.ip, "bridge ready");
+
+    let mgmt: Addr = format!("unix:{}", cfg.ovs_rundir.join(format!("{}.mgmt", cfg.bridge)).display())
+        .parse()
+        .map_err(|e: crate::openflow::OfError| DaemonError::Config(e.to_string()))?;
+    let sup = Arc::new(Supervisor::spawn(mgmt, SupervisorConfig::default()));
+    let agent_cfg = AgentConfig {
+        bridge: cfg.bridge.clone(),
+        state_dir: cfg.state_dir.clone(),
+        gateway,
+        gate_deadline: cfg.gate_deadline,
+        retry_initial: Duration::from_millis(100),
+        retry_max: Duration::from_secs(5),
+        fault_clear_key_early: cfg.fault_clear_key_early,
+    };
+    let dbops = OvsdbConfig { client: db.clone(), bridge: cfg.bridge.clone(), timeout: Duration::from_secs(10) };
+    let agent = Arc::new(Agent::new(agent_cfg, OpenFlowSwitch::new(sup.clone()), dbops, NetlinkHost).map_err(|e| DaemonError::Setup(e.msg))?);
+    agent.set_connected(None, Some(true)).await;
+
+    let listener = server::bind(&cfg.api_socket).map_err(|e| DaemonError::Api { path: cfg.api_socket.display().to_string(), source: e })?;
+    let api = tokio::spawn(server::serve(listener, Arc::new(ApiHandler(agent.clone()))));
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|e| DaemonError::Setup(e.to_string()))?;
+    let mut rx = sup.watch();
+    let mut last_gen = 0u64;
+    let mut was_connected = false;
+    loop {
+        let state = rx.borrow_and_update().clone();
+        match state {
+            LinkState::Connected(c) if c.generation != last_gen => {
+                last_gen = c.generation;
+                was_connected = true;
+                agent.set_connected(Some(true), None).await;
+                tracing::info!(generation = c.generation, new_switch = c.is_new_switch(), "switch connected; starting a round");
+                loop {
+                    match agent.run_round().await {
+                        Ok(round) => {
+                            tracing::info!(round, "round complete; flow-restore-wait removed");
+                            break;
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "round failed");
+                            // A lost switch ends this attempt; the next connection starts a new round.
+                            if !matches!(sup.state(), LinkState::Connected(ref c2) if c2.generation == last_gen) {
+                                break;
+                            }
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
+                    }
+                }
+            }
+            LinkState::Disconnected { .. } | LinkState::Connecting if was_connected => {
+                was_connected = false;
+                agent.set_connected(Some(false), None).await;
+                if cfg.set_key_on_disconnect {
+                    match agent.switch_lost().await {
+                        Ok(()) => tracing::warn!("switch lost; flow-restore-wait set so a restarting ovs-vswitchd waits for us"),
+                        Err(e) => tracing::error!(error = %e, "switch lost and flow-restore-wait could not be set"),
+                    }
+                }
+            }
+            _ => {}
+        }
+        tokio::select! {
+            r = rx.changed() => if r.is_err() { break },
+            _ = tokio::signal::ctrl_c() => break,
+            _ = term.recv() => break,
+        }
+    }
+    tracing::info!("agent stopping; flows and flow-restore-wait are left as they are");
+    api.abort();
+    let _ = std::fs::remove_file(&cfg.api_socket);
+    Ok(())
+}

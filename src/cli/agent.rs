@@ -1,0 +1,177 @@
+//! `podflow agent`, `podflow pods`, `podflow status`: run the agent, and ask
+//! a running agent over its API socket.
+
+use super::CliError;
+use crate::agent::daemon::{self, DaemonConfig};
+use crate::api::{self, PodState, Request, Response};
+use crate::ovsdb::vswitch::DatapathType;
+use clap::{Args, ValueEnum};
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Datapath {
+    System,
+    Netdev,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// Bridge for pods.
+    #[arg(long, env = "PODFLOW_BRIDGE", default_value = "br-int")]
+    pub bridge: String,
+    /// Open vSwitch run directory (bridge management sockets, db.sock).
+    #[arg(long, env = "OVS_RUNDIR", default_value = "/var/run/openvswitch")]
+    pub ovs_rundir: PathBuf,
+    /// OVSDB address [default: unix:<ovs-rundir>/db.sock].
+    #[arg(long, env = "PODFLOW_OVSDB")]
+    pub ovsdb: Option<String>,
+    /// Datapath type of the bridge.
+    #[arg(long, env = "PODFLOW_DATAPATH_TYPE", value_enum, default_value = "system")]
+    pub datapath_type: Datapath,
+    /// Where pod records and the round live.
+    #[arg(long, env = "PODFLOW_STATE_DIR", default_value = "/var/lib/podflow")]
+    pub state_dir: PathBuf,
+    /// Pod CIDR of this node (IPv4); the gateway port takes its first address.
+    #[arg(long, env = "PODFLOW_POD_CIDR")]
+    pub pod_cidr: String,
+    /// API socket for the CNI plugin and the CLI [default: <state-dir>/podflow.sock].
+    #[arg(long, env = "PODFLOW_API_SOCKET")]
+    pub api_socket: Option<PathBuf>,
+    /// Seconds after which flow-restore-wait is removed even if some pods'
+    /// flows failed (they are reported); 0 waits for every pod forever.
+    #[arg(long, env = "PODFLOW_GATE_DEADLINE", default_value_t = 60)]
+    pub gate_deadline: u64,
+    /// Do not set flow-restore-wait while the switch is unreachable.
+    #[arg(long, env = "PODFLOW_NO_SET_FLOW_RESTORE_WAIT")]
+    pub no_set_flow_restore_wait: bool,
+    /// Log format.
+    #[arg(long, env = "PODFLOW_LOG_FORMAT", value_enum, default_value = "human")]
+    pub log_format: LogFormat,
+    /// Test-only fault injection (`clear-flow-restore-wait-early`).
+    #[arg(long, env = "PODFLOW_FAULT", hide = true)]
+    pub fault: Option<String>,
+}
+
+fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), CliError> {
+    let bad = || CliError::Usage(format!("--pod-cidr {s:?} is not an IPv4 CIDR like 198.18.0.0/24"));
+    let (a, l) = s.split_once('/').ok_or_else(bad)?;
+    let ip: Ipv4Addr = a.parse().map_err(|_| bad())?;
+    let len: u8 = l.parse().map_err(|_| bad())?;
+    if !(1..=30).contains(&len) {
+        return Err(bad());
+    }
+    let mask = u32::MAX << (32 - len);
+    Ok((Ipv4Addr::from(u32::from(ip) & mask), len))
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Human => b.try_init(),
+        LogFormat::Json => b.json().try_init(),
+    };
+}
+
+pub async fn run_agent(a: AgentArgs) -> Result<ExitCode, CliError> {
+    init_logging(a.log_format);
+    let fault_clear_key_early = match a.fault.as_deref() {
+        None | Some("") => false,
+        Some("clear-flow-restore-wait-early") => true,
+        Some(other) => return Err(CliError::Usage(format!("unknown fault {other:?}"))),
+    };
+    let cfg = DaemonConfig {
+        ovsdb: a.ovsdb.clone().unwrap_or_else(|| format!("unix:{}", a.ovs_rundir.join("db.sock").display())),
+        api_socket: a.api_socket.clone().unwrap_or_else(|| a.state_dir.join("podflow.sock")),
+        bridge: a.bridge,
+        ovs_rundir: a.ovs_rundir,
+        datapath_type: match a.datapath_type {
+            Datapath::System => DatapathType::System,
+            Datapath::Netdev => DatapathType::Netdev,
+        },
+        state_dir: a.state_dir,
+        pod_cidr: parse_cidr(&a.pod_cidr)?,
+        gate_deadline: (a.gate_deadline > 0).then(|| Duration::from_secs(a.gate_deadline)),
+        set_key_on_disconnect: !a.no_set_flow_restore_wait,
+        fault_clear_key_early,
+    };
+    std::fs::create_dir_all(&cfg.state_dir).map_err(|e| CliError::Failed(format!("cannot create the state directory {}: {e}", cfg.state_dir.display())))?;
+    daemon::run(cfg).await.map_err(|e| CliError::Failed(e.to_string()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, Args)]
+pub struct ClientArgs {
+    /// The agent's API socket.
+    #[arg(long, env = "PODFLOW_API_SOCKET", default_value = "/var/lib/podflow/podflow.sock")]
+    pub api_socket: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+async fn ask(sock: PathBuf, req: Request) -> Result<Response, CliError> {
+    tokio::task::spawn_blocking(move || api::call(&sock, &req, Duration::from_secs(10)))
+        .await
+        .map_err(|e| CliError::Failed(e.to_string()))?
+        .map_err(|e| CliError::Failed(e.to_string()))
+}
+
+pub async fn pods(a: ClientArgs) -> Result<ExitCode, CliError> {
+    match ask(a.api_socket, Request::ListPods).await? {
+        Response::Pods(p) if a.json => println!("{}", serde_json::to_string_pretty(&p).expect("serializes")),
+        Response::Pods(p) => {
+            println!("{:<24} {:<8} {:<20} {:<18} {:<7} STATE", "CONTAINER", "IFNAME", "POD", "IP", "OFPORT");
+            for i in p {
+                let pod = match (&i.k8s_namespace, &i.k8s_name) {
+                    (Some(ns), Some(n)) => format!("{ns}/{n}"),
+                    _ => "-".into(),
+                };
+                let ip = i.ips.first().map(|c| c.address.clone()).unwrap_or_default();
+                let ofport = i.attachment.as_ref().map(|a| a.ofport.to_string()).unwrap_or_else(|| "-".into());
+                let state = match &i.state {
+                    PodState::Pending => "Pending".to_string(),
+                    PodState::Ready { round, acked_at } => format!("Ready (round {round}, acked {acked_at})"),
+                    PodState::Failed { error } => format!("Failed: {error}"),
+                };
+                let id: String = i.key.container_id.chars().take(24).collect();
+                println!("{id:<24} {:<8} {pod:<20} {ip:<18} {ofport:<7} {state}", i.key.ifname);
+            }
+        }
+        Response::Error(e) => return Err(CliError::Failed(e.msg)),
+        other => return Err(CliError::Failed(format!("unexpected answer {other:?}"))),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn status(a: ClientArgs) -> Result<ExitCode, CliError> {
+    match ask(a.api_socket, Request::Status).await? {
+        Response::Status(s) if a.json => println!("{}", serde_json::to_string_pretty(&s).expect("serializes")),
+        Response::Status(s) => {
+            let frw = match s.flow_restore_wait {
+                Some(true) => "set",
+                Some(false) => "not set",
+                None => "unknown",
+            };
+            println!("bridge:            {}", s.bridge);
+            println!("ready:             {}", s.ready);
+            println!("openflow:          {}", if s.openflow_connected { "connected" } else { "disconnected" });
+            println!("ovsdb:             {}", if s.ovsdb_connected { "connected" } else { "disconnected" });
+            println!("round:             {}", s.round);
+            println!("flow-restore-wait: {frw}");
+            println!("pods:              {} ready, {} pending, {} failed", s.pods_ready, s.pods_pending, s.pods_failed);
+        }
+        Response::Error(e) => return Err(CliError::Failed(e.msg)),
+        other => return Err(CliError::Failed(format!("unexpected answer {other:?}"))),
+    }
+    Ok(ExitCode::SUCCESS)
+}
