@@ -11,6 +11,7 @@ command -v ovs-vswitchd >/dev/null || need+=(openvswitch-switch)
 command -v ovs-ofctl >/dev/null || need+=(openvswitch-common)
 command -v ip >/dev/null || need+=(iproute2)
 command -v arping >/dev/null || need+=(iputils-arping)
+command -v ping >/dev/null || need+=(iputils-ping)
 [ -x /usr/lib/cni/host-local ] || need+=(containernetworking-plugins)
 command -v ethtool >/dev/null || need+=(ethtool)
 if [ ${#need[@]} -gt 0 ]; then

@@ -60,6 +60,7 @@ impl Handler for ApiHandler {
             Request::AddPod(add) => a.add_pod(add).await.map_or_else(Response::Error, Response::Pod),
             Request::DelPod { key, .. } => done(a.del_pod(&key).await),
             Request::CheckPod { key } => done(a.check_pod(&key).await),
+            Request::GetPod { key } => Response::Pods(a.pod(&key).await.into_iter().collect()),
             Request::ListPods => Response::Pods(a.pods().await),
             Request::Status => Response::Status(a.status().await),
         }

@@ -485,16 +485,29 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
     }
 
     pub async fn pods(&self) -> Vec<PodInfo> {
+        self.pods_where(|_| true).await
+    }
+
+    /// One pod's info, if the agent has it.
+    pub async fn pod(&self, key: &PodKey) -> Option<PodInfo> {
+        self.pods_where(|k| k == key).await.pop()
+    }
+
+    async fn pods_where(&self, f: impl Fn(&PodKey) -> bool) -> Vec<PodInfo> {
         self.state
             .lock()
             .await
             .pods
-            .values()
+            .iter()
+            .filter(|(k, _)| f(k))
+            .map(|(_, p)| p)
             .map(|p| PodInfo {
                 key: p.record.request.key.clone(),
                 k8s_namespace: p.record.request.k8s_namespace.clone(),
                 k8s_name: p.record.request.k8s_name.clone(),
                 ips: p.record.request.ips.clone(),
+                routes: p.record.request.routes.clone(),
+                netns: p.record.request.netns.clone(),
                 attachment: Some(p.record.attachment.clone()),
                 state: p.state.clone(),
             })

@@ -66,6 +66,8 @@ pub enum Request {
     AddPod(AddPod),
     DelPod { key: PodKey, #[serde(default)] netns: Option<String> },
     CheckPod { key: PodKey },
+    /// One pod, if the agent has it (`Response::Pods` with 0 or 1 entry).
+    GetPod { key: PodKey },
     ListPods,
     Status,
 }
@@ -100,6 +102,9 @@ pub struct PodInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub k8s_name: Option<String>,
     pub ips: Vec<IpConfig>,
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+    pub netns: String,
     pub attachment: Option<PodAttachment>,
     #[serde(flatten)]
     pub state: PodState,

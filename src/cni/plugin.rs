@@ -172,6 +172,24 @@ fn add(env: &Env, conf: &NetConf, stdin: &[u8], socket: &Path) -> Result<Option<
     }
     let ipam_plugin = ipam_type(conf)?;
     wait_ready(socket, conf)?;
+    // ADD is idempotent: a pod the agent already has, Ready in the same
+    // namespace, gets the same result without asking IPAM again.
+    if let Ok(Response::Pods(mut p)) = api::call(socket, &Request::GetPod { key: key.clone() }, AGENT_TIMEOUT) {
+        if let Some(info) = p.pop() {
+            if info.netns == env.netns && matches!(info.state, api::PodState::Ready { .. }) {
+                if let Some(att) = info.attachment {
+                    let lease = CniResult {
+                        cni_version: conf.cni_version.clone(),
+                        interfaces: vec![],
+                        ips: info.ips.iter().map(|i| IpResult { address: i.address.clone(), gateway: i.gateway.clone(), interface: Some(1) }).collect(),
+                        routes: info.routes.iter().map(|r| Route { dst: r.dst.clone(), gw: r.gw.clone() }).collect(),
+                        dns: None,
+                    };
+                    return Ok(Some(result_json(conf, env, att, &lease)));
+                }
+            }
+        }
+    }
     let lease = ipam::exec(&ipam_plugin, "ADD", stdin, &env.for_ipam(), &env.path)?
         .ok_or_else(|| CniError::new(code::IO_FAILURE, "IPAM plugin returned no result"))?;
     let release = || {
@@ -206,6 +224,11 @@ fn add(env: &Env, conf: &NetConf, stdin: &[u8], socket: &Path) -> Result<Option<
             return Err(agent_unreachable(e));
         }
     };
+    Ok(Some(result_json(conf, env, att, &lease)))
+}
+
+/// The CNI result of an attached pod, with the addresses and routes of its lease.
+fn result_json(conf: &NetConf, env: &Env, att: api::PodAttachment, lease: &CniResult) -> String {
     let result = CniResult {
         cni_version: conf.cni_version.clone(),
         interfaces: vec![
@@ -213,10 +236,10 @@ fn add(env: &Env, conf: &NetConf, stdin: &[u8], socket: &Path) -> Result<Option<
             Interface { name: att.ifname, mac: att.mac, sandbox: env.netns.clone() },
         ],
         ips: lease.ips.iter().map(|ip| IpResult { address: ip.address.clone(), gateway: ip.gateway.clone(), interface: Some(1) }).collect(),
-        routes: lease.routes.iter().map(|r| Route { dst: r.dst.clone(), gw: r.gw.clone() }).collect(),
+        routes: lease.routes.clone(),
         dns: lease.dns.clone(),
     };
-    Ok(Some(serde_json::to_string(&result).expect("a CNI result serializes")))
+    serde_json::to_string(&result).expect("a CNI result serializes")
 }
 
 fn del(env: &Env, conf: &NetConf, stdin: &[u8], socket: &Path) -> Result<Option<String>, CniError> {

@@ -43,7 +43,7 @@ pub struct NetConf {
 /// A CNI error object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CniError {
-    #[serde(rename = "cniVersion")]
+    #[serde(rename = "cniVersion", default)]
     pub cni_version: String,
     pub code: u32,
     pub msg: String,

@@ -3,6 +3,7 @@
 
 pub mod fake_switch;
 pub mod netns;
+pub mod node;
 
 use podflow::sandbox::{unavailable_reason, Sandbox};
 

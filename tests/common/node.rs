@@ -1,0 +1,212 @@
+//! A test node: a sandboxed Open vSwitch, the real `podflow agent` running
+//! in the sandbox's namespace, and pods created through the real
+//! `podflow-cni` plugin with `host-local` IPAM. Everything is removed on
+//! drop, also when the test fails.
+#![allow(dead_code)]
+
+use podflow::api::{self, PodInfo, Request, Response, Status};
+use podflow::sandbox::Sandbox;
+use serde_json::Value;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BRIDGE: &str = "br-int";
+pub const POD_CIDR: &str = "198.18.0.0/24";
+pub const GATEWAY_IP: &str = "198.18.0.1";
+
+pub struct Node {
+    pub sb: Sandbox,
+    pub dir: PathBuf,
+    pub agent: Option<Child>,
+    pub fault: Option<String>,
+    pub pods: Vec<Pod>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Pod {
+    pub netns: String,
+    pub container_id: String,
+    pub ip: String,
+}
+
+impl Pod {
+    pub fn netns_path(&self) -> String {
+        format!("/var/run/netns/{}", self.netns)
+    }
+
+    /// Runs a command in the pod's namespace; returns (success, stdout+stderr).
+    pub fn exec(&self, args: &[&str]) -> (bool, String) {
+        let out = Command::new("ip").args(["netns", "exec", &self.netns]).args(args).output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+    }
+
+    pub fn ping(&self, ip: &str) -> bool {
+        self.exec(&["ping", "-c", "2", "-i", "0.2", "-W", "1", ip]).0
+    }
+}
+
+impl Node {
+    /// A sandbox (no bridge yet: the agent creates it) and a state dir.
+    pub fn new(tag: &str) -> Option<Node> {
+        if !std::path::Path::new("/usr/lib/cni/host-local").exists() {
+            if super::in_ci() {
+                panic!("CI must run the agent tests, but /usr/lib/cni/host-local is missing (containernetworking-plugins)");
+            }
+            eprintln!("SKIPPED: /usr/lib/cni/host-local is missing (apt-get install containernetworking-plugins)");
+            return None;
+        }
+        let sb = super::sandbox(tag)?;
+        let dir = sb.dir.join("node");
+        std::fs::create_dir_all(&dir).unwrap();
+        Some(Node { sb, dir, agent: None, fault: None, pods: vec![] })
+    }
+
+    pub fn api_socket(&self) -> PathBuf {
+        self.dir.join("state/podflow.sock")
+    }
+
+    /// Starts `podflow agent` inside the sandbox namespace and waits until ready.
+    pub fn start_agent(&mut self) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("agent.log")).unwrap();
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.sb.netns, env!("CARGO_BIN_EXE_podflow"), "agent"])
+            .args(["--bridge", BRIDGE, "--datapath-type", "netdev", "--pod-cidr", POD_CIDR])
+            .arg("--ovs-rundir")
+            .arg(&self.sb.dir)
+            .arg("--state-dir")
+            .arg(self.dir.join("state"))
+            .args(["--gate-deadline", "30"])
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        if let Some(f) = &self.fault {
+            cmd.env("PODFLOW_FAULT", f);
+        }
+        self.agent = Some(cmd.spawn().unwrap());
+        self.wait_ready(Duration::from_secs(30));
+    }
+
+    /// `kill -9` of the agent (it leaves flows and state behind).
+    pub fn kill_agent(&mut self) {
+        if let Some(mut c) = self.agent.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn agent_log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("agent.log")).unwrap_or_default()
+    }
+
+    pub fn status(&self) -> Option<Status> {
+        match api::call(&self.api_socket(), &Request::Status, Duration::from_secs(5)) {
+            Ok(Response::Status(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn pods_info(&self) -> Vec<PodInfo> {
+        match api::call(&self.api_socket(), &Request::ListPods, Duration::from_secs(5)) {
+            Ok(Response::Pods(p)) => p,
+            other => panic!("pods: {other:?}"),
+        }
+    }
+
+    pub fn wait_ready(&self, limit: Duration) {
+        let t0 = Instant::now();
+        while t0.elapsed() < limit {
+            if self.status().is_some_and(|s| s.ready) {
+                return;
+            }
+            if let Some(c) = self.agent.as_ref() {
+                let _ = c;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("agent not ready within {limit:?}; log:\n{}", self.agent_log());
+    }
+
+    fn netconf(&self) -> String {
+        serde_json::json!({
+            "cniVersion": "1.0.0",
+            "name": "podflow-test",
+            "type": "podflow-cni",
+            "agentSocket": self.api_socket(),
+            "ipam": {
+                "type": "host-local",
+                "ranges": [[{ "subnet": POD_CIDR, "gateway": GATEWAY_IP }]],
+                "routes": [{ "dst": "0.0.0.0/0" }],
+                "dataDir": self.dir.join("ipam"),
+            }
+        })
+        .to_string()
+    }
+
+    /// Runs the real CNI plugin; returns (exit success, stdout JSON).
+    pub fn cni(&self, command: &str, container_id: &str, netns_path: &str, extra_env: &[(&str, &str)]) -> (bool, Value) {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_podflow-cni"));
+        c.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("CNI_COMMAND", command)
+            .env("CNI_CONTAINERID", container_id)
+            .env("CNI_NETNS", netns_path)
+            .env("CNI_IFNAME", "eth0")
+            .env("CNI_PATH", "/usr/lib/cni")
+            .env("CNI_ARGS", format!("IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME={container_id}"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in extra_env {
+            c.env(k, v);
+        }
+        let mut child = c.spawn().unwrap();
+        child.stdin.take().unwrap().write_all(self.netconf().as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let v = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        (out.status.success(), v)
+    }
+
+    /// Creates a pod namespace and ADDs it through the CNI plugin.
+    pub fn add_pod(&mut self, name: &str) -> Pod {
+        let netns = self.sb.add_netns(name).unwrap();
+        let container_id = format!("ctr-{name}");
+        let path = format!("/var/run/netns/{netns}");
+        let (ok, v) = self.cni("ADD", &container_id, &path, &[]);
+        assert!(ok, "CNI ADD failed: {v}\nagent log:\n{}", self.agent_log());
+        let ip = v["ips"][0]["address"].as_str().expect("an address").split('/').next().unwrap().to_string();
+        let pod = Pod { netns, container_id, ip };
+        self.pods.push(pod.clone());
+        pod
+    }
+
+    /// `ovs-ofctl dump-flows --no-stats`, sorted, cookies with the round bits cleared.
+    pub fn flow_table(&self) -> Vec<String> {
+        let out = self.sb.ofctl("dump-flows", BRIDGE, &["--no-stats"]).unwrap();
+        let mut v: Vec<String> = out
+            .lines()
+            .map(|l| {
+                let l = l.trim().to_string();
+                match l.strip_prefix("cookie=0x") {
+                    Some(rest) => {
+                        let (hex, tail) = rest.split_once(',').unwrap_or((rest, ""));
+                        let c = u64::from_str_radix(hex, 16).unwrap_or(0);
+                        let c = if podflow::agent::pipeline::cookie::is_ours(c) { c & 0x0000_ffff_ffff_ffff } else { c };
+                        format!("cookie={c:#x},{tail}")
+                    }
+                    None => l,
+                }
+            })
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill_agent();
+    }
+}
