@@ -99,9 +99,10 @@ pub struct Agent<S, D, H> {
     key_locks: Mutex<HashMap<PodKey, Arc<Mutex<()>>>>,
 }
 
-fn now_rfc3339() -> String {
-    let d = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-    format!("{}.{:03}", d.as_secs(), d.subsec_millis())
+/// The Ready state as of now.
+fn ready_now(round: u16) -> PodState {
+    let ns = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+    PodState::Ready { round, acked_at: crate::probe::rfc3339_utc(ns), acked_unix_ns: ns }
 }
 
 fn api_err(code: u32, msg: impl Into<String>) -> ApiError {
@@ -252,7 +253,7 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
                 match res {
                     Ok(()) => {
                         gate.acked(&part, Instant::now());
-                        self.set_state(&key, PodState::Ready { round, acked_at: now_rfc3339() }).await;
+                        self.set_state(&key, ready_now(round)).await;
                         self.log(RoundEvent::PodAcked(key)).await;
                     }
                     Err(e) => {
@@ -449,7 +450,7 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
         let port = PodPort { ofport, mac: plumbed.pod_mac, ip };
         match self.switch.install(pipeline::pod_flows(round, &port)).await {
             Ok(()) => {
-                self.set_state(&req.key, PodState::Ready { round, acked_at: now_rfc3339() }).await;
+                self.set_state(&req.key, ready_now(round)).await;
                 Ok(rec.attachment)
             }
             Err(e) => {

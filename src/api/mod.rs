@@ -88,8 +88,9 @@ pub struct PodAttachment {
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum PodState {
     Pending,
-    /// Flows acknowledged by the switch in `round`, at `acked_at` (RFC 3339).
-    Ready { round: u16, acked_at: String },
+    /// Flows acknowledged by the switch in `round`, at `acked_at` (RFC 3339,
+    /// UTC, microseconds; also as nanoseconds since the epoch).
+    Ready { round: u16, acked_at: String, acked_unix_ns: u64 },
     /// The switch refused the pod's flows (its error), or plumbing failed.
     Failed { error: String },
 }
@@ -194,7 +195,7 @@ mod tests {
         let s = serde_json::to_string(&r).unwrap();
         assert!(s.contains("\"op\":\"add_pod\""), "{s}");
         assert_eq!(serde_json::from_str::<Request>(&s).unwrap(), r);
-        let p = PodState::Ready { round: 2, acked_at: "t".into() };
-        assert_eq!(serde_json::to_string(&p).unwrap(), r#"{"state":"ready","round":2,"acked_at":"t"}"#);
+        let p = PodState::Ready { round: 2, acked_at: "t".into(), acked_unix_ns: 5 };
+        assert_eq!(serde_json::to_string(&p).unwrap(), r#"{"state":"ready","round":2,"acked_at":"t","acked_unix_ns":5}"#);
     }
 }

@@ -140,7 +140,7 @@ pub async fn pods(a: ClientArgs) -> Result<ExitCode, CliError> {
                 let ofport = i.attachment.as_ref().map(|a| a.ofport.to_string()).unwrap_or_else(|| "-".into());
                 let state = match &i.state {
                     PodState::Pending => "Pending".to_string(),
-                    PodState::Ready { round, acked_at } => format!("Ready (round {round}, acked {acked_at})"),
+                    PodState::Ready { round, acked_at, .. } => format!("Ready (round {round}, acked {acked_at})"),
                     PodState::Failed { error } => format!("Failed: {error}"),
                 };
                 let id: String = i.key.container_id.chars().take(24).collect();
