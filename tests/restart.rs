@@ -18,6 +18,10 @@ use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// The tests of this file measure packet loss at 10 ms resolution on a
+/// 2-core machine: they run one at a time so they do not starve each other.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn unix_ns() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64
 }
@@ -96,12 +100,15 @@ async fn wait_for(mut f: impl FnMut() -> bool, limit: Duration, what: &str) {
     }
 }
 
-async fn restart_switch(fault: Option<&str>) -> Outcome {
+async fn restart_switch(fault: Option<&str>, extra_pods: usize) -> Outcome {
     let mut node = Node::new("restart").expect("checked by the caller");
     node.fault = fault.map(str::to_string);
     node.start_agent();
     let a = node.add_pod("a");
     let b = node.add_pod("b");
+    for i in 0..extra_pods {
+        node.add_pod(&format!("x{i}"));
+    }
     assert!(a.ping(&b.ip), "pods must reach each other before the restart");
     let before = node.flow_table();
     let (_mon, seen) = monitor(&node).await;
@@ -147,10 +154,11 @@ fn can_run() -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_removed_after_every_pod_ack_and_no_probe_lost() {
+    let _serial = SERIAL.lock().await;
     if !can_run() {
         return;
     }
-    let o = restart_switch(None).await;
+    let o = restart_switch(None, 0).await;
     let v = o.violations();
     let s = &o.probes.summary;
     eprintln!("probes: {} sent, {} answered, {} lost (all of them while vswitchd was down or before the key's removal)", s.sent, s.answered, s.lost);
@@ -159,10 +167,11 @@ async fn key_removed_after_every_pod_ack_and_no_probe_lost() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_test_catches_a_key_removed_before_the_replay() {
+    let _serial = SERIAL.lock().await;
     if !can_run() {
         return;
     }
-    let o = restart_switch(Some("clear-flow-restore-wait-early")).await;
+    let o = restart_switch(Some("clear-flow-restore-wait-early"), 0).await;
     let v = o.violations();
     assert!(!v.is_empty(), "the restart test did not notice flow-restore-wait removed before the pods' flows");
     assert!(v[0].contains("before the last pod acknowledgement"), "{v:?}");
@@ -170,6 +179,7 @@ async fn the_test_catches_a_key_removed_before_the_replay() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_killed_and_restarted_loses_no_probe() {
+    let _serial = SERIAL.lock().await;
     let Some(mut node) = Node::new("agentkill") else { return };
     node.start_agent();
     let a = node.add_pod("a");
@@ -189,4 +199,16 @@ async fn agent_killed_and_restarted_loses_no_probe() {
     assert_eq!(report.summary.lost, 0, "probes lost across an agent restart: {:?}", report.summary.lost_probes);
     assert_eq!(node.flow_table(), before, "the flow table changed across an agent restart");
     assert_eq!(node.pods_info().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_pods_are_replayed_before_the_key_goes() {
+    let _serial = SERIAL.lock().await;
+    if !can_run() {
+        return;
+    }
+    let o = restart_switch(None, 98).await;
+    assert_eq!(o.acks_ns.len(), 100);
+    let v = o.violations();
+    assert!(v.is_empty(), "{}", v.join("\n"));
 }

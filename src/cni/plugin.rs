@@ -68,6 +68,41 @@ pub fn valid_ifname(name: &str) -> bool {
     !name.is_empty() && name.len() <= 15 && name != "." && name != ".." && name.chars().all(|c| c.is_ascii_graphic() && c != '/' && c != ':')
 }
 
+/// Lock stripes for serializing operations on the same pod across plugin
+/// processes (a fixed set of files, so nothing accumulates).
+const LOCK_STRIPES: u64 = 64;
+
+/// Holds an exclusive `flock` on the stripe of `key` until dropped, so that
+/// concurrent ADD/DEL/CHECK of one (container id, ifname) run one at a time,
+/// IPAM included.
+struct KeyLock {
+    _file: std::fs::File,
+}
+
+impl KeyLock {
+    fn take(socket: &Path, key: &PodKey) -> Result<KeyLock, CniError> {
+        use std::os::fd::AsRawFd;
+        let dir = socket.parent().unwrap_or(Path::new("/var/lib/podflow")).join("cni-locks");
+        std::fs::create_dir_all(&dir).map_err(|e| CniError::new(code::IO_FAILURE, format!("cannot create {}: {e}", dir.display())))?;
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in key.container_id.bytes().chain([0]).chain(key.ifname.bytes()) {
+            h = (h ^ b as u64).wrapping_mul(0x100_0000_01b3);
+        }
+        let path = dir.join(format!("{:02}.lock", h % LOCK_STRIPES));
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| CniError::new(code::IO_FAILURE, format!("cannot open {}: {e}", path.display())))?;
+        // SAFETY: flock on a file descriptor we own; released when the file closes.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(CniError::new(code::IO_FAILURE, format!("cannot lock {}: {}", path.display(), std::io::Error::last_os_error())));
+        }
+        Ok(KeyLock { _file: f })
+    }
+}
+
 /// Runs one invocation; `Ok(Some(json))` is printed on stdout.
 pub fn run(env: &Env, stdin: &[u8]) -> Result<Option<String>, CniError> {
     if env.command == "VERSION" {
@@ -170,6 +205,7 @@ fn add(env: &Env, conf: &NetConf, stdin: &[u8], socket: &Path) -> Result<Option<
     if !Path::new(&env.netns).exists() {
         return Err(CniError::new(code::INVALID_ENV, format!("network namespace {} does not exist", env.netns)));
     }
+    let _lock = KeyLock::take(socket, &key)?;
     let ipam_plugin = ipam_type(conf)?;
     wait_ready(socket, conf)?;
     // ADD is idempotent: a pod the agent already has, Ready in the same
@@ -244,6 +280,7 @@ fn result_json(conf: &NetConf, env: &Env, att: api::PodAttachment, lease: &CniRe
 
 fn del(env: &Env, conf: &NetConf, stdin: &[u8], socket: &Path) -> Result<Option<String>, CniError> {
     let key = key(env)?;
+    let _lock = KeyLock::take(socket, &key)?;
     let netns = (!env.netns.is_empty()).then(|| env.netns.clone());
     match api::call(socket, &Request::DelPod { key, netns }, AGENT_TIMEOUT) {
         Ok(Response::Done) => {}
@@ -259,6 +296,7 @@ fn del(env: &Env, conf: &NetConf, stdin: &[u8], socket: &Path) -> Result<Option<
 
 fn check(env: &Env, conf: &NetConf, stdin: &[u8], socket: &Path) -> Result<Option<String>, CniError> {
     let key = key(env)?;
+    let _lock = KeyLock::take(socket, &key)?;
     match api::call(socket, &Request::CheckPod { key }, AGENT_TIMEOUT) {
         Ok(Response::Done) => {}
         Ok(Response::Error(e)) => return Err(from_api(e)),
@@ -296,6 +334,7 @@ mod tests {
         assert_eq!(run(&env, b"{not json").unwrap_err().code, code::DECODE_FAILURE);
         let conf = br#"{"cniVersion":"9.9.9","name":"n","type":"podflow"}"#;
         assert_eq!(run(&env, conf).unwrap_err().code, code::INCOMPATIBLE_VERSION);
+        // Every case below is refused before the plugin touches the file system.
         let conf = br#"{"cniVersion":"1.0.0","name":"n","type":"podflow","agentSocket":"/nonexistent/x.sock"}"#;
         let env = Env { command: "ADD".into(), container_id: "../x".into(), ifname: "eth0".into(), netns: "/proc/self/ns/net".into(), ..Env::default() };
         assert_eq!(run(&env, conf).unwrap_err().code, code::INVALID_ENV);

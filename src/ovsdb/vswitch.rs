@@ -118,6 +118,12 @@ fn next_cfg_of(results: &[OpResult]) -> Result<i64, Error> {
 /// the commit (another writer), the server refuses the transaction and it is
 /// retried once against the updated replica.
 pub async fn ensure_bridge(c: &Client, spec: &BridgeSpec, deadline: Instant) -> Result<Applied, Error> {
+    // Already as wanted: write nothing. A no-op write would still bump
+    // next_cfg and make ovs-vswitchd run a reconfiguration pass, which on
+    // the userspace datapath was seen to drop a packet of a running pod.
+    if let Some(applied) = c.read(|s| bridge_as_wanted(s, spec)) {
+        return Ok(applied);
+    }
     let before = bridge_uuid(c, &spec.name);
     match ensure_bridge_once(c, spec, before.clone(), deadline).await {
         Err(Error::Refused(_)) if bridge_uuid(c, &spec.name).is_some() != before.is_some() => {
@@ -125,6 +131,18 @@ pub async fn ensure_bridge(c: &Client, spec: &BridgeSpec, deadline: Instant) -> 
         }
         r => r,
     }
+}
+
+/// `Some` when the bridge exists exactly as `spec` wants it.
+fn bridge_as_wanted(s: &Snapshot, spec: &BridgeSpec) -> Option<Applied> {
+    let (uuid, row) = s.replica.find("Bridge", "name", &spec.name)?;
+    let protocols: std::collections::BTreeSet<&str> = column(row, "protocols").atoms().iter().filter_map(Atom::as_str).collect();
+    let ok = column(row, "datapath_type").as_str() == Some(spec.datapath_type.as_str())
+        && column(row, "fail_mode").as_str() == Some("secure")
+        && protocols == PROTOCOLS.iter().copied().collect()
+        && spec.external_ids.iter().all(|(k, v)| column(row, "external_ids").get(k).and_then(Atom::as_str) == Some(v.as_str()));
+    let next_cfg = s.replica.rows(OVS).next().and_then(|(_, r)| column(r, "next_cfg").as_i64())?;
+    ok.then(|| Applied { uuid: Some(uuid.clone()), next_cfg })
 }
 
 fn bridge_uuid(c: &Client, name: &str) -> Option<Uuid> {
