@@ -337,3 +337,60 @@ fn del_replace_diff_and_ports() {
     assert_eq!(r.code, 0);
     assert!(r.out.contains("Examples:") && r.out.contains("0x6"), "{}", r.out);
 }
+
+/// Runs the binary against a fake switch that plays the bundle up to the
+/// COMMIT and then drops the connection: the outcome is unknown, which
+/// podflow reports with its own exit status (3). The same for a delete
+/// whose barrier reply never comes.
+#[test]
+fn lost_acknowledgement_is_reported_as_unknown_outcome() {
+    use podflow::proto::openflow::bundle::{BundleControl, BundleCtrlType};
+    use podflow::proto::openflow::message::Message;
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let sw = common::fake_switch::FakeSwitch::new();
+        let dir = std::env::temp_dir().join(format!("podflow-cliflows-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("flows.txt");
+        std::fs::write(&file, pipeline_text(3, 1)).unwrap();
+        let addr = sw.addr.to_string();
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_podflow"))
+            .args(["add-flows", &addr, file.to_str().unwrap()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut p = sw.accept().await;
+        let (xid, m) = p.recv_until(|m| matches!(m, Message::BundleControl(_))).await;
+        let Message::BundleControl(open) = m else { unreachable!() };
+        assert_eq!(open.ctrl_type, BundleCtrlType::OPEN_REQUEST);
+        p.send(xid, &Message::BundleControl(BundleControl::new(open.bundle_id, BundleCtrlType::OPEN_REPLY, open.flags))).await;
+        let (xid, _) = p.recv_until(|m| matches!(m, Message::BarrierRequest)).await;
+        p.send(xid, &Message::BarrierReply).await;
+        let (_, m) = p.recv_until(|m| matches!(m, Message::BundleControl(_))).await;
+        assert!(matches!(m, Message::BundleControl(c) if c.ctrl_type == BundleCtrlType::COMMIT_REQUEST));
+        drop(p);
+        let o = child.wait_with_output().await.unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(3), "{err}");
+        assert!(err.contains("unknown") && err.lines().count() == 1, "{err}");
+
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_podflow"))
+            .args(["del-flows", &addr, "table=3"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut p = sw.accept().await;
+        let (_, m) = p.recv_until(|m| matches!(m, Message::FlowMod(_))).await;
+        assert!(matches!(m, Message::FlowMod(f) if f.table_id == 3));
+        p.recv_until(|m| matches!(m, Message::BarrierRequest)).await;
+        drop(p);
+        let o = child.wait_with_output().await.unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(3), "{err}");
+        assert!(err.contains("may have been deleted"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    });
+}
