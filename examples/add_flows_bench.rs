@@ -133,5 +133,24 @@ fn main() {
     }
     let (mp, mt) = (median(&mut dp), median(&mut dt));
     println!("median podflow dump-flows: {:.3} s; ovs-ofctl dump-flows: {:.3} s; ratio {:.2}", mp.as_secs_f64(), mt.as_secs_f64(), mp.as_secs_f64() / mt.as_secs_f64());
+
+    // diff-flows and replace-flows of the same file: nothing differs, nothing is sent.
+    for cmd in ["diff-flows", "replace-flows"] {
+        let t0 = Instant::now();
+        let out = Command::new(&bin).env("OVS_RUNDIR", &sb.dir).args([cmd, "br0"]).arg(&file).output().unwrap();
+        let ours = t0.elapsed();
+        assert!(out.status.success(), "podflow {cmd}: {}", String::from_utf8_lossy(&out.stderr));
+        let t0 = Instant::now();
+        let o2 = Command::new("ovs-ofctl").env("OVS_RUNDIR", &sb.dir).args(["-O", "OpenFlow15", cmd]).arg(sb.mgmt_addr("br0")).arg(&file).output().unwrap();
+        let theirs = t0.elapsed();
+        println!(
+            "{cmd} of the same {n} flows: podflow {:.3} s ({}), ovs-ofctl {:.3} s (exit {:?}, {} lines)",
+            ours.as_secs_f64(),
+            String::from_utf8_lossy(&out.stdout).trim(),
+            theirs.as_secs_f64(),
+            o2.status.code(),
+            o2.stdout.split(|b| *b == b'\n').filter(|l| !l.is_empty()).count()
+        );
+    }
     sb.stop();
 }

@@ -20,7 +20,6 @@ use podflow_proto::openflow::flow::{flags as flow_flags, FlowDesc, FlowMod, Flow
 use podflow_proto::openflow::instruction::Instruction;
 use podflow_proto::openflow::message::Message;
 use podflow_proto::openflow::multipart::{MultipartReply, MultipartReplyBody, MultipartRequest, MultipartRequestBody, PortStats, MORE};
-use podflow_proto::openflow::oxm::Match;
 use podflow_proto::openflow::text::{parse, print, PrintOptions};
 
 use crate::openflow::{Addr, BundleError, MessageError, OfError, Session, SessionConfig};
@@ -443,13 +442,12 @@ struct Entry {
 
 /// `fte_version_format` of `ovs-ofctl`: `[table=N ]MATCH[ cookie=…]
 /// [ idle_timeout=…][ hard_timeout=…][ importance=…] actions=…`.
-#[allow(clippy::too_many_arguments)]
-fn diff_text(table: u8, priority: u16, m: &Match, cookie: u64, idle: u16, hard: u16, importance: u16, instr: &[Instruction]) -> String {
-    let mut s = String::new();
+fn diff_text(table: u8, match_text: &str, cookie: u64, idle: u16, hard: u16, importance: u16, instr: &[Instruction]) -> String {
+    let mut s = String::with_capacity(match_text.len() + 100);
     if table != 0 {
         s.push_str(&format!("table={table} "));
     }
-    s.push_str(&print::match_fields(m, priority));
+    s.push_str(match_text);
     if cookie != 0 {
         s.push_str(&format!(" cookie={cookie:#x}"));
     }
@@ -488,8 +486,9 @@ impl Comparison {
     fn new(switch: Vec<FlowDesc>, file: &FlowFile) -> Result<Comparison, CliError> {
         let mut entries: BTreeMap<Key, Entry> = BTreeMap::new();
         for d in switch {
-            let key = (d.table_id, std::cmp::Reverse(d.priority), print::match_fields(&d.r#match, d.priority));
-            let text = diff_text(d.table_id, d.priority, &d.r#match, d.cookie, d.idle_timeout, d.hard_timeout, d.importance, &d.instructions);
+            let mt = print::match_fields(&d.r#match, d.priority);
+            let text = diff_text(d.table_id, &mt, d.cookie, d.idle_timeout, d.hard_timeout, d.importance, &d.instructions);
+            let key = (d.table_id, std::cmp::Reverse(d.priority), mt);
             entries.entry(key).or_default().switch = Some(Version { text, file_index: None, desc: Some(d) });
         }
         for (i, (line, fm)) in file.flows.iter().enumerate() {
@@ -498,8 +497,9 @@ impl Comparison {
             })?;
             // As in ovs-ofctl, a flow without a table (or table=all) is in table 0.
             let table = if c.table_id == podflow_proto::openflow::flow::TABLE_ALL { 0 } else { c.table_id };
-            let key = (table, std::cmp::Reverse(c.priority), print::match_fields(&c.r#match, c.priority));
-            let text = diff_text(table, c.priority, &c.r#match, c.cookie, c.idle_timeout, c.hard_timeout, c.importance, &c.instructions);
+            let mt = print::match_fields(&c.r#match, c.priority);
+            let text = diff_text(table, &mt, c.cookie, c.idle_timeout, c.hard_timeout, c.importance, &c.instructions);
+            let key = (table, std::cmp::Reverse(c.priority), mt);
             // A later line for the same flow replaces an earlier one.
             entries.entry(key).or_default().file = Some(Version { text, file_index: Some(i), desc: None });
         }
@@ -671,10 +671,11 @@ mod tests {
     #[test]
     fn diff_text_like_fte_version_format() {
         let f = parse::flow("table=31,actions=output:65279").unwrap();
-        assert_eq!(diff_text(f.table_id, f.priority, &f.r#match, 0, 0, 0, 0, &f.instructions), "table=31  actions=output:65279");
+        let mt = |f: &FlowMod| print::match_fields(&f.r#match, f.priority);
+        assert_eq!(diff_text(f.table_id, &mt(&f), 0, 0, 0, 0, &f.instructions), "table=31  actions=output:65279");
         let f = parse::flow("cookie=0x5,priority=5,idle_timeout=50,importance=3,actions=drop").unwrap();
         assert_eq!(
-            diff_text(f.table_id, f.priority, &f.r#match, f.cookie, f.idle_timeout, f.hard_timeout, f.importance, &f.instructions),
+            diff_text(f.table_id, &mt(&f), f.cookie, f.idle_timeout, f.hard_timeout, f.importance, &f.instructions),
             "priority=5 cookie=0x5 idle_timeout=50 importance=3 actions=drop"
         );
     }
