@@ -68,6 +68,10 @@ fn main() {
     let n = text.lines().count();
     let file = sb.path("flows.txt");
     std::fs::write(&file, &text).unwrap();
+    // FLOWS_OUT=PATH keeps a copy of the generated file.
+    if let Some(p) = std::env::var_os("FLOWS_OUT") {
+        std::fs::write(p, &text).unwrap();
+    }
     println!("{pods} pods, {n} flows ({} bytes of text); {reps} repetitions, alternating; podflow = {}", text.len(), bin.display());
 
     let count = |sb: &Sandbox| {
