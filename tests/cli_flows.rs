@@ -182,7 +182,7 @@ fn add_flows_is_all_or_nothing_with_line_numbers() {
     let r = podflow(&sb, &["add-flows", "br0", &f]);
     assert_eq!((r.code, r.out.as_str(), r.err.as_str()), (0, "", ""));
     let via_podflow = sb.ofctl("dump-flows", "br0", &["--no-stats"]).unwrap();
-    assert_eq!(sorted(&via_podflow), sorted(&via_ofctl));
+    assert_eq!(via_podflow, via_ofctl, "same flows, same dump order");
 
     // The same file compares equal, flow for flow, and replace-flows sends nothing.
     let r = podflow(&sb, &["diff-flows", "br0", &f]);
