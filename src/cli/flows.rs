@@ -316,7 +316,7 @@ impl FlowFile {
         let shown = if name == "-" { "standard input".to_string() } else { name.to_string() };
         res.map_err(|e| CliError::Failed(format!("cannot read {shown}: {e}")))?;
         let flows = parse::flows_file(&text).map_err(|e| {
-            let line = e.line.and_then(|l| text.lines().nth(l - 1)).map(str::trim_end).unwrap_or("");
+            let line = e.line.and_then(|l| text.lines().nth(l.checked_sub(1)?)).map(str::trim_end).unwrap_or("");
             CliError::Usage(format!("{shown}: {e}, in `{line}`{after}"))
         })?;
         Ok(FlowFile { name: shown, text, flows })
@@ -678,6 +678,22 @@ mod tests {
             diff_text(f.table_id, &mt(&f), f.cookie, f.idle_timeout, f.hard_timeout, f.importance, &f.instructions),
             "priority=5 cookie=0x5 idle_timeout=50 importance=3 actions=drop"
         );
+    }
+
+    #[test]
+    fn bundle_errors_name_file_lines() {
+        use podflow_proto::openflow::error::{ErrorKind, ErrorMsg};
+        let text = "# comment\ntable=0,actions=drop\n\ntable=1,actions=group:9\n";
+        let file = FlowFile { name: "f.txt".into(), text: text.into(), flows: parse::flows_file(text).unwrap() };
+        let err = ErrorMsg { kind: ErrorKind::Standard { ty: 2, code: 9 }, data: vec![] };
+        let e = bundle_failed(BundleError::Rejected { errors: vec![MessageError { index: 1, error: err.clone() }] }, |i| file.describe(i));
+        let s = e.to_string();
+        assert!(s.starts_with("the switch refused line 4 of f.txt (`table=1,actions=group:9`): OFPBAC_"), "{s}");
+        assert!(s.ends_with(", so nothing was applied"), "{s}");
+        let e = bundle_failed(OfError::OutcomeUnknown { what: "BUNDLE_CONTROL(COMMIT)", why: "disconnected".into() }.into(), |i| file.describe(i));
+        assert!(matches!(e, CliError::OutcomeUnknown(_)) && e.exit_code() == crate::cli::EXIT_OUTCOME_UNKNOWN);
+        let e = bundle_failed(BundleError::Session(OfError::Disconnected("eof".into())), |i| file.describe(i));
+        assert_eq!(e.exit_code(), 1);
     }
 
     #[test]
