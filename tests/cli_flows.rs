@@ -318,6 +318,14 @@ fn del_replace_diff_and_ports() {
     assert_eq!(ours.code, 0, "{}", ours.err);
     assert_eq!(normalise(&ours.out), normalise(&sb.ofctl("dump-ports", "br0", &[]).unwrap()));
     assert!(ours.out.starts_with("OFPST_PORT reply (OF1.5) (xid=0x2): 2 ports\n"), "{}", ours.out);
+    for port in ["5", "LOCAL", "p1", "7"] {
+        let ours = podflow(&sb, &["dump-ports", "br0", port]);
+        assert_eq!(ours.code, 0, "{}", ours.err);
+        assert_eq!(normalise(&ours.out), normalise(&sb.ofctl("dump-ports", "br0", &[port]).unwrap()), "{port}");
+    }
+    let r = podflow(&sb, &["dump-ports", "br0", "nosuchport"]);
+    assert_eq!(r.code, 1);
+    assert_eq!(r.err, "podflow: br0 has no port named \"nosuchport\"\n");
 
     // Errors: one sentence, exit 1.
     for cmd in ["dump-flows", "dump-ports", "del-flows"] {

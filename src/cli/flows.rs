@@ -96,11 +96,13 @@ Example:
   podflow diff-flows br-int flows.txt || podflow replace-flows br-int flows.txt";
 
 pub const DUMP_PORTS_HELP: &str = "\
-Prints port counters in the format of `ovs-ofctl -O OpenFlow15 dump-ports` (header xid 0x2 as
-ovs-ofctl prints it).
+Prints port counters in the format of `ovs-ofctl -O OpenFlow15 dump-ports`, all ports or PORT
+only. The header's xid is the one ovs-ofctl prints (0x2, or 0x4 for a port given by name).
 
-Example:
-  podflow dump-ports br-int";
+Examples:
+  podflow dump-ports br-int
+  podflow dump-ports br-int LOCAL
+  podflow dump-ports br-int pod-a1b2c3";
 
 /// Which switch to talk to.
 #[derive(Debug, clap::Args)]
@@ -637,10 +639,38 @@ fn port_stats_text(p: &PortStats) -> String {
     s
 }
 
+/// `dump-ports` arguments.
+#[derive(Debug, clap::Args)]
+pub struct DumpPortsArgs {
+    #[command(flatten)]
+    pub switch: SwitchArgs,
+    /// Only this port: a number, LOCAL, or a port name.
+    #[arg(value_name = "PORT")]
+    pub port: Option<String>,
+}
+
+/// `ovs-ofctl dump-ports BRIDGE NAME` asks for the port descriptions first,
+/// so its port stats request has xid 4 (see [`OFCTL_XID`]).
+const OFCTL_XID_PORT_BY_NAME: u32 = 0x4;
+
 /// `podflow dump-ports`.
-pub async fn dump_ports(a: SwitchArgs) -> Result<ExitCode, CliError> {
-    let s = a.connect().await?;
-    let req = MultipartRequest::new(MultipartRequestBody::PortStats { port_no: podflow_proto::openflow::PortNo::ANY });
+pub async fn dump_ports(a: DumpPortsArgs) -> Result<ExitCode, CliError> {
+    use podflow_proto::openflow::PortNo;
+    let s = a.switch.connect().await?;
+    let (port_no, xid) = match a.port.as_deref() {
+        None => (PortNo::ANY, OFCTL_XID),
+        Some(p) => match p.parse::<u32>().ok().map(PortNo).or_else(|| PortNo::from_reserved_name(p)) {
+            Some(n) => (n, OFCTL_XID),
+            None => {
+                let ports = s.port_desc().await.map_err(session_failed)?;
+                match ports.iter().find(|d| d.name == p) {
+                    Some(d) => (d.port_no, OFCTL_XID_PORT_BY_NAME),
+                    None => return Err(CliError::Failed(format!("{} has no port named {p:?}", a.switch.target))),
+                }
+            }
+        },
+    };
+    let req = MultipartRequest::new(MultipartRequestBody::PortStats { port_no });
     let parts = s.multipart(req).await.map_err(session_failed)?;
     s.close();
     let mut o = String::new();
@@ -648,7 +678,7 @@ pub async fn dump_ports(a: SwitchArgs) -> Result<ExitCode, CliError> {
         let MultipartReplyBody::PortStats(ports) = p.body else {
             return Err(CliError::Failed("the switch answered a port stats request with another kind of reply".into()));
         };
-        o.push_str(&format!("{} {} ports\n", reply_header("OFPST_PORT", OFCTL_XID, p.flags), ports.len()));
+        o.push_str(&format!("{} {} ports\n", reply_header("OFPST_PORT", xid, p.flags), ports.len()));
         for port in &ports {
             o.push_str(&port_stats_text(port));
         }

@@ -85,7 +85,7 @@ pub enum Command {
     DiffFlows(flows::FileArgs),
     /// Print port counters like `ovs-ofctl -O OpenFlow15 dump-ports`.
     #[command(after_help = flows::DUMP_PORTS_HELP)]
-    DumpPorts(flows::SwitchArgs),
+    DumpPorts(flows::DumpPortsArgs),
 }
 
 /// Runs the parsed command line.
