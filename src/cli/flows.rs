@@ -44,7 +44,8 @@ MATCH uses the ovs-ofctl syntax and may include table=N, cookie=VALUE/MASK, out_
 The output is byte for byte that of `ovs-ofctl -O OpenFlow15 dump-flows`, with one
 `OFPST_FLOW reply` header per reply message (`flags=[more]` on all but the last). The xid in
 the header is the one ovs-ofctl prints (0x2, or 0x6 with a MATCH, --table or --cookie), not
-podflow's own, so that the two outputs diff cleanly.
+podflow's own, so that the two outputs diff cleanly. Flows come in the switch's order. Ports
+are printed as numbers, as ovs-ofctl does when its output is not a terminal.
 
 Examples:
   podflow dump-flows br-int
