@@ -3,10 +3,12 @@
 //! them into clap.
 
 pub mod agent;
+pub mod flows;
 pub mod ovsdb;
 pub mod arping;
 
 use clap::{Parser, Subcommand};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Errors that end a command: printed to stderr as one sentence.
@@ -16,6 +18,33 @@ pub enum CliError {
     Usage(String),
     #[error("{0}")]
     Failed(String),
+    /// A change may or may not have been applied (its acknowledgement was
+    /// lost): exit status [`EXIT_OUTCOME_UNKNOWN`].
+    #[error("{0}")]
+    OutcomeUnknown(String),
+}
+
+/// Exit status when a change to the switch may or may not have been applied.
+pub const EXIT_OUTCOME_UNKNOWN: u8 = 3;
+
+impl CliError {
+    /// The process exit status for this error: 1, or
+    /// [`EXIT_OUTCOME_UNKNOWN`].
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::OutcomeUnknown(_) => EXIT_OUTCOME_UNKNOWN,
+            _ => 1,
+        }
+    }
+}
+
+/// The Open vSwitch run directory, shared by every command that finds a
+/// socket there (`db.sock`, `<bridge>.mgmt`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunDir {
+    /// Open vSwitch run directory.
+    #[arg(long, env = "OVS_RUNDIR", default_value = "/var/run/openvswitch", value_name = "DIR")]
+    pub ovs_rundir: PathBuf,
 }
 
 #[derive(Debug, Parser)]
@@ -50,6 +79,24 @@ pub enum Command {
     },
     /// Send ARP probes from an interface and report loss and round trips.
     Arping(arping::ArpingArgs),
+    /// Print the switch's flows, byte for byte like `ovs-ofctl -O OpenFlow15 dump-flows`.
+    #[command(after_help = flows::DUMP_FLOWS_HELP)]
+    DumpFlows(flows::DumpFlowsArgs),
+    /// Add every flow of a file in one atomic bundle: all or nothing.
+    #[command(after_help = flows::ADD_FLOWS_HELP)]
+    AddFlows(flows::FileArgs),
+    /// Delete the flows matching MATCH (all flows without it); waits for the switch's acknowledgement.
+    #[command(after_help = flows::DEL_FLOWS_HELP)]
+    DelFlows(flows::DelFlowsArgs),
+    /// Make the switch's flows equal to a file, sending only the difference in one atomic bundle.
+    #[command(after_help = flows::REPLACE_FLOWS_HELP)]
+    ReplaceFlows(flows::FileArgs),
+    /// Compare the switch's flows with a file, like `ovs-ofctl diff-flows`: exit 0 when equal, 2 when not.
+    #[command(after_help = flows::DIFF_FLOWS_HELP)]
+    DiffFlows(flows::FileArgs),
+    /// Print port counters like `ovs-ofctl -O OpenFlow15 dump-ports`.
+    #[command(after_help = flows::DUMP_PORTS_HELP)]
+    DumpPorts(flows::DumpPortsArgs),
 }
 
 /// Runs the parsed command line.
@@ -65,5 +112,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Show { ovsdb } => ovsdb::show(ovsdb).await,
         Command::FlowRestoreWait { action, ovsdb } => ovsdb::flow_restore_wait(ovsdb, action).await,
         Command::Arping(args) => arping::run(args).await,
+        Command::DumpFlows(a) => flows::dump_flows(a).await,
+        Command::AddFlows(a) => flows::add_flows(a).await,
+        Command::DelFlows(a) => flows::del_flows(a).await,
+        Command::ReplaceFlows(a) => flows::replace_flows(a).await,
+        Command::DiffFlows(a) => flows::diff_flows(a).await,
+        Command::DumpPorts(a) => flows::dump_ports(a).await,
     }
 }

@@ -3,7 +3,6 @@
 //! Thin: parses arguments, calls `crate::ovsdb`, prints. It must never
 //! build OVSDB operations itself.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -22,9 +21,8 @@ pub struct OvsdbArgs {
     /// OVSDB address: unix:PATH or tcp:HOST:PORT [default: unix:<ovs-rundir>/db.sock]
     #[arg(long, value_name = "ADDR")]
     pub ovsdb: Option<String>,
-    /// Open vSwitch run directory.
-    #[arg(long, env = "OVS_RUNDIR", default_value = "/var/run/openvswitch")]
-    pub ovs_rundir: PathBuf,
+    #[command(flatten)]
+    pub rundir: super::RunDir,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -35,7 +33,7 @@ pub struct OvsdbArgs {
 
 impl OvsdbArgs {
     fn address(&self) -> Result<Address, CliError> {
-        let a = self.ovsdb.clone().unwrap_or_else(|| format!("unix:{}", self.ovs_rundir.join("db.sock").display()));
+        let a = self.ovsdb.clone().unwrap_or_else(|| format!("unix:{}", self.rundir.ovs_rundir.join("db.sock").display()));
         a.parse().map_err(|e: crate::ovsdb::Error| CliError::Usage(e.to_string()))
     }
 

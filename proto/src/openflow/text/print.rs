@@ -1117,9 +1117,9 @@ pub fn instructions(list: &[Instruction]) -> String {
 // ---------------------------------------------------------------------------
 // Whole flows.
 
-/// `ofp_print_duration`: whole seconds, then 3 decimals when the
+/// `ofp_print_duration` (flow and port durations): whole seconds, then 3 decimals when the
 /// fraction is whole milliseconds, else as many as needed (up to 9).
-fn duration(sec: u32, nsec: u32) -> String {
+pub fn duration(sec: u32, nsec: u32) -> String {
     let mut s = sec.to_string();
     if nsec > 0 {
         let msec = nsec / 1_000_000;

@@ -1,0 +1,754 @@
+//! The flow command group: `dump-flows`, `add-flows`, `del-flows`,
+//! `replace-flows`, `diff-flows` and `dump-ports`, the `ovs-ofctl` commands
+//! of the same names over podflow's own OpenFlow 1.5 session, printing what
+//! `ovs-ofctl -O OpenFlow15` prints.
+//!
+//! Owns: finding the switch (bridge name or address), reading flow files
+//! with their line numbers, the flow comparison of `replace-flows` and
+//! `diff-flows`, and mapping switch errors back to file lines. Never:
+//! encodes messages by hand, retries a change whose outcome is unknown, or
+//! changes the switch in the read-only commands (`dump-flows`,
+//! `diff-flows`, `dump-ports`).
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use podflow_proto::openflow::bundle::flags as bundle_flags;
+use podflow_proto::openflow::flow::{flags as flow_flags, FlowDesc, FlowMod, FlowModCommand, FlowStatsRequest};
+use podflow_proto::openflow::instruction::Instruction;
+use podflow_proto::openflow::message::Message;
+use podflow_proto::openflow::multipart::{MultipartReply, MultipartReplyBody, MultipartRequest, MultipartRequestBody, PortStats, MORE};
+use podflow_proto::openflow::text::{parse, print, PrintOptions};
+
+use crate::openflow::{Addr, BundleError, MessageError, OfError, Session, SessionConfig};
+
+use super::{CliError, RunDir};
+
+/// `ovs-ofctl dump-flows` prints the xid of *its* request, which is 2
+/// without a MATCH argument and 6 with one (it makes other requests
+/// first). podflow's own xids differ; it prints the value `ovs-ofctl`
+/// prints so that the two outputs compare byte for byte.
+pub const OFCTL_XID: u32 = 0x2;
+/// See [`OFCTL_XID`]: the xid `ovs-ofctl dump-flows BRIDGE MATCH` prints.
+pub const OFCTL_XID_WITH_MATCH: u32 = 0x6;
+
+/// Exit status of `diff-flows` when the switch and the file differ.
+pub const EXIT_DIFFERENT: u8 = 2;
+
+pub const DUMP_FLOWS_HELP: &str = "\
+TARGET is a bridge name (socket <ovs-rundir>/<bridge>.mgmt) or unix:PATH / tcp:HOST:PORT.
+MATCH uses the ovs-ofctl syntax and may include table=N, cookie=VALUE/MASK, out_port=P and out_group=G.
+
+The output is byte for byte that of `ovs-ofctl -O OpenFlow15 dump-flows`, with one
+`OFPST_FLOW reply` header per reply message (`flags=[more]` on all but the last). The xid in
+the header is the one ovs-ofctl prints (0x2, or 0x6 with a MATCH, --table or --cookie), not
+podflow's own, so that the two outputs diff cleanly. Flows come in the switch's order. Ports
+are printed as numbers, as ovs-ofctl does when its output is not a terminal.
+
+Examples:
+  podflow dump-flows br-int
+  podflow dump-flows br-int 'table=10,ip,nw_dst=10.0.0.5' --no-stats
+  podflow dump-flows unix:/var/run/openvswitch/br-int.mgmt --table 20 --cookie 0x9f00000000/0xff00000000";
+
+pub const ADD_FLOWS_HELP: &str = "\
+FILE holds one flow per line in the ovs-ofctl add-flow syntax (`#` starts a comment; `-` reads
+standard input). Every flow is sent in one OpenFlow bundle (ATOMIC|ORDERED): either all are
+installed or none. podflow exits 0 only after the switch's commit reply.
+
+On failure nothing is installed and podflow names the line, its text and the switch's error
+(or the line and column of a syntax error). Exit status: 0 committed, 1 nothing applied,
+3 outcome unknown (the connection was lost after the commit was sent: read the switch).
+
+Examples:
+  podflow add-flows br-int flows.txt
+  printf 'table=0,priority=10,actions=drop\\n' | podflow add-flows br-int -";
+
+pub const DEL_FLOWS_HELP: &str = "\
+Deletes (non-strict) every flow matching MATCH in the ovs-ofctl syntax (with table=N,
+cookie=VALUE/MASK, out_port=P, out_group=G); without MATCH, every flow of every table.
+podflow returns after the switch's BARRIER reply, i.e. once the flows are gone.
+Exit status: 0 done, 1 refused or not sent, 3 outcome unknown (connection lost after sending).
+
+Examples:
+  podflow del-flows br-int
+  podflow del-flows br-int 'table=10,cookie=0x5/-1'";
+
+pub const REPLACE_FLOWS_HELP: &str = "\
+Reads the switch's flows, compares them with FILE (flows are the same when table, priority and
+match are; they are equal when cookie, timeouts, importance and actions print the same), and
+sends only the difference in one atomic bundle: DELETE_STRICT for flows not in the file, ADD for
+new or changed ones. Unchanged flows keep their counters. Prints the counts.
+Like ovs-ofctl, flow flags other than send_flow_rem are not compared and not sent.
+Exit status: 0 done, 1 nothing applied, 3 outcome unknown.
+
+Example:
+  podflow replace-flows br-int flows.txt";
+
+pub const DIFF_FLOWS_HELP: &str = "\
+Prints, like `ovs-ofctl diff-flows TARGET FILE`, a line `-FLOW` for each flow only on the switch
+(or different there) and `+FLOW` for each flow only in the file (or different there), in
+ovs-ofctl's diff format. Both sides are printed as the switch prints flows (e.g. `load:` in the
+file compares equal to `set_field:` on the switch). Flows are listed by table, then priority
+(highest first), then text. Exit status: 0 same, 2 different, 1 error.
+
+Example:
+  podflow diff-flows br-int flows.txt || podflow replace-flows br-int flows.txt";
+
+pub const DUMP_PORTS_HELP: &str = "\
+Prints port counters in the format of `ovs-ofctl -O OpenFlow15 dump-ports`, all ports or PORT
+only. The header's xid is the one ovs-ofctl prints (0x2, or 0x4 for a port given by name).
+
+Examples:
+  podflow dump-ports br-int
+  podflow dump-ports br-int LOCAL
+  podflow dump-ports br-int pod-a1b2c3";
+
+/// Which switch to talk to.
+#[derive(Debug, clap::Args)]
+pub struct SwitchArgs {
+    /// Bridge name (socket <ovs-rundir>/<bridge>.mgmt), or unix:PATH or tcp:HOST:PORT.
+    #[arg(value_name = "TARGET")]
+    pub target: String,
+    #[command(flatten)]
+    pub rundir: RunDir,
+    /// Seconds to wait for the connection and for each answer of the switch.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    pub timeout: u64,
+}
+
+impl SwitchArgs {
+    /// Bridge name when TARGET is one.
+    fn bridge(&self) -> Option<&str> {
+        (!self.target.starts_with("unix:") && !self.target.starts_with("tcp:")).then_some(self.target.as_str())
+    }
+
+    fn addr(&self) -> Result<Addr, CliError> {
+        match self.bridge() {
+            None => self.target.parse().map_err(|e: OfError| CliError::Usage(e.to_string())),
+            Some(b) if b.is_empty() || b.contains('/') || b.contains(':') => Err(CliError::Usage(format!(
+                "{b:?} is neither a bridge name nor an address (unix:PATH or tcp:HOST:PORT)"
+            ))),
+            Some(b) => Ok(Addr::Unix(self.rundir.ovs_rundir.join(format!("{b}.mgmt")))),
+        }
+    }
+
+    async fn connect(&self) -> Result<Session, CliError> {
+        let addr = self.addr()?;
+        let t = Duration::from_secs(self.timeout.max(1));
+        let mut config = SessionConfig { connect_timeout: t, ..SessionConfig::default() };
+        config.timing.request_timeout = t;
+        match Session::connect(&addr, config).await {
+            Ok(s) => Ok(s),
+            Err(e) => match (&addr, self.bridge()) {
+                (Addr::Unix(p), Some(b)) if !p.exists() => Err(CliError::Failed(format!(
+                    "bridge {b} has no management socket {} (is ovs-vswitchd running with this bridge? \
+                     --ovs-rundir or OVS_RUNDIR names another run directory)",
+                    p.display()
+                ))),
+                _ => Err(CliError::Failed(e.to_string())),
+            },
+        }
+    }
+}
+
+/// `dump-flows` arguments.
+#[derive(Debug, clap::Args)]
+pub struct DumpFlowsArgs {
+    #[command(flatten)]
+    pub switch: SwitchArgs,
+    /// Only flows matching this (ovs-ofctl syntax, with table=, cookie=V/M, out_port=, out_group=).
+    #[arg(value_name = "MATCH")]
+    pub r#match: Option<String>,
+    /// Only flows of this table.
+    #[arg(long, value_name = "N")]
+    pub table: Option<u8>,
+    /// Only flows whose cookie matches VALUE under MASK (VALUE alone: exact).
+    #[arg(long, value_name = "VALUE/MASK")]
+    pub cookie: Option<String>,
+    /// Leave out cookie, duration, table, counters and ages (and the header), like ovs-ofctl --no-stats.
+    #[arg(long)]
+    pub no_stats: bool,
+}
+
+/// `del-flows` arguments.
+#[derive(Debug, clap::Args)]
+pub struct DelFlowsArgs {
+    #[command(flatten)]
+    pub switch: SwitchArgs,
+    /// Delete only flows matching this (ovs-ofctl syntax, with table=, cookie=V/M, out_port=, out_group=).
+    #[arg(value_name = "MATCH")]
+    pub r#match: Option<String>,
+}
+
+/// Arguments of the commands that read a flow file.
+#[derive(Debug, clap::Args)]
+pub struct FileArgs {
+    #[command(flatten)]
+    pub switch: SwitchArgs,
+    /// Flow file, one flow per line in the ovs-ofctl add-flow syntax; `-` for standard input.
+    #[arg(value_name = "FILE")]
+    pub file: String,
+}
+
+// ---------------------------------------------------------------------------
+// Output.
+
+/// Writes `s` to standard output. A closed pipe (`| head`) ends the
+/// command quietly.
+fn emit(s: &str) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(s.as_bytes()).and_then(|_| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(CliError::Failed(format!("cannot write to standard output: {e}"))),
+    }
+}
+
+/// The header `ovs-ofctl` prints for one multipart reply message.
+fn reply_header(what: &str, xid: u32, flags: u16) -> String {
+    let mut s = format!("{what} reply (OF1.5) (xid={xid:#x}):");
+    if flags != 0 {
+        s.push_str(" flags=");
+        if flags & MORE != 0 {
+            s.push_str("[more]");
+        }
+        let rest = flags & !MORE;
+        if rest != 0 {
+            s.push_str(&format!("[***unknown flags 0x{rest:04x}***]"));
+        }
+    }
+    s
+}
+
+fn session_failed(e: OfError) -> CliError {
+    CliError::Failed(e.to_string())
+}
+
+// ---------------------------------------------------------------------------
+// dump-flows
+
+impl DumpFlowsArgs {
+    fn request(&self) -> Result<FlowStatsRequest, CliError> {
+        let mut req = FlowStatsRequest::default();
+        if let Some(m) = &self.r#match {
+            let c = parse::flow_criteria(m).map_err(|e| CliError::Usage(format!("MATCH {m:?}: {e}")))?;
+            req = criteria_request(c);
+        }
+        if let Some(t) = self.table {
+            req.table_id = t;
+        }
+        if let Some(c) = &self.cookie {
+            let spec = if c.contains('/') { c.clone() } else { format!("{c}/-1") };
+            let f = parse::flow_criteria(&format!("cookie={spec}")).map_err(|e| CliError::Usage(format!("--cookie {c:?}: {e}")))?;
+            req.cookie = f.cookie;
+            req.cookie_mask = f.cookie_mask;
+        }
+        Ok(req)
+    }
+}
+
+fn criteria_request(c: FlowMod) -> FlowStatsRequest {
+    FlowStatsRequest {
+        table_id: c.table_id,
+        out_port: c.out_port,
+        out_group: c.out_group,
+        cookie: c.cookie,
+        cookie_mask: c.cookie_mask,
+        r#match: c.r#match,
+    }
+}
+
+/// Every flow matching `req`, one `Vec` per reply message with its flags.
+async fn flow_parts(s: &Session, req: FlowStatsRequest) -> Result<Vec<(u16, Vec<FlowDesc>)>, CliError> {
+    let parts = s.multipart(MultipartRequest::new(MultipartRequestBody::FlowDesc(req))).await.map_err(session_failed)?;
+    parts
+        .into_iter()
+        .map(|MultipartReply { flags, body }| match body {
+            MultipartReplyBody::FlowDesc(v) => Ok((flags, v)),
+            _ => Err(CliError::Failed("the switch answered a flow dump with another kind of reply".into())),
+        })
+        .collect()
+}
+
+/// `podflow dump-flows`.
+pub async fn dump_flows(a: DumpFlowsArgs) -> Result<ExitCode, CliError> {
+    let req = a.request()?;
+    let s = a.switch.connect().await?;
+    let parts = flow_parts(&s, req).await?;
+    s.close();
+    let xid = if a.r#match.is_some() || a.table.is_some() || a.cookie.is_some() { OFCTL_XID_WITH_MATCH } else { OFCTL_XID };
+    let opts = PrintOptions { stats: !a.no_stats };
+    let mut o = String::with_capacity(parts.iter().map(|p| p.1.len()).sum::<usize>() * 200);
+    for (flags, flows) in &parts {
+        if opts.stats {
+            o.push_str(&reply_header("OFPST_FLOW", xid, *flags));
+            o.push('\n');
+        }
+        for f in flows {
+            o.push_str(&print::flow_desc(f, &opts));
+            o.push('\n');
+        }
+    }
+    emit(&o)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+// ---------------------------------------------------------------------------
+// Flow files.
+
+/// A parsed flow file: its text (for quoting lines back) and its flows
+/// with their 1-based line numbers.
+struct FlowFile {
+    name: String,
+    text: String,
+    flows: Vec<(usize, FlowMod)>,
+}
+
+impl FlowFile {
+    /// Reads and parses `name` (`-`: standard input). `after` ends a
+    /// syntax error's sentence (e.g. "; nothing was sent to the switch").
+    fn read(name: &str, after: &str) -> Result<FlowFile, CliError> {
+        let mut text = String::new();
+        let res = if name == "-" {
+            std::io::stdin().read_to_string(&mut text).map(|_| ())
+        } else {
+            std::fs::File::open(name).and_then(|mut f| f.read_to_string(&mut text)).map(|_| ())
+        };
+        let shown = if name == "-" { "standard input".to_string() } else { name.to_string() };
+        res.map_err(|e| CliError::Failed(format!("cannot read {shown}: {e}")))?;
+        let flows = parse::flows_file(&text).map_err(|e| {
+            let line = e.line.and_then(|l| text.lines().nth(l.checked_sub(1)?)).map(str::trim_end).unwrap_or("");
+            CliError::Usage(format!("{shown}: {e}, in `{line}`{after}"))
+        })?;
+        Ok(FlowFile { name: shown, text, flows })
+    }
+
+    fn line_text(&self, line: usize) -> &str {
+        self.text.lines().nth(line.saturating_sub(1)).map(str::trim).unwrap_or("")
+    }
+
+    /// "line 7 (`…`)" for the flow at `index`.
+    fn describe(&self, index: usize) -> String {
+        match self.flows.get(index) {
+            Some((line, _)) => format!("line {line} of {} (`{}`)", self.name, self.line_text(*line)),
+            None => format!("message {index}"),
+        }
+    }
+}
+
+/// Turns a failed bundle into one sentence, naming each refused message
+/// with `describe(index)`.
+fn bundle_failed(e: BundleError, describe: impl Fn(usize) -> String) -> CliError {
+    let list = |errors: &[MessageError]| {
+        let mut v: Vec<String> = errors.iter().take(10).map(|m| format!("{}: {}", describe(m.index), m.error)).collect();
+        if errors.len() > 10 {
+            v.push(format!("and {} more", errors.len() - 10));
+        }
+        v.join("; ")
+    };
+    match e {
+        BundleError::Rejected { errors } if errors.len() == 1 => {
+            CliError::Failed(format!("the switch refused {}, so nothing was applied", list(&errors)))
+        }
+        BundleError::Rejected { errors } => CliError::Failed(format!(
+            "the switch refused {} flows, so nothing was applied: {}",
+            errors.len(),
+            list(&errors)
+        )),
+        BundleError::CommitFailed { error, culprits } if culprits.is_empty() => {
+            CliError::Failed(format!("the switch refused to commit the bundle ({error}), so nothing was applied"))
+        }
+        BundleError::CommitFailed { error, culprits } => CliError::Failed(format!(
+            "the switch refused to commit the bundle ({error}) because of {}, so nothing was applied",
+            list(&culprits)
+        )),
+        e @ BundleError::Expired { .. } => CliError::Failed(e.to_string()),
+        e if e.outcome_unknown() => CliError::OutcomeUnknown(format!(
+            "{e} (the bundle may or may not have been applied)"
+        )),
+        BundleError::Session(e) => CliError::Failed(format!("{e}; the bundle was not committed, so nothing was applied")),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// add-flows
+
+/// `podflow add-flows`.
+pub async fn add_flows(a: FileArgs) -> Result<ExitCode, CliError> {
+    let file = FlowFile::read(&a.file, "; nothing was sent to the switch")?;
+    let s = a.switch.connect().await?;
+    if !file.flows.is_empty() {
+        let msgs: Vec<Message> = file.flows.iter().map(|(_, fm)| Message::FlowMod(fm.clone())).collect();
+        let res = s.bundle(&msgs, bundle_flags::ATOMIC | bundle_flags::ORDERED).await;
+        drop(msgs);
+        res.map_err(|e| bundle_failed(e, |i| file.describe(i)))?;
+    }
+    s.close();
+    Ok(ExitCode::SUCCESS)
+}
+
+// ---------------------------------------------------------------------------
+// del-flows
+
+/// `podflow del-flows`: a non-strict DELETE, then a barrier; an error the
+/// switch sends for the delete arrives before the barrier reply.
+pub async fn del_flows(a: DelFlowsArgs) -> Result<ExitCode, CliError> {
+    let fm = match &a.r#match {
+        Some(m) => parse::flow_criteria(m).map_err(|e| CliError::Usage(format!("MATCH {m:?}: {e}")))?,
+        None => parse::flow_criteria("").map_err(|e| CliError::Usage(e.to_string()))?,
+    };
+    let s = a.switch.connect().await?;
+    let mut events = s.subscribe();
+    let xid = s.send(&Message::FlowMod(fm)).map_err(session_failed)?;
+    if let Err(e) = s.barrier().await {
+        return Err(match e {
+            e @ (OfError::Disconnected(_) | OfError::Timeout { .. }) => CliError::OutcomeUnknown(format!(
+                "the delete was sent but not acknowledged ({e}); some or all matching flows may have been deleted"
+            )),
+            e => session_failed(e),
+        });
+    }
+    while let Ok(ev) = events.try_recv() {
+        if let (true, Message::Error(err)) = (ev.xid == xid, &ev.message) {
+            return Err(CliError::Failed(format!("the switch refused the delete: {err}")));
+        }
+    }
+    s.close();
+    Ok(ExitCode::SUCCESS)
+}
+
+// ---------------------------------------------------------------------------
+// replace-flows and diff-flows
+
+/// What identifies a flow in a table: table, priority and match (as
+/// printed, so equal matches compare equal whatever their field order).
+type Key = (u8, std::cmp::Reverse<u16>, String);
+
+/// One side's version of a flow.
+struct Version {
+    /// The `ovs-ofctl diff-flows` line (without `-`/`+` and newline); two
+    /// versions are equal when these are.
+    text: String,
+    /// Index into the file's flows, for file versions.
+    file_index: Option<usize>,
+    /// The switch's flow, for switch versions.
+    desc: Option<FlowDesc>,
+}
+
+#[derive(Default)]
+struct Entry {
+    switch: Option<Version>,
+    file: Option<Version>,
+}
+
+/// `fte_version_format` of `ovs-ofctl`: `[table=N ]MATCH[ cookie=…]
+/// [ idle_timeout=…][ hard_timeout=…][ importance=…] actions=…`.
+fn diff_text(table: u8, match_text: &str, cookie: u64, idle: u16, hard: u16, importance: u16, instr: &[Instruction]) -> String {
+    let mut s = String::with_capacity(match_text.len() + 100);
+    if table != 0 {
+        s.push_str(&format!("table={table} "));
+    }
+    s.push_str(match_text);
+    if cookie != 0 {
+        s.push_str(&format!(" cookie={cookie:#x}"));
+    }
+    if idle != 0 {
+        s.push_str(&format!(" idle_timeout={idle}"));
+    }
+    if hard != 0 {
+        s.push_str(&format!(" hard_timeout={hard}"));
+    }
+    if importance != 0 {
+        s.push_str(&format!(" importance={importance}"));
+    }
+    s.push_str(" actions=");
+    s.push_str(&print::instructions(instr));
+    s
+}
+
+/// The flow as the switch will hold it: encoded and decoded again, so
+/// that what the wire pads or normalises (e.g. `note` padding) compares
+/// equal to the switch's copy.
+fn canonical(fm: &FlowMod) -> Result<FlowMod, String> {
+    let b = Message::FlowMod(fm.clone()).encode(0).map_err(|e| e.to_string())?;
+    match Message::decode(&b) {
+        Ok((_, Message::FlowMod(f))) => Ok(f),
+        Ok((_, m)) => Err(format!("decodes as {}", m.name())),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The switch's flows and the file's, side by side.
+struct Comparison {
+    entries: BTreeMap<Key, Entry>,
+}
+
+impl Comparison {
+    fn new(switch: Vec<FlowDesc>, file: &FlowFile) -> Result<Comparison, CliError> {
+        let mut entries: BTreeMap<Key, Entry> = BTreeMap::new();
+        for d in switch {
+            let mt = print::match_fields(&d.r#match, d.priority);
+            let text = diff_text(d.table_id, &mt, d.cookie, d.idle_timeout, d.hard_timeout, d.importance, &d.instructions);
+            let key = (d.table_id, std::cmp::Reverse(d.priority), mt);
+            entries.entry(key).or_default().switch = Some(Version { text, file_index: None, desc: Some(d) });
+        }
+        for (i, (line, fm)) in file.flows.iter().enumerate() {
+            let c = canonical(fm).map_err(|e| {
+                CliError::Usage(format!("{}: line {line} (`{}`) cannot be encoded: {e}", file.name, file.line_text(*line)))
+            })?;
+            // As in ovs-ofctl, a flow without a table (or table=all) is in table 0.
+            let table = if c.table_id == podflow_proto::openflow::flow::TABLE_ALL { 0 } else { c.table_id };
+            let mt = print::match_fields(&c.r#match, c.priority);
+            let text = diff_text(table, &mt, c.cookie, c.idle_timeout, c.hard_timeout, c.importance, &c.instructions);
+            let key = (table, std::cmp::Reverse(c.priority), mt);
+            // A later line for the same flow replaces an earlier one.
+            entries.entry(key).or_default().file = Some(Version { text, file_index: Some(i), desc: None });
+        }
+        Ok(Comparison { entries })
+    }
+}
+
+/// `podflow diff-flows`.
+pub async fn diff_flows(a: FileArgs) -> Result<ExitCode, CliError> {
+    let file = FlowFile::read(&a.file, "")?;
+    let s = a.switch.connect().await?;
+    let flows: Vec<FlowDesc> = flow_parts(&s, FlowStatsRequest::default()).await?.into_iter().flat_map(|p| p.1).collect();
+    s.close();
+    let cmp = Comparison::new(flows, &file)?;
+    let mut o = String::new();
+    for e in cmp.entries.values() {
+        let same = matches!((&e.switch, &e.file), (Some(a), Some(b)) if a.text == b.text);
+        if same {
+            continue;
+        }
+        if let Some(v) = &e.switch {
+            o.push('-');
+            o.push_str(&v.text);
+            o.push('\n');
+        }
+        if let Some(v) = &e.file {
+            o.push('+');
+            o.push_str(&v.text);
+            o.push('\n');
+        }
+    }
+    emit(&o)?;
+    Ok(if o.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_DIFFERENT) })
+}
+
+/// `podflow replace-flows`.
+pub async fn replace_flows(a: FileArgs) -> Result<ExitCode, CliError> {
+    let file = FlowFile::read(&a.file, "; nothing was sent to the switch")?;
+    let s = a.switch.connect().await?;
+    let flows: Vec<FlowDesc> = flow_parts(&s, FlowStatsRequest::default()).await?.into_iter().flat_map(|p| p.1).collect();
+    let cmp = Comparison::new(flows, &file)?;
+
+    // Deletes first, then adds; each message remembers what it stands for.
+    let (mut deletes, mut adds) = (Vec::new(), Vec::new());
+    let (mut added, mut modified, mut unchanged) = (0usize, 0usize, 0usize);
+    for e in cmp.entries.values() {
+        match (&e.switch, &e.file) {
+            (Some(sw), None) => {
+                let d = sw.desc.as_ref().expect("switch versions carry their flow");
+                let fm = FlowMod {
+                    command: FlowModCommand::DELETE_STRICT,
+                    table_id: d.table_id,
+                    priority: d.priority,
+                    r#match: d.r#match.clone(),
+                    ..FlowMod::default()
+                };
+                deletes.push((Message::FlowMod(fm), format!("the delete of the switch's flow `{}`", sw.text)));
+            }
+            (sw, Some(f)) => {
+                match sw {
+                    None => added += 1,
+                    Some(sw) if sw.text != f.text => modified += 1,
+                    Some(_) => {
+                        unchanged += 1;
+                        continue;
+                    }
+                }
+                let i = f.file_index.expect("file versions carry their index");
+                let mut fm = file.flows[i].1.clone();
+                // Like ovs-ofctl: only send_flow_rem is kept (check_overlap
+                // would refuse to replace a changed flow in place).
+                fm.flags &= flow_flags::SEND_FLOW_REM;
+                adds.push((Message::FlowMod(fm), file.describe(i)));
+            }
+            (None, None) => {}
+        }
+    }
+    let deleted = deletes.len();
+    let (msgs, what): (Vec<Message>, Vec<String>) = deletes.into_iter().chain(adds).unzip();
+    if !msgs.is_empty() {
+        s.bundle(&msgs, bundle_flags::ATOMIC | bundle_flags::ORDERED).await.map_err(|e| {
+            bundle_failed(e, |i| what.get(i).cloned().unwrap_or_else(|| format!("message {i}")))
+        })?;
+    }
+    s.close();
+    emit(&format!(
+        "{} flows changed: {deleted} deleted, {added} added, {modified} modified; {unchanged} unchanged\n",
+        deleted + added + modified
+    ))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+// ---------------------------------------------------------------------------
+// dump-ports
+
+fn stat(v: u64) -> String {
+    if v == u64::MAX {
+        "?".into()
+    } else {
+        v.to_string()
+    }
+}
+
+/// `ofputil_format_port_stats` for the counters OpenFlow 1.5 carries
+/// (the Intel RFC 2819 and custom properties of DPDK ports are not shown).
+fn port_stats_text(p: &PortStats) -> String {
+    let mut s = String::from("  port ");
+    // OVS pads port numbers below 10 to two columns.
+    if p.port_no.0 < 10 {
+        s.push(' ');
+    }
+    s.push_str(&p.port_no.to_string());
+    let [frame, over, crc, coll] = p.ethernet.unwrap_or([u64::MAX; 4]);
+    s.push_str(&format!(
+        ": rx pkts={}, bytes={}, drop={}, errs={}, frame={}, over={}, crc={}\n",
+        stat(p.rx_packets),
+        stat(p.rx_bytes),
+        stat(p.rx_dropped),
+        stat(p.rx_errors),
+        stat(frame),
+        stat(over),
+        stat(crc)
+    ));
+    s.push_str(&format!(
+        "           tx pkts={}, bytes={}, drop={}, errs={}, coll={}\n",
+        stat(p.tx_packets),
+        stat(p.tx_bytes),
+        stat(p.tx_dropped),
+        stat(p.tx_errors),
+        stat(coll)
+    ));
+    if p.duration_sec != u32::MAX {
+        s.push_str(&format!("           duration={}\n", print::duration(p.duration_sec, p.duration_nsec)));
+    }
+    s
+}
+
+/// `dump-ports` arguments.
+#[derive(Debug, clap::Args)]
+pub struct DumpPortsArgs {
+    #[command(flatten)]
+    pub switch: SwitchArgs,
+    /// Only this port: a number, LOCAL, or a port name.
+    #[arg(value_name = "PORT")]
+    pub port: Option<String>,
+}
+
+/// `ovs-ofctl dump-ports BRIDGE NAME` asks for the port descriptions first,
+/// so its port stats request has xid 4 (see [`OFCTL_XID`]).
+const OFCTL_XID_PORT_BY_NAME: u32 = 0x4;
+
+/// `podflow dump-ports`.
+pub async fn dump_ports(a: DumpPortsArgs) -> Result<ExitCode, CliError> {
+    use podflow_proto::openflow::PortNo;
+    let s = a.switch.connect().await?;
+    let (port_no, xid) = match a.port.as_deref() {
+        None => (PortNo::ANY, OFCTL_XID),
+        Some(p) => match p.parse::<u32>().ok().map(PortNo).or_else(|| PortNo::from_reserved_name(p)) {
+            Some(n) => (n, OFCTL_XID),
+            None => {
+                let ports = s.port_desc().await.map_err(session_failed)?;
+                match ports.iter().find(|d| d.name == p) {
+                    Some(d) => (d.port_no, OFCTL_XID_PORT_BY_NAME),
+                    None => return Err(CliError::Failed(format!("{} has no port named {p:?}", a.switch.target))),
+                }
+            }
+        },
+    };
+    let req = MultipartRequest::new(MultipartRequestBody::PortStats { port_no });
+    let parts = s.multipart(req).await.map_err(session_failed)?;
+    s.close();
+    let mut o = String::new();
+    for p in parts {
+        let MultipartReplyBody::PortStats(ports) = p.body else {
+            return Err(CliError::Failed("the switch answered a port stats request with another kind of reply".into()));
+        };
+        o.push_str(&format!("{} {} ports\n", reply_header("OFPST_PORT", xid, p.flags), ports.len()));
+        for port in &ports {
+            o.push_str(&port_stats_text(port));
+        }
+    }
+    emit(&o)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_like_ovs_ofctl() {
+        assert_eq!(reply_header("OFPST_FLOW", 2, MORE), "OFPST_FLOW reply (OF1.5) (xid=0x2): flags=[more]");
+        assert_eq!(reply_header("OFPST_FLOW", 6, 0), "OFPST_FLOW reply (OF1.5) (xid=0x6):");
+        assert_eq!(reply_header("OFPST_PORT", 2, 0x10), "OFPST_PORT reply (OF1.5) (xid=0x2): flags=[***unknown flags 0x0010***]");
+    }
+
+    #[test]
+    fn diff_text_like_fte_version_format() {
+        let f = parse::flow("table=31,actions=output:65279").unwrap();
+        let mt = |f: &FlowMod| print::match_fields(&f.r#match, f.priority);
+        assert_eq!(diff_text(f.table_id, &mt(&f), 0, 0, 0, 0, &f.instructions), "table=31  actions=output:65279");
+        let f = parse::flow("cookie=0x5,priority=5,idle_timeout=50,importance=3,actions=drop").unwrap();
+        assert_eq!(
+            diff_text(f.table_id, &mt(&f), f.cookie, f.idle_timeout, f.hard_timeout, f.importance, &f.instructions),
+            "priority=5 cookie=0x5 idle_timeout=50 importance=3 actions=drop"
+        );
+    }
+
+    #[test]
+    fn bundle_errors_name_file_lines() {
+        use podflow_proto::openflow::error::{ErrorKind, ErrorMsg};
+        let text = "# comment\ntable=0,actions=drop\n\ntable=1,actions=group:9\n";
+        let file = FlowFile { name: "f.txt".into(), text: text.into(), flows: parse::flows_file(text).unwrap() };
+        let err = ErrorMsg { kind: ErrorKind::Standard { ty: 2, code: 9 }, data: vec![] };
+        let e = bundle_failed(BundleError::Rejected { errors: vec![MessageError { index: 1, error: err.clone() }] }, |i| file.describe(i));
+        let s = e.to_string();
+        assert!(s.starts_with("the switch refused line 4 of f.txt (`table=1,actions=group:9`): OFPBAC_"), "{s}");
+        assert!(s.ends_with(", so nothing was applied"), "{s}");
+        let e = bundle_failed(OfError::OutcomeUnknown { what: "BUNDLE_CONTROL(COMMIT)", why: "disconnected".into() }.into(), |i| file.describe(i));
+        assert!(matches!(e, CliError::OutcomeUnknown(_)) && e.exit_code() == crate::cli::EXIT_OUTCOME_UNKNOWN);
+        let e = bundle_failed(BundleError::Session(OfError::Disconnected("eof".into())), |i| file.describe(i));
+        assert_eq!(e.exit_code(), 1);
+    }
+
+    #[test]
+    fn targets() {
+        let a = |t: &str| SwitchArgs { target: t.into(), rundir: RunDir { ovs_rundir: "/run/ovs".into() }, timeout: 1 }.addr();
+        assert_eq!(a("br-int").unwrap(), Addr::Unix("/run/ovs/br-int.mgmt".into()));
+        assert_eq!(a("tcp:127.0.0.1:6653").unwrap().to_string(), "tcp:127.0.0.1:6653");
+        assert!(matches!(a("../x"), Err(CliError::Usage(_))));
+        assert!(matches!(a("ssl:1.2.3.4:6653"), Err(CliError::Usage(_))));
+    }
+
+    #[test]
+    fn port_stats_format() {
+        let p = PortStats {
+            port_no: podflow_proto::openflow::PortNo(3),
+            duration_sec: 4,
+            duration_nsec: 961_000_000,
+            ethernet: Some([0, 0, 0, 0]),
+            rx_packets: 1,
+            ..PortStats::default()
+        };
+        assert_eq!(
+            port_stats_text(&p),
+            "  port  3: rx pkts=1, bytes=0, drop=0, errs=0, frame=0, over=0, crc=0\n           tx pkts=0, bytes=0, drop=0, errs=0, coll=0\n           duration=4.961s\n"
+        );
+    }
+}

