@@ -190,6 +190,15 @@ pub enum Action {
     Unknown { ty: u16, body: Vec<u8> },
 }
 
+/// A note's bytes as they travel: zero-padded so the action is a multiple
+/// of 8 bytes (at least 16). What a switch sends back, and so what a
+/// parsed `note:` becomes, to compare equal with a dumped flow.
+pub fn note_on_wire(mut note: Vec<u8>) -> Vec<u8> {
+    let len = (10 + note.len()).max(16);
+    note.resize(len.div_ceil(8) * 8 - 10, 0);
+    note
+}
+
 /// The 16-bit port value `resubmit` uses for "the packet's in_port".
 pub const RESUBMIT_IN_PORT: u16 = 0xfff8;
 

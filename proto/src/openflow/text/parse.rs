@@ -1453,7 +1453,7 @@ fn parse_actions(s: &str, ctx: &mut Ctx, outer: Outer, allow_inst: bool) -> R<Ve
                 }
                 Item::Act(a)
             }
-            "note" => Item::Act(Action::Note(hex_bytes(value)?)),
+            "note" => Item::Act(Action::Note(crate::openflow::action::note_on_wire(hex_bytes(value)?))),
             "ct" => {
                 if outer != Outer::Top {
                     return fail_found(key, "an action allowed here (ct cannot be nested)", key);
@@ -2207,7 +2207,7 @@ mod tests {
             acts("ct_state=+trk+est actions=resubmit(,7,ct)"),
             vec![Action::Resubmit { in_port: RESUBMIT_IN_PORT, table: Some(7), ct: true }]
         );
-        assert_eq!(acts("actions=note:01.02.03"), vec![Action::Note(vec![1, 2, 3])]);
+        assert_eq!(acts("actions=note:01.02.03"), vec![Action::Note(vec![1, 2, 3, 0, 0, 0])]);
         assert_eq!(
             acts("actions=conjunction(7,2/3)"),
             vec![Action::Conjunction { id: 7, clause: 1, n_clauses: 3 }]
