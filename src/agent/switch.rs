@@ -2,7 +2,7 @@
 //! installs, barrier-acknowledged deletes, a flow dump for cookies. It only
 //! translates; deciding what to install is the runtime's job.
 
-use super::backend::{BackendError, SwitchOps};
+use super::backend::{BackendError, GroupOutcome, SwitchOps};
 use crate::openflow::{BundleError, OfError, Session, Supervisor};
 use podflow_proto::openflow::bundle::flags;
 use podflow_proto::openflow::flow::FlowStatsRequest;
@@ -46,6 +46,38 @@ impl SwitchOps for OpenFlowSwitch {
     async fn install(&self, flows: Vec<FlowMod>) -> Result<(), BackendError> {
         let msgs: Vec<Message> = flows.into_iter().map(Message::FlowMod).collect();
         self.session()?.bundle(&msgs, flags::ATOMIC | flags::ORDERED).await.map_err(bundle_err)
+    }
+
+    /// All groups in one atomic bundle. If the switch refuses some
+    /// messages, nothing is applied: the groups that contain them are
+    /// reported Failed and the others NotApplied (the runtime resends them).
+    async fn install_batch(&self, groups: Vec<Vec<FlowMod>>) -> Vec<GroupOutcome> {
+        let mut owner = Vec::new();
+        let mut msgs = Vec::new();
+        for (gi, g) in groups.iter().enumerate() {
+            for f in g {
+                owner.push(gi);
+                msgs.push(Message::FlowMod(f.clone()));
+            }
+        }
+        let session = match self.session() {
+            Ok(s) => s,
+            Err(e) => return vec![GroupOutcome::Failed(e); groups.len()],
+        };
+        let culprits = |errs: &[crate::openflow::MessageError]| -> Vec<(usize, String)> {
+            errs.iter().filter_map(|e| owner.get(e.index).map(|g| (*g, e.error.to_string()))).collect()
+        };
+        let failed = match session.bundle(&msgs, flags::ATOMIC | flags::ORDERED).await {
+            Ok(()) => return vec![GroupOutcome::Acked; groups.len()],
+            Err(BundleError::Rejected { errors }) => culprits(&errors),
+            Err(BundleError::CommitFailed { culprits: c, .. }) if !c.is_empty() => culprits(&c),
+            Err(e) => return vec![GroupOutcome::Failed(bundle_err(e)); groups.len()],
+        };
+        let mut out = vec![GroupOutcome::NotApplied; groups.len()];
+        for (g, why) in failed {
+            out[g] = GroupOutcome::Failed(BackendError::Refused(why));
+        }
+        out
     }
 
     async fn delete(&self, deletes: Vec<FlowMod>) -> Result<(), BackendError> {
