@@ -548,10 +548,27 @@ fn field_value(d: &FieldDef, s: &str) -> R<(Vec<u8>, Option<Vec<u8>>)> {
         Format::CtState | Format::TcpFlags => {
             let (table, what): (&[(&str, u32)], &str) =
                 if d.format == Format::CtState { (CT_STATE_FLAGS, "ct_state") } else { (TCP_FLAGS, "tcp_flags") };
+            let full = if d.format == Format::CtState { 0xffff_ffffu32 } else { 0x0fff };
             if s.starts_with('+') || s.starts_with('-') {
                 let (v, m) = flag_value(s, table, what)?;
-                let full = if d.format == Format::CtState { 0xffff_ffffu32 } else { 0x0fff };
                 let mask = if m == full { None } else { Some(be(m as u128, len)) };
+                Ok((be(v as u128, len), mask))
+            } else if s.starts_with(|c: char| c.is_ascii_alphabetic()) {
+                // `flag|flag`: exactly these flags set, every other one clear
+                // (what the printer writes for an exact match). Open vSwitch
+                // keeps ct_state in 8 bits, so its exact mask is 0xff.
+                let mut v = 0u32;
+                for (k, name) in s.split('|').enumerate() {
+                    let off = s.split('|').take(k).map(|p| p.len() + 1).sum::<usize>();
+                    match table.iter().find(|(n, _)| *n == name) {
+                        Some((_, bit)) => v |= bit,
+                        None => {
+                            let names: Vec<&str> = table.iter().map(|(n, _)| *n).collect();
+                            return fail_found(at(s, off), format!("a {what} flag ({})", names.join(", ")), name);
+                        }
+                    }
+                }
+                let mask = if d.format == Format::CtState { Some(be(0xff, len)) } else { None };
                 Ok((be(v as u128, len), mask))
             } else {
                 let (v, m) = int_value(d, s)?;
