@@ -52,28 +52,29 @@ impl SwitchOps for OpenFlowSwitch {
     /// messages, nothing is applied: the groups that contain them are
     /// reported Failed and the others NotApplied (the runtime resends them).
     async fn install_batch(&self, groups: Vec<Vec<FlowMod>>) -> Vec<GroupOutcome> {
+        let n = groups.len();
         let mut owner = Vec::new();
         let mut msgs = Vec::new();
-        for (gi, g) in groups.iter().enumerate() {
+        for (gi, g) in groups.into_iter().enumerate() {
             for f in g {
                 owner.push(gi);
-                msgs.push(Message::FlowMod(f.clone()));
+                msgs.push(Message::FlowMod(f));
             }
         }
         let session = match self.session() {
             Ok(s) => s,
-            Err(e) => return vec![GroupOutcome::Failed(e); groups.len()],
+            Err(e) => return vec![GroupOutcome::Failed(e); n],
         };
         let culprits = |errs: &[crate::openflow::MessageError]| -> Vec<(usize, String)> {
             errs.iter().filter_map(|e| owner.get(e.index).map(|g| (*g, e.error.to_string()))).collect()
         };
         let failed = match session.bundle(&msgs, flags::ATOMIC | flags::ORDERED).await {
-            Ok(()) => return vec![GroupOutcome::Acked; groups.len()],
+            Ok(()) => return vec![GroupOutcome::Acked; n],
             Err(BundleError::Rejected { errors }) => culprits(&errors),
             Err(BundleError::CommitFailed { culprits: c, .. }) if !c.is_empty() => culprits(&c),
-            Err(e) => return vec![GroupOutcome::Failed(bundle_err(e)); groups.len()],
+            Err(e) => return vec![GroupOutcome::Failed(bundle_err(e)); n],
         };
-        let mut out = vec![GroupOutcome::NotApplied; groups.len()];
+        let mut out = vec![GroupOutcome::NotApplied; n];
         for (g, why) in failed {
             out[g] = GroupOutcome::Failed(BackendError::Refused(why));
         }
