@@ -112,4 +112,12 @@ fn a_pod_refused_by_the_switch_holds_the_key_until_the_deadline() {
     let log = node.agent_log();
     assert!(log.contains("gate deadline passed with pods not ready"), "{log}");
     assert_eq!(node.status().unwrap().pods_failed, 1);
+    // Once the switch accepts the flows again, the agent's retries make the pod Ready.
+    node.sb.vsctl(&["clear", "Bridge", BRIDGE, "flow_tables"]).unwrap();
+    let t2 = Instant::now();
+    while node.status().is_some_and(|s| s.pods_failed > 0) {
+        assert!(t2.elapsed() < Duration::from_secs(20), "the refused pod was never retried\n{}", node.agent_log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(node.status().unwrap().pods_ready, 2);
 }

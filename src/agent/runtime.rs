@@ -316,6 +316,30 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
         Ok(())
     }
 
+    /// Retries the pods whose flows failed (after a gate opened at its
+    /// deadline, or an ADD racing a switch error). Returns how many are
+    /// still Failed. Pod requests wait while it runs, as during a round.
+    pub async fn retry_failed(&self) -> usize {
+        let _w = self.round_lock.write().await;
+        let (round, todo): (u16, Vec<(PodKey, PodPort)>) = {
+            let st = self.state.lock().await;
+            let todo = st
+                .pods
+                .iter()
+                .filter(|(_, p)| matches!(p.state, PodState::Failed { .. }))
+                .filter_map(|(k, p)| pod_port(&p.record).map(|port| (k.clone(), port)))
+                .collect();
+            (st.round, todo)
+        };
+        if todo.is_empty() {
+            return 0;
+        }
+        // The gate of this round is already open; a scratch one collects acks.
+        let mut scratch = Gate::new(round, todo.iter().map(|(k, _)| Participant::Pod(k.file_name())), Instant::now(), None);
+        self.replay_batch(&mut scratch, round, todo).await;
+        self.state.lock().await.pods.values().filter(|p| matches!(p.state, PodState::Failed { .. })).count()
+    }
+
     /// Installs a batch of pods' flows in as few bundles as possible: one,
     /// unless the switch refuses some pods' flows, which are then marked
     /// Failed while the rest are sent again.
