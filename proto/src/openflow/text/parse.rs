@@ -431,6 +431,15 @@ const TCP_FLAGS: &[(&str, u32)] = &[
     ("ns", 0x100),
 ];
 
+/// A flag by name, or unnamed bits as `[HEX]` (how the printer and
+/// `ovs-ofctl` write bits without a name).
+fn flag_bit(table: &[(&str, u32)], name: &str) -> Option<u32> {
+    if let Some(hex) = name.strip_prefix('[').and_then(|n| n.strip_suffix(']')) {
+        return u32::from_str_radix(hex, 16).ok().filter(|b| *b != 0);
+    }
+    table.iter().find(|(n, _)| *n == name).map(|(_, b)| *b)
+}
+
 /// `+flag-flag…` syntax: returns (value, mask).
 fn flag_value(s: &str, table: &[(&str, u32)], what: &str) -> R<(u32, u32)> {
     let mut v = 0u32;
@@ -452,9 +461,9 @@ fn flag_value(s: &str, table: &[(&str, u32)], what: &str) -> R<(u32, u32)> {
         }
         let name = &s[name_start..j];
         let names: Vec<&str> = table.iter().map(|(n, _)| *n).collect();
-        let bit = match table.iter().find(|(n, _)| *n == name) {
-            Some((_, bit)) => *bit,
-            None => return fail_found(at(s, name_start), format!("a {what} flag ({})", names.join(", ")), name),
+        let bit = match flag_bit(table, name) {
+            Some(bit) => bit,
+            None => return fail_found(at(s, name_start), format!("a {what} flag ({}, or [HEX] for unnamed bits)", names.join(", ")), name),
         };
         if m & bit != 0 {
             return fail_found(at(s, name_start), format!("each {what} flag at most once"), name);
@@ -553,18 +562,18 @@ fn field_value(d: &FieldDef, s: &str) -> R<(Vec<u8>, Option<Vec<u8>>)> {
                 let (v, m) = flag_value(s, table, what)?;
                 let mask = if m == full { None } else { Some(be(m as u128, len)) };
                 Ok((be(v as u128, len), mask))
-            } else if s.starts_with(|c: char| c.is_ascii_alphabetic()) {
+            } else if s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '[') {
                 // `flag|flag`: exactly these flags set, every other one clear
                 // (what the printer writes for an exact match). Open vSwitch
                 // keeps ct_state in 8 bits, so its exact mask is 0xff.
                 let mut v = 0u32;
                 for (k, name) in s.split('|').enumerate() {
                     let off = s.split('|').take(k).map(|p| p.len() + 1).sum::<usize>();
-                    match table.iter().find(|(n, _)| *n == name) {
-                        Some((_, bit)) => v |= bit,
+                    match flag_bit(table, name) {
+                        Some(bit) => v |= bit,
                         None => {
                             let names: Vec<&str> = table.iter().map(|(n, _)| *n).collect();
-                            return fail_found(at(s, off), format!("a {what} flag ({})", names.join(", ")), name);
+                            return fail_found(at(s, off), format!("a {what} flag ({}, or [HEX] for unnamed bits)", names.join(", ")), name);
                         }
                     }
                 }
