@@ -129,13 +129,7 @@ pub fn format_mac(m: &[u8; 6]) -> String {
 
 /// The host-side interface name of a pod: stable, short, unique per key.
 pub fn host_ifname(key: &PodKey) -> String {
-    // FNV-1a: stable across runs and versions, unlike std's hasher.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in key.container_id.bytes().chain([0]).chain(key.ifname.bytes()) {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x100_0000_01b3);
-    }
-    format!("pf{:011x}", h & 0xfff_ffff_ffff)
+    format!("pf{:011x}", key.stable_hash() & 0xfff_ffff_ffff)
 }
 
 fn pod_port(rec: &PodRecord) -> Option<PodPort> {
