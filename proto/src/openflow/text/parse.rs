@@ -646,7 +646,7 @@ impl<'a> MatchBuilder<'a> {
         // 1.5). Fold them together so the later setting wins on the bits it
         // covers, instead of sending two fields the switch calls duplicates.
         if id.class == super::super::oxm::class::NXM_1 && id.field < 16 && id.experimenter.is_none() && value.len() == 4 {
-            let shift = if id.field % 2 == 0 { 32 } else { 0 };
+            let shift = if id.field.is_multiple_of(2) { 32 } else { 0 };
             let v = u32::from_be_bytes([value[0], value[1], value[2], value[3]]) as u64;
             let m = mask.as_ref().map_or(u32::MAX as u64, |m| u32::from_be_bytes([m[0], m[1], m[2], m[3]]) as u64);
             return self.put_xreg(id.field / 2, v << shift, m << shift, (u32::MAX as u64) << shift, origin);
