@@ -708,6 +708,17 @@ impl<'a> MatchBuilder<'a> {
         if from == to {
             return;
         }
+        // Both spellings given (`nw_proto=…,arp,arp_op=…`): they are one
+        // field in Open vSwitch, so the later setting wins.
+        if self.m.get(from).is_some() && self.m.get(to).is_some() {
+            let pos = |id: OxmId| self.origin.iter().position(|(i, _)| *i == id);
+            let drop = if pos(from) > pos(to) { to } else { from };
+            self.m.fields.retain(|f| f.id != drop);
+            self.origin.retain(|(i, _)| *i != drop);
+            if drop == from {
+                return;
+            }
+        }
         if let Some(f) = self.m.fields.iter_mut().find(|f| f.id == from) {
             f.id = to;
         }
@@ -795,14 +806,9 @@ impl<'a> MatchBuilder<'a> {
             self.remap(IPV4_SRC, ARP_SPA);
             self.remap(IPV4_DST, ARP_TPA);
             if let Some(f) = self.m.fields.iter_mut().find(|f| f.id == IP_PROTO) {
-                f.id = ARP_OP;
                 f.value = vec![0, f.value[0]];
-                for (i, _) in self.origin.iter_mut() {
-                    if *i == IP_PROTO {
-                        *i = ARP_OP;
-                    }
-                }
             }
+            self.remap(IP_PROTO, ARP_OP);
         }
         self.m.fields.sort_by_key(|f| rank(f.id));
         if let Err((name, p)) = self.m.check_prerequisites() {
