@@ -466,6 +466,22 @@ impl Host {
             .collect())
     }
 
+    /// Lists the routes of one family (`v6`) in every table.
+    pub async fn all_routes(&self, v6: bool) -> Result<Vec<Route>, HostError> {
+        let mut msg = RouteMessage::default();
+        msg.header.address_family = if v6 { AddressFamily::Inet6 } else { AddressFamily::Inet };
+        let names = self.link_names().await?;
+        let msgs = self.dump(RouteNetlinkMessage::GetRoute(msg), "list routes", "routes").await?;
+        Ok(msgs
+            .iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewRoute(r) => Route::from_message(r, &names),
+                _ => None,
+            })
+            .filter(|r| r.dst.addr.is_ipv6() == v6)
+            .collect())
+    }
+
     async fn route_message(&self, route: &Route, delete: bool) -> Result<RouteMessage, HostError> {
         if let Some(gw) = route.gateway {
             if gw.is_ipv6() != route.dst.addr.is_ipv6() {
