@@ -1,0 +1,261 @@
+//! Uplink migration against a real userspace Open vSwitch: a node namespace
+//! (the sandbox's, running ovsdb-server and ovs-vswitchd) and a router
+//! namespace joined by a veth pair. The node side `eth1` carries
+//! 192.0.2.2/24 and the default route via the router's 192.0.2.1. The real
+//! `podflow uplink` binary runs inside the node namespace. Never touches
+//! the machine's own interfaces; everything goes with the sandbox, also
+//! when a test fails.
+
+mod common;
+
+use podflow::sandbox::Sandbox;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+const BR: &str = "br-ext";
+const NIC: &str = "eth1";
+const NODE_IP: &str = "192.0.2.2/24";
+const ROUTER_IP: &str = "192.0.2.1";
+
+/// Tests here start OVS and move links: one at a time keeps the 2-core
+/// machine's timings sane.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+struct Net {
+    sb: Sandbox,
+    router: String,
+    state: PathBuf,
+}
+
+impl Net {
+    fn new(tag: &str) -> Option<Net> {
+        let mut sb = common::sandbox(tag)?;
+        // A first bridge creates the userspace datapath's own device, so
+        // that snapshots taken before and after attach compare equal.
+        sb.add_bridge("br-int").unwrap();
+        let router = sb.add_netns("rt").unwrap();
+        let node = sb.netns.clone();
+        ip(&["-n", &node, "link", "add", NIC, "type", "veth", "peer", "name", "rt0", "netns", &router]);
+        ip(&["-n", &node, "addr", "add", NODE_IP, "dev", NIC]);
+        ip(&["-n", &node, "link", "set", NIC, "up"]);
+        ip(&["-n", &node, "route", "add", "default", "via", ROUTER_IP]);
+        ip(&["-n", &node, "route", "add", "198.51.100.0/24", "via", ROUTER_IP, "metric", "50"]);
+        ip(&["-n", &router, "addr", "add", "192.0.2.1/24", "dev", "rt0"]);
+        ip(&["-n", &router, "link", "set", "rt0", "up"]);
+        let state = sb.dir.join("state");
+        let net = Net { sb, router, state };
+        // IPv6 duplicate address detection on the new veth ends with a
+        // change `ip -j addr` shows ("tentative"): wait for it, so that
+        // snapshots compare what podflow did, not what DAD did.
+        let t0 = std::time::Instant::now();
+        while ip(&["-n", &net.sb.netns, "-j", "addr"]).contains("tentative") {
+            assert!(t0.elapsed() < std::time::Duration::from_secs(10), "IPv6 DAD did not finish");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert!(net.reachable(), "the router must answer before any attach");
+        Some(net)
+    }
+
+    /// Runs `podflow ARGS… --ovs-rundir … --state-dir … --datapath-type netdev`
+    /// inside the node namespace, with `env`.
+    fn podflow(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.sb.netns, env!("CARGO_BIN_EXE_podflow")]).args(args);
+        if args.first() == Some(&"uplink") && args.get(1) != Some(&"failpoints") {
+            c.arg("--ovs-rundir").arg(&self.sb.dir).arg("--state-dir").arg(&self.state).args(["--datapath-type", "netdev"]);
+        }
+        c.env("RUST_LOG", "info");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    }
+
+    fn attach(&self, extra: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut a = vec!["uplink", "attach", "--bridge", BR, "--interface", NIC];
+        a.extend_from_slice(extra);
+        self.podflow(&a, env)
+    }
+
+    fn detach(&self) -> Output {
+        self.podflow(&["uplink", "detach", "--bridge", BR, "--interface", NIC], &[])
+    }
+
+    /// `ip -j addr` and `ip -j route` (all tables) of the node.
+    fn snapshot(&self) -> (String, String) {
+        let n = &self.sb.netns;
+        (ip(&["-n", n, "-j", "addr"]), ip(&["-n", n, "-j", "route", "show", "table", "all"]))
+    }
+
+    /// ARP (podflow arping) and ICMP (ping) from the node to the router.
+    fn reachable(&self) -> bool {
+        let _ = Command::new("ip").args(["-n", &self.sb.netns, "neigh", "flush", "all"]).output();
+        let arp = self.podflow(&["arping", "--netns", &self.sb.netns, "-I", NIC, "-c", "3", "--interval", "100ms", ROUTER_IP], &[]);
+        let ping = Command::new("ip").args(["netns", "exec", &self.sb.netns, "ping", "-c", "2", "-i", "0.2", "-W", "1", ROUTER_IP]).output().unwrap();
+        arp.status.success() && ping.status.success()
+    }
+
+    fn ports(&self) -> Vec<String> {
+        match self.sb.vsctl(&["list-ports", BR]) {
+            Ok(s) => s.lines().map(str::to_string).collect(),
+            Err(_) => vec![],
+        }
+    }
+
+    fn bridge_exists(&self) -> bool {
+        self.sb.vsctl(&["br-exists", BR]).is_ok()
+    }
+
+    fn journals(&self) -> usize {
+        std::fs::read_dir(self.state.join("uplink")).map(|d| d.count()).unwrap_or(0)
+    }
+
+    /// Packets counted by the patch flow from the uplink port.
+    fn uplink_packets(&self) -> u64 {
+        let flows = self.sb.ofctl("dump-flows", BR, &[]).unwrap();
+        flows
+            .lines()
+            .filter(|l| l.contains("priority=100"))
+            .filter_map(|l| l.split("n_packets=").nth(1)?.split(',').next()?.parse::<u64>().ok())
+            .sum()
+    }
+
+    fn assert_attached(&self) {
+        let mut ports = self.ports();
+        ports.sort();
+        assert_eq!(ports, vec![NIC.to_string(), format!("{NIC}~")], "both ports on {BR}");
+        let before = self.uplink_packets();
+        assert!(self.reachable(), "the router must answer through the bridge");
+        assert!(self.uplink_packets() > before, "the answers must have crossed the bridge's flows");
+        let link = ip(&["-n", &self.sb.netns, "-j", "link", "show", &format!("{NIC}~")]);
+        assert!(link.contains(&format!("\"{NIC}~\"")), "{link}");
+    }
+
+    fn assert_restored(&self, before: &(String, String)) {
+        let after = self.snapshot();
+        assert_eq!(after.0, before.0, "ip -j addr differs after restore");
+        assert_eq!(after.1, before.1, "ip -j route differs after restore");
+        assert!(!self.bridge_exists(), "{BR} must be gone");
+        assert_eq!(self.journals(), 0, "no journal left");
+        assert!(self.reachable(), "the router must answer through the NIC again");
+    }
+}
+
+fn ip(args: &[&str]) -> String {
+    let out = Command::new("ip").args(args).output().expect("run ip");
+    assert!(out.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn text(o: &Output) -> String {
+    format!("status {:?}\nstdout:\n{}\nstderr:\n{}", o.status, String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+#[test]
+fn attach_twice_then_detach_restores_exactly() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(net) = Net::new("uplattach") else { return };
+    let before = net.snapshot();
+
+    // The node's primary interface is refused without --allow-primary.
+    let o = net.attach(&[], &[]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("primary interface"), "{}", text(&o));
+    assert_eq!(net.snapshot(), before);
+    assert!(!net.bridge_exists());
+
+    let o = net.attach(&["--allow-primary"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("answered through the bridge"), "{}", text(&o));
+    net.assert_attached();
+    // The internal port has the NIC's MAC and MTU.
+    let mac_of = |n: &str| {
+        let v: serde_json::Value = serde_json::from_str(&ip(&["-n", &net.sb.netns, "-j", "link", "show", n])).unwrap();
+        (v[0]["address"].as_str().unwrap().to_string(), v[0]["mtu"].as_u64().unwrap())
+    };
+    assert_eq!(mac_of(NIC), mac_of(&format!("{NIC}~")));
+
+    // A second attach is a no-op.
+    let snap = net.snapshot();
+    let o = net.attach(&["--allow-primary"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("already attached"), "{}", text(&o));
+    assert_eq!(net.snapshot(), snap);
+
+    let o = net.podflow(&["uplink", "status", "--json"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let st: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(st["uplinks"][0]["healthy"], true, "{st}");
+
+    let o = net.detach();
+    assert!(o.status.success(), "{}", text(&o));
+    net.assert_restored(&before);
+}
+
+#[test]
+fn failed_probe_rolls_back_exactly() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(net) = Net::new("uplprobe") else { return };
+    ip(&["-n", &net.router, "link", "set", "rt0", "down"]);
+    let before = net.snapshot();
+    let o = net.attach(&["--allow-primary"], &[]);
+    assert!(!o.status.success(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("rolled back") && err.contains("no ARP answer"), "{}", text(&o));
+    let after = net.snapshot();
+    assert_eq!(after.0, before.0, "ip -j addr differs after the rollback");
+    assert_eq!(after.1, before.1, "ip -j route differs after the rollback");
+    assert!(!net.bridge_exists());
+    assert_eq!(net.journals(), 0);
+    ip(&["-n", &net.router, "link", "set", "rt0", "up"]);
+    assert!(net.reachable());
+}
+
+#[test]
+fn failpoint_after_every_step_then_recovery() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(net) = Net::new("uplfail") else { return };
+    let before = net.snapshot();
+    let o = net.podflow(&["uplink", "failpoints"], &[]);
+    let names: Vec<String> = String::from_utf8_lossy(&o.stdout).lines().map(str::to_string).collect();
+    assert_eq!(names.len(), 8, "{names:?}");
+    for (i, step) in names.iter().enumerate() {
+        let o = net.attach(&["--allow-primary"], &[("PODFLOW_FAILPOINT", step)]);
+        assert!(!o.status.success(), "failpoint {step} must abort: {}", text(&o));
+        assert!(String::from_utf8_lossy(&o.stderr).contains("aborting after the step"), "{step}: {}", text(&o));
+        assert_eq!(net.journals(), 1, "{step}: the journal must survive the crash");
+        if i % 2 == 0 {
+            // Recovery by `status`: fully restored.
+            let o = net.podflow(&["uplink", "status", "--json"], &[]);
+            assert!(o.status.success(), "{step}: {}", text(&o));
+            let st: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+            assert_eq!(st["recovered"][0]["from"], step.as_str(), "{step}: {st}");
+            net.assert_restored(&before);
+        } else {
+            // Recovery by the next `attach`: rolled back, then fully attached.
+            let o = net.attach(&["--allow-primary"], &[]);
+            assert!(o.status.success(), "{step}: {}", text(&o));
+            net.assert_attached();
+            let o = net.detach();
+            assert!(o.status.success(), "{step}: {}", text(&o));
+            net.assert_restored(&before);
+        }
+    }
+}
+
+#[test]
+fn attach_refused_while_flow_restore_wait_is_set() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(net) = Net::new("uplfrw") else { return };
+    let before = net.snapshot();
+    net.sb.vsctl(&["set", "Open_vSwitch", ".", "other_config:flow-restore-wait=true"]).unwrap();
+    let o = net.attach(&["--allow-primary"], &[]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("flow-restore-wait is set"), "{}", text(&o));
+    assert_eq!(net.snapshot(), before);
+    assert!(!net.bridge_exists());
+    net.sb.vsctl(&["remove", "Open_vSwitch", ".", "other_config", "flow-restore-wait"]).unwrap();
+    let o = net.attach(&["--allow-primary"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    net.assert_attached();
+}
