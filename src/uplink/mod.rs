@@ -881,7 +881,7 @@ mod tests {
     #[test]
     fn recorded_routes_convert_and_compare() {
         let r = to_route(&route("0.0.0.0/0", Some("192.0.2.1"), Some(100)), "eth1").unwrap();
-        assert_eq!(r.to_string(), "default via 192.0.2.1 dev eth1 metric 100 table 254 scope 0");
+        assert_eq!(r.to_string(), "default via 192.0.2.1 dev eth1 metric 100 table 254 scope global");
         let mut listed = r.clone();
         listed.oif_index = Some(3);
         assert!(same_route(&listed, &r, 3));
