@@ -210,6 +210,7 @@ impl Executor {
     pub async fn attach(&self, bridge: &str, ifname: &str, probe: Option<Ipv4Addr>, allow_primary: bool) -> Result<AttachOutcome, UplinkError> {
         check_ifname("bridge", bridge)?;
         check_ifname("interface", ifname)?;
+        let _lock = self.lock().await?;
         if let Some(j) = Journal::load(&self.cfg.state_dir, bridge, ifname)? {
             match journal::recovery(&j) {
                 Recovery::Consistent => return Ok(AttachOutcome::AlreadyAttached),
@@ -237,6 +238,7 @@ impl Executor {
     pub async fn detach(&self, bridge: &str, ifname: &str) -> Result<(), UplinkError> {
         check_ifname("bridge", bridge)?;
         check_ifname("interface", ifname)?;
+        let _lock = self.lock().await?;
         let Some(mut j) = Journal::load(&self.cfg.state_dir, bridge, ifname)? else {
             return Err(UplinkError::NotAttached { bridge: bridge.into(), ifname: ifname.into(), dir: self.cfg.state_dir.join("uplink").display().to_string() });
         };
@@ -253,6 +255,11 @@ impl Executor {
 
     /// Rolls back every interrupted migration of the state directory.
     pub async fn recover(&self) -> Result<Vec<Recovered>, UplinkError> {
+        let _lock = self.lock().await?;
+        self.recover_locked().await
+    }
+
+    async fn recover_locked(&self) -> Result<Vec<Recovered>, UplinkError> {
         let mut out = Vec::new();
         for j in Journal::load_all(&self.cfg.state_dir)? {
             if let Recovery::RollBack { from } = journal::recovery(&j) {
@@ -267,7 +274,8 @@ impl Executor {
     /// Recovers, then reports every migration with what the kernel and
     /// OVSDB show.
     pub async fn status(&self) -> Result<StatusReport, UplinkError> {
-        let recovered = self.recover().await?;
+        let _lock = self.lock().await?;
+        let recovered = self.recover_locked().await?;
         let mut uplinks = Vec::new();
         for j in Journal::load_all(&self.cfg.state_dir)? {
             let nic = self.host.link_by_index(j.original.index).await.ok().filter(|l| l.mac.map(|m| m.to_string()) == Some(j.original.mac.clone()));
@@ -305,6 +313,7 @@ impl Executor {
     /// Re-installs the forwarding flows of every attached uplink whose
     /// bridge is `bridge` (after a switch restart). Returns how many.
     pub async fn reinstall_flows(&self, bridge: &str) -> Result<usize, UplinkError> {
+        let _lock = self.lock().await?;
         let mut n = 0;
         for j in Journal::load_all(&self.cfg.state_dir)? {
             if j.bridge == bridge && j.phase == Phase::Attached {
@@ -314,6 +323,30 @@ impl Executor {
             }
         }
         Ok(n)
+    }
+
+    /// Holds `<state-dir>/uplink/lock` (flock) so that a CLI command and
+    /// the agent never work on the journals at the same time. Released
+    /// when the returned file is dropped (or the process dies).
+    async fn lock(&self) -> Result<std::fs::File, UplinkError> {
+        use std::os::fd::AsRawFd;
+        let dir = self.cfg.state_dir.join("uplink");
+        let path = dir.join("lock");
+        let io = |e: std::io::Error| UplinkError::Journal(JournalError::Read { path: path.display().to_string(), detail: e.to_string() });
+        std::fs::create_dir_all(&dir).map_err(io)?;
+        let f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io)?;
+        let end = self.deadline() + self.cfg.timeout * 5;
+        loop {
+            // SAFETY: flock on a file descriptor we own.
+            if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+                return Ok(f);
+            }
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::EWOULDBLOCK) || Instant::now() >= end {
+                return Err(UplinkError::Refused(format!("another podflow process holds {} ({e})", path.display())));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     // ---------------------------------------------------------- pre-checks
