@@ -107,7 +107,20 @@ impl Net {
     }
 
     fn journals(&self) -> usize {
-        std::fs::read_dir(self.state.join("uplink")).map(|d| d.count()).unwrap_or(0)
+        std::fs::read_dir(self.state.join("uplink"))
+            .map(|d| d.flatten().filter(|e| e.path().extension().is_some_and(|x| x == "json")).count())
+            .unwrap_or(0)
+    }
+
+    /// The journal's phase, if there is a journal.
+    fn phase(&self) -> Option<String> {
+        let b = std::fs::read(self.state.join("uplink").join(format!("{BR}.{NIC}.json"))).ok()?;
+        let v: serde_json::Value = serde_json::from_slice(&b).ok()?;
+        v["phase"]["phase"].as_str().map(str::to_string)
+    }
+
+    fn flow_restore_wait(&self) -> bool {
+        self.sb.vsctl(&["get", "Open_vSwitch", ".", "other_config"]).unwrap().contains("flow-restore-wait")
     }
 
     /// Packets counted by the patch flow from the uplink port.
@@ -248,7 +261,7 @@ fn attach_refused_while_flow_restore_wait_is_set() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let Some(net) = Net::new("uplfrw") else { return };
     let before = net.snapshot();
-    net.sb.vsctl(&["set", "Open_vSwitch", ".", "other_config:flow-restore-wait=true"]).unwrap();
+    net.sb.vsctl(&["--no-wait", "set", "Open_vSwitch", ".", "other_config:flow-restore-wait=true"]).unwrap();
     let o = net.attach(&["--allow-primary"], &[]);
     assert!(!o.status.success(), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("flow-restore-wait is set"), "{}", text(&o));
@@ -258,4 +271,95 @@ fn attach_refused_while_flow_restore_wait_is_set() {
     let o = net.attach(&["--allow-primary"], &[]);
     assert!(o.status.success(), "{}", text(&o));
     net.assert_attached();
+}
+
+/// Kills the agent it holds when dropped (also when the test fails).
+struct AgentGuard(std::process::Child);
+
+impl Drop for AgentGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wait_until(limit: std::time::Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let t0 = std::time::Instant::now();
+    while !cond() {
+        assert!(t0.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn agent_attaches_after_its_gate_and_restores_forwarding_after_a_switch_restart() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(net) = Net::new("uplagent") else { return };
+    let log_path = net.sb.dir.join("agent.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let agent_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    let child = Command::new("ip")
+        .args(["netns", "exec", &net.sb.netns, env!("CARGO_BIN_EXE_podflow"), "agent"])
+        .args(["--bridge", "br-int", "--datapath-type", "netdev", "--pod-cidr", "198.18.0.0/24", "--gate-deadline", "30"])
+        .arg("--ovs-rundir")
+        .arg(&net.sb.dir)
+        .arg("--state-dir")
+        .arg(&net.state)
+        .args(["--secondary-bridge", &format!("{BR}:{NIC}"), "--secondary-allow-primary"])
+        .env("RUST_LOG", "info")
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let _agent = AgentGuard(child);
+    let t0 = std::time::Instant::now();
+    while net.phase().as_deref() != Some("attached") {
+        assert!(t0.elapsed() < std::time::Duration::from_secs(30), "the agent did not attach the uplink; log:\n{}", agent_log());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    net.assert_attached();
+
+    // ovs-vswitchd dies; it comes back with flow-restore-wait preset and
+    // without any OpenFlow flow. The uplink forwards again only once the
+    // agent's round re-installed br-ext's flows and removed the key.
+    net.sb.kill_vswitchd().unwrap();
+    net.sb.vsctl(&["--no-wait", "set", "Open_vSwitch", ".", "other_config:flow-restore-wait=true"]).unwrap();
+    net.sb.start_vswitchd().unwrap();
+    wait_until(std::time::Duration::from_secs(30), "the agent to remove flow-restore-wait", || !net.flow_restore_wait());
+    let flows = net.sb.ofctl("dump-flows", BR, &[]).unwrap();
+    assert_eq!(flows.lines().filter(|l| l.contains("priority=100")).count(), 2, "br-ext's flows re-installed before the key went:\n{flows}");
+    assert!(net.reachable(), "the router must answer through the bridge after the restart; log:\n{}", agent_log());
+    assert!(agent_log().contains("round complete"), "{}", agent_log());
+
+    // Control: the same restart under an agent that does not know the
+    // secondary bridge leaves it without flows, and the node without its
+    // router, although the key is gone. So the participant is what made
+    // the difference above.
+    drop(_agent);
+    net.sb.kill_vswitchd().unwrap();
+    net.sb.vsctl(&["--no-wait", "set", "Open_vSwitch", ".", "other_config:flow-restore-wait=true"]).unwrap();
+    net.sb.start_vswitchd().unwrap();
+    let log = std::fs::OpenOptions::new().append(true).open(&log_path).unwrap();
+    let plain = Command::new("ip")
+        .args(["netns", "exec", &net.sb.netns, env!("CARGO_BIN_EXE_podflow"), "agent"])
+        .args(["--bridge", "br-int", "--datapath-type", "netdev", "--pod-cidr", "198.18.0.0/24", "--gate-deadline", "30"])
+        .arg("--ovs-rundir")
+        .arg(&net.sb.dir)
+        .arg("--state-dir")
+        .arg(&net.state)
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let plain = AgentGuard(plain);
+    wait_until(std::time::Duration::from_secs(30), "the plain agent to remove flow-restore-wait", || !net.flow_restore_wait());
+    assert!(!net.reachable(), "without the secondary participant br-ext must forward nothing after the restart");
+    drop(plain);
+
+    let o = net.detach();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(net.journals(), 0);
+    assert!(net.reachable());
 }
