@@ -224,6 +224,19 @@ fn failed_probe_rolls_back_exactly() {
     assert!(net.reachable());
 }
 
+/// The probe must test the bridge, not the NIC: a bridge without its
+/// flows (test-only fault) fails the probe and is rolled back.
+#[test]
+fn bridge_without_flows_fails_the_probe() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(net) = Net::new("uplnoflow") else { return };
+    let before = net.snapshot();
+    let o = net.attach(&["--allow-primary"], &[("PODFLOW_FAULT", "skip-uplink-flows")]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no ARP answer"), "{}", text(&o));
+    net.assert_restored(&before);
+}
+
 #[test]
 fn failpoint_after_every_step_then_recovery() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());

@@ -28,15 +28,24 @@ pub struct UplinkCommon {
     /// Datapath type of a bridge that attach creates.
     #[arg(long, env = "PODFLOW_DATAPATH_TYPE", value_enum, default_value = "system")]
     pub datapath_type: Datapath,
+    /// Test-only fault injection (`skip-uplink-flows`).
+    #[arg(long, env = "PODFLOW_FAULT", hide = true)]
+    pub fault: Option<String>,
 }
 
 impl UplinkCommon {
-    fn config(&self) -> Config {
+    fn config(&self) -> Result<Config, CliError> {
         let dp = match self.datapath_type {
             Datapath::System => DatapathType::System,
             Datapath::Netdev => DatapathType::Netdev,
         };
-        Config::new(self.state_dir.clone(), self.rundir.ovs_rundir.clone(), self.ovsdb.clone(), dp)
+        let mut c = Config::new(self.state_dir.clone(), self.rundir.ovs_rundir.clone(), self.ovsdb.clone(), dp);
+        match self.fault.as_deref() {
+            None | Some("") => {}
+            Some("skip-uplink-flows") => c.fault_skip_flows = true,
+            Some(other) => return Err(CliError::Usage(format!("unknown fault {other:?}"))),
+        }
+        Ok(c)
     }
 }
 
@@ -102,7 +111,7 @@ pub async fn run(cmd: UplinkCommand) -> Result<ExitCode, CliError> {
             }
         }
         UplinkCommand::Attach { bridge, interface, probe, allow_primary, common } => {
-            let ex = Executor::open(common.config()).await.map_err(failed)?;
+            let ex = Executor::open(common.config()?).await.map_err(failed)?;
             match ex.attach(&bridge, &interface, probe, allow_primary).await.map_err(failed)? {
                 AttachOutcome::Attached { probed: Some(p) } => println!("{interface} attached to {bridge}; {p} answered through the bridge"),
                 AttachOutcome::Attached { probed: None } => println!("{interface} attached to {bridge} (no IPv4 gateway to probe)"),
@@ -110,12 +119,12 @@ pub async fn run(cmd: UplinkCommand) -> Result<ExitCode, CliError> {
             }
         }
         UplinkCommand::Detach { bridge, interface, common } => {
-            let ex = Executor::open(common.config()).await.map_err(failed)?;
+            let ex = Executor::open(common.config()?).await.map_err(failed)?;
             ex.detach(&bridge, &interface).await.map_err(failed)?;
             println!("{interface} detached from {bridge} and restored");
         }
         UplinkCommand::Status { json, common } => {
-            let ex = Executor::open(common.config()).await.map_err(failed)?;
+            let ex = Executor::open(common.config()?).await.map_err(failed)?;
             let r = ex.status().await.map_err(failed)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&r).map_err(|e| CliError::Failed(format!("cannot encode the status as JSON: {e}")))?);

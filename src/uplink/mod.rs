@@ -51,6 +51,9 @@ pub struct Config {
     /// ARP probe: requests sent (one per `probe_interval`) before giving up.
     pub probe_count: u32,
     pub probe_interval: Duration,
+    /// Test-only fault: skip the `install-flows` step (the bridge then
+    /// forwards nothing), so a test can prove the probe catches it.
+    pub fault_skip_flows: bool,
 }
 
 impl Config {
@@ -63,6 +66,7 @@ impl Config {
             timeout: Duration::from_secs(10),
             probe_count: 30,
             probe_interval: Duration::from_millis(100),
+            fault_skip_flows: false,
         }
     }
 }
@@ -513,6 +517,7 @@ impl Executor {
                 let p = vswitch::add_port(&self.db, &j.bridge, &spec, self.deadline()).await.map_err(db_err(format!("add {} to bridge {}", j.bridged_name, j.bridge)))?;
                 ports.uplink = Some(p as u32);
             }
+            Step::InstallFlows if self.cfg.fault_skip_flows => tracing::warn!("fault injection: not installing the bridge's flows"),
             Step::InstallFlows => self.install_flows(j, ports).await?,
             Step::Probe => return self.probe(j, target).await,
         }
