@@ -92,6 +92,15 @@ pub enum UplinkError {
     /// The journal could not be written or read.
     #[error(transparent)]
     Journal(#[from] JournalError),
+    /// The kernel or OVSDB is not as the journal says it should be.
+    #[error("the node is not as the uplink journal expects: {0}")]
+    State(String),
+    /// Something did not happen in time (a port, a socket, a netdev).
+    #[error("timed out after {after:?} waiting for {what}")]
+    Timeout { what: String, after: Duration },
+    /// The ARP prober could not run.
+    #[error("cannot probe {target}: {source}")]
+    Probe { target: Ipv4Addr, source: crate::probe::ProbeError },
     /// The probe through the bridge got no answer.
     #[error("no ARP answer from {target} through bridge {bridge} after {sent} requests")]
     ProbeFailed { bridge: String, target: Ipv4Addr, sent: u32 },
@@ -339,7 +348,8 @@ impl Executor {
         let io = |e: std::io::Error| UplinkError::Journal(JournalError::Read { path: path.display().to_string(), detail: e.to_string() });
         std::fs::create_dir_all(&dir).map_err(io)?;
         let f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io)?;
-        let end = self.deadline() + self.cfg.timeout * 5;
+        let limit = self.cfg.timeout * 6;
+        let end = Instant::now() + limit;
         loop {
             // SAFETY: flock on a file descriptor we own.
             if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
@@ -347,7 +357,7 @@ impl Executor {
             }
             let e = std::io::Error::last_os_error();
             if e.raw_os_error() != Some(libc::EWOULDBLOCK) || Instant::now() >= end {
-                return Err(UplinkError::Refused(format!("another podflow process holds {} ({e})", path.display())));
+                return Err(UplinkError::Timeout { what: format!("the lock {} held by another podflow process ({e})", path.display()), after: limit });
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -378,8 +388,7 @@ impl Executor {
         if self.host.link(&bridged).await.is_ok() {
             return Err(UplinkError::Refused(format!("an interface named {bridged} already exists, and {ifname} must take that name in the bridge")));
         }
-        if let Some(owner) = self.db.read(|s| s.replica.find("Interface", "name", ifname).map(|_| ())) {
-            let _ = owner;
+        if self.db.read(|s| s.replica.find("Interface", "name", ifname).is_some()) {
             return Err(UplinkError::Refused(format!("{ifname} is already an Open vSwitch interface")));
         }
         if link.master.is_some() {
@@ -539,7 +548,7 @@ impl Executor {
     async fn nic(&self, j: &Journal) -> Result<Link, UplinkError> {
         let l = self.host.link_by_index(j.original.index).await.map_err(host_err(format!("find the NIC {} (interface index {})", j.original.ifname, j.original.index)))?;
         if l.mac.map(|m| m.to_string()).as_deref() != Some(j.original.mac.as_str()) {
-            return Err(UplinkError::Refused(format!(
+            return Err(UplinkError::State(format!(
                 "interface index {} is now {} with another MAC address; the NIC {} is gone",
                 j.original.index, l.name, j.original.ifname
             )));
@@ -581,7 +590,7 @@ impl Executor {
         let p = vswitch::add_port_with(&self.db, &j.bridge, &spec, &settings, self.deadline()).await.map_err(db_err(format!("add the internal port {name} to {}", j.bridge)))?;
         ports.internal = Some(p as u32);
         self.wait(|| async { matches!(self.internal_link(j).await, Ok(Some(_))) }, &format!("the internal port {name} to appear")).await?;
-        let link = self.internal_link(j).await?.ok_or_else(|| UplinkError::Refused(format!("the internal port {name} vanished")))?;
+        let link = self.internal_link(j).await?.ok_or_else(|| UplinkError::State(format!("the internal port {name} vanished")))?;
         let mac: MacAddr = j.original.mac.parse().map_err(host_err("read the recorded MAC address"))?;
         if link.mac != Some(mac) {
             self.host.set_mac(name, mac).await.map_err(host_err(format!("set the MAC address of {name}")))?;
@@ -594,7 +603,7 @@ impl Executor {
 
     async fn move_addresses(&self, j: &Journal) -> Result<(), UplinkError> {
         let name = &j.original.ifname;
-        let internal = self.internal_link(j).await?.ok_or_else(|| UplinkError::Refused(format!("the internal port {name} is missing")))?;
+        let internal = self.internal_link(j).await?.ok_or_else(|| UplinkError::State(format!("the internal port {name} is missing")))?;
         let nic = self.nic(j).await?;
         self.add_addrs(j, &internal.name).await?;
         self.delete_addrs(j, &nic.name).await
@@ -602,7 +611,7 @@ impl Executor {
 
     async fn move_routes(&self, j: &Journal) -> Result<(), UplinkError> {
         let name = &j.original.ifname;
-        let internal = self.internal_link(j).await?.ok_or_else(|| UplinkError::Refused(format!("the internal port {name} is missing")))?;
+        let internal = self.internal_link(j).await?.ok_or_else(|| UplinkError::State(format!("the internal port {name} is missing")))?;
         let nic = self.nic(j).await?;
         self.delete_routes(j, &nic).await?;
         self.add_routes(j, &internal).await
@@ -615,7 +624,7 @@ impl Executor {
         let internal = ports.internal.or_else(|| ofport(&j.original.ifname));
         let uplink = ports.uplink.or_else(|| ofport(&j.bridged_name));
         let (Some(internal), Some(uplink)) = (internal, uplink) else {
-            return Err(UplinkError::Refused(format!("bridge {} lacks the port {} or {}", j.bridge, j.original.ifname, j.bridged_name)));
+            return Err(UplinkError::State(format!("bridge {} lacks the port {} or {}", j.bridge, j.original.ifname, j.bridged_name)));
         };
         let msgs: Vec<Message> = flows::uplink_flows(uplink, internal).into_iter().map(Message::FlowMod).collect();
         let session = self.session(&j.bridge).await?;
@@ -644,7 +653,7 @@ impl Executor {
             source_ip: None,
             source_mac: None,
         };
-        let probe_err = |e: crate::probe::ProbeError| UplinkError::OpenFlow { context: format!("probe {target} from {}", j.original.ifname), detail: e.to_string() };
+        let probe_err = |source| UplinkError::Probe { target, source };
         let (handle, mut events) = Prober::new(None, &j.original.ifname, target, opts).start_with_events().await.map_err(probe_err)?;
         let mut sent = 0;
         while let Some(p) = events.recv().await {
@@ -745,7 +754,7 @@ impl Executor {
             return Ok(());
         }
         if self.internal_link(j).await?.is_some() {
-            return Err(UplinkError::Refused(format!("cannot give {} its name back: another interface carries it", nic.name)));
+            return Err(UplinkError::State(format!("cannot give {} its name back: another interface carries it", nic.name)));
         }
         self.host
             .rename_link(&nic.name, &j.original.ifname)
@@ -844,7 +853,7 @@ impl Executor {
         let end = self.deadline();
         while !cond().await {
             if Instant::now() >= end {
-                return Err(UplinkError::OpenFlow { context: format!("wait for {what}"), detail: format!("not done within {:?}", self.cfg.timeout) });
+                return Err(UplinkError::Timeout { what: what.to_string(), after: self.cfg.timeout });
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
