@@ -8,7 +8,9 @@
 
 mod common;
 
-use podflow::sandbox::Sandbox;
+use common::netns::ip;
+use podflow::sandbox::{wait_for, Sandbox};
+use std::time::Duration;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -47,11 +49,7 @@ impl Net {
         // IPv6 duplicate address detection on the new veth ends with a
         // change `ip -j addr` shows ("tentative"): wait for it, so that
         // snapshots compare what podflow did, not what DAD did.
-        let t0 = std::time::Instant::now();
-        while ip(&["-n", &net.sb.netns, "-j", "addr"]).contains("tentative") {
-            assert!(t0.elapsed() < std::time::Duration::from_secs(10), "IPv6 DAD did not finish");
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
+        wait_for(|| !ip(&["-n", &net.sb.netns, "-j", "addr"]).contains("tentative"), Duration::from_secs(10), "IPv6 DAD").unwrap();
         assert!(net.reachable(), "the router must answer before any attach");
         Some(net)
     }
@@ -152,12 +150,6 @@ impl Net {
         assert_eq!(self.journals(), 0, "no journal left");
         assert!(self.reachable(), "the router must answer through the NIC again");
     }
-}
-
-fn ip(args: &[&str]) -> String {
-    let out = Command::new("ip").args(args).output().expect("run ip");
-    assert!(out.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn text(o: &Output) -> String {
@@ -296,21 +288,10 @@ impl Drop for AgentGuard {
     }
 }
 
-fn wait_until(limit: std::time::Duration, what: &str, mut cond: impl FnMut() -> bool) {
-    let t0 = std::time::Instant::now();
-    while !cond() {
-        assert!(t0.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-}
-
-#[test]
-fn agent_attaches_after_its_gate_and_restores_forwarding_after_a_switch_restart() {
-    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(net) = Net::new("uplagent") else { return };
-    let log_path = net.sb.dir.join("agent.log");
-    let log = std::fs::File::create(&log_path).unwrap();
-    let agent_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+/// Starts `podflow agent` (pod bridge br-int) in the node namespace with
+/// `extra` arguments, appending its output to `log`.
+fn spawn_agent(net: &Net, extra: &[&str], log: &std::path::Path) -> AgentGuard {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
     let child = Command::new("ip")
         .args(["netns", "exec", &net.sb.netns, env!("CARGO_BIN_EXE_podflow"), "agent"])
         .args(["--bridge", "br-int", "--datapath-type", "netdev", "--pod-cidr", "198.18.0.0/24", "--gate-deadline", "30"])
@@ -318,28 +299,41 @@ fn agent_attaches_after_its_gate_and_restores_forwarding_after_a_switch_restart(
         .arg(&net.sb.dir)
         .arg("--state-dir")
         .arg(&net.state)
-        .args(["--secondary-bridge", &format!("{BR}:{NIC}"), "--secondary-allow-primary"])
+        .args(extra)
         .env("RUST_LOG", "info")
         .stdin(std::process::Stdio::null())
         .stdout(log.try_clone().unwrap())
         .stderr(log)
         .spawn()
         .unwrap();
-    let _agent = AgentGuard(child);
-    let t0 = std::time::Instant::now();
-    while net.phase().as_deref() != Some("attached") {
-        assert!(t0.elapsed() < std::time::Duration::from_secs(30), "the agent did not attach the uplink; log:\n{}", agent_log());
-        std::thread::sleep(std::time::Duration::from_millis(100));
+    AgentGuard(child)
+}
+
+/// Kills ovs-vswitchd, presets flow-restore-wait, starts it again: it comes
+/// back waiting, and without any OpenFlow flow.
+fn restart_vswitchd_with_key(net: &Net) {
+    net.sb.kill_vswitchd().unwrap();
+    net.sb.vsctl(&["--no-wait", "set", "Open_vSwitch", ".", "other_config:flow-restore-wait=true"]).unwrap();
+    net.sb.start_vswitchd().unwrap();
+}
+
+#[test]
+fn agent_attaches_after_its_gate_and_restores_forwarding_after_a_switch_restart() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(net) = Net::new("uplagent") else { return };
+    let log_path = net.sb.dir.join("agent.log");
+    let agent_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    let agent = spawn_agent(&net, &["--secondary-bridge", &format!("{BR}:{NIC}"), "--secondary-allow-primary"], &log_path);
+    if wait_for(|| net.phase().as_deref() == Some("attached"), Duration::from_secs(30), "the uplink's attach").is_err() {
+        panic!("the agent did not attach the uplink; log:\n{}", agent_log());
     }
     net.assert_attached();
 
     // ovs-vswitchd dies; it comes back with flow-restore-wait preset and
     // without any OpenFlow flow. The uplink forwards again only once the
     // agent's round re-installed br-ext's flows and removed the key.
-    net.sb.kill_vswitchd().unwrap();
-    net.sb.vsctl(&["--no-wait", "set", "Open_vSwitch", ".", "other_config:flow-restore-wait=true"]).unwrap();
-    net.sb.start_vswitchd().unwrap();
-    wait_until(std::time::Duration::from_secs(30), "the agent to remove flow-restore-wait", || !net.flow_restore_wait());
+    restart_vswitchd_with_key(&net);
+    wait_for(|| !net.flow_restore_wait(), Duration::from_secs(30), "the agent to remove flow-restore-wait").unwrap();
     let flows = net.sb.ofctl("dump-flows", BR, &[]).unwrap();
     assert_eq!(flows.lines().filter(|l| l.contains("priority=100")).count(), 2, "br-ext's flows re-installed before the key went:\n{flows}");
     assert!(net.reachable(), "the router must answer through the bridge after the restart; log:\n{}", agent_log());
@@ -349,25 +343,10 @@ fn agent_attaches_after_its_gate_and_restores_forwarding_after_a_switch_restart(
     // secondary bridge leaves it without flows, and the node without its
     // router, although the key is gone. So the participant is what made
     // the difference above.
-    drop(_agent);
-    net.sb.kill_vswitchd().unwrap();
-    net.sb.vsctl(&["--no-wait", "set", "Open_vSwitch", ".", "other_config:flow-restore-wait=true"]).unwrap();
-    net.sb.start_vswitchd().unwrap();
-    let log = std::fs::OpenOptions::new().append(true).open(&log_path).unwrap();
-    let plain = Command::new("ip")
-        .args(["netns", "exec", &net.sb.netns, env!("CARGO_BIN_EXE_podflow"), "agent"])
-        .args(["--bridge", "br-int", "--datapath-type", "netdev", "--pod-cidr", "198.18.0.0/24", "--gate-deadline", "30"])
-        .arg("--ovs-rundir")
-        .arg(&net.sb.dir)
-        .arg("--state-dir")
-        .arg(&net.state)
-        .stdin(std::process::Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let plain = AgentGuard(plain);
-    wait_until(std::time::Duration::from_secs(30), "the plain agent to remove flow-restore-wait", || !net.flow_restore_wait());
+    drop(agent);
+    restart_vswitchd_with_key(&net);
+    let plain = spawn_agent(&net, &[], &log_path);
+    wait_for(|| !net.flow_restore_wait(), Duration::from_secs(30), "the plain agent to remove flow-restore-wait").unwrap();
     assert!(!net.reachable(), "without the secondary participant br-ext must forward nothing after the restart");
     drop(plain);
 

@@ -81,8 +81,9 @@ fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), CliError> {
     Ok((Ipv4Addr::from(u32::from(ip) & mask), len))
 }
 
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+/// Logs to stderr; `RUST_LOG` overrides `default` (e.g. "info").
+pub(super) fn init_logging(format: LogFormat, default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Human => b.try_init(),
@@ -91,7 +92,7 @@ fn init_logging(format: LogFormat) {
 }
 
 pub async fn run_agent(a: AgentArgs) -> Result<ExitCode, CliError> {
-    init_logging(a.log_format);
+    init_logging(a.log_format, "info");
     let fault_clear_key_early = match a.fault.as_deref() {
         None | Some("") => false,
         Some("clear-flow-restore-wait-early") => true,

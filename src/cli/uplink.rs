@@ -103,7 +103,8 @@ fn failed(e: UplinkError) -> CliError {
 }
 
 pub async fn run(cmd: UplinkCommand) -> Result<ExitCode, CliError> {
-    init_logging();
+    // Warnings (rollback progress, no probe target) go to stderr.
+    super::agent::init_logging(super::agent::LogFormat::Human, "warn");
     match cmd {
         UplinkCommand::Failpoints => {
             for s in Step::ALL {
@@ -152,9 +153,4 @@ pub async fn run(cmd: UplinkCommand) -> Result<ExitCode, CliError> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
