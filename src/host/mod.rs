@@ -452,18 +452,7 @@ impl Host {
     /// Lists the routes of one family (`v6`) in one table (`None`: main).
     pub async fn routes(&self, v6: bool, table: Option<u32>) -> Result<Vec<Route>, HostError> {
         let table = table.unwrap_or(RT_TABLE_MAIN);
-        let mut msg = RouteMessage::default();
-        msg.header.address_family = if v6 { AddressFamily::Inet6 } else { AddressFamily::Inet };
-        let names = self.link_names().await?;
-        let msgs = self.dump(RouteNetlinkMessage::GetRoute(msg), "list routes", "routes").await?;
-        Ok(msgs
-            .iter()
-            .filter_map(|m| match m {
-                RouteNetlinkMessage::NewRoute(r) => Route::from_message(r, &names),
-                _ => None,
-            })
-            .filter(|r| r.dst.addr.is_ipv6() == v6 && r.table == Some(table))
-            .collect())
+        Ok(self.all_routes(v6).await?.into_iter().filter(|r| r.table == Some(table)).collect())
     }
 
     /// Lists the routes of one family (`v6`) in every table.
