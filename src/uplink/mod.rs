@@ -499,6 +499,10 @@ impl Executor {
             }
             if journal::failpoint() == Some(step) {
                 eprintln!("podflow: PODFLOW_FAILPOINT={}: aborting after the step", step.name());
+                // A deliberate crash: no core file in the caller's directory.
+                let none = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+                // SAFETY: setrlimit with a valid struct only lowers our own limit.
+                unsafe { libc::setrlimit(libc::RLIMIT_CORE, &none) };
                 std::process::abort();
             }
         }
