@@ -359,3 +359,48 @@ fn agent_attaches_after_its_gate_and_restores_forwarding_after_a_switch_restart(
     assert_eq!(net.journals(), 0);
     assert!(net.reachable());
 }
+
+/// Agent start is a recovery point too: an attach killed at `move-routes`
+/// is rolled back when the agent starts, and the agent then attaches from
+/// the beginning once its gate opened.
+#[test]
+fn agent_start_recovers_an_interrupted_attach() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(net) = Net::new("uplagrec") else { return };
+    let o = net.attach(&["--allow-primary"], &[("PODFLOW_FAILPOINT", "move-routes")]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert_eq!(net.phase().as_deref(), Some("attaching"));
+    let log_path = net.sb.dir.join("agent.log");
+    let _agent = spawn_agent(&net, &["--secondary-bridge", &format!("{BR}:{NIC}"), "--secondary-allow-primary"], &log_path);
+    if wait_for(|| net.phase().as_deref() == Some("attached"), Duration::from_secs(30), "the uplink's attach").is_err() {
+        panic!("the agent did not recover and attach; log:\n{}", std::fs::read_to_string(&log_path).unwrap_or_default());
+    }
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(log.contains("rolling back an interrupted uplink migration"), "{log}");
+    net.assert_attached();
+}
+
+/// A rollback that stopped half-way (here: the address already back on the
+/// NIC, the journal saying "rolling back") is finished from what the kernel
+/// and OVSDB show, not from what the journal assumes.
+#[test]
+fn a_half_done_rollback_is_finished() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(net) = Net::new("uplhalf") else { return };
+    let before = net.snapshot();
+    let o = net.attach(&["--allow-primary"], &[("PODFLOW_FAILPOINT", "attach-uplink")]);
+    assert!(!o.status.success(), "{}", text(&o));
+    let path = net.state.join("uplink").join(format!("{BR}.{NIC}.json"));
+    let mut j: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    j["phase"] = serde_json::json!({ "phase": "rolling-back", "step": "attach-uplink", "reason": "test" });
+    std::fs::write(&path, serde_json::to_vec(&j).unwrap()).unwrap();
+    // Part of the undo, done by "the crashed run": the address is on both
+    // links and the uplink port is already gone.
+    ip(&["-n", &net.sb.netns, "addr", "add", NODE_IP, "dev", &format!("{NIC}~")]);
+    net.sb.vsctl(&["del-port", BR, &format!("{NIC}~")]).unwrap();
+    let o = net.podflow(&["uplink", "status", "--json"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let st: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(st["recovered"][0]["from"], "attach-uplink", "{st}");
+    net.assert_restored(&before);
+}
