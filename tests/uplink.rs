@@ -39,6 +39,8 @@ impl Net {
         let node = sb.netns.clone();
         ip(&["-n", &node, "link", "add", NIC, "type", "veth", "peer", "name", "rt0", "netns", &router]);
         ip(&["-n", &node, "addr", "add", NODE_IP, "dev", NIC]);
+        // Not the default MTU, so that the internal port's MTU is a check.
+        ip(&["-n", &node, "link", "set", NIC, "mtu", "1450"]);
         ip(&["-n", &node, "link", "set", NIC, "up"]);
         ip(&["-n", &node, "route", "add", "default", "via", ROUTER_IP]);
         ip(&["-n", &node, "route", "add", "198.51.100.0/24", "via", ROUTER_IP, "metric", "50"]);
@@ -176,6 +178,9 @@ fn attach_twice_then_detach_restores_exactly() {
     let o = net.attach(&["--allow-primary"], &[]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("answered through the bridge"), "{}", text(&o));
+    // ovs-vswitchd applied the Interface `mac` and `mtu_request` columns
+    // itself: podflow's netlink fallback did not have to.
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("did not apply"), "{}", text(&o));
     net.assert_attached();
     // The internal port has the NIC's MAC and MTU.
     let mac_of = |n: &str| {

@@ -597,9 +597,11 @@ impl Executor {
         let link = self.internal_link(j).await?.ok_or_else(|| UplinkError::State(format!("the internal port {name} vanished")))?;
         let mac: MacAddr = j.original.mac.parse().map_err(host_err("read the recorded MAC address"))?;
         if link.mac != Some(mac) {
+            tracing::warn!(port = %name, have = ?link.mac, want = %mac, "ovs-vswitchd did not apply the Interface mac column; setting the MAC with netlink");
             self.host.set_mac(name, mac).await.map_err(host_err(format!("set the MAC address of {name}")))?;
         }
         if link.mtu != j.original.mtu {
+            tracing::warn!(port = %name, have = link.mtu, want = j.original.mtu, "ovs-vswitchd did not apply mtu_request; setting the MTU with netlink");
             self.host.set_mtu(name, j.original.mtu).await.map_err(host_err(format!("set the MTU of {name}")))?;
         }
         self.host.set_up(name, true).await.map_err(host_err(format!("bring {name} up")))
