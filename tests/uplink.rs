@@ -196,6 +196,12 @@ fn attach_twice_then_detach_restores_exactly() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("already attached"), "{}", text(&o));
     assert_eq!(net.snapshot(), snap);
 
+    // The same NIC cannot go into a second bridge.
+    let o = net.podflow(&["uplink", "attach", "--bridge", "br-other", "--interface", NIC, "--allow-primary"], &[]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("already attached to bridge br-ext"), "{}", text(&o));
+    assert_eq!(net.snapshot(), snap);
+
     let o = net.podflow(&["uplink", "status", "--json"], &[]);
     assert!(o.status.success(), "{}", text(&o));
     let st: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -204,6 +210,9 @@ fn attach_twice_then_detach_restores_exactly() {
     let o = net.detach();
     assert!(o.status.success(), "{}", text(&o));
     net.assert_restored(&before);
+    let o = net.detach();
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is not attached"), "{}", text(&o));
 }
 
 #[test]
