@@ -38,6 +38,62 @@ pub struct DaemonConfig {
     /// Test-only fault: remove the key before replaying (the bug the
     /// restart test must catch).
     pub fault_clear_key_early: bool,
+    /// Secondary bridge and its uplink NIC (`--secondary-bridge BR:IF`).
+    pub secondary: Option<(String, String)>,
+    pub secondary_allow_primary: bool,
+}
+
+/// The secondary bridge as a gate participant: its flows are re-installed
+/// in every round while its uplink is attached.
+struct SecondaryBridge {
+    exec: Arc<crate::uplink::Executor>,
+    bridge: String,
+    state_dir: PathBuf,
+}
+
+impl super::runtime::SecondaryFlows for SecondaryBridge {
+    fn bridges(&self) -> Vec<String> {
+        match crate::uplink::journal::Journal::load_all(&self.state_dir) {
+            Ok(js) => js
+                .into_iter()
+                .filter(|j| j.bridge == self.bridge && j.phase == crate::uplink::journal::Phase::Attached)
+                .map(|j| j.bridge)
+                .collect(),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the uplink journals; the secondary bridge is not part of this round");
+                vec![]
+            }
+        }
+    }
+
+    fn install<'a>(&'a self, bridge: &'a str) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), super::backend::BackendError>> + Send + 'a>> {
+        Box::pin(async move { self.exec.reinstall_flows(bridge).await.map(drop).map_err(|e| super::backend::BackendError::Other(e.to_string())) })
+    }
+}
+
+/// Opens the uplink executor, rolls back interrupted migrations and
+/// registers the secondary bridge with the agent's rounds.
+async fn setup_secondary(cfg: &DaemonConfig, agent: &LiveAgent) -> Option<Arc<crate::uplink::Executor>> {
+    let (bridge, _) = cfg.secondary.as_ref()?;
+    let ucfg = crate::uplink::Config::new(cfg.state_dir.clone(), cfg.ovs_rundir.clone(), Some(cfg.ovsdb.clone()), cfg.datapath_type);
+    let exec = Arc::new(retry("open the uplink executor", || crate::uplink::Executor::open(ucfg.clone())).await);
+    match exec.recover().await {
+        Ok(r) if r.is_empty() => {}
+        Ok(r) => tracing::warn!(recovered = ?r, "rolled back interrupted uplink migrations"),
+        Err(e) => tracing::error!(error = %e, "could not roll back an interrupted uplink migration"),
+    }
+    agent.set_secondary(Arc::new(SecondaryBridge { exec: exec.clone(), bridge: bridge.clone(), state_dir: cfg.state_dir.clone() }));
+    Some(exec)
+}
+
+/// Attaches the secondary bridge's uplink after a round opened the gate
+/// (never before: with flow-restore-wait set the bridge forwards nothing).
+async fn attach_secondary(cfg: &DaemonConfig, exec: &crate::uplink::Executor) {
+    let Some((bridge, nic)) = &cfg.secondary else { return };
+    match exec.attach(bridge, nic, None, cfg.secondary_allow_primary).await {
+        Ok(o) => tracing::info!(%bridge, %nic, outcome = ?o, "secondary bridge uplink attached"),
+        Err(e) => tracing::error!(%bridge, %nic, error = %e, "secondary bridge uplink not attached"),
+    }
 }
 
 /// The OpenFlow port number of the gateway port.
@@ -142,6 +198,7 @@ pub async fn run(cfg: DaemonConfig) -> Result<(), DaemonError> {
     let dbops = OvsdbConfig { client: db.clone(), bridge: cfg.bridge.clone(), timeout: Duration::from_secs(10) };
     let agent = Arc::new(Agent::new(agent_cfg, OpenFlowSwitch::new(sup.clone()), dbops, NetlinkHost).map_err(|e| DaemonError::Setup(e.msg))?);
     agent.set_connected(None, Some(true)).await;
+    let secondary = setup_secondary(&cfg, &agent).await;
 
     let listener = server::bind(&cfg.api_socket).map_err(|e| DaemonError::Api { path: cfg.api_socket.display().to_string(), source: e })?;
     let api = tokio::spawn(server::serve(listener, Arc::new(ApiHandler(agent.clone()))));
@@ -163,6 +220,9 @@ pub async fn run(cfg: DaemonConfig) -> Result<(), DaemonError> {
                     match agent.run_round().await {
                         Ok(round) => {
                             tracing::info!(round, "round complete; flow-restore-wait removed");
+                            if let Some(exec) = &secondary {
+                                attach_secondary(&cfg, exec).await;
+                            }
                             break;
                         }
                         Err(e) => {

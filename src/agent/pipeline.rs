@@ -51,6 +51,10 @@ pub mod cookie {
     pub const CATEGORY_BASE: u8 = 1;
     /// A pod's flows; the object id is the pod's OpenFlow port.
     pub const CATEGORY_POD: u8 = 2;
+    /// A secondary (uplink) bridge's forwarding flows, always round 0; the
+    /// object id is the uplink's OpenFlow port. They live on another
+    /// bridge than the pod pipeline's, and are replaced as one set.
+    pub const CATEGORY_UPLINK: u8 = 3;
 
     pub fn make(round: u16, category: u8, object: u32) -> u64 {
         (round as u64) << ROUND_SHIFT | (category as u64) << CATEGORY_SHIFT | MAGIC << MAGIC_SHIFT | object as u64

@@ -86,8 +86,20 @@ struct State {
     restore_duration: Option<Duration>,
 }
 
+/// Secondary (uplink) bridges whose flows are part of every round, so that
+/// `flow-restore-wait` goes only when they forward again (see
+/// `crate::uplink`). The runtime only asks which bridges and installs;
+/// what the flows are is the uplink module's business.
+pub trait SecondaryFlows: Send + Sync + 'static {
+    /// The bridges to register with this round's gate (read when it opens).
+    fn bridges(&self) -> Vec<String>;
+    /// Installs one bridge's flows; returns when the switch acknowledged them.
+    fn install<'a>(&'a self, bridge: &'a str) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), BackendError>> + Send + 'a>>;
+}
+
 /// The pod network agent.
 pub struct Agent<S, D, H> {
+    secondary: std::sync::Mutex<Option<Arc<dyn SecondaryFlows>>>,
     cfg: AgentConfig,
     switch: S,
     db: D,
@@ -158,7 +170,22 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
             st.pods.insert(rec.request.key.clone(), Pod { record: rec, state: PodState::Pending });
         }
         st.round = std::fs::read_to_string(cfg.state_dir.join("round")).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
-        Ok(Agent { cfg, switch, db, host, store, state: Mutex::new(st), round_lock: RwLock::new(()), key_locks: Mutex::new(HashMap::new()) })
+        Ok(Agent {
+            secondary: std::sync::Mutex::new(None),
+            cfg,
+            switch,
+            db,
+            host,
+            store,
+            state: Mutex::new(st),
+            round_lock: RwLock::new(()),
+            key_locks: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Makes secondary bridges participants of every later round.
+    pub fn set_secondary(&self, s: Arc<dyn SecondaryFlows>) {
+        *self.secondary.lock().unwrap_or_else(|e| e.into_inner()) = Some(s);
     }
 
     async fn log(&self, e: RoundEvent) {
@@ -228,7 +255,14 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
             self.db.clear_flow_restore_wait().await?;
         }
         // Every participant is registered before anything is installed.
-        let mut gate = Gate::new(round, keys.iter().map(|k| Participant::Pod(k.file_name())), t0, self.cfg.gate_deadline);
+        let secondary = self.secondary.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut bridges: Vec<String> = secondary.as_ref().map(|s| s.bridges()).unwrap_or_default();
+        let mut gate = Gate::new(
+            round,
+            keys.iter().map(|k| Participant::Pod(k.file_name())).chain(bridges.iter().map(|b| Participant::Bridge(b.clone()))),
+            t0,
+            self.cfg.gate_deadline,
+        );
 
         // Pods whose namespace is gone are removed, not replayed.
         for key in &keys {
@@ -248,6 +282,20 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
 
         let mut delay = self.cfg.retry_initial;
         loop {
+            if let Some(sec) = &secondary {
+                let mut still = Vec::new();
+                for b in bridges.drain(..) {
+                    match sec.install(&b).await {
+                        Ok(()) => gate.acked(&Participant::Bridge(b), Instant::now()),
+                        Err(e) => {
+                            tracing::error!(bridge = %b, error = %e, "secondary bridge flows failed during replay");
+                            gate.failed(&Participant::Bridge(b.clone()), e.to_string());
+                            still.push(b);
+                        }
+                    }
+                }
+                bridges = still;
+            }
             let pending: Vec<(PodKey, Option<PodPort>)> = {
                 let st = self.state.lock().await;
                 st.pods

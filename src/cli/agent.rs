@@ -56,6 +56,14 @@ pub struct AgentArgs {
     /// Log format.
     #[arg(long, env = "PODFLOW_LOG_FORMAT", value_enum, default_value = "human")]
     pub log_format: LogFormat,
+    /// Secondary bridge and its uplink NIC, `BR:IF`: IF is attached to BR
+    /// (see `podflow uplink attach`) once the first round's gate removed
+    /// flow-restore-wait, and BR's flows are part of every later round.
+    #[arg(long, env = "PODFLOW_SECONDARY_BRIDGE", value_name = "BR:IF")]
+    pub secondary_bridge: Option<String>,
+    /// Allow the secondary bridge's NIC to be the node's primary interface.
+    #[arg(long, env = "PODFLOW_SECONDARY_ALLOW_PRIMARY")]
+    pub secondary_allow_primary: bool,
     /// Test-only fault injection (`clear-flow-restore-wait-early`).
     #[arg(long, env = "PODFLOW_FAULT", hide = true)]
     pub fault: Option<String>,
@@ -73,8 +81,9 @@ fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), CliError> {
     Ok((Ipv4Addr::from(u32::from(ip) & mask), len))
 }
 
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+/// Logs to stderr; `RUST_LOG` overrides `default` (e.g. "info").
+pub(super) fn init_logging(format: LogFormat, default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Human => b.try_init(),
@@ -83,13 +92,22 @@ fn init_logging(format: LogFormat) {
 }
 
 pub async fn run_agent(a: AgentArgs) -> Result<ExitCode, CliError> {
-    init_logging(a.log_format);
+    init_logging(a.log_format, "info");
     let fault_clear_key_early = match a.fault.as_deref() {
         None | Some("") => false,
         Some("clear-flow-restore-wait-early") => true,
         Some(other) => return Err(CliError::Usage(format!("unknown fault {other:?}"))),
     };
+    let secondary = match a.secondary_bridge.as_deref() {
+        None | Some("") => None,
+        Some(s) => match s.split_once(':') {
+            Some((br, nic)) if !br.is_empty() && !nic.is_empty() => Some((br.to_string(), nic.to_string())),
+            _ => return Err(CliError::Usage(format!("--secondary-bridge {s:?} is not BR:IF (e.g. br-ext:eth1)"))),
+        },
+    };
     let cfg = DaemonConfig {
+        secondary,
+        secondary_allow_primary: a.secondary_allow_primary,
         ovsdb: a.ovsdb.clone().unwrap_or_else(|| format!("unix:{}", a.ovs_rundir.join("db.sock").display())),
         api_socket: a.api_socket.clone().unwrap_or_else(|| a.state_dir.join("podflow.sock")),
         bridge: a.bridge,

@@ -6,6 +6,7 @@ pub mod agent;
 pub mod flows;
 pub mod ovsdb;
 pub mod arping;
+pub mod uplink;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -97,6 +98,9 @@ pub enum Command {
     /// Print port counters like `ovs-ofctl -O OpenFlow15 dump-ports`.
     #[command(after_help = flows::DUMP_PORTS_HELP)]
     DumpPorts(flows::DumpPortsArgs),
+    /// Move a NIC into a secondary bridge and back, crash-safe, with probe and rollback.
+    #[command(subcommand)]
+    Uplink(uplink::UplinkCommand),
 }
 
 /// Runs the parsed command line.
@@ -118,5 +122,6 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::ReplaceFlows(a) => flows::replace_flows(a).await,
         Command::DiffFlows(a) => flows::diff_flows(a).await,
         Command::DumpPorts(a) => flows::dump_ports(a).await,
+        Command::Uplink(c) => uplink::run(c).await,
     }
 }

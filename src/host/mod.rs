@@ -452,6 +452,11 @@ impl Host {
     /// Lists the routes of one family (`v6`) in one table (`None`: main).
     pub async fn routes(&self, v6: bool, table: Option<u32>) -> Result<Vec<Route>, HostError> {
         let table = table.unwrap_or(RT_TABLE_MAIN);
+        Ok(self.all_routes(v6).await?.into_iter().filter(|r| r.table == Some(table)).collect())
+    }
+
+    /// Lists the routes of one family (`v6`) in every table.
+    pub async fn all_routes(&self, v6: bool) -> Result<Vec<Route>, HostError> {
         let mut msg = RouteMessage::default();
         msg.header.address_family = if v6 { AddressFamily::Inet6 } else { AddressFamily::Inet };
         let names = self.link_names().await?;
@@ -462,7 +467,7 @@ impl Host {
                 RouteNetlinkMessage::NewRoute(r) => Route::from_message(r, &names),
                 _ => None,
             })
-            .filter(|r| r.dst.addr.is_ipv6() == v6 && r.table == Some(table))
+            .filter(|r| r.dst.addr.is_ipv6() == v6)
             .collect())
     }
 

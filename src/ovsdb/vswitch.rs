@@ -213,9 +213,30 @@ async fn ensure_bridge_once(c: &Client, spec: &BridgeSpec, exists: Option<Uuid>,
 /// Interface `error` column as [`Error::Refused`]. A port of that name that
 /// already exists is left as it is (not moved, not reconfigured) and waited for.
 pub async fn add_port(c: &Client, bridge: &str, spec: &PortSpec, deadline: Instant) -> Result<i64, Error> {
+    add_port_with(c, bridge, spec, &InterfaceSettings::default(), deadline).await
+}
+
+/// Interface columns set when a port is created (unset: OVS defaults).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InterfaceSettings {
+    /// Interface `mac` (`aa:bb:cc:dd:ee:ff`); only internal ports honour it.
+    pub mac: Option<String>,
+    /// Interface `mtu_request`.
+    pub mtu_request: Option<u32>,
+}
+
+/// [`add_port`], setting `settings` on the new interface. A port that
+/// already exists is left as it is.
+pub async fn add_port_with(c: &Client, bridge: &str, spec: &PortSpec, settings: &InterfaceSettings, deadline: Instant) -> Result<i64, Error> {
     let present = c.read(|s| s.replica.find("Port", "name", &spec.name).is_some());
     if !present {
         let mut iface = row([("name", Datum::atom(spec.name.as_str())), ("external_ids", string_map(&spec.external_ids))]);
+        if let Some(mac) = &settings.mac {
+            iface.insert("mac".into(), Datum::atom(mac.as_str()));
+        }
+        if let Some(mtu) = settings.mtu_request {
+            iface.insert("mtu_request".into(), Datum::atom(i64::from(mtu)));
+        }
         if spec.kind == PortKind::Internal {
             iface.insert("type".into(), Datum::atom("internal"));
         }
@@ -297,6 +318,19 @@ pub async fn delete_ports(c: &Client, bridge: &str, names: &[&str], deadline: In
     ops.extend(bump_cfg());
     let res = c.transact(ops, deadline).await?;
     Ok(Applied { uuid: None, next_cfg: next_cfg_of(&res)? })
+}
+
+/// Deletes the bridge `name` (with its ports) in one transaction; a
+/// bridge that is not there is not an error (`None`).
+pub async fn delete_bridge(c: &Client, name: &str, deadline: Instant) -> Result<Option<Applied>, Error> {
+    let Some(uuid) = bridge_uuid(c, name) else { return Ok(None) };
+    let mut ops = vec![
+        name_check("Bridge", name, true),
+        Operation::mutate(OVS, vec![], vec![Mutation::delete("bridges", Datum::set([Atom::Uuid(uuid)]))]),
+    ];
+    ops.extend(bump_cfg());
+    let res = c.transact(ops, deadline).await?;
+    Ok(Some(Applied { uuid: None, next_cfg: next_cfg_of(&res)? }))
 }
 
 /// Reads `other_config:flow-restore-wait` from the server (not the replica).

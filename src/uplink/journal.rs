@@ -110,6 +110,10 @@ pub struct RecordedRoute {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Original {
     pub ifname: String,
+    /// The NIC's interface index: it survives renames, so it finds the NIC
+    /// whatever name it carries after a crash.
+    #[serde(default)]
+    pub index: u32,
     pub mac: String,
     pub mtu: u32,
     pub addrs: Vec<RecordedAddr>,
@@ -134,6 +138,9 @@ pub struct Journal {
     pub bridged_name: String,
     pub original: Original,
     pub phase: Phase,
+    /// The bridge did not exist before this attach: rollback deletes it.
+    #[serde(default)]
+    pub bridge_created: bool,
 }
 
 /// Where the journal of `bridge`/`ifname` lives in the state directory.
@@ -250,8 +257,9 @@ mod tests {
         let j = Journal {
             bridge: "br-ext".into(),
             bridged_name: "eth1~".into(),
-            original: Original { ifname: "eth1".into(), mac: "02:00:00:00:00:01".into(), mtu: 1500, addrs: vec![], routes: vec![] },
+            original: Original { ifname: "eth1".into(), index: 7, mac: "02:00:00:00:00:01".into(), mtu: 1500, addrs: vec![], routes: vec![] },
             phase: Phase::Attaching { step: Step::MoveAddresses },
+            bridge_created: true,
         };
         j.save(&d).unwrap();
         let back = Journal::load(&d, "br-ext", "eth1").unwrap().unwrap();

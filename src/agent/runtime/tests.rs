@@ -329,3 +329,39 @@ fn host_ifnames_are_short_and_stable() {
     assert!(host_ifname(&k).len() <= 15);
     assert_ne!(host_ifname(&k), host_ifname(&PodKey { container_id: "x".into(), ifname: "eth0".into() }));
 }
+
+/// A secondary bridge whose installs fail `fail` times, logging to the shared log.
+struct FakeSecondary {
+    log: Log,
+    fail: StdMutex<usize>,
+}
+
+impl SecondaryFlows for FakeSecondary {
+    fn bridges(&self) -> Vec<String> {
+        vec!["br-ext".into()]
+    }
+    fn install<'a>(&'a self, bridge: &'a str) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), BackendError>> + Send + 'a>> {
+        Box::pin(async move {
+            let mut f = self.fail.lock().unwrap();
+            if *f > 0 {
+                *f -= 1;
+                self.log.lock().unwrap().push(format!("fail bridge {bridge}"));
+                return Err(BackendError::Unavailable("the switch", "br-ext.mgmt not there yet".into()));
+            }
+            self.log.lock().unwrap().push(format!("ack bridge {bridge}"));
+            Ok(())
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_secondary_bridge_holds_the_key_until_its_flows_are_acked() {
+    let r = with_pods(1).await;
+    r.agent.set_secondary(Arc::new(FakeSecondary { log: r.log.clone(), fail: StdMutex::new(2) }));
+    r.log.lock().unwrap().clear();
+    r.agent.run_round().await.unwrap();
+    let log = r.log.lock().unwrap().clone();
+    assert_eq!(log.iter().filter(|l| *l == "fail bridge br-ext").count(), 2, "{log:?}");
+    assert!(pos(&log, "ack bridge br-ext") < first(&log, "frw cleared"), "{log:?}");
+    assert!(pos(&log, &format!("ack pod {FIRST_POD_OFPORT}")) < first(&log, "frw cleared"));
+}
