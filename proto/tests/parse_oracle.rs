@@ -207,6 +207,7 @@ const HAND: &[&str] = &[
     "tcp,tcp_flags=syn|ack,actions=drop",
     "tcp,tcp_flags=-[200],actions=drop",
     "xreg7=0x1,reg15=0xffffffff,actions=drop",
+    "actions=set_field:0x5/0->reg0",
     "table=0,nw_proto=102,arp,arp_op=2,arp_spa=198.18.1.0/24,actions=resubmit:3",
     "table=0,arp_op=2,arp,nw_proto=1,actions=drop",
     "reg14=2,xreg7=0x5/0xff,reg0[4..7]=5,actions=drop",

@@ -1385,6 +1385,10 @@ fn parse_actions(s: &str, ctx: &mut Ctx, outer: Outer, allow_inst: bool) -> R<Ve
                         return fail_found(f, "a field name", f);
                     };
                     let (mut val, mask) = field_value(d, v)?;
+                    if mask.as_ref().is_some_and(|m| m.iter().all(|&b| b == 0)) {
+                        // Open vSwitch sends this and then cannot decode its own message.
+                        return fail_found(v, "a set_field mask with at least one bit set", v);
+                    }
                     if d.id == fields::IN_PORT {
                         let p = PortNo(u32::from_be_bytes([val[0], val[1], val[2], val[3]]));
                         match p.to_of10() {
