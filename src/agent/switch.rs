@@ -3,6 +3,7 @@
 //! translates; deciding what to install is the runtime's job.
 
 use super::backend::{BackendError, SwitchOps};
+use super::metrics::Counters;
 use crate::openflow::{BundleError, OfError, Session, Supervisor};
 use podflow_proto::openflow::bundle::flags;
 use podflow_proto::openflow::flow::FlowStatsRequest;
@@ -13,11 +14,19 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct OpenFlowSwitch {
     supervisor: Arc<Supervisor>,
+    counters: Option<Arc<Counters>>,
 }
 
 impl OpenFlowSwitch {
     pub fn new(supervisor: Arc<Supervisor>) -> Self {
-        OpenFlowSwitch { supervisor }
+        OpenFlowSwitch { supervisor, counters: None }
+    }
+
+    /// Counts acknowledged flow mods and failed bundles into `counters`
+    /// (for the metrics endpoint).
+    pub fn counting(mut self, counters: Arc<Counters>) -> Self {
+        self.counters = Some(counters);
+        self
     }
 
     fn session(&self) -> Result<Session, BackendError> {
@@ -45,7 +54,14 @@ fn bundle_err(e: BundleError) -> BackendError {
 impl SwitchOps for OpenFlowSwitch {
     async fn install(&self, flows: Vec<FlowMod>) -> Result<(), BackendError> {
         let msgs: Vec<Message> = flows.into_iter().map(Message::FlowMod).collect();
-        self.session()?.bundle(&msgs, flags::ATOMIC | flags::ORDERED).await.map_err(bundle_err)
+        let res = self.session()?.bundle(&msgs, flags::ATOMIC | flags::ORDERED).await.map_err(bundle_err);
+        if let Some(c) = &self.counters {
+            match &res {
+                Ok(()) => Counters::add(&c.flows_installed, msgs.len() as u64),
+                Err(_) => Counters::add(&c.bundle_failures, 1),
+            }
+        }
+        res
     }
 
     async fn delete(&self, deletes: Vec<FlowMod>) -> Result<(), BackendError> {
