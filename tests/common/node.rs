@@ -21,6 +21,8 @@ pub struct Node {
     pub dir: PathBuf,
     pub agent: Option<Child>,
     pub fault: Option<String>,
+    /// `--metrics-addr` for the agent (inside the sandbox namespace).
+    pub metrics_addr: Option<String>,
     pub pods: Vec<Pod>,
 }
 
@@ -60,7 +62,7 @@ impl Node {
         let sb = super::sandbox(tag)?;
         let dir = sb.dir.join("node");
         std::fs::create_dir_all(&dir).unwrap();
-        Some(Node { sb, dir, agent: None, fault: None, pods: vec![] })
+        Some(Node { sb, dir, agent: None, fault: None, metrics_addr: None, pods: vec![] })
     }
 
     pub fn api_socket(&self) -> PathBuf {
@@ -85,6 +87,9 @@ impl Node {
         if let Some(f) = &self.fault {
             cmd.env("PODFLOW_FAULT", f);
         }
+        if let Some(m) = &self.metrics_addr {
+            cmd.args(["--metrics-addr", m]);
+        }
         self.agent = Some(cmd.spawn().unwrap());
         self.wait_ready(Duration::from_secs(30));
     }
@@ -95,6 +100,32 @@ impl Node {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// `GET <path>` from the agent's metrics address, inside the sandbox
+    /// namespace; returns the whole HTTP response.
+    pub fn http_get(&self, path: &str) -> String {
+        use std::io::Read;
+        let addr = self.metrics_addr.clone().expect("metrics_addr is set");
+        let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+        podflow::host::netns::run_in_netns(Some(&self.sb.netns), move || {
+            let mut s = std::net::TcpStream::connect(&addr).map_err(podflow::host::HostError::Io)?;
+            s.set_read_timeout(Some(Duration::from_secs(5))).map_err(podflow::host::HostError::Io)?;
+            s.write_all(req.as_bytes()).map_err(podflow::host::HostError::Io)?;
+            let mut out = String::new();
+            s.read_to_string(&mut out).map_err(podflow::host::HostError::Io)?;
+            Ok(out)
+        })
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
+    /// One sample of the agent's metrics (`name` with its labels).
+    pub fn metric(&self, name: &str) -> f64 {
+        let text = self.http_get("/metrics");
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(' ')))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no metric {name} in:\n{text}"))
     }
 
     pub fn agent_log(&self) -> String {
