@@ -314,7 +314,7 @@ fn the_checker_rejects_unknown_commands_and_flags() {
     let mut c = cli();
     let subs = subcommands(&mut c);
     assert!(!subs.iter().any(|s| s.starts_with('-')), "{subs:?}");
-    let w = words("sh -c 'exec podflow agent --ovs-rundir /x --no-such-flag'");
+    let w = words("exec podflow agent --ovs-rundir /x --no-such-flag");
     let args = after_podflow(&w, &subs).unwrap();
     assert!(std::panic::catch_unwind(move || cli().check("bogus", &args)).is_err(), "an unknown flag must fail");
     assert!(after_podflow(&words("podflow no-such-command"), &subs).is_none());
