@@ -21,8 +21,9 @@ use crate::ovsdb::vswitch::flow_restore_wait_cached;
 use crate::probe::{Limit, ProbeOptions, ProbeReport, Prober};
 use crate::sandbox::{Sandbox, SandboxError};
 use std::io::Write;
+use std::os::unix::process::CommandExt as _;
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -388,6 +389,8 @@ async fn start(opts: &DemoOptions, out: &mut (dyn Write + Send)) -> Result<Demo,
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log2)
+        // Its own process group: a terminal's Ctrl-C reaches only the demo,
+        // which then stops the agent itself (by PID) as part of the cleanup.
         .process_group(0)
         .spawn()
         .map_err(|e| DemoError::Agent(format!("cannot start {}: {e}", opts.podflow.display())))?;
@@ -398,7 +401,6 @@ async fn start(opts: &DemoOptions, out: &mut (dyn Write + Send)) -> Result<Demo,
     Ok(demo)
 }
 
-use std::os::unix::process::CommandExt as _;
 
 /// Prints the readiness table of the demo's pods.
 fn print_pods(demo: &Demo, out: &mut (dyn Write + Send)) -> Result<(), DemoError> {
@@ -514,9 +516,4 @@ fn keep(demo: &mut Demo, opts: &DemoOptions, out: &mut (dyn Write + Send)) {
     let _ = writeln!(out, "Clean up:");
     let _ = writeln!(out, "  kill {pid}; kill $(cat {dir}/ovs-vswitchd.pid) $(cat {dir}/ovsdb-server.pid)");
     let _ = writeln!(out, "  for ns in {} {}; do ip netns delete $ns; done; rm -rf {dir}", ns_list.join(" "), demo.sb.netns);
-}
-
-/// The host-local IPAM directory and agent state live under the run dir.
-pub fn run_dir_of(out: &str) -> Option<&Path> {
-    out.lines().find_map(|l| l.strip_prefix("private Open vSwitch: ")).and_then(|l| l.split(", run dir ").nth(1)).map(Path::new)
 }
