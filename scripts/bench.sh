@@ -53,7 +53,7 @@ for cmd in diff-flows replace-flows; do
 echo "| \`$cmd\` of an unchanged table (one run) | $(pick add_flows "^$cmd of .*: podflow ([0-9.]+ s).*") | $(pick add_flows "^$cmd of .*ovs-ofctl ([0-9.]+ s).*") | |"
 done
 echo
-echo "## Library: one session, 60,011 flows (\`bundle_bench\`)"
+echo "## Library: one session, 60,000 flows (\`bundle_bench\`)"
 echo
 echo "| what | podflow | ovs-ofctl -O OpenFlow15 | ratio |"
 echo "|---|---|---|---|"
@@ -79,7 +79,7 @@ for n in add_flows bundle codec ovsdb; do
     echo "\`$n\`:"
     echo
     echo '```text'
-    grep -v '^$' "$logs/$n.txt" | grep -vE '^(running [0-9]+ test|test result|test .* ok$)' || true
+    grep -v '^$' "$logs/$n.txt" | grep -vE '^(running [0-9]+ test|test result|test .* ok$|\.+$)' || true
     echo '```'
 done
 } >"$out"
