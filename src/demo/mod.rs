@@ -16,8 +16,8 @@
 pub mod svg;
 
 use crate::api::{self, PodState, Request, Response};
-use crate::ovsdb::client::{Address, Client, Options};
-use crate::ovsdb::vswitch::flow_restore_wait_cached;
+use crate::ovsdb::client::Address;
+use crate::ovsdb::vswitch::FlowRestoreWaitLog;
 use crate::probe::{Limit, ProbeOptions, ProbeReport, Prober};
 use crate::sandbox::{Sandbox, SandboxError};
 use std::io::Write;
@@ -25,7 +25,6 @@ use std::os::unix::process::CommandExt as _;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub const BRIDGE: &str = "br-int";
@@ -342,25 +341,6 @@ impl Timeline {
     }
 }
 
-/// Records (unix ns, flow-restore-wait) at every change of a monitor's replica.
-async fn monitor(db_addr: &str) -> Result<(Client, Arc<Mutex<Vec<(u64, bool)>>>), DemoError> {
-    let addr: Address = db_addr.parse().map_err(|e: crate::ovsdb::Error| DemoError::Monitor(e.to_string()))?;
-    let c = Client::connect(addr, Options::default(), tokio::time::Instant::now() + Duration::from_secs(10)).await.map_err(|e| DemoError::Monitor(e.to_string()))?;
-    let seen = Arc::new(Mutex::new(vec![(unix_ns(), c.read(flow_restore_wait_cached))]));
-    let mut rx = c.subscribe();
-    let s = seen.clone();
-    tokio::spawn(async move {
-        while rx.changed().await.is_ok() {
-            let v = flow_restore_wait_cached(&rx.borrow_and_update());
-            let mut s = s.lock().unwrap_or_else(|p| p.into_inner());
-            if s.last().map(|l| l.1) != Some(v) {
-                s.push((unix_ns(), v));
-            }
-        }
-    });
-    Ok((c, seen))
-}
-
 /// Starts the sandbox and the agent; prints where they are.
 async fn start(opts: &DemoOptions, out: &mut (dyn Write + Send)) -> Result<Demo, DemoError> {
     let sb = tokio::task::block_in_place(|| Sandbox::start("demo"))?;
@@ -424,7 +404,8 @@ fn print_pods(demo: &Demo, out: &mut (dyn Write + Send)) -> Result<(), DemoError
 /// Restarts ovs-vswitchd under ARP probes and measures the timeline.
 async fn restart(demo: &mut Demo) -> Result<Timeline, DemoError> {
     let (a, b) = (demo.pods[0].clone(), demo.pods[1].clone());
-    let (_mon, seen) = monitor(&demo.sb.db_addr()).await?;
+    let addr: Address = demo.sb.db_addr().parse().map_err(|e: crate::ovsdb::Error| DemoError::Monitor(e.to_string()))?;
+    let frw = FlowRestoreWaitLog::start(addr, tokio::time::Instant::now() + Duration::from_secs(10)).await.map_err(|e| DemoError::Monitor(e.to_string()))?;
     let target: Ipv4Addr = b.ip.parse().map_err(|_| DemoError::Cni(format!("pod {} got a bad address {}", b.name, b.ip)))?;
     let popts = ProbeOptions { interval: Duration::from_millis(10), limit: Limit::UntilStopped, ..ProbeOptions::default() };
     let handle = Prober::new(Some(&a.netns), "eth0", target, popts).start().await.map_err(|e| DemoError::Probe(e.to_string()))?;
@@ -440,12 +421,8 @@ async fn restart(demo: &mut Demo) -> Result<Timeline, DemoError> {
     demo.wait_agent("its round after the restart", Duration::from_secs(30), |s| s.round > r0 && s.ready).await?;
     tokio::time::sleep(Duration::from_millis(600)).await;
     let probes = handle.finish().await.map_err(|e| DemoError::Probe(e.to_string()))?;
-    let removed_ns = seen
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .iter()
-        .find(|(t, v)| *t > down_ns && !*v)
-        .map(|(t, _)| *t)
+    let removed_ns = frw
+        .removed_after(down_ns)
         .ok_or_else(|| DemoError::Monitor("the monitor never saw flow-restore-wait removed".into()))?;
     let round = demo.status().map_or(0, |s| s.round);
     let info = demo.pods_info()?;
