@@ -16,6 +16,7 @@
 pub mod svg;
 
 use crate::api::{self, PodState, Request, Response};
+use crate::cni::runtime;
 use crate::ovsdb::client::Address;
 use crate::ovsdb::vswitch::FlowRestoreWaitLog;
 use crate::probe::{Limit, ProbeOptions, ProbeReport, Prober};
@@ -215,47 +216,27 @@ impl Demo {
     }
 
     fn netconf(&self) -> String {
-        serde_json::json!({
-            "cniVersion": "1.0.0",
-            "name": "podflow-demo",
-            "type": "podflow-cni",
-            "agentSocket": self.api_socket(),
-            "ipam": {
-                "type": "host-local",
-                "ranges": [[{ "subnet": POD_CIDR, "gateway": GATEWAY_IP }]],
-                "routes": [{ "dst": "0.0.0.0/0" }],
-                "dataDir": self.node_dir().join("ipam"),
-            }
-        })
-        .to_string()
+        runtime::host_local_netconf("podflow-demo", &self.api_socket(), POD_CIDR, GATEWAY_IP, &self.node_dir().join("ipam"))
     }
 
     fn add_pod(&mut self, opts: &DemoOptions, name: &str) -> Result<DemoPod, DemoError> {
         let netns = self.sb.add_netns(name)?;
         let container_id = format!("demo-{name}");
         let t0 = Instant::now();
-        let mut child = Command::new(&opts.cni)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("CNI_COMMAND", "ADD")
-            .env("CNI_CONTAINERID", &container_id)
-            .env("CNI_NETNS", format!("/var/run/netns/{netns}"))
-            .env("CNI_IFNAME", "eth0")
-            .env("CNI_PATH", &opts.cni_path)
-            .env("CNI_ARGS", format!("IgnoreUnknown=1;K8S_POD_NAMESPACE=demo;K8S_POD_NAME={name}"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| DemoError::Cni(format!("cannot run {}: {e}", opts.cni.display())))?;
-        if let Some(mut stdin) = child.stdin.take() {
-            stdin.write_all(self.netconf().as_bytes()).map_err(|e| DemoError::Cni(format!("cannot write the network configuration: {e}")))?;
-        }
-        let out = child.wait_with_output().map_err(|e| DemoError::Cni(e.to_string()))?;
+        let inv = runtime::Invocation {
+            command: "ADD",
+            container_id: &container_id,
+            netns_path: &format!("/var/run/netns/{netns}"),
+            ifname: "eth0",
+            args: format!("IgnoreUnknown=1;K8S_POD_NAMESPACE=demo;K8S_POD_NAME={name}"),
+            cni_path: &opts.cni_path,
+            extra_env: &[],
+        };
+        let out = runtime::invoke(&opts.cni, &inv, &self.netconf()).map_err(|e| DemoError::Cni(format!("cannot run {}: {e}", opts.cni.display())))?;
         let cni_add = t0.elapsed();
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
-        if !out.status.success() {
-            return Err(DemoError::Cni(format!("ADD of pod {name} failed: {}{}", String::from_utf8_lossy(&out.stdout).trim(), String::from_utf8_lossy(&out.stderr).trim())));
+        let v = out.result;
+        if !out.success {
+            return Err(DemoError::Cni(format!("ADD of pod {name} failed: {v} {}", out.stderr.trim())));
         }
         let ip = v["ips"][0]["address"]
             .as_str()

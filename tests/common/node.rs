@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 use podflow::api::{self, PodInfo, Request, Response, Status};
+use podflow::cni::runtime;
 use podflow::sandbox::Sandbox;
 use serde_json::Value;
 use std::io::Write;
@@ -161,43 +162,22 @@ impl Node {
     }
 
     fn netconf(&self) -> String {
-        serde_json::json!({
-            "cniVersion": "1.0.0",
-            "name": "podflow-test",
-            "type": "podflow-cni",
-            "agentSocket": self.api_socket(),
-            "ipam": {
-                "type": "host-local",
-                "ranges": [[{ "subnet": POD_CIDR, "gateway": GATEWAY_IP }]],
-                "routes": [{ "dst": "0.0.0.0/0" }],
-                "dataDir": self.dir.join("ipam"),
-            }
-        })
-        .to_string()
+        runtime::host_local_netconf("podflow-test", &self.api_socket(), POD_CIDR, GATEWAY_IP, &self.dir.join("ipam"))
     }
 
     /// Runs the real CNI plugin; returns (exit success, stdout JSON).
     pub fn cni(&self, command: &str, container_id: &str, netns_path: &str, extra_env: &[(&str, &str)]) -> (bool, Value) {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_podflow-cni"));
-        c.env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("CNI_COMMAND", command)
-            .env("CNI_CONTAINERID", container_id)
-            .env("CNI_NETNS", netns_path)
-            .env("CNI_IFNAME", "eth0")
-            .env("CNI_PATH", "/usr/lib/cni")
-            .env("CNI_ARGS", format!("IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME={container_id}"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for (k, v) in extra_env {
-            c.env(k, v);
-        }
-        let mut child = c.spawn().unwrap();
-        child.stdin.take().unwrap().write_all(self.netconf().as_bytes()).unwrap();
-        let out = child.wait_with_output().unwrap();
-        let v = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-        (out.status.success(), v)
+        let inv = runtime::Invocation {
+            command,
+            container_id,
+            netns_path,
+            ifname: "eth0",
+            args: format!("IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME={container_id}"),
+            cni_path: std::path::Path::new("/usr/lib/cni"),
+            extra_env,
+        };
+        let out = runtime::invoke(std::path::Path::new(env!("CARGO_BIN_EXE_podflow-cni")), &inv, &self.netconf()).unwrap();
+        (out.success, out.result)
     }
 
     /// Creates a pod namespace and ADDs it through the CNI plugin.
