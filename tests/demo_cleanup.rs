@@ -45,7 +45,7 @@ fn parse_where(out: &str) -> (String, PathBuf) {
     (ns.to_string(), PathBuf::from(dir))
 }
 
-fn assert_clean(netns: &str, dir: &PathBuf) {
+fn assert_clean(netns: &str, dir: &std::path::Path) {
     let list = Command::new("ip").args(["netns", "list"]).output().unwrap();
     let list = String::from_utf8_lossy(&list.stdout);
     let left: Vec<&str> = list.lines().filter(|l| l.starts_with(netns)).collect();

@@ -62,7 +62,7 @@ impl Cli {
         let sub = args.first().unwrap_or_else(|| panic!("{what}: no podflow command")).clone();
         let top = self.help("").to_string();
         assert!(
-            top.lines().any(|l| l.trim_start().split_whitespace().next() == Some(sub.as_str())),
+            top.lines().any(|l| l.split_whitespace().next() == Some(sub.as_str())),
             "{what}: `podflow {sub}` is not a podflow command"
         );
         let help = self.help(&sub).to_string();
