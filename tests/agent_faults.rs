@@ -71,3 +71,53 @@ fn add_while_the_switch_is_stalled_fails_cleanly_and_succeeds_after() {
     assert!(ok, "ADD after the switch resumed failed: {v}\n{}", node.agent_log());
     assert!(matches!(node.pods_info()[0].state, podflow::api::PodState::Ready { .. }));
 }
+
+#[test]
+fn a_pod_refused_by_the_switch_holds_the_key_until_the_deadline() {
+    let Some(mut node) = Node::new("refused") else { return };
+    node.gate_deadline = 4;
+    node.start_agent();
+    node.add_pod("a");
+    node.add_pod("b");
+    // Table 40 (L2 output) may hold 3 flows from now on: after a restart the
+    // base pipeline's two and one pod's fit, the other pod's are refused.
+    node.sb
+        .vsctl(&["--", "--id=@ft", "create", "Flow_Table", "flow_limit=3", "overflow_policy=refuse", "--", "set", "Bridge", BRIDGE, "flow_tables:40=@ft"])
+        .unwrap();
+    node.sb.vsctl(&["set", "Open_vSwitch", ".", "other_config:flow-restore-wait=true"]).unwrap();
+    node.sb.kill_vswitchd().unwrap();
+    node.sb.start_vswitchd().unwrap();
+    let frw = |n: &Node| n.sb.vsctl(&["get", "Open_vSwitch", ".", "other_config:flow-restore-wait"]).is_ok_and(|v| v.contains("true"));
+    // Before the deadline: one pod Failed with the switch's error, the key kept.
+    let t0 = Instant::now();
+    let failed = loop {
+        let pods = node.pods_info();
+        if let Some(p) = pods.iter().find(|p| matches!(p.state, podflow::api::PodState::Failed { .. })) {
+            break p.clone();
+        }
+        assert!(t0.elapsed() < Duration::from_secs(3), "no pod failed: {pods:?}\n{}", node.agent_log());
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let podflow::api::PodState::Failed { error } = &failed.state else { unreachable!() };
+    assert!(error.contains("OFPFMFC_TABLE_FULL"), "{error}");
+    assert!(frw(&node), "flow-restore-wait removed while a pod's flows were refused");
+    assert!(node.status().is_some_and(|s| s.pods_failed == 1 && !s.ready));
+    // After the deadline the gate opens, loudly.
+    let t1 = Instant::now();
+    while frw(&node) {
+        assert!(t1.elapsed() < Duration::from_secs(10), "the gate did not open at its deadline");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(t0.elapsed() >= Duration::from_secs(3), "the key went before the deadline");
+    let log = node.agent_log();
+    assert!(log.contains("gate deadline passed with pods not ready"), "{log}");
+    assert_eq!(node.status().unwrap().pods_failed, 1);
+    // Once the switch accepts the flows again, the agent's retries make the pod Ready.
+    node.sb.vsctl(&["clear", "Bridge", BRIDGE, "flow_tables"]).unwrap();
+    let t2 = Instant::now();
+    while node.status().is_some_and(|s| s.pods_failed > 0) {
+        assert!(t2.elapsed() < Duration::from_secs(20), "the refused pod was never retried\n{}", node.agent_log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(node.status().unwrap().pods_ready, 2);
+}

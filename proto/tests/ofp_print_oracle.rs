@@ -17,20 +17,8 @@ use podflow_proto::openflow::switch::{FeaturesReply, Hello, SwitchConfig};
 use podflow_proto::openflow::{FlowMod, Instruction, Message};
 use std::process::Command;
 
-fn ofctl_available() -> bool {
-    let ok = Command::new("ovs-ofctl").arg("--version").output().is_ok_and(|o| o.status.success());
-    if !ok {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("CI must run the OVS oracle tests, but ovs-ofctl is not installed");
-        }
-        eprintln!("SKIPPED: ovs-ofctl is not installed (apt-get install openvswitch-common)");
-    }
-    ok
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
+mod common;
+use common::{hex, ofctl_available};
 
 fn ofp_print(msg: &Message, xid: u32) -> String {
     let bytes = msg.encode(xid).unwrap();

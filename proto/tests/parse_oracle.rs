@@ -202,6 +202,13 @@ fn generated_lines() -> Vec<String> {
 }
 
 const HAND: &[&str] = &[
+    "ct_state=new|trk,actions=drop",
+    "ct_state=new|rpl|inv|trk|snat,actions=drop",
+    "tcp,tcp_flags=syn|ack,actions=drop",
+    "tcp,tcp_flags=-[200],actions=drop",
+    "xreg7=0x1,reg15=0xffffffff,actions=drop",
+    "reg14=2,xreg7=0x5/0xff,reg0[4..7]=5,actions=drop",
+    "tcp,tcp_flags=syn|ack|[200],actions=drop",
     "table=0,priority=100,ip,nw_src=10.0.0.0/8,actions=drop",
     "table=1,priority=100,tcp,vlan_tci=0x1000/0x1000,nw_src=10.0.0.0/8,tp_dst=80 actions=load:5->NXM_NX_REG0[4..7],move:reg1[]->reg2[],output:3",
     "cookie=0x1234,idle_timeout=10,hard_timeout=20,importance=5,send_flow_rem,check_overlap,reset_counts,no_packet_counts,no_byte_counts actions=NORMAL",

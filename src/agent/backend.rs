@@ -29,10 +29,37 @@ pub enum BackendError {
     Other(String),
 }
 
+/// What became of one group of flows in [`SwitchOps::install_batch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupOutcome {
+    /// Committed: the switch acknowledged the group.
+    Acked,
+    /// The switch refused this group (or the batch failed as a whole).
+    Failed(BackendError),
+    /// Not applied because another group was refused; install it again.
+    NotApplied,
+}
+
 /// The OpenFlow side.
 pub trait SwitchOps: Send + Sync + 'static {
     /// Installs `flows` in one atomic bundle; returns when the commit reply arrived.
     fn install(&self, flows: Vec<FlowMod>) -> impl Future<Output = Result<(), BackendError>> + Send;
+
+    /// Installs several groups (one per pod) with as few round trips as the
+    /// switch allows, and says what became of each group. The default
+    /// installs them one by one.
+    fn install_batch(&self, groups: Vec<Vec<FlowMod>>) -> impl Future<Output = Vec<GroupOutcome>> + Send {
+        async move {
+            let mut out = Vec::with_capacity(groups.len());
+            for g in groups {
+                out.push(match self.install(g).await {
+                    Ok(()) => GroupOutcome::Acked,
+                    Err(e) => GroupOutcome::Failed(e),
+                });
+            }
+            out
+        }
+    }
     /// Sends flow deletions (each a DELETE flow_mod) and waits for a barrier reply.
     fn delete(&self, deletes: Vec<FlowMod>) -> impl Future<Output = Result<(), BackendError>> + Send;
     /// The cookies of every flow in the switch (all tables).

@@ -187,6 +187,7 @@ pub async fn run(cfg: DaemonConfig) -> Result<(), DaemonError> {
     let mut rx = sup.watch();
     let mut last_gen = 0u64;
     let mut was_connected = false;
+    let mut retry_every = Duration::from_secs(1);
     loop {
         let state = rx.borrow_and_update().clone();
         match state {
@@ -228,6 +229,16 @@ pub async fn run(cfg: DaemonConfig) -> Result<(), DaemonError> {
         }
         tokio::select! {
             r = rx.changed() => if r.is_err() { break },
+            _ = tokio::time::sleep(retry_every), if agent.status().await.pods_failed > 0 => {
+                let left = agent.retry_failed().await;
+                if left > 0 {
+                    tracing::warn!(failed = left, "pods whose flows the switch refused; retrying in {retry_every:?}");
+                    retry_every = (retry_every * 2).min(Duration::from_secs(60));
+                } else {
+                    tracing::info!("every pod's flows are installed again");
+                    retry_every = Duration::from_secs(1);
+                }
+            }
             _ = tokio::signal::ctrl_c() => break,
             _ = term.recv() => break,
         }

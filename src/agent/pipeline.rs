@@ -252,6 +252,27 @@ pub fn delete_round(round: u16) -> FlowMod {
     }
 }
 
+/// Deletes that together remove podflow's flows of every round except
+/// `current`, and nothing else: for each bit of the round number, one
+/// cookie-masked delete matches the rounds that agree with `current` on the
+/// higher bits and differ on that bit. Sixteen deletes, no dump of the table
+/// needed, foreign flows (without the magic) never matched.
+pub fn delete_other_rounds(current: u16) -> Vec<FlowMod> {
+    (0..16u32)
+        .map(|bit| {
+            let high_mask: u16 = !((1u16 << bit) - 1); // bits bit..15
+            let round = (current ^ (1 << bit)) & high_mask;
+            FlowMod {
+                command: FlowModCommand::DELETE,
+                table_id: podflow_proto::openflow::flow::TABLE_ALL,
+                cookie: (round as u64) << cookie::ROUND_SHIFT | cookie::MAGIC << cookie::MAGIC_SHIFT,
+                cookie_mask: (high_mask as u64) << cookie::ROUND_SHIFT | cookie::MAGIC_MASK,
+                ..FlowMod::default()
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,6 +290,22 @@ mod tests {
             assert!(cookie::is_ours(f.cookie));
             assert_eq!(cookie::round_of(f.cookie), 3);
             assert_eq!(f.cookie & 0xffff_ffff, 7);
+        }
+    }
+
+    #[test]
+    fn other_rounds_deletes_spare_the_current_round_and_foreign_flows() {
+        let matches = |c: u64, d: &FlowMod| c & d.cookie_mask == d.cookie;
+        for current in [0u16, 1, 2, 0x7fff, 0x8000, 0xfffe, 0xffff, 0x1234] {
+            let dels = delete_other_rounds(current);
+            for round in [0u16, 1, 2, 3, 0x1233, 0x1234, 0x1235, 0x7fff, 0x8000, 0xfffe, 0xffff] {
+                let c = cookie::make(round, cookie::CATEGORY_POD, 77);
+                let hits = dels.iter().filter(|d| matches(c, d)).count();
+                assert_eq!(hits, (round != current) as usize, "round {round:#x} vs current {current:#x}");
+            }
+            for foreign in [0u64, 0x1234, 0x7064666c6f776d6b, !(0xff << 32)] {
+                assert!(dels.iter().all(|d| !matches(foreign, d)), "{foreign:#x}");
+            }
         }
     }
 

@@ -2,7 +2,7 @@
 //! installs, barrier-acknowledged deletes, a flow dump for cookies. It only
 //! translates; deciding what to install is the runtime's job.
 
-use super::backend::{BackendError, SwitchOps};
+use super::backend::{BackendError, GroupOutcome, SwitchOps};
 use super::metrics::Counters;
 use crate::openflow::{BundleError, OfError, Session, Supervisor};
 use podflow_proto::openflow::bundle::flags;
@@ -27,6 +27,16 @@ impl OpenFlowSwitch {
     pub fn counting(mut self, counters: Arc<Counters>) -> Self {
         self.counters = Some(counters);
         self
+    }
+
+    /// Records one bundle of `flows` flow mods: acknowledged or failed.
+    fn count<E>(&self, res: &Result<(), E>, flows: usize) {
+        if let Some(c) = &self.counters {
+            match res {
+                Ok(()) => Counters::add(&c.flows_installed, flows as u64),
+                Err(_) => Counters::add(&c.bundle_failures, 1),
+            }
+        }
     }
 
     fn session(&self) -> Result<Session, BackendError> {
@@ -54,14 +64,44 @@ fn bundle_err(e: BundleError) -> BackendError {
 impl SwitchOps for OpenFlowSwitch {
     async fn install(&self, flows: Vec<FlowMod>) -> Result<(), BackendError> {
         let msgs: Vec<Message> = flows.into_iter().map(Message::FlowMod).collect();
-        let res = self.session()?.bundle(&msgs, flags::ATOMIC | flags::ORDERED).await.map_err(bundle_err);
-        if let Some(c) = &self.counters {
-            match &res {
-                Ok(()) => Counters::add(&c.flows_installed, msgs.len() as u64),
-                Err(_) => Counters::add(&c.bundle_failures, 1),
+        let res = self.session()?.bundle(&msgs, flags::ATOMIC | flags::ORDERED).await;
+        self.count(&res, msgs.len());
+        res.map_err(bundle_err)
+    }
+
+    /// All groups in one atomic bundle. If the switch refuses some
+    /// messages, nothing is applied: the groups that contain them are
+    /// reported Failed and the others NotApplied (the runtime resends them).
+    async fn install_batch(&self, groups: Vec<Vec<FlowMod>>) -> Vec<GroupOutcome> {
+        let n = groups.len();
+        let mut owner = Vec::new();
+        let mut msgs = Vec::new();
+        for (gi, g) in groups.into_iter().enumerate() {
+            for f in g {
+                owner.push(gi);
+                msgs.push(Message::FlowMod(f));
             }
         }
-        res
+        let session = match self.session() {
+            Ok(s) => s,
+            Err(e) => return vec![GroupOutcome::Failed(e); n],
+        };
+        let culprits = |errs: &[crate::openflow::MessageError]| -> Vec<(usize, String)> {
+            errs.iter().filter_map(|e| owner.get(e.index).map(|g| (*g, e.error.to_string()))).collect()
+        };
+        let res = session.bundle(&msgs, flags::ATOMIC | flags::ORDERED).await;
+        self.count(&res, msgs.len());
+        let failed = match res {
+            Ok(()) => return vec![GroupOutcome::Acked; n],
+            Err(BundleError::Rejected { errors }) => culprits(&errors),
+            Err(BundleError::CommitFailed { culprits: c, .. }) if !c.is_empty() => culprits(&c),
+            Err(e) => return vec![GroupOutcome::Failed(bundle_err(e)); n],
+        };
+        let mut out = vec![GroupOutcome::NotApplied; n];
+        for (g, why) in failed {
+            out[g] = GroupOutcome::Failed(BackendError::Refused(why));
+        }
+        out
     }
 
     async fn delete(&self, deletes: Vec<FlowMod>) -> Result<(), BackendError> {

@@ -44,6 +44,17 @@ impl PodKey {
     pub fn file_name(&self) -> String {
         format!("{}.{}", self.container_id, self.ifname)
     }
+
+    /// A hash of the key that is stable across runs and versions (FNV-1a;
+    /// std's hasher is randomized): host interface names and plugin lock
+    /// stripes are derived from it.
+    pub fn stable_hash(&self) -> u64 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in self.container_id.bytes().chain([0]).chain(self.ifname.bytes()) {
+            h = (h ^ b as u64).wrapping_mul(0x100_0000_01b3);
+        }
+        h
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

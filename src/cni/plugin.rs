@@ -84,11 +84,7 @@ impl KeyLock {
         use std::os::fd::AsRawFd;
         let dir = socket.parent().unwrap_or(Path::new("/var/lib/podflow")).join("cni-locks");
         std::fs::create_dir_all(&dir).map_err(|e| CniError::new(code::IO_FAILURE, format!("cannot create {}: {e}", dir.display())))?;
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in key.container_id.bytes().chain([0]).chain(key.ifname.bytes()) {
-            h = (h ^ b as u64).wrapping_mul(0x100_0000_01b3);
-        }
-        let path = dir.join(format!("{:02}.lock", h % LOCK_STRIPES));
+        let path = dir.join(format!("{:02}.lock", key.stable_hash() % LOCK_STRIPES));
         let f = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)

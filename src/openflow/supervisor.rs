@@ -221,10 +221,40 @@ async fn run(addr: Addr, config: SupervisorConfig, tx: watch::Sender<LinkState>)
                 let delay = backoff.next_delay();
                 tracing::debug!("cannot connect to {addr}: {error}; retrying in {delay:?}");
                 tx.send_replace(LinkState::Disconnected { generation, error, retry_in: delay });
-                tokio::time::sleep(delay).await;
+                wait_or_new_socket(&addr, delay).await;
             }
         }
         if tx.is_closed() {
+            return;
+        }
+    }
+}
+
+/// The identity (device, inode) of a unix socket file, if it exists.
+fn socket_identity(addr: &Addr) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    match addr {
+        Addr::Unix(p) => std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino())),
+        Addr::Tcp { .. } => None,
+    }
+}
+
+/// Sleeps for the backoff `delay`, but wakes early when a unix socket is
+/// created anew: a restarted ovs-vswitchd unlinks and recreates its
+/// management socket, so connecting at once (instead of at the end of the
+/// backoff) shortens the time pods wait for their flows. Costs one stat()
+/// every 10 ms; no extra connection attempts.
+async fn wait_or_new_socket(addr: &Addr, delay: Duration) {
+    let Some(step) = matches!(addr, Addr::Unix(_)).then_some(Duration::from_millis(10)) else {
+        tokio::time::sleep(delay).await;
+        return;
+    };
+    let before = socket_identity(addr);
+    let deadline = tokio::time::Instant::now() + delay;
+    while tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(step.min(deadline - tokio::time::Instant::now())).await;
+        let now = socket_identity(addr);
+        if now.is_some() && now != before {
             return;
         }
     }

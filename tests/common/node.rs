@@ -22,6 +22,8 @@ pub struct Node {
     pub dir: PathBuf,
     pub agent: Option<Child>,
     pub fault: Option<String>,
+    /// `--gate-deadline` in seconds.
+    pub gate_deadline: u64,
     /// `--metrics-addr` for the agent (inside the sandbox namespace).
     pub metrics_addr: Option<String>,
     pub pods: Vec<Pod>,
@@ -63,7 +65,7 @@ impl Node {
         let sb = super::sandbox(tag)?;
         let dir = sb.dir.join("node");
         std::fs::create_dir_all(&dir).unwrap();
-        Some(Node { sb, dir, agent: None, fault: None, metrics_addr: None, pods: vec![] })
+        Some(Node { sb, dir, agent: None, fault: None, gate_deadline: 30, metrics_addr: None, pods: vec![] })
     }
 
     pub fn api_socket(&self) -> PathBuf {
@@ -80,7 +82,7 @@ impl Node {
             .arg(&self.sb.dir)
             .arg("--state-dir")
             .arg(self.dir.join("state"))
-            .args(["--gate-deadline", "30"])
+            .args(["--gate-deadline", &self.gate_deadline.to_string()])
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())

@@ -470,7 +470,7 @@ impl Action {
     pub fn decode(r: &mut Reader<'_>) -> Result<Action, DecodeError> {
         let ty = r.peek_u16(0, "action header")?;
         let len = r.peek_u16(2, "action header")? as usize;
-        if len < 8 || len % 8 != 0 {
+        if len < 8 || !len.is_multiple_of(8) {
             return Err(DecodeError::BadLength { what: "action", len, why: "must be a multiple of 8, at least 8" });
         }
         let mut a = r.sub(len, "action")?;

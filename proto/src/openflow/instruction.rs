@@ -31,50 +31,45 @@ pub enum Instruction {
 impl Instruction {
     pub fn encode(&self, out: &mut BytesMut) -> Result<(), EncodeError> {
         let start = out.len();
-        let (ty, f): (u16, &dyn Fn(&mut BytesMut) -> Result<(), EncodeError>) = match self {
-            Instruction::GotoTable(t) => (types::GOTO_TABLE, &|o: &mut BytesMut| {
-                o.put_u8(*t);
-                o.put_bytes(0, 3);
-                Ok(())
-            }),
-            Instruction::WriteMetadata { metadata, mask } => (types::WRITE_METADATA, &|o: &mut BytesMut| {
-                o.put_bytes(0, 4);
-                o.put_u64(*metadata);
-                o.put_u64(*mask);
-                Ok(())
-            }),
-            Instruction::WriteActions(a) => (types::WRITE_ACTIONS, &|o: &mut BytesMut| {
-                o.put_bytes(0, 4);
-                Action::encode_list(a, o)
-            }),
-            Instruction::ApplyActions(a) => (types::APPLY_ACTIONS, &|o: &mut BytesMut| {
-                o.put_bytes(0, 4);
-                Action::encode_list(a, o)
-            }),
-            Instruction::ClearActions => (types::CLEAR_ACTIONS, &|o: &mut BytesMut| {
-                o.put_bytes(0, 4);
-                Ok(())
-            }),
-            Instruction::Meter(m) => (types::METER, &|o: &mut BytesMut| {
-                o.put_u32(*m);
-                Ok(())
-            }),
-            Instruction::Unknown { ty, body } => (*ty, &|o: &mut BytesMut| {
-                o.put_slice(body);
-                crate::wire::pad_to(o, start, 8);
-                Ok(())
-            }),
+        let ty = match self {
+            Instruction::GotoTable(_) => types::GOTO_TABLE,
+            Instruction::WriteMetadata { .. } => types::WRITE_METADATA,
+            Instruction::WriteActions(_) => types::WRITE_ACTIONS,
+            Instruction::ApplyActions(_) => types::APPLY_ACTIONS,
+            Instruction::ClearActions => types::CLEAR_ACTIONS,
+            Instruction::Meter(_) => types::METER,
+            Instruction::Unknown { ty, .. } => *ty,
         };
         out.put_u16(ty);
-        out.put_u16(0);
-        f(out)?;
+        out.put_u16(0); // length, patched below
+        match self {
+            Instruction::GotoTable(t) => {
+                out.put_u8(*t);
+                out.put_bytes(0, 3);
+            }
+            Instruction::WriteMetadata { metadata, mask } => {
+                out.put_bytes(0, 4);
+                out.put_u64(*metadata);
+                out.put_u64(*mask);
+            }
+            Instruction::WriteActions(a) | Instruction::ApplyActions(a) => {
+                out.put_bytes(0, 4);
+                Action::encode_list(a, out)?;
+            }
+            Instruction::ClearActions => out.put_bytes(0, 4),
+            Instruction::Meter(m) => out.put_u32(*m),
+            Instruction::Unknown { body, .. } => {
+                out.put_slice(body);
+                crate::wire::pad_to(out, start, 8);
+            }
+        }
         patch_len16(out, start + 2, start, "instruction")
     }
 
     pub fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let ty = r.peek_u16(0, "instruction header")?;
         let len = r.peek_u16(2, "instruction header")? as usize;
-        if len < 8 || len % 8 != 0 {
+        if len < 8 || !len.is_multiple_of(8) {
             return Err(DecodeError::BadLength { what: "instruction", len, why: "must be a multiple of 8, at least 8" });
         }
         let mut b = r.sub(len, "instruction")?;

@@ -65,12 +65,6 @@ pub struct PortStats {
     pub other_props: Vec<(u16, Vec<u8>)>,
 }
 
-impl Default for PortNo {
-    fn default() -> Self {
-        PortNo(0)
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum MultipartReplyBody {
     FlowDesc(Vec<FlowDesc>),

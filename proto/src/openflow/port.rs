@@ -6,7 +6,7 @@ use bytes::{BufMut, BytesMut};
 use std::fmt;
 
 /// An OpenFlow 1.1+ port number. Reserved values keep their names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct PortNo(pub u32);
 
 impl PortNo {

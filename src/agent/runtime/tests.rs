@@ -234,6 +234,24 @@ async fn past_the_deadline_the_key_goes_and_the_failure_is_reported() {
 }
 
 #[tokio::test]
+async fn failed_pods_are_retried_after_the_gate_opened() {
+    let r = with_pods(2).await;
+    let d = r.dir.clone();
+    std::mem::forget(r);
+    let r = rig_in(d, Some(Duration::from_millis(50)));
+    r.host.netns.lock().unwrap().extend(["/var/run/netns/p0".to_string(), "/var/run/netns/p1".to_string()]);
+    // Refused for longer than the deadline, then accepted.
+    r.switch.inner.lock().unwrap().fail.insert(FIRST_POD_OFPORT, 1000);
+    r.agent.run_round().await.unwrap();
+    assert_eq!(r.agent.status().await.pods_failed, 1);
+    assert_eq!(r.agent.retry_failed().await, 1);
+    r.switch.inner.lock().unwrap().fail.insert(FIRST_POD_OFPORT, 0);
+    assert_eq!(r.agent.retry_failed().await, 0);
+    let st = r.agent.status().await;
+    assert_eq!((st.pods_ready, st.pods_failed), (2, 0));
+}
+
+#[tokio::test]
 async fn stale_rounds_go_and_foreign_flows_stay() {
     let r = rig(None);
     let foreign = 0x1234_5678u64;

@@ -431,6 +431,15 @@ const TCP_FLAGS: &[(&str, u32)] = &[
     ("ns", 0x100),
 ];
 
+/// A flag by name, or unnamed bits as `[HEX]` (how the printer and
+/// `ovs-ofctl` write bits without a name).
+fn flag_bit(table: &[(&str, u32)], name: &str) -> Option<u32> {
+    if let Some(hex) = name.strip_prefix('[').and_then(|n| n.strip_suffix(']')) {
+        return u32::from_str_radix(hex, 16).ok().filter(|b| *b != 0);
+    }
+    table.iter().find(|(n, _)| *n == name).map(|(_, b)| *b)
+}
+
 /// `+flag-flag…` syntax: returns (value, mask).
 fn flag_value(s: &str, table: &[(&str, u32)], what: &str) -> R<(u32, u32)> {
     let mut v = 0u32;
@@ -452,9 +461,9 @@ fn flag_value(s: &str, table: &[(&str, u32)], what: &str) -> R<(u32, u32)> {
         }
         let name = &s[name_start..j];
         let names: Vec<&str> = table.iter().map(|(n, _)| *n).collect();
-        let bit = match table.iter().find(|(n, _)| *n == name) {
-            Some((_, bit)) => *bit,
-            None => return fail_found(at(s, name_start), format!("a {what} flag ({})", names.join(", ")), name),
+        let bit = match flag_bit(table, name) {
+            Some(bit) => bit,
+            None => return fail_found(at(s, name_start), format!("a {what} flag ({}, or [HEX] for unnamed bits)", names.join(", ")), name),
         };
         if m & bit != 0 {
             return fail_found(at(s, name_start), format!("each {what} flag at most once"), name);
@@ -548,10 +557,27 @@ fn field_value(d: &FieldDef, s: &str) -> R<(Vec<u8>, Option<Vec<u8>>)> {
         Format::CtState | Format::TcpFlags => {
             let (table, what): (&[(&str, u32)], &str) =
                 if d.format == Format::CtState { (CT_STATE_FLAGS, "ct_state") } else { (TCP_FLAGS, "tcp_flags") };
+            let full = if d.format == Format::CtState { 0xffff_ffffu32 } else { 0x0fff };
             if s.starts_with('+') || s.starts_with('-') {
                 let (v, m) = flag_value(s, table, what)?;
-                let full = if d.format == Format::CtState { 0xffff_ffffu32 } else { 0x0fff };
                 let mask = if m == full { None } else { Some(be(m as u128, len)) };
+                Ok((be(v as u128, len), mask))
+            } else if s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '[') {
+                // `flag|flag`: exactly these flags set, every other one clear
+                // (what the printer writes for an exact match). Open vSwitch
+                // keeps ct_state in 8 bits, so its exact mask is 0xff.
+                let mut v = 0u32;
+                for (k, name) in s.split('|').enumerate() {
+                    let off = s.split('|').take(k).map(|p| p.len() + 1).sum::<usize>();
+                    match flag_bit(table, name) {
+                        Some(bit) => v |= bit,
+                        None => {
+                            let names: Vec<&str> = table.iter().map(|(n, _)| *n).collect();
+                            return fail_found(at(s, off), format!("a {what} flag ({}, or [HEX] for unnamed bits)", names.join(", ")), name);
+                        }
+                    }
+                }
+                let mask = if d.format == Format::CtState { Some(be(0xff, len)) } else { None };
                 Ok((be(v as u128, len), mask))
             } else {
                 let (v, m) = int_value(d, s)?;
@@ -615,6 +641,38 @@ struct MatchBuilder<'a> {
 
 impl<'a> MatchBuilder<'a> {
     fn put(&mut self, id: OxmId, value: Vec<u8>, mask: Option<Vec<u8>>, origin: &'a str) {
+        // reg<2k> and reg<2k+1> are the high and low halves of xreg<k>: one
+        // storage, as in Open vSwitch (which sends them as xregs in OpenFlow
+        // 1.5). Fold them together so the later setting wins on the bits it
+        // covers, instead of sending two fields the switch calls duplicates.
+        if id.class == super::super::oxm::class::NXM_1 && id.field < 16 && id.experimenter.is_none() && value.len() == 4 {
+            let shift = if id.field.is_multiple_of(2) { 32 } else { 0 };
+            let v = u32::from_be_bytes([value[0], value[1], value[2], value[3]]) as u64;
+            let m = mask.as_ref().map_or(u32::MAX as u64, |m| u32::from_be_bytes([m[0], m[1], m[2], m[3]]) as u64);
+            return self.put_xreg(id.field / 2, v << shift, m << shift, (u32::MAX as u64) << shift, origin);
+        }
+        if id.class == super::super::oxm::class::PACKET_REGS && id.field < 8 && id.experimenter.is_none() && value.len() == 8 {
+            let v = u64::from_be_bytes(value[..8].try_into().expect("8 bytes"));
+            let m = mask.as_ref().map_or(u64::MAX, |m| u64::from_be_bytes(m[..8].try_into().expect("8 bytes")));
+            return self.put_xreg(id.field, v, m, u64::MAX, origin);
+        }
+        self.put_raw(id, value, mask, origin)
+    }
+
+    /// Replaces the `region` of xreg `k` (all of it for `xregK=`, one half
+    /// for `regN=`) with `value`/`mask`, keeping the rest.
+    fn put_xreg(&mut self, k: u8, value: u64, mask: u64, region: u64, origin: &'a str) {
+        let id = fields::xreg(k);
+        let (ov, om) = match self.m.get(id) {
+            Some(f) => (f.value_u128() as u64, f.mask_u128().map_or(u64::MAX, |m| m as u64)),
+            None => (0, 0),
+        };
+        let v = (ov & !region) | (value & mask);
+        let m = (om & !region) | mask;
+        self.put_raw(id, v.to_be_bytes().to_vec(), Some(m.to_be_bytes().to_vec()), origin)
+    }
+
+    fn put_raw(&mut self, id: OxmId, value: Vec<u8>, mask: Option<Vec<u8>>, origin: &'a str) {
         let mut value = value;
         let mut mask = mask;
         if let Some(m) = &mask {
@@ -2100,11 +2158,17 @@ mod tests {
         assert_eq!(field(&fm, fields::CT_ZONE).0, 3);
         assert_eq!(field(&fm, fields::CONJ_ID).0, 9);
         assert_eq!(field(&fm, fields::TUNNEL_ID).0, 0x10);
-        assert_eq!(field(&fm, fields::reg(3)).0, 7);
+        // reg3 is the low half of xreg1.
+        assert_eq!(field(&fm, fields::xreg(1)), (7, Some(0xffff_ffff)));
         assert_eq!(field(&fm, fields::xreg(2)), (1, Some(1)));
         let fm = flow("reg0[4..7]=5,NXM_NX_REG1=3 actions=drop").unwrap();
-        assert_eq!(field(&fm, fields::reg(0)), (0x50, Some(0xf0)));
-        assert_eq!(field(&fm, fields::reg(1)).0, 3);
+        assert_eq!(field(&fm, fields::xreg(0)), (0x50 << 32 | 3, Some(0xf0 << 32 | 0xffff_ffff)));
+        // The later setting wins on the bits both cover, as in Open vSwitch.
+        let fm = flow("xreg7=0x1,reg15=0xffffffff actions=drop").unwrap();
+        assert_eq!(field(&fm, fields::xreg(7)), (0xffff_ffff, None));
+        // Setting an xreg replaces all of it, as Open vSwitch does.
+        let fm = flow("reg14=2,xreg7=0x5/0xff actions=drop").unwrap();
+        assert_eq!(field(&fm, fields::xreg(7)), (5, Some(0xff)));
         let fm = flow("ip,ip_frag=later actions=drop").unwrap();
         assert_eq!(field(&fm, fields::IP_FRAG), (3, Some(3)));
     }

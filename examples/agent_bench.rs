@@ -1,0 +1,244 @@
+//! Agent benchmarks (issue 5), against a private userspace Open vSwitch.
+//! A measurement, not a test: run as root,
+//!
+//! ```sh
+//! cargo build --release --bins && cargo run --release --example agent_bench [PODS] [REPS]
+//! ```
+//!
+//! 1. Restore: with PODS stored pods (default 10,000, six flows each), the
+//!    time from a restarted `ovs-vswitchd` accepting connections to
+//!    `flow-restore-wait` removed (seen by an independent OVSDB monitor),
+//!    against `ovs-ofctl -O OpenFlow15 --bundle add-flows` of the identical
+//!    flows (dumped from the switch) in the same run, and against podflow's
+//!    session alone feeding the same flows pre-encoded in one bundle.
+//! 2. The agent's resident memory with PODS pods.
+//! 3. CNI ADD latency (p50/p99) over 50 pods through the real plugin with
+//!    host-local IPAM.
+
+use podflow::agent::pipeline::{self, Gateway, PodPort};
+use podflow::agent::store::{PodRecord, PodStore};
+use podflow::api::{self, AddPod, IpConfig, PodAttachment, PodKey, Request, Response};
+use podflow::openflow::{Addr, Session, SessionConfig};
+use podflow::ovsdb::client::{Address, Client, Options};
+use podflow::ovsdb::vswitch::flow_restore_wait_cached;
+use podflow::sandbox::Sandbox;
+use podflow_proto::openflow::bundle::flags;
+use podflow_proto::openflow::Message;
+use std::io::Write;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BRIDGE: &str = "br-int";
+
+fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/release/examples/agent_bench → target/release/<name>
+    exe.parent().unwrap().parent().unwrap().join(name)
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn start_agent(sb: &Sandbox, state: &Path, cidr: &str) -> Child {
+    let log = std::fs::File::create(state.with_extension("log")).unwrap();
+    let c = Command::new("ip")
+        .args(["netns", "exec", &sb.netns])
+        .arg(bin("podflow"))
+        .args(["agent", "--bridge", BRIDGE, "--datapath-type", "netdev", "--pod-cidr", cidr, "--gate-deadline", "0"])
+        .arg("--ovs-rundir")
+        .arg(&sb.dir)
+        .arg("--state-dir")
+        .arg(state)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let sock = state.join("podflow.sock");
+    let t0 = Instant::now();
+    loop {
+        if let Ok(Response::Status(s)) = api::call(&sock, &Request::Status, Duration::from_secs(5)) {
+            if s.ready {
+                break;
+            }
+        }
+        assert!(t0.elapsed() < Duration::from_secs(300), "agent not ready");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    c
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:").map(|v| v.trim().trim_end_matches(" kB").trim().parse().unwrap()))
+        .unwrap()
+}
+
+fn wait_mgmt_accepts(sb: &Sandbox) -> Instant {
+    let p = sb.mgmt(BRIDGE);
+    loop {
+        if std::os::unix::net::UnixStream::connect(&p).is_ok() {
+            return Instant::now();
+        }
+        std::thread::sleep(Duration::from_micros(500));
+    }
+}
+
+fn pod_ip(i: u32) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(Ipv4Addr::new(198, 18, 0, 0)) + 10 + i)
+}
+
+fn main() {
+    let pods: u32 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(10_000);
+    let reps: usize = std::env::args().nth(2).and_then(|a| a.parse().ok()).unwrap_or(3);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+
+    // ---- 1 and 2: restore and memory with stored pods -------------------
+    let mut sb = Sandbox::start("abench").expect("root and Open vSwitch are needed");
+    let podns = sb.add_netns("pods").unwrap();
+    let state = sb.dir.join("state");
+    let store = PodStore::open(&state).unwrap();
+    let t = Instant::now();
+    for i in 0..pods {
+        let ip = pod_ip(i);
+        let key = PodKey { container_id: format!("ctr{i}"), ifname: "eth0".into() };
+        store
+            .put(&PodRecord {
+                request: AddPod {
+                    key: key.clone(),
+                    netns: format!("/var/run/netns/{podns}"),
+                    ips: vec![IpConfig { address: format!("{ip}/16"), gateway: Some("198.18.0.1".into()) }],
+                    routes: vec![],
+                    k8s_namespace: None,
+                    k8s_name: None,
+                },
+                attachment: PodAttachment {
+                    host_ifname: format!("pfb{i}"),
+                    host_mac: "02:00:00:00:00:01".into(),
+                    ifname: "eth0".into(),
+                    mac: format!("02:00:{:02x}:{:02x}:{:02x}:{:02x}", (i >> 24) as u8, (i >> 16) as u8, (i >> 8) as u8, i as u8),
+                    netns: format!("/var/run/netns/{podns}"),
+                    ofport: 10 + i,
+                },
+            })
+            .unwrap();
+    }
+    println!("wrote {pods} pod records in {:.1} s", t.elapsed().as_secs_f64());
+    let t = Instant::now();
+    let mut agent = start_agent(&sb, &state, "198.18.0.0/16");
+    println!("agent start to ready (first round, {} flows): {:.3} s", pods * 6, t.elapsed().as_secs_f64());
+    std::thread::sleep(Duration::from_millis(500));
+    let rss = rss_kib(agent.id());
+    println!("agent resident memory with {pods} pods: {:.1} MiB", rss as f64 / 1024.0);
+
+    let db = rt.block_on(async {
+        let addr: Address = sb.db_addr().parse().unwrap();
+        Client::connect(addr, Options::default(), tokio::time::Instant::now() + Duration::from_secs(10)).await.unwrap()
+    });
+    let mut restore = Vec::new();
+    for _ in 0..reps {
+        sb.vsctl(&["set", "Open_vSwitch", ".", "other_config:flow-restore-wait=true"]).unwrap();
+        rt.block_on(db.wait_until(tokio::time::Instant::now() + Duration::from_secs(10), |s| flow_restore_wait_cached(s).then_some(()))).unwrap();
+        sb.kill_vswitchd().unwrap();
+        sb.start_vswitchd().unwrap();
+        let t0 = wait_mgmt_accepts(&sb);
+        rt.block_on(db.wait_until(tokio::time::Instant::now() + Duration::from_secs(300), |s| (!flow_restore_wait_cached(s)).then_some(()))).unwrap();
+        restore.push(t0.elapsed().as_secs_f64());
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    if std::env::var("BENCH_LOG").is_ok() {
+        let log = std::fs::read_to_string(state.with_extension("log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        println!("{}", lines[lines.len().saturating_sub(1030)..].join("\n"));
+    }
+    let dump = sb.ofctl("dump-flows", BRIDGE, &["--no-stats"]).unwrap();
+    let n_flows = dump.lines().count();
+    let _ = agent.kill();
+    let _ = agent.wait();
+    let file = sb.dir.join("flows.txt");
+    std::fs::write(&file, &dump).unwrap();
+
+    // The identical flows through ovs-ofctl, and through the session alone.
+    let gw = Gateway { ofport: 2, mac: [2, 0, 0, 0, 0, 1], ip: Ipv4Addr::new(198, 18, 0, 1) };
+    let mut msgs: Vec<Message> = pipeline::base_flows(1, &gw).into_iter().map(Message::FlowMod).collect();
+    for i in 0..pods {
+        let mac = [2, 0, (i >> 24) as u8, (i >> 16) as u8, (i >> 8) as u8, i as u8];
+        msgs.extend(pipeline::pod_flows(1, &PodPort { ofport: 10 + i, mac, ip: pod_ip(i) }).into_iter().map(Message::FlowMod));
+    }
+    let mut ofctl = Vec::new();
+    let mut session = Vec::new();
+    for _ in 0..reps {
+        sb.ofctl("del-flows", BRIDGE, &[]).unwrap();
+        let t = Instant::now();
+        let st = Command::new("ovs-ofctl")
+            .args(["-O", "OpenFlow15", "--bundle", "add-flows"])
+            .arg(sb.mgmt_addr(BRIDGE))
+            .arg(&file)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        ofctl.push(t.elapsed().as_secs_f64());
+        sb.ofctl("del-flows", BRIDGE, &[]).unwrap();
+        let s = rt.block_on(async {
+            let addr: Addr = sb.mgmt_addr(BRIDGE).parse().unwrap();
+            let s = Session::connect(&addr, SessionConfig::default()).await.unwrap();
+            let t = Instant::now();
+            s.bundle(&msgs, flags::ATOMIC | flags::ORDERED).await.unwrap();
+            t.elapsed().as_secs_f64()
+        });
+        session.push(s);
+    }
+    let (r, o, s) = (median(&mut restore), median(&mut ofctl), median(&mut session));
+    println!();
+    println!("restore with {pods} pods ({n_flows} flows incl. base and marker), median of {reps}:");
+    println!("  podflow agent: vswitchd accepting → flow-restore-wait removed   {r:.3} s");
+    println!("  ovs-ofctl -O OpenFlow15 --bundle add-flows (same flows)          {o:.3} s   ratio podflow/ovs-ofctl = {:.2}", r / o);
+    println!("  podflow session alone, pre-encoded, one bundle                  {s:.3} s   ratio session/ovs-ofctl = {:.2}", s / o);
+    drop(sb);
+
+    // ---- 3: CNI ADD latency ---------------------------------------------
+    if !Path::new("/usr/lib/cni/host-local").exists() {
+        println!("CNI ADD latency: skipped, /usr/lib/cni/host-local is missing");
+        return;
+    }
+    let mut sb = Sandbox::start("cbench").unwrap();
+    let state = sb.dir.join("state");
+    let mut agent = start_agent(&sb, &state, "198.18.0.0/24");
+    let conf = serde_json::json!({
+        "cniVersion": "1.0.0", "name": "bench", "type": "podflow-cni",
+        "agentSocket": state.join("podflow.sock"),
+        "ipam": { "type": "host-local", "ranges": [[{ "subnet": "198.18.0.0/24", "gateway": "198.18.0.1" }]], "dataDir": sb.dir.join("ipam") }
+    })
+    .to_string();
+    let mut lat = Vec::new();
+    for i in 0..50 {
+        let ns = sb.add_netns(&format!("p{i}")).unwrap();
+        let t = Instant::now();
+        let mut c = Command::new(bin("podflow-cni"))
+            .env("CNI_COMMAND", "ADD")
+            .env("CNI_CONTAINERID", format!("ctr{i}"))
+            .env("CNI_NETNS", format!("/var/run/netns/{ns}"))
+            .env("CNI_IFNAME", "eth0")
+            .env("CNI_PATH", "/usr/lib/cni")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        c.stdin.take().unwrap().write_all(conf.as_bytes()).unwrap();
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+        lat.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    println!();
+    println!("CNI ADD latency over 50 pods (plugin process start to result, host-local IPAM): p50 {:.1} ms, p99 (the slowest of 50) {:.1} ms", lat[24], lat[49]);
+    let _ = agent.kill();
+    let _ = agent.wait();
+}
