@@ -21,6 +21,7 @@ run() { # name, command...
 run codec cargo run --quiet --release -p podflow-proto --example codec_bench
 run bundle cargo run --quiet --release --example bundle_bench
 run add_flows cargo run --quiet --release --example add_flows_bench
+run agent cargo run --quiet --release --example agent_bench
 run ovsdb cargo test --quiet --release --test ovsdb_bench -- --ignored --nocapture
 
 # first match of regex $2 in log $1, printing capture group 1
@@ -42,6 +43,17 @@ echo "| CPU | ${cpu:-unknown} |"
 echo "| kernel | $(uname -sr) |"
 echo "| Open vSwitch | $ovs |"
 echo "| podflow | $(git rev-parse --short HEAD 2>/dev/null || echo unknown) |"
+echo
+echo "## Agent: restore after an ovs-vswitchd restart (\`agent_bench\`)"
+echo
+echo "| what | podflow | ovs-ofctl -O OpenFlow15 | ratio |"
+echo "|---|---|---|---|"
+echo "| $(pick agent '^(restore with [0-9]+ pods \([0-9]+ flows).*')): vswitchd accepting → flow-restore-wait removed, vs \`--bundle add-flows\` of the same flows | $(pick agent '^ *podflow agent: .* ([0-9.]+ s)$') | $(pick agent '^ *ovs-ofctl -O OpenFlow15 --bundle add-flows \(same flows\) *([0-9.]+ s).*') | $(pick agent '^ *ovs-ofctl .*ratio podflow\/ovs-ofctl = ([0-9.]+).*') |"
+echo "| podflow's session alone, pre-encoded, one bundle | $(pick agent '^ *podflow session alone.* ([0-9.]+ s) .*') | (same) | $(pick agent '^ *podflow session alone.*ratio session\/ovs-ofctl = ([0-9.]+).*') |"
+echo
+echo "- $(pick agent '^(agent start to ready.*)')"
+echo "- $(pick agent '^(agent resident memory.*)')"
+echo "- $(pick agent '^(CNI ADD latency.*)')"
 echo
 echo "## Command line: whole processes, 60,011 flows (\`add_flows_bench\`)"
 echo
@@ -74,12 +86,12 @@ echo
 sed -nE 's/^BENCH ovsdb: (.*)/- \1/p' "$logs/ovsdb.txt"
 echo
 echo "## Raw output"
-for n in add_flows bundle codec ovsdb; do
+for n in agent add_flows bundle codec ovsdb; do
     echo
     echo "\`$n\`:"
     echo
     echo '```text'
-    grep -v '^$' "$logs/$n.txt" | grep -vE '^(running [0-9]+ test|test result|test .* ok$|\.+$)' || true
+    grep -v '^$' "$logs/$n.txt" | tail -n 40 | grep -vE '^(running [0-9]+ test|test result|test .* ok$|\.+$)' || true
     echo '```'
 done
 } >"$out"
