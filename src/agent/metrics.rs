@@ -7,7 +7,6 @@ use crate::api::Status;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -28,6 +27,7 @@ pub struct Counters {
 }
 
 impl Counters {
+    /// Adds `n` to counter `c`.
     pub fn add(c: &AtomicU64, n: u64) {
         c.fetch_add(n, Ordering::Relaxed);
     }
@@ -179,9 +179,6 @@ where
     s.write_all(body.as_bytes()).await?;
     s.shutdown().await
 }
-
-/// Shared handle the daemon passes around.
-pub type SharedCounters = Arc<Counters>;
 
 #[cfg(test)]
 mod tests {
