@@ -8,12 +8,13 @@
 //!   [`probe`]: the ARP prober; both can act inside a named netns.
 //! - `podflow_proto`: sans-IO wire formats.
 //!
-//! [`sandbox`] runs a private Open vSwitch for tests and the demo.
+//! [`sandbox`] runs a private Open vSwitch for tests and [`demo`].
 
 pub mod agent;
 pub mod api;
 pub mod cli;
 pub mod cni;
+pub mod demo;
 pub mod host;
 pub mod openflow;
 pub mod ovsdb;

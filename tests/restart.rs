@@ -11,11 +11,10 @@ mod common;
 
 use common::node::{Node, Pod};
 use podflow::api::PodState;
-use podflow::ovsdb::client::{Address, Client, Options};
-use podflow::ovsdb::vswitch::flow_restore_wait_cached;
+use podflow::ovsdb::client::Address;
+use podflow::ovsdb::vswitch::FlowRestoreWaitLog;
 use podflow::probe::{Limit, ProbeOptions, ProbeReport, Prober};
 use std::net::Ipv4Addr;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The tests of this file measure packet loss at 10 ms resolution on a
@@ -62,23 +61,10 @@ impl Outcome {
     }
 }
 
-/// Records (unix ns, flow-restore-wait) each time the monitor's replica changes.
-async fn monitor(node: &Node) -> (Client, Arc<Mutex<Vec<(u64, bool)>>>) {
+/// An independent monitor of the key (its own OVSDB connection).
+async fn monitor(node: &Node) -> FlowRestoreWaitLog {
     let addr: Address = node.sb.db_addr().parse().unwrap();
-    let c = Client::connect(addr, Options::default(), tokio::time::Instant::now() + Duration::from_secs(10)).await.unwrap();
-    let seen = Arc::new(Mutex::new(vec![(unix_ns(), c.read(flow_restore_wait_cached))]));
-    let mut rx = c.subscribe();
-    let s = seen.clone();
-    tokio::spawn(async move {
-        while rx.changed().await.is_ok() {
-            let v = flow_restore_wait_cached(&rx.borrow_and_update());
-            let mut s = s.lock().unwrap();
-            if s.last().map(|l| l.1) != Some(v) {
-                s.push((unix_ns(), v));
-            }
-        }
-    });
-    (c, seen)
+    FlowRestoreWaitLog::start(addr, tokio::time::Instant::now() + Duration::from_secs(10)).await.unwrap()
 }
 
 fn probe(node: &Node, from: &Pod, to: &Pod) -> Prober {
@@ -111,7 +97,7 @@ async fn restart_switch(fault: Option<&str>, extra_pods: usize) -> Outcome {
     }
     assert!(a.ping(&b.ip), "pods must reach each other before the restart");
     let before = node.flow_table();
-    let (_mon, seen) = monitor(&node).await;
+    let frw = monitor(&node).await;
     let handle = probe(&node, &a, &b).start().await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
 
@@ -127,12 +113,8 @@ async fn restart_switch(fault: Option<&str>, extra_pods: usize) -> Outcome {
     handle.stop();
     let probes = handle.finish().await.unwrap();
 
-    let removed_ns = seen
-        .lock()
-        .unwrap()
-        .iter()
-        .find(|(t, v)| *t > preset_ns && !*v)
-        .map(|(t, _)| *t)
+    let removed_ns = frw
+        .removed_after(preset_ns)
         .unwrap_or_else(|| panic!("the monitor never saw flow-restore-wait removed; log:\n{}", node.agent_log()));
     let new_round = round(&node);
     let acks_ns = node

@@ -5,8 +5,9 @@
 
 use super::db::OvsdbConfig;
 use super::host::NetlinkHost;
+use super::metrics::{self, Counters};
 use super::pipeline::Gateway;
-use super::runtime::{Agent, AgentConfig};
+use super::runtime::{Agent, AgentConfig, RoundEvent};
 use super::switch::OpenFlowSwitch;
 use crate::api::server::{self, Handler};
 use crate::api::{ApiError, Request, Response};
@@ -41,6 +42,8 @@ pub struct DaemonConfig {
     /// Secondary bridge and its uplink NIC (`--secondary-bridge BR:IF`).
     pub secondary: Option<(String, String)>,
     pub secondary_allow_primary: bool,
+    /// Serve Prometheus metrics on this TCP address.
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// The secondary bridge as a gate participant: its flows are re-installed
@@ -173,6 +176,34 @@ async fn setup_bridge(cfg: &DaemonConfig, db: &Client) -> Result<Gateway, Daemon
     Ok(Gateway { ofport: ofport as u32, mac, ip: gw_ip })
 }
 
+/// Unix time (ns) of the round's `FlowRestoreWaitCleared` event (the
+/// agent's events carry monotonic instants).
+async fn frw_removed_unix_ns(agent: &LiveAgent) -> u64 {
+    let events = agent.events().await;
+    let now_unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    let now = std::time::Instant::now();
+    events
+        .iter()
+        .rev()
+        .find(|(_, e)| matches!(e, RoundEvent::FlowRestoreWaitCleared))
+        .map_or(now_unix, |(t, _)| now_unix.saturating_sub(now.saturating_duration_since(*t).as_nanos() as u64))
+}
+
+/// Binds the metrics address and serves it; OVSDB reconnects are read
+/// from the client's resync generation at each scrape.
+async fn spawn_metrics(addr: std::net::SocketAddr, agent: Arc<LiveAgent>, counters: Arc<Counters>, db: Client) -> Result<tokio::task::JoinHandle<()>, DaemonError> {
+    let listener = metrics::bind(addr).await.map_err(|e| DaemonError::Setup(e.to_string()))?;
+    tracing::info!(%addr, "serving metrics");
+    Ok(tokio::spawn(metrics::serve(listener, move || {
+        let (agent, counters, db) = (agent.clone(), counters.clone(), db.clone());
+        async move {
+            Counters::set_reconnects(&counters.ovsdb_reconnects, db.read(|s| s.generation));
+            let snap = metrics::Snapshot::new(agent.status().await, agent.last_restore_duration().await, &counters);
+            metrics::render(&snap)
+        }
+    })))
+}
+
 /// Runs the agent until SIGINT/SIGTERM. Flows and the key are left as they
 /// are on exit: a restarted agent takes over without loss.
 pub async fn run(cfg: DaemonConfig) -> Result<(), DaemonError> {
@@ -196,12 +227,18 @@ pub async fn run(cfg: DaemonConfig) -> Result<(), DaemonError> {
         fault_clear_key_early: cfg.fault_clear_key_early,
     };
     let dbops = OvsdbConfig { client: db.clone(), bridge: cfg.bridge.clone(), timeout: Duration::from_secs(10) };
-    let agent = Arc::new(Agent::new(agent_cfg, OpenFlowSwitch::new(sup.clone()), dbops, NetlinkHost).map_err(|e| DaemonError::Setup(e.msg))?);
+    let counters = Arc::new(Counters::default());
+    let switch = OpenFlowSwitch::new(sup.clone()).counting(counters.clone());
+    let agent = Arc::new(Agent::new(agent_cfg, switch, dbops, NetlinkHost).map_err(|e| DaemonError::Setup(e.msg))?);
     agent.set_connected(None, Some(true)).await;
     let secondary = setup_secondary(&cfg, &agent).await;
 
     let listener = server::bind(&cfg.api_socket).map_err(|e| DaemonError::Api { path: cfg.api_socket.display().to_string(), source: e })?;
     let api = tokio::spawn(server::serve(listener, Arc::new(ApiHandler(agent.clone()))));
+    let metrics_task = match cfg.metrics_addr {
+        Some(addr) => Some(spawn_metrics(addr, agent.clone(), counters.clone(), db.clone()).await?),
+        None => None,
+    };
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|e| DaemonError::Setup(e.to_string()))?;
     let mut rx = sup.watch();
@@ -213,12 +250,14 @@ pub async fn run(cfg: DaemonConfig) -> Result<(), DaemonError> {
         match state {
             LinkState::Connected(c) if c.generation != last_gen => {
                 last_gen = c.generation;
+                Counters::set_reconnects(&counters.openflow_reconnects, c.generation);
                 was_connected = true;
                 agent.set_connected(Some(true), None).await;
                 tracing::info!(generation = c.generation, new_switch = c.is_new_switch(), "switch connected; starting a round");
                 loop {
                     match agent.run_round().await {
                         Ok(round) => {
+                            counters.frw_removed_unix_ns.store(frw_removed_unix_ns(&agent).await, std::sync::atomic::Ordering::Relaxed);
                             tracing::info!(round, "round complete; flow-restore-wait removed");
                             if let Some(exec) = &secondary {
                                 attach_secondary(&cfg, exec).await;
@@ -266,6 +305,9 @@ pub async fn run(cfg: DaemonConfig) -> Result<(), DaemonError> {
     }
     tracing::info!("agent stopping; flows and flow-restore-wait are left as they are");
     api.abort();
+    if let Some(t) = metrics_task {
+        t.abort();
+    }
     let _ = std::fs::remove_file(&cfg.api_socket);
     Ok(())
 }

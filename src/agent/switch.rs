@@ -3,6 +3,7 @@
 //! translates; deciding what to install is the runtime's job.
 
 use super::backend::{BackendError, GroupOutcome, SwitchOps};
+use super::metrics::Counters;
 use crate::openflow::{BundleError, OfError, Session, Supervisor};
 use podflow_proto::openflow::bundle::flags;
 use podflow_proto::openflow::flow::FlowStatsRequest;
@@ -13,11 +14,29 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct OpenFlowSwitch {
     supervisor: Arc<Supervisor>,
+    counters: Option<Arc<Counters>>,
 }
 
 impl OpenFlowSwitch {
     pub fn new(supervisor: Arc<Supervisor>) -> Self {
-        OpenFlowSwitch { supervisor }
+        OpenFlowSwitch { supervisor, counters: None }
+    }
+
+    /// Counts acknowledged flow mods and failed bundles into `counters`
+    /// (for the metrics endpoint).
+    pub fn counting(mut self, counters: Arc<Counters>) -> Self {
+        self.counters = Some(counters);
+        self
+    }
+
+    /// Records one bundle of `flows` flow mods: acknowledged or failed.
+    fn count<E>(&self, res: &Result<(), E>, flows: usize) {
+        if let Some(c) = &self.counters {
+            match res {
+                Ok(()) => Counters::add(&c.flows_installed, flows as u64),
+                Err(_) => Counters::add(&c.bundle_failures, 1),
+            }
+        }
     }
 
     fn session(&self) -> Result<Session, BackendError> {
@@ -45,7 +64,9 @@ fn bundle_err(e: BundleError) -> BackendError {
 impl SwitchOps for OpenFlowSwitch {
     async fn install(&self, flows: Vec<FlowMod>) -> Result<(), BackendError> {
         let msgs: Vec<Message> = flows.into_iter().map(Message::FlowMod).collect();
-        self.session()?.bundle(&msgs, flags::ATOMIC | flags::ORDERED).await.map_err(bundle_err)
+        let res = self.session()?.bundle(&msgs, flags::ATOMIC | flags::ORDERED).await;
+        self.count(&res, msgs.len());
+        res.map_err(bundle_err)
     }
 
     /// All groups in one atomic bundle. If the switch refuses some
@@ -68,7 +89,9 @@ impl SwitchOps for OpenFlowSwitch {
         let culprits = |errs: &[crate::openflow::MessageError]| -> Vec<(usize, String)> {
             errs.iter().filter_map(|e| owner.get(e.index).map(|g| (*g, e.error.to_string()))).collect()
         };
-        let failed = match session.bundle(&msgs, flags::ATOMIC | flags::ORDERED).await {
+        let res = session.bundle(&msgs, flags::ATOMIC | flags::ORDERED).await;
+        self.count(&res, msgs.len());
+        let failed = match res {
             Ok(()) => return vec![GroupOutcome::Acked; n],
             Err(BundleError::Rejected { errors }) => culprits(&errors),
             Err(BundleError::CommitFailed { culprits: c, .. }) if !c.is_empty() => culprits(&c),

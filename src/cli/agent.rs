@@ -64,6 +64,9 @@ pub struct AgentArgs {
     /// Allow the secondary bridge's NIC to be the node's primary interface.
     #[arg(long, env = "PODFLOW_SECONDARY_ALLOW_PRIMARY")]
     pub secondary_allow_primary: bool,
+    /// Serve Prometheus metrics (`GET /metrics`) on this TCP address, e.g. 127.0.0.1:9476.
+    #[arg(long, env = "PODFLOW_METRICS_ADDR", value_name = "ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
     /// Test-only fault injection (`clear-flow-restore-wait-early`).
     #[arg(long, env = "PODFLOW_FAULT", hide = true)]
     pub fault: Option<String>,
@@ -121,6 +124,7 @@ pub async fn run_agent(a: AgentArgs) -> Result<ExitCode, CliError> {
         gate_deadline: (a.gate_deadline > 0).then(|| Duration::from_secs(a.gate_deadline)),
         set_key_on_disconnect: !a.no_set_flow_restore_wait,
         fault_clear_key_early,
+        metrics_addr: a.metrics_addr,
     };
     std::fs::create_dir_all(&cfg.state_dir).map_err(|e| CliError::Failed(format!("cannot create the state directory {}: {e}", cfg.state_dir.display())))?;
     daemon::run(cfg).await.map_err(|e| CliError::Failed(e.to_string()))?;

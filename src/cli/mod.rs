@@ -7,6 +7,7 @@ pub mod flows;
 pub mod ovsdb;
 pub mod arping;
 pub mod uplink;
+pub mod demo;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -95,6 +96,9 @@ pub enum Command {
     /// Compare the switch's flows with a file, like `ovs-ofctl diff-flows`: exit 0 when equal, 2 when not.
     #[command(after_help = flows::DIFF_FLOWS_HELP)]
     DiffFlows(flows::FileArgs),
+    /// Run the restart demo: a private Open vSwitch, the agent, three pods, ARP probes, an ovs-vswitchd restart, its timeline.
+    #[command(after_help = demo::DEMO_HELP)]
+    Demo(demo::DemoArgs),
     /// Print port counters like `ovs-ofctl -O OpenFlow15 dump-ports`.
     #[command(after_help = flows::DUMP_PORTS_HELP)]
     DumpPorts(flows::DumpPortsArgs),
@@ -123,5 +127,6 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::DiffFlows(a) => flows::diff_flows(a).await,
         Command::DumpPorts(a) => flows::dump_ports(a).await,
         Command::Uplink(c) => uplink::run(c).await,
+        Command::Demo(a) => demo::run(a).await,
     }
 }

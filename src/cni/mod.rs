@@ -6,4 +6,5 @@
 
 pub mod ipam;
 pub mod plugin;
+pub mod runtime;
 pub mod types;

@@ -408,3 +408,46 @@ pub async fn wait_applied(c: &Client, next_cfg: i64, deadline: Instant) -> Resul
 pub fn cur_cfg(s: &Snapshot) -> Option<i64> {
     s.replica.rows(OVS).next().and_then(|(_, r)| column(r, "cur_cfg").as_i64())
 }
+
+/// An independent observer of `flow-restore-wait`: its own OVSDB monitor
+/// connection that records, with the wall-clock time it saw it, every
+/// change of the key. The demo and the restart tests use it to tell when
+/// the key really went, without trusting the agent's word. It only reads.
+pub struct FlowRestoreWaitLog {
+    _client: Client,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<(u64, bool)>>>,
+}
+
+fn unix_ns_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+}
+
+impl FlowRestoreWaitLog {
+    /// Connects (until `deadline`) and starts recording.
+    pub async fn start(addr: super::Address, deadline: Instant) -> Result<FlowRestoreWaitLog, Error> {
+        let c = Client::connect(addr, super::Options::default(), deadline).await?;
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(vec![(unix_ns_now(), c.read(flow_restore_wait_cached))]));
+        let mut rx = c.subscribe();
+        let s = seen.clone();
+        tokio::spawn(async move {
+            while rx.changed().await.is_ok() {
+                let v = flow_restore_wait_cached(&rx.borrow_and_update());
+                let mut s = s.lock().unwrap_or_else(|p| p.into_inner());
+                if s.last().map(|l| l.1) != Some(v) {
+                    s.push((unix_ns_now(), v));
+                }
+            }
+        });
+        Ok(FlowRestoreWaitLog { _client: c, seen })
+    }
+
+    /// Every (Unix ns, key set) seen so far, the first one at the start.
+    pub fn changes(&self) -> Vec<(u64, bool)> {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// When the key was first seen removed after `after_unix_ns`.
+    pub fn removed_after(&self, after_unix_ns: u64) -> Option<u64> {
+        self.changes().into_iter().find(|(t, v)| *t > after_unix_ns && !*v).map(|(t, _)| t)
+    }
+}

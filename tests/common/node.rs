@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 use podflow::api::{self, PodInfo, Request, Response, Status};
+use podflow::cni::runtime;
 use podflow::sandbox::Sandbox;
 use serde_json::Value;
 use std::io::Write;
@@ -23,6 +24,8 @@ pub struct Node {
     pub fault: Option<String>,
     /// `--gate-deadline` in seconds.
     pub gate_deadline: u64,
+    /// `--metrics-addr` for the agent (inside the sandbox namespace).
+    pub metrics_addr: Option<String>,
     pub pods: Vec<Pod>,
 }
 
@@ -62,7 +65,7 @@ impl Node {
         let sb = super::sandbox(tag)?;
         let dir = sb.dir.join("node");
         std::fs::create_dir_all(&dir).unwrap();
-        Some(Node { sb, dir, agent: None, fault: None, gate_deadline: 30, pods: vec![] })
+        Some(Node { sb, dir, agent: None, fault: None, gate_deadline: 30, metrics_addr: None, pods: vec![] })
     }
 
     pub fn api_socket(&self) -> PathBuf {
@@ -87,6 +90,9 @@ impl Node {
         if let Some(f) = &self.fault {
             cmd.env("PODFLOW_FAULT", f);
         }
+        if let Some(m) = &self.metrics_addr {
+            cmd.args(["--metrics-addr", m]);
+        }
         self.agent = Some(cmd.spawn().unwrap());
         self.wait_ready(Duration::from_secs(30));
     }
@@ -97,6 +103,32 @@ impl Node {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// `GET <path>` from the agent's metrics address, inside the sandbox
+    /// namespace; returns the whole HTTP response.
+    pub fn http_get(&self, path: &str) -> String {
+        use std::io::Read;
+        let addr = self.metrics_addr.clone().expect("metrics_addr is set");
+        let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+        podflow::host::netns::run_in_netns(Some(&self.sb.netns), move || {
+            let mut s = std::net::TcpStream::connect(&addr).map_err(podflow::host::HostError::Io)?;
+            s.set_read_timeout(Some(Duration::from_secs(5))).map_err(podflow::host::HostError::Io)?;
+            s.write_all(req.as_bytes()).map_err(podflow::host::HostError::Io)?;
+            let mut out = String::new();
+            s.read_to_string(&mut out).map_err(podflow::host::HostError::Io)?;
+            Ok(out)
+        })
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
+    /// One sample of the agent's metrics (`name` with its labels).
+    pub fn metric(&self, name: &str) -> f64 {
+        let text = self.http_get("/metrics");
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(' ')))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no metric {name} in:\n{text}"))
     }
 
     pub fn agent_log(&self) -> String {
@@ -132,43 +164,22 @@ impl Node {
     }
 
     fn netconf(&self) -> String {
-        serde_json::json!({
-            "cniVersion": "1.0.0",
-            "name": "podflow-test",
-            "type": "podflow-cni",
-            "agentSocket": self.api_socket(),
-            "ipam": {
-                "type": "host-local",
-                "ranges": [[{ "subnet": POD_CIDR, "gateway": GATEWAY_IP }]],
-                "routes": [{ "dst": "0.0.0.0/0" }],
-                "dataDir": self.dir.join("ipam"),
-            }
-        })
-        .to_string()
+        runtime::host_local_netconf("podflow-test", &self.api_socket(), POD_CIDR, GATEWAY_IP, &self.dir.join("ipam"))
     }
 
     /// Runs the real CNI plugin; returns (exit success, stdout JSON).
     pub fn cni(&self, command: &str, container_id: &str, netns_path: &str, extra_env: &[(&str, &str)]) -> (bool, Value) {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_podflow-cni"));
-        c.env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("CNI_COMMAND", command)
-            .env("CNI_CONTAINERID", container_id)
-            .env("CNI_NETNS", netns_path)
-            .env("CNI_IFNAME", "eth0")
-            .env("CNI_PATH", "/usr/lib/cni")
-            .env("CNI_ARGS", format!("IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME={container_id}"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for (k, v) in extra_env {
-            c.env(k, v);
-        }
-        let mut child = c.spawn().unwrap();
-        child.stdin.take().unwrap().write_all(self.netconf().as_bytes()).unwrap();
-        let out = child.wait_with_output().unwrap();
-        let v = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-        (out.status.success(), v)
+        let inv = runtime::Invocation {
+            command,
+            container_id,
+            netns_path,
+            ifname: "eth0",
+            args: format!("IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME={container_id}"),
+            cni_path: std::path::Path::new("/usr/lib/cni"),
+            extra_env,
+        };
+        let out = runtime::invoke(std::path::Path::new(env!("CARGO_BIN_EXE_podflow-cni")), &inv, &self.netconf()).unwrap();
+        (out.success, out.result)
     }
 
     /// Creates a pod namespace and ADDs it through the CNI plugin.
