@@ -1806,8 +1806,10 @@ fn parse_ct(value: &str, ctx: &mut Ctx) -> R<Action> {
                 for it in parse_actions(kv.value, ctx, Outer::Ct, false)? {
                     if let Item::Act(a) = it {
                         match a {
-                            Action::SetField(_) => ct.actions.push(a),
-                            _ => return fail(kv.value, "only set_field or load of ct_mark/ct_label inside exec(...)"),
+                            // Open vSwitch also takes nat inside exec and prints a
+                            // second nat of a ct that way.
+                            Action::SetField(_) | Action::Nat(_) => ct.actions.push(a),
+                            _ => return fail(kv.value, "only set_field or load of ct_mark/ct_label, or nat, inside exec(...)"),
                         }
                     }
                 }
