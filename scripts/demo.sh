@@ -7,18 +7,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need=()
-command -v ovs-vswitchd >/dev/null || need+=(openvswitch-switch)
-command -v ip >/dev/null || need+=(iproute2)
-command -v arping >/dev/null || need+=(iputils-arping)
-command -v ping >/dev/null || need+=(iputils-ping)
-[ -x /usr/lib/cni/host-local ] || need+=(containernetworking-plugins)
-command -v ethtool >/dev/null || need+=(ethtool)
+. scripts/deps.sh
+read -r -a need <<< "$(missing_packages)"
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
-        echo "installing: ${need[*]}"
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+        install_packages "${need[@]}"
     else
         echo "missing packages (${need[*]}): run this script as root (sudo ./scripts/demo.sh) to install them" >&2
         exit 1
