@@ -204,6 +204,19 @@ async fn spawn_metrics(addr: std::net::SocketAddr, agent: Arc<LiveAgent>, counte
     })))
 }
 
+/// Resolves once the supervisor is no longer connected with generation `gen`.
+async fn wait_for_other_generation(sup: &Supervisor, gen: u64) {
+    let mut rx = sup.watch();
+    loop {
+        if !matches!(&*rx.borrow_and_update(), LinkState::Connected(c) if c.generation == gen) {
+            return;
+        }
+        if rx.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
 /// Runs the agent until SIGINT/SIGTERM. Flows and the key are left as they
 /// are on exit: a restarted agent takes over without loss.
 pub async fn run(cfg: DaemonConfig) -> Result<(), DaemonError> {
@@ -245,7 +258,7 @@ pub async fn run(cfg: DaemonConfig) -> Result<(), DaemonError> {
     let mut last_gen = 0u64;
     let mut was_connected = false;
     let mut retry_every = Duration::from_secs(1);
-    loop {
+    'events: loop {
         let state = rx.borrow_and_update().clone();
         match state {
             LinkState::Connected(c) if c.generation != last_gen => {
@@ -255,7 +268,19 @@ pub async fn run(cfg: DaemonConfig) -> Result<(), DaemonError> {
                 agent.set_connected(Some(true), None).await;
                 tracing::info!(generation = c.generation, new_switch = c.is_new_switch(), "switch connected; starting a round");
                 loop {
-                    match agent.run_round().await {
+                    // A round can be long (a switch that refuses flows, no
+                    // deadline): stay responsive to signals, and start over
+                    // when the switch is lost or replaced in the middle.
+                    let result = tokio::select! {
+                        r = agent.run_round() => r,
+                        _ = tokio::signal::ctrl_c() => break 'events,
+                        _ = term.recv() => break 'events,
+                        _ = wait_for_other_generation(&sup, last_gen) => {
+                            tracing::warn!("the switch went away during the round; it starts over on the next connection");
+                            break;
+                        }
+                    };
+                    match result {
                         Ok(round) => {
                             counters.frw_removed_unix_ns.store(frw_removed_unix_ns(&agent).await, std::sync::atomic::Ordering::Relaxed);
                             tracing::info!(round, "round complete; flow-restore-wait removed");
@@ -288,7 +313,7 @@ pub async fn run(cfg: DaemonConfig) -> Result<(), DaemonError> {
             _ => {}
         }
         tokio::select! {
-            r = rx.changed() => if r.is_err() { break },
+            r = rx.changed() => if r.is_err() { break 'events },
             _ = tokio::time::sleep(retry_every), if agent.status().await.pods_failed > 0 => {
                 let left = agent.retry_failed().await;
                 if left > 0 {
@@ -299,8 +324,8 @@ pub async fn run(cfg: DaemonConfig) -> Result<(), DaemonError> {
                     retry_every = Duration::from_secs(1);
                 }
             }
-            _ = tokio::signal::ctrl_c() => break,
-            _ = term.recv() => break,
+            _ = tokio::signal::ctrl_c() => break 'events,
+            _ = term.recv() => break 'events,
         }
     }
     tracing::info!("agent stopping; flows and flow-restore-wait are left as they are");
