@@ -208,6 +208,7 @@ const HAND: &[&str] = &[
     "tcp,tcp_flags=-[200],actions=drop",
     "xreg7=0x1,reg15=0xffffffff,actions=drop",
     "actions=set_field:0x5/0->reg0",
+    "ip,nw_frag=0x2,actions=drop",
     "ip,actions=ct(commit,nat(src=1.2.3.4),exec(nat(dst=1.2.3.5)))",
     "ip,actions=ct(commit,nat(src=1.2.3.4)nat(dst=1.2.3.5))",
     "ip,actions=ct(commit,exec(nat(dst=1.2.3.5),set_field:1->ct_mark))",

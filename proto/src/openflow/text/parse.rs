@@ -609,13 +609,9 @@ fn field_value(d: &FieldDef, s: &str) -> R<(Vec<u8>, Option<Vec<u8>>)> {
                 "first" => (1, 3),
                 "later" => (3, 3),
                 "not_later" => (0, 2),
-                _ => {
-                    if s.starts_with(|c: char| c.is_ascii_digit()) {
-                        let (v, m) = int_value(d, s)?;
-                        return Ok((be(v, 1), m.map(|m| be(m, 1))));
-                    }
-                    return fail(s, "no, yes, first, later or not_later");
-                }
+                // Only the names, as Open vSwitch: numbers can say
+                // "later but not a fragment", which means nothing.
+                _ => return fail(s, "no, yes, first, later or not_later"),
             };
             Ok((vec![v], Some(vec![m])))
         }
