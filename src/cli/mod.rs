@@ -64,15 +64,19 @@ pub enum Command {
     #[command(after_help = "Example:\n  podflow agent --bridge br-int --pod-cidr 198.18.0.0/24 --datapath-type netdev")]
     Agent(agent::AgentArgs),
     /// List the agent's pods and their readiness.
+    #[command(after_help = "Example:\n  podflow pods --api-socket /var/lib/podflow/podflow.sock --json")]
     Pods(agent::ClientArgs),
     /// Show the agent's connections, round and flow-restore-wait.
+    #[command(after_help = "Example:\n  podflow status --json")]
     Status(agent::ClientArgs),
     /// Show bridges, ports and interfaces (with ofport and error), like `ovs-vsctl show`.
+    #[command(after_help = "Example:\n  podflow show --ovs-rundir /var/run/openvswitch --json")]
     Show {
         #[command(flatten)]
         ovsdb: ovsdb::OvsdbArgs,
     },
     /// Read, set or clear Open_vSwitch other_config:flow-restore-wait.
+    #[command(after_help = "Example:\n  podflow flow-restore-wait clear --ovsdb unix:/var/run/openvswitch/db.sock")]
     FlowRestoreWait {
         #[arg(value_enum, default_value = "get")]
         action: ovsdb::FrwAction,
@@ -80,6 +84,7 @@ pub enum Command {
         ovsdb: ovsdb::OvsdbArgs,
     },
     /// Send ARP probes from an interface and report loss and round trips.
+    #[command(after_help = "Example:\n  podflow arping --netns pod1 --interface eth0 198.18.0.3 --interval 10ms --count 300 --format csv")]
     Arping(arping::ArpingArgs),
     /// Print the switch's flows, byte for byte like `ovs-ofctl -O OpenFlow15 dump-flows`.
     #[command(after_help = flows::DUMP_FLOWS_HELP)]
@@ -104,6 +109,7 @@ pub enum Command {
     DumpPorts(flows::DumpPortsArgs),
     /// Move a NIC into a secondary bridge and back, crash-safe, with probe and rollback.
     #[command(subcommand)]
+    #[command(after_help = "Example:\n  podflow uplink attach --bridge br-ext --interface eth1 --probe 192.0.2.1\n  podflow uplink status --json\n  podflow uplink detach --bridge br-ext --interface eth1")]
     Uplink(uplink::UplinkCommand),
 }
 
