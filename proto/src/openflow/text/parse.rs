@@ -378,13 +378,21 @@ fn int_value(d: &FieldDef, s: &str) -> R<(u128, Option<u128>)> {
     let mask = match m {
         None => None,
         Some(m) => {
-            let mk = match field_int_all(m) {
+            let mut mk = match field_int_all(m) {
                 Some(x) if fits(x, bits) => x,
                 _ => return fail(m, format!("an integer mask for {}", d.name)),
             };
+            if !fits(mk, valid_bits) {
+                // Open vSwitch refuses unknown TCP flags, and clips other
+                // masks to the bits the field has (vlan_vid=…/0xffff).
+                if d.format == Format::TcpFlags {
+                    return fail_found(m, format!("a mask of at most {valid_bits} bits for {}", d.name), m);
+                }
+                mk &= ones(valid_bits);
+            }
             if !d.maskable {
                 // Open vSwitch takes an all-ones mask as an exact match.
-                if mk != ones(bits) {
+                if mk != ones(valid_bits) {
                     return fail(at(s, v.len()), format!("no mask ({} cannot be masked)", d.name));
                 }
                 None
