@@ -102,6 +102,16 @@ fn a_pod_refused_by_the_switch_holds_the_key_until_the_deadline() {
     assert!(error.contains("OFPFMFC_TABLE_FULL"), "{error}");
     assert!(frw(&node), "flow-restore-wait removed while a pod's flows were refused");
     assert!(node.status().is_some_and(|s| s.pods_failed == 1 && !s.ready));
+    let probe = |n: &Node| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_podflow"))
+            .args(["status", "--require-ready", "--api-socket"])
+            .arg(n.api_socket())
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    assert!(!probe(&node), "the readiness probe passed while the gate was closed");
     // After the deadline the gate opens, loudly.
     let t1 = Instant::now();
     while frw(&node) {
@@ -120,4 +130,5 @@ fn a_pod_refused_by_the_switch_holds_the_key_until_the_deadline() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(node.status().unwrap().pods_ready, 2);
+    assert!(probe(&node), "the readiness probe failed on a ready agent");
 }

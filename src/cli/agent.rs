@@ -139,6 +139,10 @@ pub struct ClientArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    /// `status` only: exit 1 unless the agent is ready (connected, and its
+    /// last round removed flow-restore-wait). For readiness probes.
+    #[arg(long)]
+    pub require_ready: bool,
 }
 
 async fn ask(sock: PathBuf, req: Request) -> Result<Response, CliError> {
@@ -176,24 +180,29 @@ pub async fn pods(a: ClientArgs) -> Result<ExitCode, CliError> {
 }
 
 pub async fn status(a: ClientArgs) -> Result<ExitCode, CliError> {
-    match ask(a.api_socket, Request::Status).await? {
-        Response::Status(s) if a.json => println!("{}", serde_json::to_string_pretty(&s).expect("serializes")),
-        Response::Status(s) => {
-            let frw = match s.flow_restore_wait {
-                Some(true) => "set",
-                Some(false) => "not set",
-                None => "unknown",
-            };
-            println!("bridge:            {}", s.bridge);
-            println!("ready:             {}", s.ready);
-            println!("openflow:          {}", if s.openflow_connected { "connected" } else { "disconnected" });
-            println!("ovsdb:             {}", if s.ovsdb_connected { "connected" } else { "disconnected" });
-            println!("round:             {}", s.round);
-            println!("flow-restore-wait: {frw}");
-            println!("pods:              {} ready, {} pending, {} failed", s.pods_ready, s.pods_pending, s.pods_failed);
-        }
+    let s = match ask(a.api_socket, Request::Status).await? {
+        Response::Status(s) => s,
         Response::Error(e) => return Err(CliError::Failed(e.msg)),
         other => return Err(CliError::Failed(format!("unexpected answer {other:?}"))),
+    };
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&s).expect("serializes"));
+    } else {
+        let frw = match s.flow_restore_wait {
+            Some(true) => "set",
+            Some(false) => "not set",
+            None => "unknown",
+        };
+        println!("bridge:            {}", s.bridge);
+        println!("ready:             {}", s.ready);
+        println!("openflow:          {}", if s.openflow_connected { "connected" } else { "disconnected" });
+        println!("ovsdb:             {}", if s.ovsdb_connected { "connected" } else { "disconnected" });
+        println!("round:             {}", s.round);
+        println!("flow-restore-wait: {frw}");
+        println!("pods:              {} ready, {} pending, {} failed", s.pods_ready, s.pods_pending, s.pods_failed);
+    }
+    if a.require_ready && !s.ready {
+        return Err(CliError::Failed("the agent is not ready: its last round has not removed flow-restore-wait yet".into()));
     }
     Ok(ExitCode::SUCCESS)
 }
