@@ -62,8 +62,6 @@ pub trait SwitchOps: Send + Sync + 'static {
     }
     /// Sends flow deletions (each a DELETE flow_mod) and waits for a barrier reply.
     fn delete(&self, deletes: Vec<FlowMod>) -> impl Future<Output = Result<(), BackendError>> + Send;
-    /// The cookies of every flow in the switch (all tables).
-    fn cookies(&self) -> impl Future<Output = Result<Vec<u64>, BackendError>> + Send;
 }
 
 /// The OVSDB side.

@@ -62,8 +62,6 @@ pub mod cookie {
 
     /// Mask selecting all of podflow's flows.
     pub const MAGIC_MASK: u64 = 0xff << MAGIC_SHIFT;
-    /// Mask selecting one round of podflow's flows.
-    pub const ROUND_MASK: u64 = 0xffff << ROUND_SHIFT | MAGIC_MASK;
     /// Mask selecting one object's flows of one category, any round.
     pub const OBJECT_MASK: u64 = 0xff << CATEGORY_SHIFT | MAGIC_MASK | 0xffff_ffff;
 
@@ -244,18 +242,6 @@ pub fn pod_flows(round: u16, pod: &PodPort) -> Vec<FlowMod> {
     ]
 }
 
-/// A delete of one round's flows (all of podflow's categories), leaving
-/// every other round and every foreign flow alone.
-pub fn delete_round(round: u16) -> FlowMod {
-    FlowMod {
-        command: FlowModCommand::DELETE,
-        table_id: podflow_proto::openflow::flow::TABLE_ALL,
-        cookie: cookie::make(round, 0, 0) & (0xffff << cookie::ROUND_SHIFT) | cookie::MAGIC << cookie::MAGIC_SHIFT,
-        cookie_mask: cookie::ROUND_MASK,
-        ..FlowMod::default()
-    }
-}
-
 /// Deletes that together remove podflow's flows of every round except
 /// `current`, and nothing else: for each bit of the round number, one
 /// cookie-masked delete matches the rounds that agree with `current` on the
@@ -316,11 +302,13 @@ mod tests {
     #[test]
     fn cookie_masks_select_what_they_say() {
         let c = cookie::make(5, cookie::CATEGORY_POD, 42);
-        assert_eq!(c & cookie::ROUND_MASK, cookie::make(5, 0, 0) & cookie::ROUND_MASK);
+        assert_eq!(cookie::round_of(c), 5);
         assert!(!cookie::is_ours(0x1234));
-        let d = delete_round(5);
-        assert_eq!(c & d.cookie_mask, d.cookie);
-        assert_ne!(cookie::make(6, cookie::CATEGORY_POD, 42) & d.cookie_mask, d.cookie);
-        assert_ne!(0x0005_0200_0000_002a & d.cookie_mask, d.cookie, "a foreign cookie without the magic must not match");
+        let hit = |c: u64, dels: &[FlowMod]| dels.iter().any(|d| c & d.cookie_mask == d.cookie);
+        // Keeping round 6 removes round 5 and leaves round 6 and foreign cookies.
+        let d = delete_other_rounds(6);
+        assert!(hit(c, &d));
+        assert!(!hit(cookie::make(6, cookie::CATEGORY_POD, 42), &d));
+        assert!(!hit(0x0005_0200_0000_002a, &d), "a foreign cookie without the magic must not match");
     }
 }

@@ -6,7 +6,6 @@ use super::backend::{BackendError, GroupOutcome, SwitchOps};
 use super::metrics::Counters;
 use crate::openflow::{BundleError, OfError, Session, Supervisor};
 use podflow_proto::openflow::bundle::flags;
-use podflow_proto::openflow::flow::FlowStatsRequest;
 use podflow_proto::openflow::{FlowMod, Message};
 use std::sync::Arc;
 
@@ -110,10 +109,5 @@ impl SwitchOps for OpenFlowSwitch {
             s.send(&Message::FlowMod(d)).map_err(of_err)?;
         }
         s.barrier().await.map_err(of_err)
-    }
-
-    async fn cookies(&self) -> Result<Vec<u64>, BackendError> {
-        let flows = self.session()?.dump_flows(FlowStatsRequest::default()).await.map_err(of_err)?;
-        Ok(flows.into_iter().map(|f| f.cookie).collect())
     }
 }

@@ -53,10 +53,6 @@ impl SwitchOps for FakeSwitch {
         }
         Ok(())
     }
-
-    async fn cookies(&self) -> Result<Vec<u64>, BackendError> {
-        Ok(self.inner.lock().unwrap().cookies.clone())
-    }
 }
 
 #[derive(Clone)]
