@@ -41,7 +41,7 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 /// Returns the reason when it cannot.
 pub fn unavailable_reason() -> Option<String> {
     // SAFETY: geteuid has no preconditions.
-    if unsafe { libc_geteuid() } != 0 {
+    if unsafe { libc::geteuid() } != 0 {
         return Some("not running as root (network namespaces need CAP_SYS_ADMIN)".into());
     }
     for bin in ["ovsdb-server", "ovs-vswitchd", "ovsdb-tool", "ovs-vsctl", "ovs-ofctl", "ip"] {
@@ -53,11 +53,6 @@ pub fn unavailable_reason() -> Option<String> {
         return Some(format!("{SCHEMA} is missing"));
     }
     None
-}
-
-extern "C" {
-    #[link_name = "geteuid"]
-    fn libc_geteuid() -> u32;
 }
 
 const SCHEMA: &str = "/usr/share/openvswitch/vswitch.ovsschema";
