@@ -8,15 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 . scripts/deps.sh
-read -r -a need <<< "$(missing_packages)"
-if [ ${#need[@]} -gt 0 ]; then
-    if [ "$(id -u)" = 0 ]; then
-        install_packages "${need[@]}"
-    else
-        echo "missing packages (${need[*]}): run this script as root (sudo ./scripts/demo.sh) to install them" >&2
-        exit 1
-    fi
-fi
+ensure_packages "run this script as root (sudo ./scripts/demo.sh) to install them" || exit 1
 if [ "$(id -u)" != 0 ]; then
     echo "the demo creates network namespaces: run it as root (sudo ./scripts/demo.sh)" >&2
     exit 1

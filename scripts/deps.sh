@@ -1,6 +1,6 @@
-# Sourced by test.sh and demo.sh: the Debian packages podflow's
-# tests and demo use. `missing_packages` prints the ones not
-# installed yet; `install_packages PKG…` installs them (root only).
+# Sourced by test.sh and demo.sh: the Debian packages podflow's tests and
+# demo use. `ensure_packages MESSAGE` installs the missing ones as root;
+# otherwise it prints "missing packages (…): MESSAGE" and returns 1.
 
 missing_packages() {
     local need=()
@@ -18,4 +18,16 @@ install_packages() {
     echo "installing: $*"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+ensure_packages() {
+    local need
+    read -r -a need <<< "$(missing_packages)"
+    [ ${#need[@]} -gt 0 ] || return 0
+    if [ "$(id -u)" = 0 ]; then
+        install_packages "${need[@]}"
+    else
+        echo "missing packages (${need[*]}): $1" >&2
+        return 1
+    fi
 }

@@ -7,14 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 . scripts/deps.sh
-read -r -a need <<< "$(missing_packages)"
-if [ ${#need[@]} -gt 0 ]; then
-    if [ "$(id -u)" = 0 ]; then
-        install_packages "${need[@]}"
-    else
-        echo "missing packages (${need[*]}): integration tests will be skipped; run as root to install them" >&2
-    fi
-fi
+ensure_packages "integration tests will be skipped; run as root to install them" || true
 # Debian starts the system Open vSwitch on install where it can; podflow's
 # tests never use it, they start their own.
 
