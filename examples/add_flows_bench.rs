@@ -8,7 +8,7 @@
 //!
 //! `cargo build --release --bin podflow && cargo run --release --example add_flows_bench [PODS] [REPETITIONS]`
 
-use podflow::agent::pipeline::{base_flows, pod_flows, Gateway, PodPort};
+use podflow::pipeline::{base_flows, pod_flows, Gateway, PodPort};
 use podflow::proto::openflow::text::print;
 use podflow::sandbox::{run, Sandbox};
 use std::net::Ipv4Addr;

@@ -15,7 +15,7 @@
 //! 3. CNI ADD latency (p50/p99) over 50 pods through the real plugin with
 //!    host-local IPAM.
 
-use podflow::agent::pipeline::{self, Gateway, PodPort};
+use podflow::pipeline::{self, Gateway, PodPort};
 use podflow::agent::store::{PodRecord, PodStore};
 use podflow::api::{self, AddPod, IpConfig, PodAttachment, PodKey, Request, Response};
 use podflow::openflow::{Addr, Session, SessionConfig};

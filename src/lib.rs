@@ -18,8 +18,10 @@ pub mod demo;
 pub mod host;
 pub mod openflow;
 pub mod ovsdb;
+pub mod pipeline;
 pub mod probe;
 pub mod sandbox;
+pub mod state;
 pub mod uplink;
 
 pub use podflow_proto as proto;

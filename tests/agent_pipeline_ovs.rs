@@ -5,7 +5,7 @@
 mod common;
 
 use podflow::agent::backend::SwitchOps;
-use podflow::agent::pipeline::{self, cookie, Gateway, PodPort};
+use podflow::pipeline::{self, cookie, Gateway, PodPort};
 use podflow::agent::switch::OpenFlowSwitch;
 use podflow::openflow::{Addr, Supervisor, SupervisorConfig};
 use podflow::proto::openflow::flow::FlowStatsRequest;

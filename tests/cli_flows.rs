@@ -7,7 +7,7 @@ use std::io::Write;
 use std::net::Ipv4Addr;
 use std::process::{Command, Stdio};
 
-use podflow::agent::pipeline::{base_flows, pod_flows, Gateway, PodPort};
+use podflow::pipeline::{base_flows, pod_flows, Gateway, PodPort};
 use podflow::proto::openflow::text::{parse, print};
 use podflow::sandbox::Sandbox;
 

@@ -6,7 +6,7 @@
 use super::db::OvsdbConfig;
 use super::host::NetlinkHost;
 use super::metrics::{self, Counters};
-use super::pipeline::Gateway;
+use crate::pipeline::Gateway;
 use super::runtime::{Agent, AgentConfig, RoundEvent};
 use super::switch::OpenFlowSwitch;
 use crate::api::server::{self, Handler};

@@ -9,7 +9,6 @@ pub mod db;
 pub mod gate;
 pub mod host;
 pub mod metrics;
-pub mod pipeline;
 pub mod runtime;
 pub mod store;
 pub mod switch;

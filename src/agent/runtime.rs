@@ -13,8 +13,9 @@
 
 use super::backend::{BackendError, DbOps, GroupOutcome, HostOps, SwitchOps};
 use super::gate::{Decision, Gate, Opened, Participant};
-use super::pipeline::{self, cookie, Gateway, PodPort};
-use super::store::{write_atomic, PodRecord, PodStore};
+use crate::pipeline::{self, cookie, Gateway, PodPort};
+use super::store::{PodRecord, PodStore};
+use crate::state::write_atomic;
 use crate::api::{AddPod, ApiError, PodAttachment, PodInfo, PodKey, PodState, Status};
 use podflow_proto::openflow::flow::{FlowModCommand, TABLE_ALL};
 use podflow_proto::openflow::FlowMod;

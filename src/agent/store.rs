@@ -4,9 +4,9 @@
 //! The store knows nothing about Open vSwitch.
 
 use crate::api::{AddPod, PodAttachment, PodKey};
+use crate::state::write_atomic;
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// What the agent must remember about a pod to rebuild its flows.
@@ -20,6 +20,8 @@ pub struct PodRecord {
 pub enum StoreError {
     #[error("cannot use the state directory {path}: {source}")]
     Io { path: String, source: std::io::Error },
+    #[error(transparent)]
+    Write(#[from] crate::state::WriteError),
     #[error("pod record {path} is corrupt: {detail}")]
     Corrupt { path: String, detail: String },
 }
@@ -32,19 +34,6 @@ pub struct PodStore {
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     move |source| StoreError::Io { path: path.display().to_string(), source }
-}
-
-/// Writes `bytes` to `path` atomically and durably.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(".{}.tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("record")));
-    {
-        let mut f = File::create(&tmp).map_err(io(&tmp))?;
-        f.write_all(bytes).map_err(io(&tmp))?;
-        f.sync_all().map_err(io(&tmp))?;
-    }
-    fs::rename(&tmp, path).map_err(io(path))?;
-    File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
 }
 
 impl PodStore {
@@ -60,7 +49,7 @@ impl PodStore {
 
     pub fn put(&self, rec: &PodRecord) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec_pretty(rec).expect("records serialize");
-        write_atomic(&self.path(&rec.request.key), &bytes)
+        Ok(write_atomic(&self.path(&rec.request.key), &bytes)?)
     }
 
     pub fn remove(&self, key: &PodKey) -> Result<(), StoreError> {

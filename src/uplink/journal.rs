@@ -6,7 +6,7 @@
 //! where the original configuration survives a crash; nothing here touches
 //! the kernel or Open vSwitch.
 
-use crate::agent::store::write_atomic;
+use crate::state::write_atomic;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -151,7 +151,7 @@ pub fn path(state_dir: &Path, bridge: &str, ifname: &str) -> PathBuf {
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
     #[error(transparent)]
-    Store(#[from] crate::agent::store::StoreError),
+    Store(#[from] crate::state::WriteError),
     #[error("cannot read the uplink journal {path}: {detail}")]
     Read { path: String, detail: String },
 }

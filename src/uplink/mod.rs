@@ -9,7 +9,7 @@
 //! journaled (fsync) first. Every step and every undo checks the kernel
 //! and OVSDB before acting, so any of them can be repeated after a crash.
 
-pub mod flows;
+
 pub mod journal;
 
 use std::collections::BTreeMap;
@@ -25,6 +25,7 @@ use crate::openflow::{Addr, Session, SessionConfig};
 use crate::ovsdb::client::{Address, Client, Options};
 use crate::ovsdb::vswitch::{self, BridgeSpec, DatapathType, InterfaceSettings, PortKind, PortSpec};
 use crate::probe::{Limit, ProbeOptions, Prober};
+use crate::pipeline::uplink as flows;
 use journal::{Journal, JournalError, Original, Phase, RecordedAddr, RecordedRoute, Recovery, Step};
 use podflow_proto::openflow::bundle::flags;
 use podflow_proto::openflow::Message;

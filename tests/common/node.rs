@@ -206,7 +206,7 @@ impl Node {
                     Some(rest) => {
                         let (hex, tail) = rest.split_once(',').unwrap_or((rest, ""));
                         let c = u64::from_str_radix(hex, 16).unwrap_or(0);
-                        let c = if podflow::agent::pipeline::cookie::is_ours(c) { c & 0x0000_ffff_ffff_ffff } else { c };
+                        let c = if podflow::pipeline::cookie::is_ours(c) { c & 0x0000_ffff_ffff_ffff } else { c };
                         format!("cookie={c:#x},{tail}")
                     }
                     None => l,

@@ -1,5 +1,5 @@
-//! The pod forwarding pipeline: tables, priorities, the cookie layout, and
-//! the pure functions that build the base flows and each pod's flows.
+//! The pod forwarding pipeline: tables, priorities, and the pure functions
+//! that build the base flows and each pod's flows.
 //!
 //! Everything here is a value computation: no sockets, no clocks, no state.
 //! The tables are described in `docs/pipeline.md`; keep the two in step.
@@ -9,6 +9,8 @@ use podflow_proto::openflow::flow::FlowModCommand;
 use podflow_proto::openflow::oxm::{fields, Match, OxmField};
 use podflow_proto::openflow::{FlowMod, Instruction, PortNo};
 use std::net::Ipv4Addr;
+
+use super::cookie;
 
 /// Pipeline tables, in the order a packet walks them.
 pub mod table {
@@ -35,44 +37,6 @@ pub mod priority {
 
 /// Register that carries the output port between tables.
 pub const REG_OUT_PORT: u8 = 1;
-
-/// Cookie layout, 64 bits: `round (16) | category (8) | magic (8) | object id (32)`.
-///
-/// The magic byte marks a flow as podflow's: flows whose cookie lacks it are
-/// foreign and never touched. The round lets the agent delete a previous
-/// round's leftovers with one cookie-masked delete.
-pub mod cookie {
-    pub const MAGIC: u64 = 0x9f;
-    pub const ROUND_SHIFT: u32 = 48;
-    pub const CATEGORY_SHIFT: u32 = 40;
-    pub const MAGIC_SHIFT: u32 = 32;
-
-    /// Base pipeline flows (table-miss drops, gateway flows).
-    pub const CATEGORY_BASE: u8 = 1;
-    /// A pod's flows; the object id is the pod's OpenFlow port.
-    pub const CATEGORY_POD: u8 = 2;
-    /// A secondary (uplink) bridge's forwarding flows, always round 0; the
-    /// object id is the uplink's OpenFlow port. They live on another
-    /// bridge than the pod pipeline's, and are replaced as one set.
-    pub const CATEGORY_UPLINK: u8 = 3;
-
-    pub fn make(round: u16, category: u8, object: u32) -> u64 {
-        (round as u64) << ROUND_SHIFT | (category as u64) << CATEGORY_SHIFT | MAGIC << MAGIC_SHIFT | object as u64
-    }
-
-    /// Mask selecting all of podflow's flows.
-    pub const MAGIC_MASK: u64 = 0xff << MAGIC_SHIFT;
-    /// Mask selecting one object's flows of one category, any round.
-    pub const OBJECT_MASK: u64 = 0xff << CATEGORY_SHIFT | MAGIC_MASK | 0xffff_ffff;
-
-    pub fn round_of(cookie: u64) -> u16 {
-        (cookie >> ROUND_SHIFT) as u16
-    }
-
-    pub fn is_ours(cookie: u64) -> bool {
-        (cookie >> MAGIC_SHIFT) & 0xff == MAGIC
-    }
-}
 
 /// What the pipeline needs to know about a pod.
 #[derive(Debug, Clone, PartialEq, Eq)]

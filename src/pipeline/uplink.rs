@@ -8,7 +8,7 @@
 //! never be put on the pod bridge: the pod pipeline's round clean-up
 //! matches by round and would take round 0 with it.
 
-use crate::agent::pipeline::cookie;
+use super::cookie;
 use podflow_proto::openflow::action::Action;
 use podflow_proto::openflow::flow::{FlowModCommand, TABLE_ALL};
 use podflow_proto::openflow::oxm::{fields, Match, OxmField};

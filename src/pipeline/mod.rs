@@ -1,0 +1,15 @@
+//! Flow builders: every flow podflow installs is built here, as pure values
+//! (no sockets, no clocks, no state).
+//!
+//! - [`cookie`]: the one cookie layout, shared by every writer;
+//! - [`pod`]: the pod bridge's tables, priorities, base and per-pod flows;
+//! - [`uplink`]: a secondary (uplink) bridge's forwarding flows.
+//!
+//! Both the agent and the uplink migration import from here; nothing here
+//! imports from them.
+
+pub mod cookie;
+pub mod pod;
+pub mod uplink;
+
+pub use pod::*;
