@@ -27,7 +27,6 @@ use podflow::cni::runtime;
 use podflow::ovsdb::client::Address;
 use podflow::ovsdb::vswitch::FlowRestoreWaitLog;
 use podflow::probe::{Limit, ProbeOptions, ProbeReport, Prober};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -248,14 +247,21 @@ fn prober(s: &Setup) -> Prober {
 }
 
 /// Connects an independent monitor to the *new* ovsdb-server as soon as
-/// its socket is there: the one that replaced `old_ino`.
-async fn monitor_new_server(p: &Project, old_ino: u64) -> FlowRestoreWaitLog {
+/// it answers: `old` is a connection to the server being replaced, which
+/// ends when that server exits (a socket file's inode says nothing here:
+/// the new one is often given the same number).
+async fn monitor_new_server(p: &Project, mut old: tokio::net::UnixStream) -> FlowRestoreWaitLog {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 512];
+    let gone = tokio::time::timeout(Duration::from_secs(60), async {
+        while old.read(&mut buf).await.is_ok_and(|n| n > 0) {}
+    });
+    assert!(gone.await.is_ok(), "the old ovsdb-server did not exit; logs:\n{}", p.logs());
+    let addr: Address = format!("unix:{}", p.db_sock().display()).parse().unwrap();
     let t0 = Instant::now();
     loop {
-        let fresh = std::fs::metadata(p.db_sock()).is_ok_and(|m| m.ino() != old_ino);
-        if fresh && std::os::unix::net::UnixStream::connect(p.db_sock()).is_ok() {
-            let addr: Address = format!("unix:{}", p.db_sock().display()).parse().unwrap();
-            if let Ok(log) = FlowRestoreWaitLog::start(addr, tokio::time::Instant::now() + Duration::from_secs(5)).await {
+        if std::os::unix::net::UnixStream::connect(p.db_sock()).is_ok() {
+            if let Ok(log) = FlowRestoreWaitLog::start(addr.clone(), tokio::time::Instant::now() + Duration::from_secs(5)).await {
                 return log;
             }
         }
@@ -270,14 +276,14 @@ async fn restart_ovs(s: &Setup, steps: &[&[&str]]) -> (Outcome, ProbeReport) {
     let p = &s.p;
     let before = p.flows();
     let r0 = p.round();
-    let old_ino = std::fs::metadata(p.db_sock()).unwrap().ino();
+    let old = tokio::net::UnixStream::connect(p.db_sock()).await.unwrap();
     let handle = prober(s).start().await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let started_ns = unix_ns();
     let t0 = Instant::now();
     let cmds: Vec<Command> = steps.iter().map(|a| p.command(a)).collect();
     let compose = tokio::task::spawn_blocking(move || cmds.into_iter().map(|mut c| output(&mut c)).collect::<Result<Vec<_>, _>>());
-    let frw = monitor_new_server(p, old_ino).await;
+    let frw = monitor_new_server(p, old).await;
     compose.await.unwrap().unwrap_or_else(|e| panic!("{e}\nlogs:\n{}", p.logs()));
     let restarted = t0.elapsed();
     p.wait("the agent's new round", Duration::from_secs(60), || p.round() > r0 && p.status().is_some_and(|st| st.ready && st.flow_restore_wait == Some(false)));
@@ -322,13 +328,47 @@ fn pods_acked_in(p: &Project, round: u16) -> Vec<u64> {
 fn assert_clean(o: &Outcome, what: &str) {
     let v = o.violations();
     let s = &o.probes.summary;
-    eprintln!("{what}: probes {} sent, {} answered, {} lost (while OVS was down or before the key's removal)", s.sent, s.answered, s.lost);
+    let ms = |t: u64| (t as f64 - o.removed_ns as f64) / 1e6;
+    let first = o.probes.probes.iter().find(|p| p.replied && p.sent_unix_ns > o.removed_ns).map_or(f64::NAN, |p| ms(p.sent_unix_ns));
+    let lost_after: Vec<String> = o.probes.probes.iter().filter(|p| !p.replied && p.sent_unix_ns > o.removed_ns).map(|p| format!("{:+.1}", ms(p.sent_unix_ns))).collect();
+    eprintln!(
+        "{what}: probes {} sent, {} answered, {} lost; relative to the key's removal: first answered probe sent at {first:+.1} ms, lost ones sent at {lost_after:?} ms",
+        s.sent, s.answered, s.lost
+    );
     assert!(v.is_empty(), "{what}:\n{}", v.join("\n"));
 }
 
+/// What the project made that `down` must remove, noted while it runs.
+struct Made {
+    containers: Vec<String>,
+    volumes: Vec<String>,
+    /// The node's network namespace, as `net:[INODE]`.
+    node_netns: String,
+}
+
+fn made(p: &Project) -> Made {
+    let containers: Vec<String> = ["node", "ovs", "podflow"].iter().map(|svc| p.container_id(svc)).collect();
+    let inspect = |fmt: &str, id: &str| output(Command::new("docker").args(["inspect", "-f", fmt, id])).unwrap();
+    let volumes = containers.iter().flat_map(|id| inspect("{{range .Mounts}}{{.Name}} {{end}}", id).split_whitespace().map(str::to_string).collect::<Vec<_>>()).collect();
+    let pid = inspect("{{.State.Pid}}", &containers[0]);
+    let node_netns = std::fs::read_link(format!("/proc/{}/ns/net", pid.trim())).unwrap().display().to_string();
+    Made { containers, volumes, node_netns }
+}
+
+/// Host interfaces that podflow's agent or Docker's veths could leave.
+fn host_links() -> Vec<String> {
+    output(Command::new("ip").args(["-o", "link", "show"]))
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split(": ").nth(1).map(|n| n.split('@').next().unwrap_or(n).to_string()))
+        .filter(|n| n.starts_with("pf") || n.starts_with("veth"))
+        .collect()
+}
+
 /// Containers, processes, volumes and networks of the project, the node's
-/// namespace, the pods' namespaces and host-local leases: none may remain.
-fn assert_nothing_left(name: &str, dir: &Path, container_ids: &[String], netns_key: &str, pods: &[String]) {
+/// namespace, the pods' namespaces, host interfaces and host-local leases:
+/// none may remain.
+fn assert_nothing_left(name: &str, dir: &Path, m: &Made, pods: &[String], links_before: &[String]) {
     let label = format!("label=com.docker.compose.project={name}");
     for kind in [vec!["ps", "-aq"], vec!["volume", "ls", "-q"], vec!["network", "ls", "-q"]] {
         let mut c = Command::new("docker");
@@ -336,18 +376,37 @@ fn assert_nothing_left(name: &str, dir: &Path, container_ids: &[String], netns_k
         let left = output(&mut c).unwrap();
         assert!(left.trim().is_empty(), "docker {kind:?} after down: {left}");
     }
-    let procs: Vec<String> = std::fs::read_dir("/proc")
+    for v in &m.volumes {
+        assert!(output(Command::new("docker").args(["volume", "inspect", v])).is_err(), "volume {v} is still there");
+    }
+    let procs: Vec<(String, String)> = std::fs::read_dir("/proc")
         .unwrap()
         .flatten()
         .filter(|e| e.file_name().to_string_lossy().chars().all(|c| c.is_ascii_digit()))
-        .filter(|e| std::fs::read_to_string(e.path().join("cgroup")).is_ok_and(|cg| container_ids.iter().any(|id| cg.contains(id.as_str()))))
-        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter_map(|e| {
+            let cg = std::fs::read_to_string(e.path().join("cgroup")).unwrap_or_default();
+            let ns = std::fs::read_link(e.path().join("ns/net")).map(|l| l.display().to_string()).unwrap_or_default();
+            let why = if m.containers.iter().any(|id| cg.contains(id.as_str())) {
+                "in a container's cgroup"
+            } else if ns == m.node_netns {
+                "in the node's namespace"
+            } else {
+                return None;
+            };
+            Some((e.file_name().to_string_lossy().into_owned(), why.to_string()))
+        })
         .collect();
-    assert!(procs.is_empty(), "processes of the project's containers after down: {procs:?}");
-    assert!(!Path::new(netns_key).exists(), "the node's namespace {netns_key} is still there");
+    assert!(procs.is_empty(), "processes of the project after down: {procs:?}");
+    // Docker unmounts a namespace at once but deletes its file under
+    // /run/docker/netns up to a minute later: what counts is that nothing
+    // holds the namespace (no process above, no mount).
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(&m.node_netns), "the node's namespace {} is still mounted", m.node_netns);
     for pod in pods {
         assert!(!Path::new("/run/netns").join(pod).exists(), "pod namespace {pod} is still there");
     }
+    let new_links: Vec<String> = host_links().into_iter().filter(|l| !links_before.contains(l)).collect();
+    assert!(new_links.is_empty(), "host interfaces left: {new_links:?}");
     let leases: Vec<String> = walk(&dir.join("ipam"))
         .into_iter()
         .filter(|f| f.file_name().is_some_and(|n| n.to_string_lossy().parse::<std::net::IpAddr>().is_ok()))
@@ -369,6 +428,7 @@ async fn compose_node_survives_ovs_and_podflow_restarts_and_down_leaves_nothing(
     }
     let t_all = Instant::now();
     images();
+    let links_before = host_links();
     let s = setup("st", &[]);
     let p = &s.p;
     let uuid = p.bridge_uuid();
@@ -395,7 +455,7 @@ async fn compose_node_survives_ovs_and_podflow_restarts_and_down_leaves_nothing(
     let report = handle.finish().await.unwrap();
     eprintln!("restart podflow: probes {} sent, {} answered, {} lost", report.summary.sent, report.summary.answered, report.summary.lost);
     assert!(report.summary.sent > 50, "{:?}", report.summary);
-    assert_eq!(report.summary.lost, 0, "probes lost across `restart podflow`: {:?}", report.summary.lost_probes);
+    assert_eq!(report.summary.lost, 0, "probes lost across `restart podflow`: {:?}\nlogs:\n{}", report.summary.lost_probes, p.logs());
     assert_eq!(p.flows(), before, "the flow table changed across `restart podflow`");
     assert_eq!(pods_acked_in(p, p.round()).len(), 2, "restart podflow keeps the pods");
 
@@ -404,15 +464,14 @@ async fn compose_node_survives_ovs_and_podflow_restarts_and_down_leaves_nothing(
         let out = p.cni("DEL", pod);
         assert!(out.success, "CNI DEL {}: {}", pod.name, out.stderr);
     }
-    let ids: Vec<String> = ["node", "ovs", "podflow"].iter().map(|svc| p.container_id(svc)).collect();
-    let netns_key = output(Command::new("docker").args(["inspect", "-f", "{{.NetworkSettings.SandboxKey}}", &ids[0]])).unwrap().trim().to_string();
+    let m = made(p);
     let Setup { p, a, b, .. } = s;
     let (name, dir, pods) = (p.name.clone(), p.dir.clone(), vec![a.name.clone(), b.name.clone()]);
     let t0 = Instant::now();
     p.run(&["down", "-v", "--remove-orphans", "-t", "10"]);
     eprintln!("down in {:.1} s", t0.elapsed().as_secs_f64());
     drop((a, b));
-    assert_nothing_left(&name, &dir, &ids, &netns_key, &pods);
+    assert_nothing_left(&name, &dir, &m, &pods, &links_before);
     drop(p);
     eprintln!("whole story in {:.1} s", t_all.elapsed().as_secs_f64());
 }
