@@ -26,7 +26,7 @@ use podflow::api::{self, PodState, Request, Response, Status};
 use podflow::cni::runtime;
 use podflow::ovsdb::client::Address;
 use podflow::ovsdb::vswitch::FlowRestoreWaitLog;
-use podflow::probe::{Limit, ProbeOptions, ProbeReport, Prober};
+use podflow::probe::{Limit, ProbeOptions, Prober};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -38,7 +38,7 @@ const GATEWAY_IP: &str = "198.19.13.1";
 
 /// The tests share the machine's one Docker engine and measure loss at
 /// 10 ms resolution: one at a time.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn unix_ns() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64
@@ -272,7 +272,7 @@ async fn monitor_new_server(p: &Project, mut old: tokio::net::UnixStream) -> Flo
 
 /// Restarts the OVS container with `steps` (compose commands run one after
 /// the other) while pod a probes pod b, and gathers what the checks need.
-async fn restart_ovs(s: &Setup, steps: &[&[&str]]) -> (Outcome, ProbeReport) {
+async fn restart_ovs(s: &Setup, steps: &[&[&str]]) -> Outcome {
     let p = &s.p;
     let before = p.flows();
     let r0 = p.round();
@@ -307,8 +307,7 @@ async fn restart_ovs(s: &Setup, steps: &[&[&str]]) -> (Outcome, ProbeReport) {
         (removed_ns as f64 - *acks_ns.iter().max().unwrap() as f64) / 1e6,
         (removed_ns - started_ns) as f64 / 1e9,
     );
-    let outcome = Outcome { removed_ns, acks_ns, probes: probes.clone(), before, after: p.flows() };
-    (outcome, probes)
+    Outcome { removed_ns, acks_ns, probes, before, after: p.flows() }
 }
 
 fn pods_acked_in(p: &Project, round: u16) -> Vec<u64> {
@@ -422,7 +421,7 @@ fn walk(d: &Path) -> Vec<PathBuf> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compose_node_survives_ovs_and_podflow_restarts_and_down_leaves_nothing() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = SERIAL.lock().await;
     if !can_run() {
         return;
     }
@@ -435,12 +434,12 @@ async fn compose_node_survives_ovs_and_podflow_restarts_and_down_leaves_nothing(
     let before = p.flows();
     assert!(before.len() > 4, "the agent installed no pod flows: {before:?}");
 
-    let (o, _) = restart_ovs(&s, &[&["restart", "-t", "10", "ovs"]]).await;
+    let o = restart_ovs(&s, &[&["restart", "-t", "10", "ovs"]]).await;
     assert_clean(&o, "restart ovs (SIGTERM)");
-    let (o, _) = restart_ovs(&s, &[&["kill", "-s", "KILL", "ovs"], &["start", "ovs"]]).await;
+    let o = restart_ovs(&s, &[&["kill", "-s", "KILL", "ovs"], &["start", "ovs"]]).await;
     assert_clean(&o, "kill -s KILL ovs, start ovs");
     // A new container on the same named volume: the database survives.
-    let (o, _) = restart_ovs(&s, &[&["up", "-d", "--no-deps", "--force-recreate", "ovs"]]).await;
+    let o = restart_ovs(&s, &[&["up", "-d", "--no-deps", "--force-recreate", "ovs"]]).await;
     assert_clean(&o, "ovs recreated on its volume");
     assert_eq!(p.bridge_uuid(), uuid, "the bridge's row did not survive in the ovs-db volume");
 
@@ -478,13 +477,13 @@ async fn compose_node_survives_ovs_and_podflow_restarts_and_down_leaves_nothing(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_container_test_catches_a_key_removed_before_the_replay() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = SERIAL.lock().await;
     if !can_run() {
         return;
     }
     images();
     let s = setup("ft", &[("PODFLOW_FAULT", "clear-flow-restore-wait-early")]);
-    let (o, _) = restart_ovs(&s, &[&["restart", "-t", "10", "ovs"]]).await;
+    let o = restart_ovs(&s, &[&["restart", "-t", "10", "ovs"]]).await;
     let v = o.violations();
     assert!(!v.is_empty(), "the container test did not notice flow-restore-wait removed before the pods' flows");
     assert!(v[0].contains("before the last pod acknowledgement"), "{v:?}");
