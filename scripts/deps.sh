@@ -31,3 +31,15 @@ ensure_packages() {
         return 1
     fi
 }
+
+# Only scripts/images.sh calls this (building container images without a
+# registry), so the test and demo paths never install debootstrap.
+ensure_image_packages() {
+    command -v debootstrap >/dev/null && return 0
+    if [ "$(id -u)" = 0 ]; then
+        install_packages debootstrap
+    else
+        echo "missing packages (debootstrap): $1" >&2
+        return 1
+    fi
+}

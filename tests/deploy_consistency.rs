@@ -1,7 +1,9 @@
-//! The deployment files agree with each other and with the binary (there is
-//! no Docker engine or cluster here to try them): `docker-compose.yml`, the
-//! Dockerfiles and the OVS entrypoint, `deploy/kubernetes/*.yaml`, and the
-//! commands shown in `docs/containers.md` and `docs/kubernetes.md`. Every
+//! The deployment files agree with each other and with the binary:
+//! `docker-compose.yml` and its sandbox override, the Dockerfiles, the OVS
+//! entrypoint, `.dockerignore` and `scripts/images.sh` (run for real by
+//! tests/containers.rs where a Docker engine is present; there is no cluster
+//! here for the rest), `deploy/kubernetes/*.yaml`, and the commands shown in
+//! `docs/containers.md` and `docs/kubernetes.md`. Every
 //! `podflow` command and flag they use must exist (`podflow … --help` of
 //! the real binary), the OVS run directory must be shared where
 //! `--ovs-rundir` says, and the state directory mounted where
@@ -26,7 +28,8 @@ fn yaml_docs(rel: &str) -> Vec<Value> {
         .collect()
 }
 
-/// `${VAR:-default}` → default (what compose uses when VAR is unset).
+/// `${VAR:-default}` → default (what compose uses when VAR is unset);
+/// `${VAR:?message}` → empty.
 fn compose_default(s: &str) -> String {
     let mut out = s.to_string();
     while let Some(i) = out.find("${") {
@@ -156,6 +159,7 @@ fn compose_mounts(svc: &Value) -> Vec<(String, String)> {
         .flatten()
         .map(|m| match m {
             Value::String(s) => {
+                let s = compose_default(s);
                 let p: Vec<&str> = s.split(':').collect();
                 (p[0].to_string(), p.get(1).unwrap_or(&p[0]).to_string())
             }
@@ -176,15 +180,22 @@ fn compose_services_share_the_ovs_run_directory_and_use_real_flags() {
     }
     assert!(strs(&pf["cap_add"]).contains(&"SYS_ADMIN".to_string()), "podflow enters pod namespaces: SYS_ADMIN");
 
-    // Build files exist and are what the docs say.
+    // Build files exist and are what the docs say: registry defaults, and a
+    // base image that scripts/images.sh can replace.
     let ovs_ctx = ovs["build"]["context"].as_str().unwrap();
     let ovs_df = read(&format!("{ovs_ctx}/Dockerfile"));
-    assert!(ovs_df.contains("FROM debian:12") && ovs_df.contains("openvswitch-switch"), "OVS image: Debian 12 with its Open vSwitch");
+    assert!(ovs_df.contains("ARG BASE_IMAGE=debian:12-slim\nFROM ${BASE_IMAGE}") && ovs_df.contains("openvswitch-switch"), "OVS image: Debian 12 with its Open vSwitch");
     let pf_df = read(pf["build"]["dockerfile"].as_str().unwrap());
     assert!(pf_df.contains("podflow-cni") && pf_df.contains("cargo build --release"));
+    assert!(pf_df.contains("ARG BASE_IMAGE=debian:12-slim") && pf_df.contains("ARG RUST_IMAGE=rust:1-bookworm"));
+    // The legacy builder builds every stage up to its target: `prebuilt`
+    // must come before the stage that needs the rust image.
+    let prebuilt = pf_df.find("AS prebuilt").expect("a prebuilt stage");
+    let rust = pf_df.find("FROM ${RUST_IMAGE}").expect("the rust stage");
+    assert!(prebuilt < rust, "the prebuilt stage must precede the rust stage");
     let entry = read(&format!("{ovs_ctx}/entrypoint.sh"));
     let preset = entry.find("other_config:flow-restore-wait=true").expect("the entrypoint presets flow-restore-wait");
-    let vswitchd = entry.rfind("\novs-vswitchd ").expect("the entrypoint starts ovs-vswitchd");
+    let vswitchd = entry.rfind("ovs-vswitchd \"unix:").expect("the entrypoint starts ovs-vswitchd");
     assert!(preset < vswitchd, "flow-restore-wait must be set before ovs-vswitchd starts");
 
     // Named volumes are declared.
@@ -207,6 +218,42 @@ fn compose_services_share_the_ovs_run_directory_and_use_real_flags() {
     assert!(compose_mounts(pf).iter().any(|(_, t)| t == state), "the state dir {state} must be mounted");
     assert!(compose_mounts(pf).iter().any(|(_, t)| t == "/var/run/netns"), "pods' namespaces must be visible");
     assert!(flags.contains_key("metrics-addr") && flags.contains_key("pod-cidr"));
+}
+
+#[test]
+fn the_sandbox_override_and_the_image_script_fit_the_compose_file() {
+    let base = yaml_docs("docker-compose.yml").remove(0);
+    let over = yaml_docs("deploy/docker/compose.sandbox.yml").remove(0);
+    let svcs = &over["services"];
+    assert_eq!(svcs["node"]["network_mode"], "none", "the node service makes the namespace");
+    for name in ["ovs", "podflow"] {
+        assert!(base["services"][name].is_object(), "{name} overrides a service of docker-compose.yml");
+        assert_eq!(svcs[name]["network_mode"], "service:node", "{name} joins the node's namespace");
+    }
+    assert!(strs(&svcs["ovs"]["devices"]).iter().any(|d| d.starts_with("/dev/net/tun")), "tap devices for internal ports");
+    // The override's mounts replace the base file's by target: the run
+    // directory is still shared, the state directory is still mounted.
+    let args: Vec<String> = strs(&base["services"]["podflow"]["command"]).iter().map(|s| compose_default(s)).collect();
+    let flags = cli().check("docker-compose.yml podflow", &args);
+    let (rundir, state) = (&flags["ovs-rundir"], &flags["state-dir"]);
+    let src = |svc: &str, target: &str| compose_mounts(&svcs[svc]).into_iter().find(|(_, t)| t == target).map(|(s, _)| s);
+    assert!(src("ovs", rundir).is_some() && src("ovs", rundir) == src("podflow", rundir), "ovs and podflow share {rundir}");
+    assert!(src("podflow", state).is_some(), "the state dir {state} is a host directory");
+    // The node's image must exist after scripts/images.sh.
+    let images = read("scripts/images.sh");
+    for svc in ["ovs", "podflow"] {
+        let image = base["services"][svc]["image"].as_str().unwrap();
+        assert!(images.contains(&format!("={image}\n")), "scripts/images.sh builds {image}");
+    }
+    assert!(images.contains("--target prebuilt"));
+    let node_image = svcs["node"]["image"].as_str().unwrap();
+    assert!([&base["services"]["ovs"]["image"], &base["services"]["podflow"]["image"]].iter().any(|i| i.as_str() == Some(node_image)));
+    // The build context ships the two release binaries, not target/.
+    let ignore_text = read(".dockerignore");
+    let ignore: Vec<&str> = ignore_text.lines().collect();
+    for line in ["target", "!target/release/podflow", "!target/release/podflow-cni"] {
+        assert!(ignore.contains(&line), ".dockerignore: {line}");
+    }
 }
 
 #[test]

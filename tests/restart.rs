@@ -10,10 +10,11 @@
 mod common;
 
 use common::node::{Node, Pod};
+use common::restart::Outcome;
 use podflow::api::PodState;
 use podflow::ovsdb::client::Address;
 use podflow::ovsdb::vswitch::FlowRestoreWaitLog;
-use podflow::probe::{Limit, ProbeOptions, ProbeReport, Prober};
+use podflow::probe::{Limit, ProbeOptions, Prober};
 use std::net::Ipv4Addr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -23,42 +24,6 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn unix_ns() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64
-}
-
-/// What one restart produced.
-struct Outcome {
-    /// Unix ns when the independent monitor saw the key disappear.
-    removed_ns: u64,
-    /// Unix ns of each pod's acknowledgement in the new round.
-    acks_ns: Vec<u64>,
-    probes: ProbeReport,
-    before: Vec<String>,
-    after: Vec<String>,
-}
-
-impl Outcome {
-    /// Every violation, in words.
-    fn violations(&self) -> Vec<String> {
-        let mut v = Vec::new();
-        let last_ack = self.acks_ns.iter().copied().max().unwrap_or(0);
-        if self.removed_ns <= last_ack {
-            v.push(format!("flow-restore-wait was removed {} µs before the last pod acknowledgement", (last_ack - self.removed_ns) / 1000));
-        }
-        let lost: Vec<u32> = self
-            .probes
-            .probes
-            .iter()
-            .filter(|p| p.sent_unix_ns > self.removed_ns + 20_000_000 && !p.replied)
-            .map(|p| p.seq)
-            .collect();
-        if !lost.is_empty() {
-            v.push(format!("{} probes sent more than 20 ms after the key's removal were lost: {lost:?}", lost.len()));
-        }
-        if self.before != self.after {
-            v.push(format!("the flow table differs after recovery:\nbefore:\n{}\nafter:\n{}", self.before.join("\n"), self.after.join("\n")));
-        }
-        v
-    }
 }
 
 /// An independent monitor of the key (its own OVSDB connection).

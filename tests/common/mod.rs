@@ -4,6 +4,7 @@
 pub mod fake_switch;
 pub mod netns;
 pub mod node;
+pub mod restart;
 
 use podflow::sandbox::{unavailable_reason, Sandbox};
 

@@ -197,24 +197,7 @@ impl Node {
 
     /// `ovs-ofctl dump-flows --no-stats`, sorted, cookies with the round bits cleared.
     pub fn flow_table(&self) -> Vec<String> {
-        let out = self.sb.ofctl("dump-flows", BRIDGE, &["--no-stats"]).unwrap();
-        let mut v: Vec<String> = out
-            .lines()
-            .map(|l| {
-                let l = l.trim().to_string();
-                match l.strip_prefix("cookie=0x") {
-                    Some(rest) => {
-                        let (hex, tail) = rest.split_once(',').unwrap_or((rest, ""));
-                        let c = u64::from_str_radix(hex, 16).unwrap_or(0);
-                        let c = if podflow::pipeline::cookie::is_ours(c) { c & 0x0000_ffff_ffff_ffff } else { c };
-                        format!("cookie={c:#x},{tail}")
-                    }
-                    None => l,
-                }
-            })
-            .collect();
-        v.sort();
-        v
+        super::restart::normalized_flows(&self.sb.ofctl("dump-flows", BRIDGE, &["--no-stats"]).unwrap())
     }
 }
 
