@@ -144,13 +144,12 @@ fn preset(sb: &Sandbox) {
     sb.vsctl(&["--no-wait", "set", "Open_vSwitch", ".", "other_config:flow-restore-wait=true"]).unwrap();
 }
 
-fn vswitchd_restart(rt: &tokio::runtime::Runtime, sb: &Sandbox, log: &FlowRestoreWaitLog) -> f64 {
+fn vswitchd_restart(sb: &Sandbox, log: &FlowRestoreWaitLog) -> f64 {
     preset(sb);
     let after = unix_ns();
     sb.kill_vswitchd().unwrap();
     std::thread::sleep(Duration::from_secs(1));
     sb.start_vswitchd().unwrap();
-    let _ = rt;
     let ready_ns = mgmt_accepts(sb);
     removed_ms(log, after, ready_ns)
 }
@@ -191,7 +190,7 @@ fn main() {
     let log = monitor(&rt, &sb);
     let mut vsw = Vec::new();
     for i in 0..reps {
-        vsw.push(vswitchd_restart(&rt, &sb, &log));
+        vsw.push(vswitchd_restart(&sb, &log));
         println!("  vswitchd restart {i}: {:.1} ms", vsw[i]);
         wait(|| ready(&sock), Duration::from_secs(60), "the agent's round");
         std::thread::sleep(Duration::from_millis(300));
