@@ -482,3 +482,29 @@ async fn a_switch_that_stops_reading_gets_a_bounded_queue_and_a_write_timeout() 
     assert!(matches!(e, OfError::Timeout { what, .. } if what.contains("stopped reading")), "{e}");
     assert!(s.barrier().await.is_err(), "later requests fail at once");
 }
+
+/// `podflow dump-flows` against a switch that answers HELLO with a header
+/// shorter than 8 bytes: the command fails at once with the decoder's
+/// reason, not after its 30 s timeout with something else.
+#[tokio::test]
+async fn dump_flows_reports_a_malformed_switch_at_once() {
+    let sw = FakeSwitch::new();
+    let cli = tokio::process::Command::new(env!("CARGO_BIN_EXE_podflow"))
+        .args(["dump-flows", &sw.addr.to_string(), "--timeout", "30"])
+        .output();
+    let switch = async {
+        let mut p = sw.accept_raw().await;
+        p.recv().await;
+        p.send_raw(&[6, 0, 0, 4, 0, 0, 0, 1]).await;
+        // Stay connected (until podflow closes): only the bytes can explain the failure.
+        let _ = p.try_recv(Duration::from_secs(40)).await;
+        std::future::pending::<()>().await;
+    };
+    let out = tokio::select! {
+        out = cli => out.unwrap(),
+        _ = switch => unreachable!(),
+    };
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("malformed") && err.contains("shorter than its 8-byte header"), "{err}");
+}
