@@ -363,3 +363,47 @@ async fn clearing_flow_restore_wait_survives_a_lost_removal() {
     p.send(json!({"id": m["id"], "result": ovs_row(false), "error": null})).await;
     clear.await.unwrap().unwrap();
 }
+
+/// A server that stops reading: the write of a large transaction gets a
+/// deadline (twice the probe interval), the session ends with a typed
+/// timeout, and the transaction's outcome is reported unknown.
+#[tokio::test]
+async fn a_server_that_stops_reading_ends_the_session_with_a_write_timeout() {
+    let (_d, l, addr) = listener("noread");
+    let c = Client::start(addr, Options { probe_interval: Duration::from_millis(300), ..opts() });
+    let mut p = Peer::accept(&l).await;
+    p.handshake(&[], initial()).await;
+    c.wait_synced(deadline()).await.unwrap();
+    // 16 MiB in one comment: far more than the socket buffers hold.
+    let big = podflow::ovsdb::proto::Operation::comment(&"x".repeat(16 << 20));
+    let e = c.transact(vec![big], Instant::now() + Duration::from_secs(30)).await.unwrap_err();
+    assert!(matches!(e, podflow::ovsdb::Error::OutcomeUnknown(_)), "{e}");
+    assert!(e.to_string().contains("stopped reading"), "{e}");
+    assert!(matches!(c.read(|s| s.last_error.clone()), Some(podflow::ovsdb::Error::Timeout(_))));
+    drop(p);
+}
+
+/// While ovsdb-server is down, at most `QUEUE` transactions wait for it;
+/// the next caller is refused when its deadline passes, nothing grows.
+#[tokio::test]
+async fn transactions_waiting_for_a_down_server_are_bounded() {
+    let (_d, l, addr) = listener("queue");
+    drop(l);
+    let c = Client::start(addr, opts());
+    let far = Instant::now() + Duration::from_secs(60);
+    let waiting: Vec<_> = (0..podflow::ovsdb::client::QUEUE)
+        .map(|i| {
+            let c = c.clone();
+            tokio::spawn(async move { c.transact(vec![podflow::ovsdb::proto::Operation::comment(&i.to_string())], far).await })
+        })
+        .collect();
+    // Let every one of them take its place in the queue.
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+    }
+    let e = c.transact(vec![podflow::ovsdb::proto::Operation::comment("one too many")], Instant::now() + Duration::from_millis(200)).await.unwrap_err();
+    assert!(matches!(&e, podflow::ovsdb::Error::Timeout(m) if m.contains("already waiting")), "{e}");
+    for w in waiting {
+        w.abort();
+    }
+}
