@@ -21,9 +21,9 @@
 //! OVSDB monitor, `FlowRestoreWaitLog`, connected before vswitchd starts).
 
 use podflow::api::{self, Request, Response};
+use podflow::cni::runtime;
 use podflow::ovsdb::vswitch::FlowRestoreWaitLog;
 use podflow::sandbox::Sandbox;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -85,28 +85,22 @@ fn start_agent(sb: &Sandbox, state: &Path) -> Agent {
     agent
 }
 
+/// ADDs `n` pods through the real plugin, as the tests' node harness does.
 fn add_pods(sb: &mut Sandbox, state: &Path, n: usize) {
-    let conf = serde_json::json!({
-        "cniVersion": "1.0.0", "name": "bench", "type": "podflow-cni",
-        "agentSocket": state.join("podflow.sock"),
-        "ipam": { "type": "host-local", "ranges": [[{ "subnet": CIDR, "gateway": "198.18.0.1" }]], "dataDir": sb.dir.join("ipam") }
-    })
-    .to_string();
+    let netconf = runtime::host_local_netconf("bench", &state.join("podflow.sock"), CIDR, "198.18.0.1", &sb.dir.join("ipam"));
     for i in 0..n {
-        let ns = sb.add_netns(&format!("p{i}")).unwrap();
-        let mut c = Command::new(bin("podflow-cni"))
-            .env("CNI_COMMAND", "ADD")
-            .env("CNI_CONTAINERID", format!("ctr{i}"))
-            .env("CNI_NETNS", format!("/var/run/netns/{ns}"))
-            .env("CNI_IFNAME", "eth0")
-            .env("CNI_PATH", "/usr/lib/cni")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        c.stdin.take().unwrap().write_all(conf.as_bytes()).unwrap();
-        let out = c.wait_with_output().unwrap();
-        assert!(out.status.success(), "CNI ADD: {}", String::from_utf8_lossy(&out.stdout));
+        let netns = format!("/var/run/netns/{}", sb.add_netns(&format!("p{i}")).unwrap());
+        let inv = runtime::Invocation {
+            command: "ADD",
+            container_id: &format!("ctr{i}"),
+            netns_path: &netns,
+            ifname: "eth0",
+            args: String::new(),
+            cni_path: Path::new("/usr/lib/cni"),
+            extra_env: &[],
+        };
+        let out = runtime::invoke(&bin("podflow-cni"), &inv, &netconf).unwrap();
+        assert!(out.success, "CNI ADD: {}", out.result);
     }
 }
 
@@ -169,6 +163,19 @@ fn ovs_restart(rt: &tokio::runtime::Runtime, sb: &Sandbox) -> f64 {
     removed_ms(&log, after, ready_ns)
 }
 
+/// `reps` restarts, each after the agent's previous round completed.
+fn series(name: &str, reps: usize, sock: &Path, mut restart: impl FnMut() -> f64) -> Vec<f64> {
+    (0..reps)
+        .map(|i| {
+            let ms = restart();
+            println!("  {name} {i}: {ms:.1} ms");
+            wait(|| ready(sock), Duration::from_secs(60), "the agent's round");
+            std::thread::sleep(Duration::from_millis(300));
+            ms
+        })
+        .collect()
+}
+
 fn summary(name: &str, v: &[f64]) {
     let mut s = v.to_vec();
     s.sort_by(|a, b| a.partial_cmp(b).unwrap());
@@ -188,21 +195,9 @@ fn main() {
     println!("{pods} pods, {reps} restarts of each kind; bridge ready (mgmt socket accepts) → flow-restore-wait removed");
 
     let log = monitor(&rt, &sb);
-    let mut vsw = Vec::new();
-    for i in 0..reps {
-        vsw.push(vswitchd_restart(&sb, &log));
-        println!("  vswitchd restart {i}: {:.1} ms", vsw[i]);
-        wait(|| ready(&sock), Duration::from_secs(60), "the agent's round");
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    let vsw = series("vswitchd restart", reps, &sock, || vswitchd_restart(&sb, &log));
     drop(log);
-    let mut all = Vec::new();
-    for i in 0..reps {
-        all.push(ovs_restart(&rt, &sb));
-        println!("  whole OVS restart {i}: {:.1} ms", all[i]);
-        wait(|| ready(&sock), Duration::from_secs(60), "the agent's round");
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    let all = series("whole OVS restart", reps, &sock, || ovs_restart(&rt, &sb));
     summary("vswitchd restart", &vsw);
     summary("whole OVS restart (ovsdb-server + vswitchd)", &all);
     drop(agent);

@@ -118,7 +118,7 @@ impl Sandbox {
 
     /// `unix:<dir>/<bridge>.mgmt`.
     pub fn mgmt_addr(&self, bridge: &str) -> String {
-        format!("unix:{}", self.mgmt(bridge).display())
+        crate::dial::Addr::bridge_mgmt(&self.dir, bridge).to_string()
     }
 
     /// Starts ovsdb-server (again, after [`Sandbox::kill_ovsdb`]).
