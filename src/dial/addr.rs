@@ -31,7 +31,7 @@ impl Addr {
     /// The management socket of `bridge`: `unix:<ovs_rundir>/<bridge>.mgmt`,
     /// always served by ovs-vswitchd, also while `flow-restore-wait` is set.
     pub fn bridge_mgmt(ovs_rundir: &Path, bridge: &str) -> Addr {
-        Addr::Unix(ovs_rundir.join(format!("{bridge}.mgmt")))
+        Addr::Unix(bridge_mgmt_path(ovs_rundir, bridge))
     }
 
     /// The bridge name for messages, from a `<bridge>.mgmt` socket path.
@@ -50,6 +50,11 @@ impl Addr {
     pub fn is_unix(&self) -> bool {
         matches!(self, Addr::Unix(_))
     }
+}
+
+/// `<ovs_rundir>/<bridge>.mgmt`, the path of [`Addr::bridge_mgmt`].
+pub fn bridge_mgmt_path(ovs_rundir: &Path, bridge: &str) -> PathBuf {
+    ovs_rundir.join(format!("{bridge}.mgmt"))
 }
 
 impl fmt::Display for Addr {

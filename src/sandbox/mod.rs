@@ -113,7 +113,7 @@ impl Sandbox {
 
     /// The bridge management socket path.
     pub fn mgmt(&self, bridge: &str) -> PathBuf {
-        self.path(&format!("{bridge}.mgmt"))
+        crate::dial::addr::bridge_mgmt_path(&self.dir, bridge)
     }
 
     /// `unix:<dir>/<bridge>.mgmt`.
