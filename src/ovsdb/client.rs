@@ -51,6 +51,8 @@ pub struct Options {
     /// another interval passes without input.
     pub probe_interval: Duration,
     pub connect_timeout: Duration,
+    /// Reconnect timing; a full monitor sync is what proves a connection
+    /// here, so `healthy_after` is not used.
     pub retry: RetryPolicy,
     /// Largest message accepted from the server.
     pub max_frame: usize,
