@@ -508,3 +508,17 @@ async fn dump_flows_reports_a_malformed_switch_at_once() {
     assert!(!out.status.success());
     assert!(err.contains("malformed") && err.contains("shorter than its 8-byte header"), "{err}");
 }
+
+/// On paused time: a minute of polling a switch that is down (6,000
+/// attempts, 10 ms apart) publishes nothing after the first failure, so
+/// the agent's event loop is not woken every 10 ms.
+#[tokio::test(start_paused = true)]
+async fn polling_a_down_switch_wakes_no_watcher() {
+    let addr: podflow::openflow::Addr = format!("unix:{}/podflow-nobody-{}/br0.mgmt", std::env::temp_dir().display(), std::process::id()).parse().unwrap();
+    let sup = Supervisor::spawn(addr, supervised(RetryPolicy::default()));
+    let mut rx = sup.watch();
+    rx.changed().await.unwrap();
+    assert!(matches!(&*rx.borrow_and_update(), LinkState::Disconnected { retry_in, .. } if *retry_in == Duration::from_millis(10)));
+    let woke = tokio::time::timeout(Duration::from_secs(60), rx.changed()).await;
+    assert!(woke.is_err(), "woken while polling: {:?}", *rx.borrow());
+}

@@ -407,3 +407,16 @@ async fn transactions_waiting_for_a_down_server_are_bounded() {
         w.abort();
     }
 }
+
+/// On paused time: a minute of polling an ovsdb-server that is down
+/// publishes one snapshot (the first failure), not one per attempt.
+#[tokio::test(start_paused = true)]
+async fn polling_a_down_server_wakes_no_reader() {
+    let addr: Address = format!("unix:{}/podflow-nobody-{}/db.sock", std::env::temp_dir().display(), std::process::id()).parse().unwrap();
+    let c = Client::start(addr, opts());
+    let mut rx = c.subscribe();
+    rx.changed().await.unwrap();
+    assert!(rx.borrow_and_update().last_error.as_ref().is_some_and(|e| e.to_string().contains("No such file")));
+    let woke = timeout(Duration::from_secs(60), rx.changed()).await;
+    assert!(woke.is_err(), "woken while polling: {:?}", rx.borrow().last_error);
+}
