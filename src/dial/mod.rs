@@ -81,10 +81,6 @@ impl Reconnect {
         Reconnect { policy, backoff, unix: addr.is_unix() }
     }
 
-    pub fn policy(&self) -> &RetryPolicy {
-        &self.policy
-    }
-
     /// Whether a connection counts as proven when it ends.
     pub fn proven(&self, marked_by_owner: bool, up_for: Duration) -> bool {
         marked_by_owner || self.policy.healthy_after.is_some_and(|h| up_for >= h)

@@ -97,6 +97,8 @@ struct Shared {
     closed: watch::Receiver<Option<OfError>>,
     /// Room in the write queue, in bytes; closed when the session ends.
     room: Arc<Semaphore>,
+    /// The whole room (`max_queued` within the semaphore's limits).
+    room_cap: u32,
 }
 
 /// A connected, handshaken OpenFlow 1.5 session. Cheap to clone; the
@@ -134,7 +136,8 @@ impl Session {
         let (events, _) = broadcast::channel(config.event_capacity.max(1));
         let (closed_tx, closed_rx) = watch::channel(None);
         let core = Core::new(config.timing.clone(), Instant::now());
-        let room = Arc::new(Semaphore::new(config.max_queued.clamp(1, Semaphore::MAX_PERMITS)));
+        let room_cap = config.max_queued.clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize)) as u32;
+        let room = Arc::new(Semaphore::new(room_cap as usize));
         let io = Io { r, w, buf, write_timeout: config.write_timeout, room: room.clone() };
         tokio::spawn(drive(core, io, cmd_rx, events.clone(), closed_tx));
         Ok(Session {
@@ -148,6 +151,7 @@ impl Session {
                 events,
                 closed: closed_rx,
                 room,
+                room_cap,
             }),
         })
     }
@@ -236,7 +240,7 @@ impl Session {
     /// The queue room `len` bytes hold (a message larger than the whole
     /// queue takes all of it).
     fn room_for(&self, len: usize) -> u32 {
-        len.clamp(1, self.inner.config.max_queued.clamp(1, Semaphore::MAX_PERMITS)).min(u32::MAX as usize) as u32
+        len.clamp(1, self.inner.room_cap as usize) as u32
     }
 
     /// Waits for room for `b` in the write queue.
