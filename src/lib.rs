@@ -3,7 +3,8 @@
 //! Layers, top to bottom (arrows only point down):
 //! - [`cli`]: the `podflow` command line; thin, parses arguments and prints.
 //! - [`openflow`] and [`ovsdb`]: async sessions to `ovs-vswitchd` and
-//!   `ovsdb-server` (sockets, time, reconnects; no pods).
+//!   `ovsdb-server` (sockets, time, reconnects; no pods), both reaching
+//!   their daemon through [`dial`] (one address type, one reconnect policy).
 //! - [`host`]: netlink (links, veths, namespaces, addresses, routes) and
 //!   [`probe`]: the ARP prober; both can act inside a named netns.
 //! - `podflow_proto`: sans-IO wire formats.
@@ -15,6 +16,7 @@ pub mod api;
 pub mod cli;
 pub mod cni;
 pub mod demo;
+pub mod dial;
 pub mod host;
 pub mod openflow;
 pub mod ovsdb;

@@ -5,7 +5,8 @@ mod common;
 
 use common::fake_switch::{FakeSwitch, DPID};
 use podflow::openflow::core::Timing;
-use podflow::openflow::{BundleError, OfError, Session, SessionConfig};
+use podflow::openflow::{BundleError, LinkState, OfError, RetryPolicy, Session, SessionConfig, Supervisor, SupervisorConfig};
+use podflow::proto::error::DecodeError;
 use podflow::proto::openflow::bundle::{BundleControl, BundleCtrlType};
 use podflow::proto::openflow::error::ErrorMsg;
 use podflow::proto::openflow::flow::{FlowDesc, FlowMod, FlowStatsRequest};
@@ -66,7 +67,7 @@ async fn short_length(len: u16) {
     raw.extend_from_slice(&xid.to_be_bytes());
     p.send_raw(&raw).await;
     let e = barrier.await.unwrap().unwrap_err();
-    assert!(matches!(e, OfError::Malformed(_)), "{e}");
+    assert!(matches!(&e, OfError::Malformed(m) if matches!(m.decode, Some(DecodeError::BadLength { .. }))), "the decoder's error is kept: {e:?}");
     assert!(matches!(s.closed().await, OfError::Malformed(_)));
     assert!(matches!(s.barrier().await, Err(OfError::Malformed(_))), "later requests fail at once with the reason");
 }
@@ -108,7 +109,7 @@ async fn garbage_after_a_valid_header_fails_that_request_only() {
     raw.extend_from_slice(&[0xde, 0xad, 0xbe, 0xef]);
     p.send_raw(&raw).await;
     let e = barrier.await.unwrap().unwrap_err();
-    assert!(matches!(e, OfError::Malformed(_)), "{e}");
+    assert!(matches!(&e, OfError::Malformed(m) if m.decode.is_some()), "the decoder's error is kept: {e:?}");
     // The stream is still in step: the session goes on.
     let s2 = s.clone();
     let barrier = tokio::spawn(async move { s2.barrier().await });
@@ -375,4 +376,149 @@ async fn tcp_addresses_work_too() {
     s.barrier().await.unwrap();
     drop(fake.await.unwrap());
     assert!(matches!(tokio::time::timeout(Duration::from_secs(2), s.closed()).await.unwrap(), OfError::Disconnected(_)));
+}
+
+fn supervised(retry: RetryPolicy) -> SupervisorConfig {
+    SupervisorConfig { session: config(), retry, marker: None }
+}
+
+/// Waits for the supervisor to publish a disconnect of `generation`; returns `retry_in`.
+async fn disconnected(sup: &Supervisor, generation: u64) -> Duration {
+    let mut rx = sup.watch();
+    let s = tokio::time::timeout(Duration::from_secs(5), rx.wait_for(|s| matches!(s, LinkState::Disconnected { generation: g, .. } if *g == generation)))
+        .await
+        .expect("the supervisor never saw the disconnect")
+        .unwrap()
+        .clone();
+    match s {
+        LinkState::Disconnected { retry_in, .. } => retry_in,
+        _ => unreachable!(),
+    }
+}
+
+/// A vswitchd restart: the management socket goes away, comes back bound
+/// but not listening (refused), then listens. After a connection its owner
+/// marked healthy, the supervisor polls every 10 ms while nobody listens,
+/// so it is back although its backoff is an hour (the old supervisor waited
+/// out a backoff grown while the switch was down, and compared the
+/// socket's (dev, inode), which a new socket may reuse).
+#[tokio::test]
+async fn a_restarted_switch_is_back_by_polling_whatever_the_backoff() {
+    let mut sw = FakeSwitch::new();
+    let hour = Duration::from_secs(3600);
+    let sup = Supervisor::spawn(sw.addr.clone(), supervised(RetryPolicy { backoff_min: hour, backoff_max: hour, healthy_after: None, ..RetryPolicy::default() }));
+    let p = sw.accept().await;
+    assert_eq!(sup.connected_after(0).await.generation, 1);
+    sup.mark_healthy(1);
+    let bound = sw.restart_bound_only();
+    drop(p);
+    disconnected(&sup, 1).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    match sup.state() {
+        LinkState::Disconnected { error: OfError::Connect { reason, .. }, retry_in, .. } => {
+            assert!(reason.contains("Connection refused"), "{reason}");
+            assert_eq!(retry_in, Duration::from_millis(10), "nobody listening: polled, not backed off");
+        }
+        s => panic!("{s:?}"),
+    }
+    sw.listen(bound);
+    let _p = sw.accept().await;
+    assert_eq!(sup.connected_after(1).await.generation, 2);
+}
+
+/// A switch that accepts and then drops must not be reconnected in a tight
+/// loop: until a connection proves itself, each drop grows the backoff
+/// (the old supervisor reset it on every handshake and spun).
+#[tokio::test]
+async fn a_switch_that_accepts_then_drops_is_backed_off_until_marked_healthy() {
+    let sw = FakeSwitch::new();
+    let retry = RetryPolicy { backoff_min: Duration::from_millis(40), backoff_max: Duration::from_secs(60), healthy_after: None, ..RetryPolicy::default() };
+    let sup = Supervisor::spawn(sw.addr.clone(), supervised(retry));
+    let mut delays = Vec::new();
+    for generation in 1..=5 {
+        let p = sw.accept().await;
+        assert_eq!(sup.connected_after(generation - 1).await.generation, generation);
+        drop(p);
+        delays.push(disconnected(&sup, generation).await);
+    }
+    // Equal jitter: the n-th delay lies in [40·2ⁿ/2, 40·2ⁿ] ms.
+    for (n, d) in delays.iter().enumerate() {
+        let base = Duration::from_millis(40 << n);
+        assert!(*d >= base / 2 && *d <= base, "delay {n} = {d:?}, all: {delays:?}");
+    }
+    let p = sw.accept().await;
+    assert_eq!(sup.connected_after(5).await.generation, 6);
+    sup.mark_healthy(6);
+    drop(p);
+    assert_eq!(disconnected(&sup, 6).await, Duration::ZERO, "proven: reconnect at once, backoff starts over");
+    let p = sw.accept().await;
+    assert_eq!(sup.connected_after(6).await.generation, 7);
+    drop(p);
+    assert!(disconnected(&sup, 7).await <= Duration::from_millis(40));
+}
+
+/// A switch that stops reading: the write queue is bounded (senders are
+/// refused once it is full, memory does not grow), and the write that
+/// does not complete within its deadline closes the session with a typed
+/// timeout.
+#[tokio::test]
+async fn a_switch_that_stops_reading_gets_a_bounded_queue_and_a_write_timeout() {
+    let max_queued = 1 << 20;
+    let cfg = SessionConfig { write_timeout: Duration::from_millis(300), max_queued, ..config() };
+    let (_sw, s, _p) = pair(cfg).await;
+    let msg = Message::EchoRequest(vec![0x5a; 4096]);
+    let mut queued = 0usize;
+    let refused = loop {
+        match s.send(&msg) {
+            Ok(_) => queued += 4096 + 8,
+            Err(e) => break e,
+        }
+        assert!(queued < 64 << 20, "64 MiB queued for a switch that reads nothing: the queue is not bounded");
+    };
+    assert!(matches!(refused, OfError::Timeout { what, .. } if what.contains("write queue")), "{refused}");
+    // What was accepted: the queue plus what the kernel's socket buffers hold.
+    assert!(queued <= max_queued + (8 << 20), "{queued} bytes accepted");
+    let e = tokio::time::timeout(Duration::from_secs(10), s.closed()).await.expect("the stuck write never timed out");
+    assert!(matches!(e, OfError::Timeout { what, .. } if what.contains("stopped reading")), "{e}");
+    assert!(s.barrier().await.is_err(), "later requests fail at once");
+}
+
+/// `podflow dump-flows` against a switch that answers HELLO with a header
+/// shorter than 8 bytes: the command fails at once with the decoder's
+/// reason, not after its 30 s timeout with something else.
+#[tokio::test]
+async fn dump_flows_reports_a_malformed_switch_at_once() {
+    let sw = FakeSwitch::new();
+    let cli = tokio::process::Command::new(env!("CARGO_BIN_EXE_podflow"))
+        .args(["dump-flows", &sw.addr.to_string(), "--timeout", "30"])
+        .output();
+    let switch = async {
+        let mut p = sw.accept_raw().await;
+        p.recv().await;
+        p.send_raw(&[6, 0, 0, 4, 0, 0, 0, 1]).await;
+        // Stay connected (until podflow closes): only the bytes can explain the failure.
+        let _ = p.try_recv(Duration::from_secs(40)).await;
+        std::future::pending::<()>().await;
+    };
+    let out = tokio::select! {
+        out = cli => out.unwrap(),
+        _ = switch => unreachable!(),
+    };
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("malformed") && err.contains("shorter than its 8-byte header"), "{err}");
+}
+
+/// On paused time: a minute of polling a switch that is down (6,000
+/// attempts, 10 ms apart) publishes nothing after the first failure, so
+/// the agent's event loop is not woken every 10 ms.
+#[tokio::test(start_paused = true)]
+async fn polling_a_down_switch_wakes_no_watcher() {
+    let addr: podflow::openflow::Addr = format!("unix:{}/podflow-nobody-{}/br0.mgmt", std::env::temp_dir().display(), std::process::id()).parse().unwrap();
+    let sup = Supervisor::spawn(addr, supervised(RetryPolicy::default()));
+    let mut rx = sup.watch();
+    rx.changed().await.unwrap();
+    assert!(matches!(&*rx.borrow_and_update(), LinkState::Disconnected { retry_in, .. } if *retry_in == Duration::from_millis(10)));
+    let woke = tokio::time::timeout(Duration::from_secs(60), rx.changed()).await;
+    assert!(woke.is_err(), "woken while polling: {:?}", *rx.borrow());
 }

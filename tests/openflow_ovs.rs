@@ -4,7 +4,7 @@
 mod common;
 
 use podflow::openflow::core::Timing;
-use podflow::openflow::{Addr, BundleError, LinkState, OfError, Session, SessionConfig, Supervisor, SupervisorConfig};
+use podflow::openflow::{Addr, BundleError, LinkState, OfError, RetryPolicy, Session, SessionConfig, Supervisor, SupervisorConfig};
 use podflow::proto::openflow::action::Action;
 use podflow::proto::openflow::bundle::flags;
 use podflow::proto::openflow::flow::{FlowMod, FlowStatsRequest};
@@ -95,9 +95,13 @@ async fn a_bundle_with_one_bad_flow_is_discarded_with_the_error_mapped() {
     assert!(e.to_string().contains("ovs-vsctl set bridge br0 protocols=OpenFlow10,"), "{e}");
 }
 
+/// Backoff of an hour: every reconnect below must come from polling a
+/// socket with nobody listening, or from a connection marked healthy.
 fn fast_supervisor() -> SupervisorConfig {
     let mut c = SupervisorConfig::default();
     c.session.timing = Timing { request_timeout: Duration::from_secs(2), echo_interval: Duration::from_secs(1), echo_misses: 2 };
+    let hour = Duration::from_secs(3600);
+    c.retry = RetryPolicy { backoff_min: hour, backoff_max: hour, healthy_after: None, ..RetryPolicy::default() };
     c
 }
 
@@ -110,27 +114,35 @@ async fn the_supervisor_reconnects_after_kill_9_and_flags_a_new_switch() {
     assert!(c1.is_new_switch(), "fresh switch without marker: {:?}", c1.continuity);
     c1.session.bundle(&[pod_flow(1)], flags::ATOMIC).await.unwrap();
 
-    // A hiccup: the connection drops, the same vswitchd keeps its flows.
+    // A hiccup after a proven connection: reconnect at once; the same
+    // vswitchd keeps its flows.
+    sup.mark_healthy(1);
     c1.session.close();
     let c2 = tokio::time::timeout(Duration::from_secs(10), sup.connected_after(1)).await.expect("reconnect after hiccup");
     assert_eq!(c2.generation, 2);
     assert!(!c2.is_new_switch(), "{:?}", c2.continuity);
     assert_eq!(c2.datapath_id, c1.datapath_id);
 
-    // kill -9 and start again: a new process with empty tables.
+    // kill -9, down 2 s, start again: a new process with empty tables.
+    sup.mark_healthy(2);
     sb.kill_vswitchd().unwrap();
     let mut w = sup.watch();
     tokio::time::timeout(Duration::from_secs(5), w.wait_for(|s| matches!(s, LinkState::Disconnected { generation: 2, .. })))
         .await
         .expect("disconnect noticed")
         .unwrap();
-    tokio::time::sleep(Duration::from_secs(2)).await; // let the backoff grow a little
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    match sup.state() {
+        // vswitchd -9 leaves its socket file behind: connecting is refused.
+        LinkState::Disconnected { error: OfError::Connect { reason, .. }, retry_in, .. } => {
+            assert_eq!(retry_in, Duration::from_millis(10), "polled while down, no backoff grown: {reason}");
+        }
+        s => panic!("{s:?}"),
+    }
     let t0 = Instant::now();
     sb.start_vswitchd().unwrap();
     let c3 = tokio::time::timeout(Duration::from_secs(15), sup.connected_after(2)).await.expect("reconnect after restart");
-    let took = t0.elapsed();
-    eprintln!("reconnected {took:?} after start_vswitchd");
-    assert!(took < Duration::from_secs(8) + Duration::from_secs(3), "{took:?}");
+    eprintln!("reconnected {:?} after start_vswitchd (a measurement, not asserted)", t0.elapsed());
     assert_eq!(c3.generation, 3);
     assert!(c3.is_new_switch(), "{:?}", c3.continuity);
     assert_eq!(count_flows(&sb), 1, "only the marker flow");
@@ -174,6 +186,7 @@ async fn a_stall_long_enough_to_drop_the_connection_reconnects_as_the_same_switc
     let Some(sb) = common::sandbox_with_bridge("ofstall", "br0") else { return };
     let sup = Supervisor::spawn(addr(&sb), fast_supervisor());
     let c1 = tokio::time::timeout(Duration::from_secs(10), sup.connected_after(0)).await.expect("first connection");
+    sup.mark_healthy(1);
     sb.signal("ovs-vswitchd", "STOP").unwrap();
     let guard = Cont(&sb);
     // Echo every 1 s, dropped after two misses: about 3 s.

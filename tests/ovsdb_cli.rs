@@ -48,5 +48,33 @@ fn show_and_flow_restore_wait_commands() {
     assert!(!ok);
     assert!(err.starts_with("podflow: OVSDB is not connected") && err.contains("/nonexistent/db.sock"), "{err}");
     let (ok, _, err) = podflow(&sb, &["show", "--ovsdb", "ssl:1.2.3.4:6640"]);
-    assert!(!ok && err.contains("must start with unix: or tcp:"), "{err}");
+    assert!(!ok && err.contains("expected unix:PATH or tcp:HOST:PORT"), "{err}");
+}
+
+/// A server that answers every connection with an HTTP error: `podflow
+/// show` must report that at once, not retry until its timeout (30 s here)
+/// and then report something else (issue 12, item 7). No root needed.
+#[test]
+fn show_reports_a_servers_protocol_error_at_once() {
+    let dir = std::env::temp_dir().join(format!("podflow-ovsdbcli-junk-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let sock = dir.join("db.sock");
+    let l = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    std::thread::spawn(move || {
+        use std::io::Write;
+        for s in l.incoming() {
+            let Ok(mut s) = s else { return };
+            let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n");
+        }
+    });
+    let out = Command::new(env!("CARGO_BIN_EXE_podflow"))
+        .args(["show", "--timeout", "30", "--ovsdb"])
+        .arg(format!("unix:{}", sock.display()))
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("not JSON-RPC: unexpected byte 0x48 at stream offset 0"), "{err}");
 }

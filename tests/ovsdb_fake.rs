@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use podflow::ovsdb::proto::monitor::{column, MonitorMethod};
 use podflow::ovsdb::proto::Framer;
-use podflow::ovsdb::{Address, Client, Options};
+use podflow::ovsdb::{Address, Client, Options, RetryPolicy};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixListener;
@@ -33,7 +33,7 @@ fn listener(tag: &str) -> (Dir, UnixListener, Address) {
 }
 
 fn opts() -> Options {
-    Options { backoff_min: Duration::from_millis(50), backoff_max: Duration::from_millis(200), ..Options::default() }
+    Options { retry: RetryPolicy { backoff_min: Duration::from_millis(50), backoff_max: Duration::from_millis(200), ..RetryPolicy::default() }, ..Options::default() }
 }
 
 trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
@@ -132,7 +132,7 @@ async fn garbage_from_peer_is_a_clear_error_then_reconnect_and_resync() {
     p.send_raw(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
     // The client drops the connection, says why, reconnects and resyncs.
     let mut p2 = Peer::accept(&l).await;
-    let err = c.read(|s| s.last_error.clone()).unwrap();
+    let err = c.read(|s| s.last_error.clone()).unwrap().to_string();
     assert!(err.contains("not JSON-RPC") && err.contains("0x48"), "{err}");
     // The second server has other rows: the replica is replaced as a whole.
     p2.handshake(&[], json!({"Bridge": {U2: {"initial": {"name": "br1"}}}})).await;
@@ -153,12 +153,12 @@ async fn valid_json_that_is_not_jsonrpc_and_unknown_ids_end_the_session() {
     c.wait_synced(deadline()).await.unwrap();
     p.send(json!({"id": 999, "result": [], "error": null})).await;
     let mut p2 = Peer::accept(&l).await;
-    assert!(c.read(|s| s.last_error.clone()).unwrap().contains("unknown request id"));
+    assert!(c.read(|s| s.last_error.clone()).unwrap().to_string().contains("unknown request id"));
     p2.handshake(&[], initial()).await;
     c.wait_until(deadline(), |s| (s.generation == 2).then_some(())).await.unwrap();
     p2.send(json!({"id": null, "method": "update2", "params": ["podflow", {"Bridge": {"bad-uuid": {"delete": null}}}]})).await;
     let _p3 = Peer::accept(&l).await;
-    let err = c.read(|s| s.last_error.clone()).unwrap();
+    let err = c.read(|s| s.last_error.clone()).unwrap().to_string();
     assert!(err.contains("malformed table update"), "{err}");
 }
 
@@ -172,10 +172,56 @@ async fn frame_over_the_size_cap_is_refused() {
     let big = "x".repeat(10_000);
     p.send(json!({"id": null, "method": "update2", "params": ["podflow", {"Bridge": {U1: {"modify": {"name": big}}}}]})).await;
     let _p2 = Peer::accept(&l).await;
-    let err = c.read(|s| s.last_error.clone()).unwrap();
+    let err = c.read(|s| s.last_error.clone()).unwrap().to_string();
     assert!(err.contains("exceeds the size cap of 4096 bytes"), "{err}");
     // The oversized update was not applied.
     assert!(c.read(|s| s.replica.find("Bridge", "name", "br0").is_some()));
+}
+
+#[tokio::test]
+async fn one_shot_connect_reports_the_servers_protocol_error_at_once() {
+    let (_d, l, addr) = listener("oneshot");
+    let c = tokio::spawn(Client::connect(addr, opts(), Instant::now() + Duration::from_secs(30)));
+    let mut p = Peer::accept(&l).await;
+    p.expect("get_schema").await;
+    p.send_raw(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
+    // Gone for good: retrying could only end in a timeout.
+    drop(l);
+    let e = c.await.unwrap().err().expect("a server speaking HTTP is not an OVSDB server");
+    assert!(matches!(e, podflow::ovsdb::Error::Malformed(_)), "the peer's error, not a timeout: {e}");
+    assert!(e.to_string().contains("not JSON-RPC: unexpected byte 0x48 at stream offset 0"), "{e}");
+}
+
+/// An ovsdb-server restart: the socket goes away, comes back bound but not
+/// listening for a while (connections refused), then listens. The client
+/// polls every 10 ms while nobody listens, so it is back although its
+/// backoff is an hour (the old client slept its 1 s → 8 s backoff here).
+#[tokio::test]
+async fn a_restarted_server_is_back_by_polling_whatever_the_backoff() {
+    let (_d, l, addr) = listener("restart");
+    let Address::Unix(path) = addr.clone() else { unreachable!() };
+    let hour = Duration::from_secs(3600);
+    let retry = RetryPolicy { backoff_min: hour, backoff_max: hour, ..RetryPolicy::default() };
+    let c = Client::start(addr, Options { retry, ..opts() });
+    let mut p = Peer::accept(&l).await;
+    p.handshake(&[], initial()).await;
+    c.wait_synced(deadline()).await.unwrap();
+    // Listener first: a connection into the old backlog would fail before
+    // its sync and, rightly, back off for the hour.
+    drop(l);
+    std::fs::remove_file(&path).unwrap();
+    drop(p);
+    c.wait_until(deadline(), |s| (!s.connected).then_some(())).await.unwrap();
+    let s = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None).unwrap();
+    s.bind(&socket2::SockAddr::unix(&path).unwrap()).unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(c.read(|s| s.last_error.clone()).unwrap().to_string().contains("Connection refused"), "polled while bound, not listening");
+    s.listen(16).unwrap();
+    s.set_nonblocking(true).unwrap();
+    let l = UnixListener::from_std(std::os::unix::net::UnixListener::from(std::os::fd::OwnedFd::from(s))).unwrap();
+    let mut p = Peer::accept(&l).await;
+    p.handshake(&[], initial()).await;
+    c.wait_until(deadline(), |s| (s.generation == 2).then_some(())).await.unwrap();
 }
 
 #[tokio::test]
@@ -229,7 +275,7 @@ async fn server_echo_is_answered_and_silence_trips_our_probe() {
     assert!(p.recv().await.is_none(), "client should close after an unanswered probe");
     let waited = t0.elapsed();
     assert!(waited >= Duration::from_millis(250) && waited < Duration::from_secs(3), "{waited:?}");
-    assert!(c.read(|s| s.last_error.clone()).unwrap().contains("inactivity probe"));
+    assert!(c.read(|s| s.last_error.clone()).unwrap().to_string().contains("inactivity probe"));
     assert!(!c.read(|s| s.connected));
     let mut p2 = Peer::accept(&l).await;
     p2.handshake(&[], initial()).await;
@@ -316,4 +362,61 @@ async fn clearing_flow_restore_wait_survives_a_lost_removal() {
     assert_eq!(m["params"][1]["op"], json!("select"));
     p.send(json!({"id": m["id"], "result": ovs_row(false), "error": null})).await;
     clear.await.unwrap().unwrap();
+}
+
+/// A server that stops reading: the write of a large transaction gets a
+/// deadline (twice the probe interval), the session ends with a typed
+/// timeout, and the transaction's outcome is reported unknown.
+#[tokio::test]
+async fn a_server_that_stops_reading_ends_the_session_with_a_write_timeout() {
+    let (_d, l, addr) = listener("noread");
+    let c = Client::start(addr, Options { probe_interval: Duration::from_millis(300), ..opts() });
+    let mut p = Peer::accept(&l).await;
+    p.handshake(&[], initial()).await;
+    c.wait_synced(deadline()).await.unwrap();
+    // 16 MiB in one comment: far more than the socket buffers hold.
+    let big = podflow::ovsdb::proto::Operation::comment(&"x".repeat(16 << 20));
+    let e = c.transact(vec![big], Instant::now() + Duration::from_secs(30)).await.unwrap_err();
+    assert!(matches!(e, podflow::ovsdb::Error::OutcomeUnknown(_)), "{e}");
+    assert!(e.to_string().contains("stopped reading"), "{e}");
+    assert!(matches!(c.read(|s| s.last_error.clone()), Some(podflow::ovsdb::Error::Timeout(_))));
+    drop(p);
+}
+
+/// While ovsdb-server is down, at most `QUEUE` transactions wait for it;
+/// the next caller is refused when its deadline passes, nothing grows.
+#[tokio::test]
+async fn transactions_waiting_for_a_down_server_are_bounded() {
+    let (_d, l, addr) = listener("queue");
+    drop(l);
+    let c = Client::start(addr, opts());
+    let far = Instant::now() + Duration::from_secs(60);
+    let waiting: Vec<_> = (0..podflow::ovsdb::client::QUEUE)
+        .map(|i| {
+            let c = c.clone();
+            tokio::spawn(async move { c.transact(vec![podflow::ovsdb::proto::Operation::comment(&i.to_string())], far).await })
+        })
+        .collect();
+    // Let every one of them take its place in the queue.
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+    }
+    let e = c.transact(vec![podflow::ovsdb::proto::Operation::comment("one too many")], Instant::now() + Duration::from_millis(200)).await.unwrap_err();
+    assert!(matches!(&e, podflow::ovsdb::Error::Timeout(m) if m.contains("already waiting")), "{e}");
+    for w in waiting {
+        w.abort();
+    }
+}
+
+/// On paused time: a minute of polling an ovsdb-server that is down
+/// publishes one snapshot (the first failure), not one per attempt.
+#[tokio::test(start_paused = true)]
+async fn polling_a_down_server_wakes_no_reader() {
+    let addr: Address = format!("unix:{}/podflow-nobody-{}/db.sock", std::env::temp_dir().display(), std::process::id()).parse().unwrap();
+    let c = Client::start(addr, opts());
+    let mut rx = c.subscribe();
+    rx.changed().await.unwrap();
+    assert!(rx.borrow_and_update().last_error.as_ref().is_some_and(|e| e.to_string().contains("No such file")));
+    let woke = timeout(Duration::from_secs(60), rx.changed()).await;
+    assert!(woke.is_err(), "woken while polling: {:?}", rx.borrow().last_error);
 }

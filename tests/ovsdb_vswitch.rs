@@ -8,7 +8,7 @@ use std::time::Duration;
 use podflow::ovsdb::proto::monitor::column;
 use podflow::ovsdb::proto::{Condition, Operation};
 use podflow::ovsdb::vswitch::{self, BridgeSpec, DatapathType, PortKind, PortSpec};
-use podflow::ovsdb::{Client, Error, Options};
+use podflow::ovsdb::{Client, Error, Options, RetryPolicy};
 use tokio::time::Instant;
 
 fn secs(n: u64) -> Instant {
@@ -158,7 +158,11 @@ async fn flow_restore_wait_by_mutation_keeps_foreign_keys() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ovsdb_restart_resyncs_replica_and_pending_transaction_is_outcome_unknown() {
     let Some(sb) = common::sandbox("ovsdbrst") else { return };
-    let c = client(&sb).await;
+    // A backoff of an hour: the reconnect below must come from polling the
+    // socket while nobody listens (after a connection a full sync proved).
+    let hour = Duration::from_secs(3600);
+    let retry = RetryPolicy { backoff_min: hour, backoff_max: hour, ..RetryPolicy::default() };
+    let c = Client::connect(sb.db_addr().parse().unwrap(), Options { retry, ..Options::default() }, secs(10)).await.unwrap();
     let g1 = c.wait_synced(secs(5)).await.unwrap();
     sb.vsctl(&["add-br", "br-stale", "--", "set", "bridge", "br-stale", "datapath_type=netdev"]).unwrap();
     sb.vsctl(&["add-br", "br-keep", "--", "set", "bridge", "br-keep", "datapath_type=netdev"]).unwrap();

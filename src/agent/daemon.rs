@@ -220,7 +220,7 @@ async fn wait_for_other_generation(sup: &Supervisor, gen: u64) {
 /// Runs the agent until SIGINT/SIGTERM. Flows and the key are left as they
 /// are on exit: a restarted agent takes over without loss.
 pub async fn run(cfg: DaemonConfig) -> Result<(), DaemonError> {
-    let addr: Address = cfg.ovsdb.parse().map_err(|e: crate::ovsdb::Error| DaemonError::Config(e.to_string()))?;
+    let addr: Address = cfg.ovsdb.parse().map_err(|e: crate::dial::AddrError| DaemonError::Config(e.to_string()))?;
     let db = Client::start(addr, Options::default());
     retry("connect to OVSDB", || db.wait_synced(Instant::now() + Duration::from_secs(10))).await;
     let gateway = setup_bridge(&cfg, &db).await?;
@@ -228,7 +228,7 @@ pub async fn run(cfg: DaemonConfig) -> Result<(), DaemonError> {
 
     let mgmt: Addr = format!("unix:{}", cfg.ovs_rundir.join(format!("{}.mgmt", cfg.bridge)).display())
         .parse()
-        .map_err(|e: crate::openflow::OfError| DaemonError::Config(e.to_string()))?;
+        .map_err(|e: crate::dial::AddrError| DaemonError::Config(e.to_string()))?;
     let sup = Arc::new(Supervisor::spawn(mgmt, SupervisorConfig::default()));
     let agent_cfg = AgentConfig {
         bridge: cfg.bridge.clone(),
@@ -282,6 +282,8 @@ pub async fn run(cfg: DaemonConfig) -> Result<(), DaemonError> {
                     };
                     match result {
                         Ok(round) => {
+                            // Proven: if it drops now, reconnect at once with a fresh backoff.
+                            sup.mark_healthy(last_gen);
                             counters.frw_removed_unix_ns.store(frw_removed_unix_ns(&agent).await, std::sync::atomic::Ordering::Relaxed);
                             tracing::info!(round, "round complete; flow-restore-wait removed");
                             if let Some(exec) = &secondary {

@@ -126,7 +126,7 @@ impl SwitchArgs {
 
     fn addr(&self) -> Result<Addr, CliError> {
         match self.bridge() {
-            None => self.target.parse().map_err(|e: OfError| CliError::Usage(e.to_string())),
+            None => self.target.parse().map_err(|e: crate::dial::AddrError| CliError::Usage(e.to_string())),
             Some(b) if b.is_empty() || b.contains('/') || b.contains(':') => Err(CliError::Usage(format!(
                 "{b:?} is neither a bridge name nor an address (unix:PATH or tcp:HOST:PORT)"
             ))),

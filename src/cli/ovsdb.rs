@@ -34,7 +34,7 @@ pub struct OvsdbArgs {
 impl OvsdbArgs {
     fn address(&self) -> Result<Address, CliError> {
         let a = self.ovsdb.clone().unwrap_or_else(|| format!("unix:{}", self.rundir.ovs_rundir.join("db.sock").display()));
-        a.parse().map_err(|e: crate::ovsdb::Error| CliError::Usage(e.to_string()))
+        a.parse().map_err(|e: crate::dial::AddrError| CliError::Usage(e.to_string()))
     }
 
     fn deadline(&self) -> Instant {
@@ -42,8 +42,7 @@ impl OvsdbArgs {
     }
 
     async fn client(&self) -> Result<Client, CliError> {
-        let opts = Options { backoff_min: Duration::from_millis(200), ..Options::default() };
-        Client::connect(self.address()?, opts, self.deadline()).await.map_err(failed)
+        Client::connect(self.address()?, Options::default(), self.deadline()).await.map_err(failed)
     }
 }
 

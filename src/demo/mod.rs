@@ -385,7 +385,7 @@ fn print_pods(demo: &Demo, out: &mut (dyn Write + Send)) -> Result<(), DemoError
 /// Restarts ovs-vswitchd under ARP probes and measures the timeline.
 async fn restart(demo: &mut Demo) -> Result<Timeline, DemoError> {
     let (a, b) = (demo.pods[0].clone(), demo.pods[1].clone());
-    let addr: Address = demo.sb.db_addr().parse().map_err(|e: crate::ovsdb::Error| DemoError::Monitor(e.to_string()))?;
+    let addr: Address = demo.sb.db_addr().parse().map_err(|e: crate::dial::AddrError| DemoError::Monitor(e.to_string()))?;
     let frw = FlowRestoreWaitLog::start(addr, tokio::time::Instant::now() + Duration::from_secs(10)).await.map_err(|e| DemoError::Monitor(e.to_string()))?;
     let target: Ipv4Addr = b.ip.parse().map_err(|_| DemoError::Cni(format!("pod {} got a bad address {}", b.name, b.ip)))?;
     let popts = ProbeOptions { interval: Duration::from_millis(10), limit: Limit::UntilStopped, ..ProbeOptions::default() };

@@ -68,7 +68,7 @@ impl Session {
 
     async fn fill_and_commit(&self, id: u32, flags: u16, txn: TxnId, chunks: Vec<bytes::Bytes>, n: u32) -> Result<(), BundleError> {
         for c in chunks {
-            self.send_bytes(c)?;
+            self.send_bytes(c).await?;
         }
         let extra = self.config().per_bundled_message * n;
         let timeout = Some(self.config().timing.request_timeout + extra);
@@ -129,7 +129,7 @@ fn rejected(mut report: TxnReport) -> BundleError {
 fn expect_ctrl(reply: Result<super::core::Reply, OfError>, id: u32, want: BundleCtrlType) -> Result<(), BundleError> {
     match reply? {
         super::core::Reply::Message(Message::BundleControl(c)) if c.bundle_id == id && c.ctrl_type == want => Ok(()),
-        super::core::Reply::Message(m) => Err(OfError::Malformed(format!("{} answered a bundle request instead of {}", m.name(), want.name())).into()),
-        super::core::Reply::Multipart(_) => Err(OfError::Malformed("a multipart reply answered a bundle request".into()).into()),
+        super::core::Reply::Message(m) => Err(OfError::protocol(format!("{} answered a bundle request instead of {}", m.name(), want.name())).into()),
+        super::core::Reply::Multipart(_) => Err(OfError::protocol("a multipart reply answered a bundle request").into()),
     }
 }

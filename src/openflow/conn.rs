@@ -6,8 +6,8 @@
 //! open after a failed handshake, and never trusts a length field beyond
 //! the bytes received.
 
-use super::addr::{Addr, Reader, Writer};
-use super::error::OfError;
+use super::error::{Malformed, OfError};
+use crate::dial::addr::{Addr, Reader, Writer};
 use bytes::BytesMut;
 use podflow_proto::openflow::message::{frame_len, Header, Message, HEADER_LEN};
 use podflow_proto::openflow::switch::{FeaturesReply, Hello};
@@ -21,7 +21,7 @@ pub(crate) enum Frame {
     /// Decoded, with its header's version byte.
     Msg { xid: u32, version: u8, msg: Message },
     /// Framed correctly but the body did not decode.
-    Undecodable { xid: u32, why: String },
+    Undecodable { xid: u32, why: Malformed },
 }
 
 /// Takes the next complete message off `buf`. `Err` means the stream
@@ -30,13 +30,13 @@ pub(crate) fn next_frame(buf: &mut BytesMut) -> Result<Option<Frame>, OfError> {
     let len = match frame_len(buf) {
         Ok(Some(len)) => len,
         Ok(None) => return Ok(None),
-        Err(e) => return Err(OfError::Malformed(format!("cannot frame the stream: {e}"))),
+        Err(e) => return Err(OfError::Malformed(Malformed::decode("cannot frame the stream", e))),
     };
     let bytes = buf.split_to(len);
-    let h = Header::decode(&bytes).map_err(|e| OfError::Malformed(e.to_string()))?;
+    let h = Header::decode(&bytes).map_err(|e| OfError::Malformed(Malformed::decode("message header", e)))?;
     Ok(Some(match Message::decode(&bytes) {
         Ok((xid, msg)) => Frame::Msg { xid, version: h.version, msg },
-        Err(e) => Frame::Undecodable { xid: h.xid, why: format!("message type {} ({len} bytes, xid {}): {e}", h.msg_type, h.xid) },
+        Err(e) => Frame::Undecodable { xid: h.xid, why: Malformed::decode(format!("message type {} ({len} bytes, xid {})", h.msg_type, h.xid), e) },
     }))
 }
 
@@ -103,8 +103,11 @@ pub(crate) async fn handshake(
                 }
             }
             Frame::Msg { msg: Message::Error(error), .. } => return Err(OfError::Refused { request: "HELLO", error }),
-            Frame::Msg { msg, .. } => return Err(OfError::Malformed(format!("expected HELLO, got {}", msg.name()))),
-            Frame::Undecodable { why, .. } => return Err(OfError::Malformed(format!("bad HELLO: {why}"))),
+            Frame::Msg { msg, .. } => return Err(OfError::protocol(format!("expected HELLO, got {}", msg.name()))),
+            Frame::Undecodable { mut why, .. } => {
+                why.context = format!("bad HELLO: {}", why.context);
+                return Err(OfError::Malformed(why));
+            }
         }
         write_msg(w, 2, &Message::FeaturesRequest).await?;
         loop {
@@ -112,7 +115,7 @@ pub(crate) async fn handshake(
                 Frame::Msg { xid: 2, msg: Message::FeaturesReply(f), .. } => return Ok(f),
                 Frame::Msg { xid, msg: Message::EchoRequest(d), .. } => write_msg(w, xid, &Message::EchoReply(d)).await?,
                 Frame::Msg { msg: Message::Error(error), .. } => return Err(OfError::Refused { request: "FEATURES_REQUEST", error }),
-                Frame::Msg { xid: 2, msg, .. } => return Err(OfError::Malformed(format!("expected FEATURES_REPLY, got {}", msg.name()))),
+                Frame::Msg { xid: 2, msg, .. } => return Err(OfError::protocol(format!("expected FEATURES_REPLY, got {}", msg.name()))),
                 Frame::Msg { xid, msg, .. } => tracing::debug!(xid, msg = msg.name(), "ignored during handshake"),
                 Frame::Undecodable { why, .. } => return Err(OfError::Malformed(why)),
             }

@@ -9,12 +9,14 @@
 //! Never: touches a socket, a clock or a task, and never panics on what
 //! the switch sends (unknown xids are reported, not trusted).
 
-use super::error::{MessageError, OfError};
+use super::error::{Malformed, MessageError, OfError};
 use podflow_proto::openflow::error::ErrorMsg;
 use podflow_proto::openflow::message::Message;
 use podflow_proto::openflow::multipart::MultipartReply;
 use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+// The one clock: tokio's, so tests can pause it.
+use tokio::time::Instant;
 
 /// Timing knobs of one connection.
 #[derive(Debug, Clone)]
@@ -240,11 +242,11 @@ impl<W> Core<W> {
                 }
                 Message::MultipartReply(_) => {
                     let what = p.req.what;
-                    self.finish(xid, Err(OfError::Malformed(format!("a MULTIPART_REPLY answered {what}"))));
+                    self.finish(xid, Err(OfError::protocol(format!("a MULTIPART_REPLY answered {what}"))));
                 }
                 other => {
                     if p.req.expect == Expect::Multipart {
-                        let e = OfError::Malformed(format!("{} answered a multipart request", other.name()));
+                        let e = OfError::protocol(format!("{} answered a multipart request", other.name()));
                         self.finish(xid, Err(e));
                     } else {
                         self.finish(xid, Ok(Reply::Message(other)));
@@ -277,7 +279,7 @@ impl<W> Core<W> {
 
     /// A message whose header was fine but whose body did not decode: the
     /// request it answers fails; the stream itself is still in step.
-    pub fn handle_undecodable(&mut self, xid: u32, why: String, now: Instant) {
+    pub fn handle_undecodable(&mut self, xid: u32, why: Malformed, now: Instant) {
         if self.closed {
             return;
         }

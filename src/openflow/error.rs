@@ -6,22 +6,61 @@
 //! Owns the error types and their one-sentence messages; never decides
 //! what to do about an error (retry, replay) — that is the caller's job.
 
+use podflow_proto::error::DecodeError;
 use podflow_proto::openflow::error::ErrorMsg;
 use std::fmt;
 use std::time::Duration;
 
+/// What was wrong with what the switch sent: where it was found, and the
+/// decoder's own error when bytes did not decode (absent for a well-formed
+/// message that breaks the protocol, e.g. the wrong reply to a request).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Malformed {
+    pub context: String,
+    pub decode: Option<DecodeError>,
+}
+
+impl Malformed {
+    /// A well-formed message that breaks the protocol.
+    pub fn protocol(context: impl Into<String>) -> Self {
+        Malformed { context: context.into(), decode: None }
+    }
+
+    /// Bytes that did not decode.
+    pub fn decode(context: impl Into<String>, e: DecodeError) -> Self {
+        Malformed { context: context.into(), decode: Some(e) }
+    }
+}
+
+impl fmt::Display for Malformed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.decode {
+            Some(e) if self.context.is_empty() => write!(f, "{e}"),
+            Some(e) => write!(f, "{}: {e}", self.context),
+            None => f.write_str(&self.context),
+        }
+    }
+}
+
+impl std::error::Error for Malformed {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.decode.as_ref().map(|e| e as _)
+    }
+}
+
 /// Why an OpenFlow request or the session failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OfError {
-    /// The connection could not be opened.
+    /// The connection could not be opened; `kind` is the socket's error
+    /// kind ([`crate::dial::nobody_listening`] tells a daemon that is down).
     #[error("cannot connect to {addr}: {reason}")]
-    Connect { addr: String, reason: String },
+    Connect { addr: String, kind: std::io::ErrorKind, reason: String },
     /// The switch does not offer OpenFlow 1.5 on this connection.
     #[error("the switch at {addr} does not offer OpenFlow 1.5 (it offers {offered}); fix: ovs-vsctl set bridge {bridge} protocols=OpenFlow10,OpenFlow11,OpenFlow12,OpenFlow13,OpenFlow14,OpenFlow15")]
     Version { addr: String, bridge: String, offered: String },
     /// The switch sent bytes that are not a valid OpenFlow 1.5 message.
     #[error("the switch sent a malformed message: {0}")]
-    Malformed(String),
+    Malformed(Malformed),
     /// The switch answered the request with an OpenFlow ERROR.
     #[error("the switch refused {request}: {error}")]
     Refused { request: &'static str, error: ErrorMsg },
@@ -43,6 +82,17 @@ impl OfError {
     /// True when the session is gone (the caller should wait for a reconnect).
     pub fn is_disconnected(&self) -> bool {
         matches!(self, OfError::Disconnected(_) | OfError::Connect { .. })
+    }
+
+    /// A well-formed message from the switch that breaks the protocol.
+    pub fn protocol(context: impl Into<String>) -> Self {
+        OfError::Malformed(Malformed::protocol(context))
+    }
+}
+
+impl From<crate::dial::AddrError> for OfError {
+    fn from(e: crate::dial::AddrError) -> Self {
+        OfError::Caller(e.to_string())
     }
 }
 

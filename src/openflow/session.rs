@@ -1,15 +1,21 @@
 //! One OpenFlow 1.5 connection to a switch, driven by tokio: an ordered
 //! reader (one task, switch order kept) that feeds [`Core`], a writer task
-//! behind an unbounded channel (sending never blocks the reader), and the
-//! public request API (`request`, `barrier`, multipart dumps; bundles live
-//! in [`super::bundle`]).
+//! (sending never blocks the reader), and the public request API
+//! (`request`, `barrier`, multipart dumps; bundles live in
+//! [`super::bundle`]).
 //!
-//! Owns: the socket, the xid counter, the delivery of replies and
-//! asynchronous events. Never: decides timing itself (that is [`Core`]),
-//! retries or reconnects (that is [`super::supervisor`]), or leaves a
-//! waiter hanging when the connection drops.
+//! The write queue is bounded in bytes ([`SessionConfig::max_queued`]):
+//! async senders wait for room, [`Session::send`] fails at once when there
+//! is none. Every write has a deadline ([`SessionConfig::write_timeout`]):
+//! a switch that stops reading closes the session with
+//! [`OfError::Timeout`] instead of growing memory without end.
+//!
+//! Owns: the socket, the xid counter, the write queue, the delivery of
+//! replies and asynchronous events. Never: decides timing itself (that is
+//! [`Core`]), retries or reconnects (that is [`super::supervisor`]), or
+//! leaves a waiter hanging when the connection drops.
 
-use super::addr::{self, Addr, Reader, Writer};
+use crate::dial::addr::{self, Addr, Reader, Writer};
 use super::conn::{self, Frame};
 use super::core::{Core, Output, Reply, Request, Timing, TxnId, TxnReport};
 use super::error::OfError;
@@ -24,7 +30,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch, Semaphore};
+use tokio::time::Instant;
 
 /// A message the switch sent on its own: PACKET_IN, PORT_STATUS,
 /// FLOW_REMOVED, an ERROR that answers nothing pending, ...
@@ -45,6 +52,10 @@ pub struct SessionConfig {
     pub per_bundled_message: Duration,
     /// Capacity of the event broadcast channel (slow subscribers lag).
     pub event_capacity: usize,
+    /// Bytes queued for the socket at most; senders wait for room beyond.
+    pub max_queued: usize,
+    /// A write the switch does not take within this closes the session.
+    pub write_timeout: Duration,
 }
 
 impl Default for SessionConfig {
@@ -54,17 +65,22 @@ impl Default for SessionConfig {
             connect_timeout: Duration::from_secs(10),
             per_bundled_message: Duration::from_micros(100),
             event_capacity: 1024,
+            max_queued: 16 << 20,
+            write_timeout: Duration::from_secs(10),
         }
     }
 }
 
 type Done = (Result<Reply, OfError>, Option<TxnReport>);
 
+/// Bytes for the writer with the queue room they hold (returned once written).
+type Queued = (Bytes, u32);
+
 pub(crate) enum Cmd {
     /// Bytes to write, no answer expected.
-    Send(Bytes),
+    Send(Queued),
     /// Register `xid`, then write `bytes`.
-    Request { xid: u32, req: Request, bytes: Bytes, tx: oneshot::Sender<Done> },
+    Request { xid: u32, req: Request, bytes: Queued, tx: oneshot::Sender<Done> },
     OpenTxn { id: TxnId, open_xid: u32, first_add: u32, n_adds: u32 },
     CloseTxn(TxnId),
     Close,
@@ -79,6 +95,10 @@ struct Shared {
     next_bundle: AtomicU32,
     events: broadcast::Sender<SwitchEvent>,
     closed: watch::Receiver<Option<OfError>>,
+    /// Room in the write queue, in bytes; closed when the session ends.
+    room: Arc<Semaphore>,
+    /// The whole room (`max_queued` within the semaphore's limits).
+    room_cap: u32,
 }
 
 /// A connected, handshaken OpenFlow 1.5 session. Cheap to clone; the
@@ -103,16 +123,23 @@ impl Session {
     /// and starts the reader and writer tasks.
     pub async fn connect(addr: &Addr, config: SessionConfig) -> Result<Session, OfError> {
         let (mut r, mut w) = match tokio::time::timeout(config.connect_timeout, addr::open(addr)).await {
-            Ok(x) => x?,
-            Err(_) => return Err(OfError::Connect { addr: addr.to_string(), reason: format!("no connection within {:?}", config.connect_timeout) }),
+            Ok(Ok(x)) => x,
+            Ok(Err(e)) => return Err(OfError::Connect { addr: addr.to_string(), kind: e.kind(), reason: e.to_string() }),
+            Err(_) => {
+                let reason = format!("no connection within {:?}", config.connect_timeout);
+                return Err(OfError::Connect { addr: addr.to_string(), kind: std::io::ErrorKind::TimedOut, reason });
+            }
         };
         let mut buf = BytesMut::with_capacity(64 * 1024);
         let features = conn::handshake(addr, &mut r, &mut w, &mut buf, config.connect_timeout).await?;
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let (events, _) = broadcast::channel(config.event_capacity.max(1));
         let (closed_tx, closed_rx) = watch::channel(None);
-        let core = Core::new(config.timing.clone(), std::time::Instant::now());
-        tokio::spawn(drive(core, r, w, buf, cmd_rx, events.clone(), closed_tx));
+        let core = Core::new(config.timing.clone(), Instant::now());
+        let room_cap = config.max_queued.clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize)) as u32;
+        let room = Arc::new(Semaphore::new(room_cap as usize));
+        let io = Io { r, w, buf, write_timeout: config.write_timeout, room: room.clone() };
+        tokio::spawn(drive(core, io, cmd_rx, events.clone(), closed_tx));
         Ok(Session {
             inner: Arc::new(Shared {
                 addr: addr.clone(),
@@ -123,6 +150,8 @@ impl Session {
                 next_bundle: AtomicU32::new(1),
                 events,
                 closed: closed_rx,
+                room,
+                room_cap,
             }),
         })
     }
@@ -208,21 +237,50 @@ impl Session {
         self.close_reason().unwrap_or_else(|| OfError::Disconnected("the session is closed".into()))
     }
 
+    /// The queue room `len` bytes hold (a message larger than the whole
+    /// queue takes all of it).
+    fn room_for(&self, len: usize) -> u32 {
+        len.clamp(1, self.inner.room_cap as usize) as u32
+    }
+
+    /// Waits for room for `b` in the write queue.
+    async fn reserve(&self, b: Bytes) -> Result<Queued, OfError> {
+        let n = self.room_for(b.len());
+        self.inner.room.acquire_many(n).await.map_err(|_| self.gone())?.forget();
+        Ok((b, n))
+    }
+
     /// Queues `msg` without waiting for anything. An error the switch sends
-    /// back arrives as a [`SwitchEvent`]. Returns the xid used.
+    /// back arrives as a [`SwitchEvent`]. Returns the xid used. Fails with
+    /// [`OfError::Timeout`] when the write queue is full (the switch is not
+    /// reading); async callers that can wait use a bundle or a request.
     pub fn send(&self, msg: &Message) -> Result<u32, OfError> {
         let xid = self.next_xid();
         let b = msg.encode(xid).map_err(|e| OfError::Caller(format!("cannot encode {}: {e}", msg.name())))?;
-        self.cmd(Cmd::Send(b.freeze()))?;
+        let n = self.room_for(b.len());
+        match self.inner.room.try_acquire_many(n) {
+            Ok(p) => p.forget(),
+            Err(tokio::sync::TryAcquireError::Closed) => return Err(self.gone()),
+            Err(tokio::sync::TryAcquireError::NoPermits) => {
+                return Err(OfError::Timeout { what: "room in the write queue (the switch is not reading)", after: Duration::ZERO })
+            }
+        }
+        self.cmd(Cmd::Send((b.freeze(), n)))?;
         Ok(xid)
     }
 
-    /// Queues pre-encoded bytes (whole messages).
-    pub(crate) fn send_bytes(&self, b: Bytes) -> Result<(), OfError> {
-        self.cmd(Cmd::Send(b))
+    /// Queues pre-encoded bytes (whole messages), waiting for room.
+    pub(crate) async fn send_bytes(&self, b: Bytes) -> Result<(), OfError> {
+        let q = self.reserve(b).await?;
+        self.cmd(Cmd::Send(q))
     }
 
     pub(crate) async fn call(&self, xid: u32, bytes: Bytes, req: Request) -> Done {
+        let bytes = match self.reserve(bytes).await {
+            Ok(q) => q,
+            // Not sent: the outcome is known.
+            Err(e) => return (Err(e), None),
+        };
         let (tx, rx) = oneshot::channel();
         if let Err(e) = self.cmd(Cmd::Request { xid, req: req.clone(), bytes, tx }) {
             return (Err(lost(&req, e)), None);
@@ -244,7 +302,7 @@ impl Session {
         }
         match self.request_with(&msg, Request::new(msg.name())).await.0? {
             Reply::Message(m) => Ok(m),
-            Reply::Multipart(_) => Err(OfError::Malformed("a multipart reply answered a single request".into())),
+            Reply::Multipart(_) => Err(OfError::protocol("a multipart reply answered a single request")),
         }
     }
 
@@ -260,7 +318,7 @@ impl Session {
     pub async fn barrier(&self) -> Result<(), OfError> {
         match self.request(Message::BarrierRequest).await? {
             Message::BarrierReply => Ok(()),
-            m => Err(OfError::Malformed(format!("{} answered BARRIER_REQUEST", m.name()))),
+            m => Err(OfError::protocol(format!("{} answered BARRIER_REQUEST", m.name()))),
         }
     }
 
@@ -269,7 +327,7 @@ impl Session {
         let r = Request { expect: super::core::Expect::Multipart, ..Request::new("MULTIPART_REQUEST") };
         match self.request_with(&Message::MultipartRequest(req), r).await.0? {
             Reply::Multipart(parts) => Ok(parts),
-            Reply::Message(m) => Err(OfError::Malformed(format!("{} answered a multipart request", m.name()))),
+            Reply::Message(m) => Err(OfError::protocol(format!("{} answered a multipart request", m.name()))),
         }
     }
 
@@ -279,7 +337,7 @@ impl Session {
         for p in self.multipart(MultipartRequest::new(MultipartRequestBody::FlowDesc(req))).await? {
             match p.body {
                 MultipartReplyBody::FlowDesc(v) => out.extend(v),
-                _ => return Err(OfError::Malformed("a FLOW_DESC request got another kind of reply".into())),
+                _ => return Err(OfError::protocol("a FLOW_DESC request got another kind of reply")),
             }
         }
         Ok(out)
@@ -290,7 +348,7 @@ impl Session {
         let parts = self.multipart(MultipartRequest::new(MultipartRequestBody::Aggregate(req))).await?;
         match parts.into_iter().next().map(|p| p.body) {
             Some(MultipartReplyBody::Aggregate(s)) => Ok(s),
-            _ => Err(OfError::Malformed("an AGGREGATE_STATS request got another kind of reply".into())),
+            _ => Err(OfError::protocol("an AGGREGATE_STATS request got another kind of reply")),
         }
     }
 
@@ -300,7 +358,7 @@ impl Session {
         for p in self.multipart(MultipartRequest::new(MultipartRequestBody::PortStats { port_no: PortNo::ANY })).await? {
             match p.body {
                 MultipartReplyBody::PortStats(v) => out.extend(v),
-                _ => return Err(OfError::Malformed("a PORT_STATS request got another kind of reply".into())),
+                _ => return Err(OfError::protocol("a PORT_STATS request got another kind of reply")),
             }
         }
         Ok(out)
@@ -312,7 +370,7 @@ impl Session {
         for p in self.multipart(MultipartRequest::new(MultipartRequestBody::PortDesc { port_no: PortNo::ANY })).await? {
             match p.body {
                 MultipartReplyBody::PortDesc(v) => out.extend(v),
-                _ => return Err(OfError::Malformed("a PORT_DESC request got another kind of reply".into())),
+                _ => return Err(OfError::protocol("a PORT_DESC request got another kind of reply")),
             }
         }
         Ok(out)
@@ -327,27 +385,46 @@ fn lost(req: &Request, e: OfError) -> OfError {
     }
 }
 
+/// The socket and what the writer needs, handed to the driver task.
+struct Io {
+    r: Reader,
+    w: Writer,
+    /// Bytes already read during the handshake.
+    buf: BytesMut,
+    write_timeout: Duration,
+    room: Arc<Semaphore>,
+}
+
 /// The writer task: writes queued bytes in order, coalescing small
-/// messages into larger writes.
-async fn write_loop(mut w: Writer, mut rx: mpsc::UnboundedReceiver<Bytes>, failed: oneshot::Sender<String>) {
+/// messages into larger writes, each write under `deadline`; gives the
+/// queue room back once written.
+async fn write_loop(mut w: Writer, mut rx: mpsc::UnboundedReceiver<Queued>, deadline: Duration, room: Arc<Semaphore>, failed: oneshot::Sender<OfError>) {
     const COALESCE: usize = 64 * 1024;
-    while let Some(first) = rx.recv().await {
-        let res = if first.len() >= COALESCE {
-            w.write_all(&first).await
-        } else {
-            let mut chunk = BytesMut::from(&first[..]);
-            while chunk.len() < COALESCE {
+    while let Some((first, mut held)) = rx.recv().await {
+        let mut chunk = first;
+        if chunk.len() < COALESCE {
+            let mut more = BytesMut::from(&chunk[..]);
+            while more.len() < COALESCE {
                 match rx.try_recv() {
-                    Ok(b) => chunk.extend_from_slice(&b),
+                    Ok((b, n)) => {
+                        more.extend_from_slice(&b);
+                        held += n;
+                    }
                     Err(_) => break,
                 }
             }
-            w.write_all(&chunk).await
+            chunk = more.freeze();
+        }
+        let err = match tokio::time::timeout(deadline, w.write_all(&chunk)).await {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(OfError::Disconnected(format!("write failed: {e}"))),
+            Err(_) => Some(OfError::Timeout { what: "a write to the switch (it stopped reading)", after: deadline }),
         };
-        if let Err(e) = res {
-            let _ = failed.send(format!("write failed: {e}"));
+        if let Some(e) = err {
+            let _ = failed.send(e);
             return;
         }
+        room.add_permits(held as usize);
     }
     let _ = w.shutdown().await;
 }
@@ -356,25 +433,25 @@ async fn write_loop(mut w: Writer, mut rx: mpsc::UnboundedReceiver<Bytes>, faile
 /// read, in order.
 async fn drive(
     mut core: Core<oneshot::Sender<Done>>,
-    mut r: Reader,
-    w: Writer,
-    mut buf: BytesMut,
+    io: Io,
     mut cmd_rx: mpsc::UnboundedReceiver<Cmd>,
     events: broadcast::Sender<SwitchEvent>,
     closed_tx: watch::Sender<Option<OfError>>,
 ) {
-    let (wtx, wrx) = mpsc::unbounded_channel::<Bytes>();
+    let Io { mut r, w, mut buf, write_timeout, room } = io;
+    let (wtx, wrx) = mpsc::unbounded_channel::<Queued>();
     let (failed_tx, mut failed_rx) = oneshot::channel();
-    let writer = tokio::spawn(write_loop(w, wrx, failed_tx));
+    let writer = tokio::spawn(write_loop(w, wrx, write_timeout, room.clone(), failed_tx));
     let mut reason = None;
-    // Bytes already read during the handshake.
     process_frames(&mut core, &mut buf);
     loop {
         while let Some(o) = core.poll() {
             match o {
+                // Echo replies and probes hold no room: they are small and
+                // must never wait behind the budget.
                 Output::Transmit { xid, msg } => match msg.encode(xid) {
                     Ok(b) => {
-                        let _ = wtx.send(b.freeze());
+                        let _ = wtx.send((b.freeze(), 0));
                     }
                     Err(e) => tracing::warn!("cannot encode {}: {e}", msg.name()),
                 },
@@ -391,7 +468,7 @@ async fn drive(
         if core.is_closed() {
             break;
         }
-        let deadline = core.poll_timeout().map(tokio::time::Instant::from_std);
+        let deadline = core.poll_timeout();
         let sleep = async {
             match deadline {
                 Some(d) => tokio::time::sleep_until(d).await,
@@ -406,11 +483,11 @@ async fn drive(
                 Err(e) => core.close(OfError::Disconnected(format!("read failed: {e}"))),
             },
             cmd = cmd_rx.recv() => match cmd {
-                Some(Cmd::Send(b)) => {
-                    let _ = wtx.send(b);
+                Some(Cmd::Send(q)) => {
+                    let _ = wtx.send(q);
                 }
                 Some(Cmd::Request { xid, req, bytes, tx }) => {
-                    core.register(xid, req, tx, std::time::Instant::now());
+                    core.register(xid, req, tx, Instant::now());
                     let _ = wtx.send(bytes);
                 }
                 Some(Cmd::OpenTxn { id, open_xid, first_add, n_adds }) => core.open_txn(id, open_xid, first_add, n_adds),
@@ -420,13 +497,15 @@ async fn drive(
                 Some(Cmd::Close) => core.close(OfError::Disconnected("closed by podflow".into())),
                 None => core.close(OfError::Disconnected("every handle to the session was dropped".into())),
             },
-            _ = sleep => core.handle_timeout(std::time::Instant::now()),
-            e = &mut failed_rx => core.close(OfError::Disconnected(e.unwrap_or_else(|_| "the writer stopped".into()))),
+            _ = sleep => core.handle_timeout(Instant::now()),
+            e = &mut failed_rx => core.close(e.unwrap_or_else(|_| OfError::Disconnected("the writer stopped".into()))),
         }
     }
     let reason = reason.unwrap_or_else(|| OfError::Disconnected("closed".into()));
     tracing::debug!("openflow session closed: {reason}");
     let _ = closed_tx.send(Some(reason));
+    // Senders waiting for room fail now, with the reason above.
+    room.close();
     // Let queued bytes drain briefly, then make sure the socket is gone.
     drop(wtx);
     cmd_rx.close();
@@ -443,7 +522,7 @@ async fn drive(
 
 fn process_frames(core: &mut Core<oneshot::Sender<Done>>, buf: &mut BytesMut) {
     loop {
-        let now = std::time::Instant::now();
+        let now = Instant::now();
         match conn::next_frame(buf) {
             Ok(Some(Frame::Msg { xid, msg, .. })) => core.handle_message(xid, msg, now),
             Ok(Some(Frame::Undecodable { xid, why })) => {

@@ -1,5 +1,7 @@
 //! The reconnect supervisor: keeps one session to a switch alive forever,
-//! reconnecting with bounded exponential backoff and jitter, and publishes
+//! reconnecting as [`crate::dial::Reconnect`] decides (10 ms polling while
+//! the management socket has nobody listening; bounded exponential backoff
+//! with jitter for a switch that accepts and then fails), and publishes
 //! every change as a [`LinkState`] on a tokio watch channel, numbered by
 //! generation, saying whether the switch is a new `ovs-vswitchd` process
 //! (flow tables empty: everything must be replayed) or the same one after
@@ -11,17 +13,25 @@
 //! the marker is installed again. Agents deleting flows by cookie mask
 //! must leave the marker's cookie alone.
 //!
+//! The backoff resets only when a connection proved itself: its owner
+//! calls [`Supervisor::mark_healthy`] with the generation once a round
+//! completed on it (or it stayed up [`RetryPolicy::healthy_after`]). A
+//! switch that accepts and then drops is therefore retried ever more slowly
+//! instead of in a tight loop.
+//!
 //! Owns reconnect timing and switch identity; never replays flows itself.
 
-use super::addr::Addr;
-use super::backoff::Backoff;
 use super::error::{BundleError, OfError};
 use super::session::{Session, SessionConfig};
+use crate::dial::{nobody_listening, Addr, Backoff, Ended, Reconnect, RetryPolicy};
 use podflow_proto::openflow::flow::{FlowMod, FlowStatsRequest};
 use podflow_proto::openflow::message::Message;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 /// The marker flow that tells a new switch process from a hiccup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,8 +52,7 @@ impl Default for Marker {
 #[derive(Debug, Clone)]
 pub struct SupervisorConfig {
     pub session: SessionConfig,
-    pub backoff_min: Duration,
-    pub backoff_max: Duration,
+    pub retry: RetryPolicy,
     /// `None` disables the marker: every reconnect then counts as a new switch.
     pub marker: Option<Marker>,
 }
@@ -52,8 +61,7 @@ impl Default for SupervisorConfig {
     fn default() -> Self {
         SupervisorConfig {
             session: SessionConfig::default(),
-            backoff_min: Duration::from_millis(100),
-            backoff_max: Duration::from_secs(8),
+            retry: RetryPolicy::default(),
             marker: Some(Marker::default()),
         }
     }
@@ -92,7 +100,9 @@ pub enum LinkState {
     Connecting,
     Connected(Connection),
     /// The connection of `generation` (0: none yet) is gone or could not
-    /// be made; the next attempt comes after `retry_in`.
+    /// be made; the next attempt comes after `retry_in` (the poll interval
+    /// while nobody listens, zero after a proven connection, else the
+    /// backoff).
     Disconnected { generation: u64, error: OfError, retry_in: Duration },
 }
 
@@ -100,6 +110,8 @@ pub enum LinkState {
 /// closes the session.
 pub struct Supervisor {
     state: watch::Receiver<LinkState>,
+    /// The highest generation its owner called healthy.
+    healthy: Arc<AtomicU64>,
     task: JoinHandle<()>,
 }
 
@@ -116,8 +128,17 @@ impl Supervisor {
     /// Starts connecting to `addr` in the background.
     pub fn spawn(addr: Addr, config: SupervisorConfig) -> Supervisor {
         let (tx, rx) = watch::channel(LinkState::Connecting);
-        let task = tokio::spawn(run(addr, config, tx));
-        Supervisor { state: rx, task }
+        let healthy = Arc::new(AtomicU64::new(0));
+        let task = tokio::spawn(run(addr, config, tx, healthy.clone()));
+        Supervisor { state: rx, healthy, task }
+    }
+
+    /// Says that the connection of `generation` proved itself (a round
+    /// completed on it): when it ends, the supervisor reconnects at once
+    /// and starts its backoff over. Without this call a connection counts
+    /// as proven only after [`RetryPolicy::healthy_after`] up.
+    pub fn mark_healthy(&self, generation: u64) {
+        self.healthy.fetch_max(generation, Ordering::Relaxed);
     }
 
     /// A receiver of every state change.
@@ -171,90 +192,70 @@ async fn check_marker(s: &Session, marker: Marker) -> Result<bool, OfError> {
         Err(BundleError::CommitFailed { error, .. } | BundleError::Expired { error }) => {
             Err(OfError::Refused { request: "the marker FLOW_MOD", error })
         }
-        Err(BundleError::Rejected { .. }) => Err(OfError::Malformed("bundle rejected without an error".into())),
+        Err(BundleError::Rejected { .. }) => Err(OfError::protocol("bundle rejected without an error")),
     }
 }
 
-async fn run(addr: Addr, config: SupervisorConfig, tx: watch::Sender<LinkState>) {
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(1)
-        ^ u64::from(std::process::id());
-    let mut backoff = Backoff::new(config.backoff_min, config.backoff_max, seed);
+/// One connection attempt: connect, handshake, marker check.
+async fn attempt(addr: &Addr, config: &SupervisorConfig, last_dpid: Option<u64>) -> Result<(Session, Continuity), OfError> {
+    let s = Session::connect(addr, config.session.clone()).await?;
+    let continuity = match config.marker {
+        Some(m) => match check_marker(&s, m).await {
+            Ok(true) if last_dpid.is_some_and(|d| d != s.datapath_id()) => Continuity::NewSwitch { why: "the datapath id changed".into() },
+            Ok(true) => Continuity::SameSwitch,
+            Ok(false) => Continuity::NewSwitch { why: "the marker flow is missing (new ovs-vswitchd or flows flushed)".into() },
+            Err(e) => {
+                s.close();
+                return Err(e);
+            }
+        },
+        None => Continuity::NewSwitch { why: "no marker configured".into() },
+    };
+    Ok((s, continuity))
+}
+
+async fn run(addr: Addr, config: SupervisorConfig, tx: watch::Sender<LinkState>, healthy: Arc<AtomicU64>) {
+    let mut policy = Reconnect::new(config.retry.clone(), &addr, Backoff::seed_from_clock());
     let mut generation = 0u64;
     let mut last_dpid: Option<u64> = None;
     loop {
-        let attempt = async {
-            let s = Session::connect(&addr, config.session.clone()).await?;
-            let continuity = match config.marker {
-                Some(m) => match check_marker(&s, m).await {
-                    Ok(true) if last_dpid.is_some_and(|d| d != s.datapath_id()) => {
-                        Continuity::NewSwitch { why: "the datapath id changed".into() }
-                    }
-                    Ok(true) => Continuity::SameSwitch,
-                    Ok(false) => Continuity::NewSwitch { why: "the marker flow is missing (new ovs-vswitchd or flows flushed)".into() },
-                    Err(e) => {
-                        s.close();
-                        return Err(e);
-                    }
-                },
-                None => Continuity::NewSwitch { why: "no marker configured".into() },
-            };
-            Ok::<_, OfError>((s, continuity))
-        };
-        match attempt.await {
+        let (ended, error) = match attempt(&addr, &config, last_dpid).await {
             Ok((session, continuity)) => {
-                backoff.reset();
                 generation += 1;
                 last_dpid = Some(session.datapath_id());
                 tracing::info!(generation, dpid = format_args!("{:016x}", session.datapath_id()), ?continuity, "connected to {addr}");
                 let conn = Connection { generation, datapath_id: session.datapath_id(), continuity, session: session.clone() };
                 tx.send_replace(LinkState::Connected(conn));
+                let up = Instant::now();
                 let error = session.closed().await;
                 drop(session);
-                // A hiccup reconnects at once; failures after that back off.
-                tracing::warn!(generation, "disconnected from {addr}: {error}");
-                tx.send_replace(LinkState::Disconnected { generation, error, retry_in: Duration::ZERO });
+                let proven = policy.proven(healthy.load(Ordering::Relaxed) >= generation, up.elapsed());
+                tracing::warn!(generation, proven, "disconnected from {addr}: {error}");
+                (if proven { Ended::Proven } else { Ended::Failed }, error)
             }
             Err(error) => {
-                let delay = backoff.next_delay();
-                tracing::debug!("cannot connect to {addr}: {error}; retrying in {delay:?}");
-                tx.send_replace(LinkState::Disconnected { generation, error, retry_in: delay });
-                wait_or_new_socket(&addr, delay).await;
+                let ended = match &error {
+                    OfError::Connect { kind, .. } if nobody_listening(*kind) => Ended::NobodyListening,
+                    _ => Ended::Failed,
+                };
+                (ended, error)
             }
+        };
+        let delay = policy.next_delay(ended);
+        if ended != Ended::NobodyListening {
+            tracing::debug!("connection to {addr} ended ({error}); next attempt in {delay:?}");
         }
-        if tx.is_closed() {
-            return;
-        }
-    }
-}
-
-/// The identity (device, inode) of a unix socket file, if it exists.
-fn socket_identity(addr: &Addr) -> Option<(u64, u64)> {
-    use std::os::unix::fs::MetadataExt;
-    match addr {
-        Addr::Unix(p) => std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino())),
-        Addr::Tcp { .. } => None,
-    }
-}
-
-/// Sleeps for the backoff `delay`, but wakes early when a unix socket is
-/// created anew: a restarted ovs-vswitchd unlinks and recreates its
-/// management socket, so connecting at once (instead of at the end of the
-/// backoff) shortens the time pods wait for their flows. Costs one stat()
-/// every 10 ms; no extra connection attempts.
-async fn wait_or_new_socket(addr: &Addr, delay: Duration) {
-    let Some(step) = matches!(addr, Addr::Unix(_)).then_some(Duration::from_millis(10)) else {
+        // Polling a down switch republishes nothing: watchers wake only
+        // when something changed.
+        tx.send_if_modified(|s| {
+            let same = matches!(s, LinkState::Disconnected { generation: g, error: e, retry_in: r } if *g == generation && *e == error && *r == delay);
+            if !same {
+                *s = LinkState::Disconnected { generation, error, retry_in: delay };
+            }
+            !same
+        });
         tokio::time::sleep(delay).await;
-        return;
-    };
-    let before = socket_identity(addr);
-    let deadline = tokio::time::Instant::now() + delay;
-    while tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(step.min(deadline - tokio::time::Instant::now())).await;
-        let now = socket_identity(addr);
-        if now.is_some() && now != before {
+        if tx.is_closed() {
             return;
         }
     }

@@ -1,7 +1,14 @@
 //! One OVSDB connection, kept alive by a task: `transact`, a monitor whose
 //! rows are kept in a replica that callers read and wait on, answers to the
-//! server's echo, our own inactivity probe, reconnect with backoff (1 s
-//! doubling to 8 s) and a full resync after every reconnect.
+//! server's echo, our own inactivity probe, reconnect as
+//! [`crate::dial::Reconnect`] decides (10 ms polling while the socket has
+//! nobody listening, so a restarted ovsdb-server is back within ~10 ms; the
+//! backoff only for a server that accepts and then fails before a full
+//! sync, reset by a full sync) and a full resync after every reconnect.
+//!
+//! Bounded: at most [`QUEUE`] transactions wait for the connection, every
+//! write has a deadline (twice the probe interval), and a message from the
+//! server is capped at [`Options::max_frame`].
 //!
 //! It owns the socket and the replica. It must never apply half of a
 //! notification or half of a resync (readers see whole states only), never
@@ -15,9 +22,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio::time::{Instant, sleep, timeout_at};
+use tokio::time::{sleep, timeout_at, Instant};
 
 use podflow_proto::ovsdb::jsonrpc::Message;
 use podflow_proto::ovsdb::monitor::{parse_monitor_reply, parse_notification, MonitorMethod, MonitorSpec};
@@ -25,41 +32,15 @@ use podflow_proto::ovsdb::ops::{parse_transact_result, transact_params};
 use podflow_proto::ovsdb::{Framer, OpResult, Operation, Replica, Schema};
 
 use super::Error;
+use crate::dial::addr::{Reader, Writer};
+use crate::dial::{nobody_listening, Addr, Backoff, Ended, Reconnect, RetryPolicy};
 
-/// Where ovsdb-server listens: `unix:PATH` or `tcp:HOST:PORT`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Address {
-    Unix(std::path::PathBuf),
-    Tcp(String),
-}
+/// Where ovsdb-server listens: the address type shared with OpenFlow.
+pub type Address = Addr;
 
-impl std::str::FromStr for Address {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Address, Error> {
-        if let Some(p) = s.strip_prefix("unix:") {
-            if p.is_empty() {
-                return Err(Error::Caller("OVSDB address `unix:` needs a socket path".into()));
-            }
-            Ok(Address::Unix(p.into()))
-        } else if let Some(hp) = s.strip_prefix("tcp:") {
-            match hp.rsplit_once(':') {
-                Some((h, p)) if !h.is_empty() && p.parse::<u16>().is_ok() => Ok(Address::Tcp(hp.to_string())),
-                _ => Err(Error::Caller(format!("OVSDB address `{s}` is not tcp:HOST:PORT"))),
-            }
-        } else {
-            Err(Error::Caller(format!("OVSDB address `{s}` must start with unix: or tcp:")))
-        }
-    }
-}
-
-impl std::fmt::Display for Address {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Address::Unix(p) => write!(f, "unix:{}", p.display()),
-            Address::Tcp(hp) => write!(f, "tcp:{hp}"),
-        }
-    }
-}
+/// Transactions waiting for the connection at most; more callers wait
+/// (within their deadline) for room.
+pub const QUEUE: usize = 256;
 
 /// Connection settings.
 #[derive(Debug, Clone)]
@@ -70,8 +51,9 @@ pub struct Options {
     /// another interval passes without input.
     pub probe_interval: Duration,
     pub connect_timeout: Duration,
-    pub backoff_min: Duration,
-    pub backoff_max: Duration,
+    /// Reconnect timing; a full monitor sync is what proves a connection
+    /// here, so `healthy_after` is not used.
+    pub retry: RetryPolicy,
     /// Largest message accepted from the server.
     pub max_frame: usize,
     /// Newest monitor method to try first.
@@ -85,8 +67,7 @@ impl Default for Options {
             monitor: vswitch_monitor(),
             probe_interval: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(5),
-            backoff_min: Duration::from_secs(1),
-            backoff_max: Duration::from_secs(8),
+            retry: RetryPolicy::default(),
             max_frame: podflow_proto::ovsdb::framer::DEFAULT_MAX_FRAME,
             monitor_method: MonitorMethod::MonitorCondSince,
         }
@@ -113,8 +94,8 @@ pub struct Snapshot {
     pub connected: bool,
     /// The monitor method the server accepted last.
     pub method: Option<MonitorMethod>,
-    /// The last reason a connection ended or failed.
-    pub last_error: Option<String>,
+    /// The last reason a connection ended or failed, typed by origin.
+    pub last_error: Option<Error>,
     pub schema: Arc<Schema>,
 }
 
@@ -130,7 +111,7 @@ pub struct Client {
 }
 
 struct Inner {
-    cmd: mpsc::UnboundedSender<Transact>,
+    cmd: mpsc::Sender<Transact>,
     in_flight: Arc<AtomicUsize>,
     state: watch::Receiver<Snapshot>,
     task: tokio::task::JoinHandle<()>,
@@ -147,7 +128,7 @@ impl Client {
     /// Starts the connection task (it connects in the background; use
     /// [`Client::wait_synced`] to wait for the first full replica).
     pub fn start(addr: Address, opts: Options) -> Client {
-        let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+        let (cmd_tx, cmd_rx) = mpsc::channel(QUEUE);
         let (state_tx, state_rx) = watch::channel(Snapshot::default());
         let database = opts.database.clone();
         let in_flight = Arc::new(AtomicUsize::new(0));
@@ -155,17 +136,28 @@ impl Client {
         Client { inner: Arc::new(Inner { cmd: cmd_tx, in_flight, state: state_rx, task, database }) }
     }
 
-    /// Starts and waits until the first replica is in place.
+    /// Starts and waits until the first replica is in place: for one-shot
+    /// use (commands, tests). While nobody listens it keeps trying until
+    /// `deadline`; a protocol error from the server (malformed input, a
+    /// refused `get_schema` or monitor) fails at once, with that cause.
     pub async fn connect(addr: Address, opts: Options, deadline: Instant) -> Result<Client, Error> {
         let c = Client::start(addr.clone(), opts);
-        c.wait_synced(deadline).await.map_err(|e| match e {
-            Error::Timeout(_) => Error::Disconnected(format!(
+        let r = c
+            .wait_until(deadline, |s| match &s.last_error {
+                _ if s.connected && s.generation > 0 => Some(Ok(())),
+                Some(e @ (Error::Malformed(_) | Error::Refused(_))) => Some(Err(e.clone())),
+                _ => None,
+            })
+            .await;
+        match r {
+            Ok(Ok(())) => Ok(c),
+            Ok(Err(e)) => Err(e),
+            Err(Error::Timeout(_)) => Err(Error::Disconnected(format!(
                 "no monitor established with {addr} in time{}",
                 c.read(|s| s.last_error.clone()).map(|e| format!(" (last error: {e})")).unwrap_or_default()
-            )),
-            e => e,
-        })?;
-        Ok(c)
+            ))),
+            Err(e) => Err(e),
+        }
     }
 
     pub fn database(&self) -> &str {
@@ -216,10 +208,11 @@ impl Client {
             return Err(Error::Caller("a transaction needs at least one operation".into()));
         }
         let (tx, rx) = oneshot::channel();
-        self.inner
-            .cmd
-            .send(Transact { ops, reply: tx })
-            .map_err(|_| Error::Disconnected("the OVSDB client task has stopped".into()))?;
+        match timeout_at(deadline, self.inner.cmd.send(Transact { ops, reply: tx })).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err(Error::Disconnected("the OVSDB client task has stopped".into())),
+            Err(_) => return Err(Error::Timeout(format!("{QUEUE} transactions were already waiting for OVSDB; this one was not sent"))),
+        }
         match timeout_at(deadline, rx).await {
             Ok(Ok(r)) => r,
             Ok(Err(_)) => Err(Error::OutcomeUnknown("the OVSDB client task stopped".into())),
@@ -230,84 +223,51 @@ impl Client {
     }
 }
 
-trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
-
-async fn dial(addr: &Address, limit: Duration) -> Result<Box<dyn Stream>, String> {
-    let r = tokio::time::timeout(limit, async {
-        match addr {
-            Address::Unix(p) => tokio::net::UnixStream::connect(p).await.map(|s| Box::new(s) as Box<dyn Stream>),
-            Address::Tcp(hp) => tokio::net::TcpStream::connect(hp.as_str()).await.map(|s| {
-                let _ = s.set_nodelay(true);
-                Box::new(s) as Box<dyn Stream>
-            }),
-        }
-    })
-    .await;
-    match r {
+/// Opens the socket within `limit`. The error says whether anybody listens.
+async fn dial(addr: &Address, limit: Duration) -> Result<(Reader, Writer), (Ended, Error)> {
+    match tokio::time::timeout(limit, crate::dial::addr::open(addr)).await {
         Ok(Ok(s)) => Ok(s),
-        Ok(Err(e)) => Err(format!("cannot connect to {addr}: {e}")),
-        Err(_) => Err(format!("connecting to {addr} timed out")),
-    }
-}
-
-/// Reconnect delays: `min`, doubling up to `max`; back to `min` after a
-/// connection that reached a full sync. Pure (no clock).
-#[derive(Debug, Clone)]
-pub struct Backoff {
-    min: Duration,
-    max: Duration,
-    next: Duration,
-}
-
-impl Backoff {
-    pub fn new(min: Duration, max: Duration) -> Backoff {
-        Backoff { min, max: max.max(min), next: min }
-    }
-
-    /// The delay before the next attempt; doubles the one after.
-    pub fn next_delay(&mut self) -> Duration {
-        let d = self.next;
-        self.next = (self.next * 2).min(self.max);
-        d
-    }
-
-    /// A connection worked: start again from `min`.
-    pub fn reset(&mut self) {
-        self.next = self.min;
+        Ok(Err(e)) => {
+            let ended = if nobody_listening(e.kind()) { Ended::NobodyListening } else { Ended::Failed };
+            Err((ended, Error::Disconnected(format!("cannot connect to {addr}: {e}"))))
+        }
+        Err(_) => Err((Ended::Failed, Error::Timeout(format!("connecting to {addr} took longer than {limit:?}")))),
     }
 }
 
 async fn run(
     addr: Address,
     opts: Options,
-    mut cmds: mpsc::UnboundedReceiver<Transact>,
+    mut cmds: mpsc::Receiver<Transact>,
     state: watch::Sender<Snapshot>,
     in_flight: Arc<AtomicUsize>,
 ) {
-    let mut backoff = Backoff::new(opts.backoff_min, opts.backoff_max);
+    let mut policy = Reconnect::new(opts.retry.clone(), &addr, Backoff::seed_from_clock());
     let mut method = opts.monitor_method;
     loop {
-        let end = match dial(&addr, opts.connect_timeout).await {
+        let (ended, end) = match dial(&addr, opts.connect_timeout).await {
             Ok(stream) => {
                 let mut s = Session::new(&opts, method, &state, &in_flight);
                 let end = s.run(stream, &mut cmds).await;
                 method = s.method;
-                if s.synced {
-                    backoff.reset();
-                }
-                end
+                // A complete monitor sync is what proves an OVSDB connection.
+                (if s.synced { Ended::Proven } else { Ended::Failed }, end)
             }
             Err(e) => e,
         };
         if cmds.is_closed() && state.is_closed() {
             return;
         }
-        let delay = backoff.next_delay();
-        tracing::warn!(ovsdb = %addr, retry_in = ?delay, "OVSDB connection ended: {end}");
-        state.send_modify(|s| {
+        let delay = policy.next_delay(ended);
+        if ended != Ended::NobodyListening {
+            tracing::warn!(ovsdb = %addr, retry_in = ?delay, "OVSDB connection ended: {end}");
+        }
+        // Polling a down server republishes nothing.
+        state.send_if_modified(|s| {
+            let changed = s.connected || s.last_error.as_ref().map(ToString::to_string) != Some(end.to_string());
             s.connected = false;
             s.last_error = Some(end);
+            changed
         });
         // Queued transactions stay queued for the next connection; those
         // whose caller gave up meanwhile are skipped when dequeued.
@@ -357,8 +317,8 @@ impl<'a> Session<'a> {
         self.send(self.method.name(), params, Pending::Monitor(self.method));
     }
 
-    async fn run(&mut self, stream: Box<dyn Stream>, cmds: &mut mpsc::UnboundedReceiver<Transact>) -> String {
-        let (mut rd, mut wr) = tokio::io::split(stream);
+    async fn run(&mut self, stream: (Reader, Writer), cmds: &mut mpsc::Receiver<Transact>) -> Error {
+        let (mut rd, mut wr) = stream;
         let mut framer = Framer::new(self.opts.max_frame);
         let mut buf = vec![0u8; 64 * 1024];
         self.send("get_schema", json!([self.opts.database]), Pending::Schema);
@@ -371,14 +331,14 @@ impl<'a> Session<'a> {
                 // A stalled server must not hang us: writes share the probe's limit.
                 match tokio::time::timeout(self.opts.probe_interval * 2, wr.write_all(&out)).await {
                     Ok(Ok(())) => {}
-                    Ok(Err(e)) => break format!("write to OVSDB failed: {e}"),
-                    Err(_) => break format!("OVSDB did not accept our data for {:?}", self.opts.probe_interval * 2),
+                    Ok(Err(e)) => break Error::Disconnected(format!("write to OVSDB failed: {e}")),
+                    Err(_) => break Error::Timeout(format!("OVSDB did not accept our data for {:?} (it stopped reading)", self.opts.probe_interval * 2)),
                 }
             }
             let probe_at = last_input + self.opts.probe_interval;
             tokio::select! {
                 r = rd.read(&mut buf) => match r {
-                    Ok(0) => break "OVSDB closed the connection".to_string(),
+                    Ok(0) => break Error::Disconnected("OVSDB closed the connection".into()),
                     Ok(n) => {
                         last_input = Instant::now();
                         probe_sent = false;
@@ -387,7 +347,7 @@ impl<'a> Session<'a> {
                             break e;
                         }
                     }
-                    Err(e) => break format!("read from OVSDB failed: {e}"),
+                    Err(e) => break Error::Disconnected(format!("read from OVSDB failed: {e}")),
                 },
                 c = cmds.recv(), if self.synced => match c {
                     Some(t) => {
@@ -397,11 +357,11 @@ impl<'a> Session<'a> {
                         let params = transact_params(&self.opts.database, &t.ops);
                         self.send("transact", params, Pending::Transact(t));
                     }
-                    None => break "client dropped".to_string(),
+                    None => break Error::Caller("every handle to the OVSDB client was dropped".into()),
                 },
                 _ = tokio::time::sleep_until(probe_at) => {
                     if probe_sent {
-                        break format!("no input from OVSDB for {:?} (inactivity probe)", self.opts.probe_interval * 2);
+                        break Error::Timeout(format!("no input from OVSDB for {:?} (inactivity probe)", self.opts.probe_interval * 2));
                     }
                     probe_sent = true;
                     last_input = Instant::now();
@@ -412,22 +372,22 @@ impl<'a> Session<'a> {
         for (_, p) in self.pending.drain() {
             if let Pending::Transact(t) = p {
                 self.in_flight.fetch_sub(1, Ordering::SeqCst);
-                let _ = t.reply.send(Err(Error::OutcomeUnknown(end.clone())));
+                let _ = t.reply.send(Err(Error::OutcomeUnknown(end.to_string())));
             }
         }
         end
     }
 
     /// Handles every complete message; an `Err` ends the session.
-    fn drain(&mut self, framer: &mut Framer) -> Result<(), String> {
-        while let Some(frame) = framer.next_frame().map_err(|e| e.to_string())? {
-            let msg = Message::parse(&frame).map_err(|e| e.to_string())?;
+    fn drain(&mut self, framer: &mut Framer) -> Result<(), Error> {
+        while let Some(frame) = framer.next_frame()? {
+            let msg = Message::parse(&frame)?;
             self.handle(msg)?;
         }
         Ok(())
     }
 
-    fn handle(&mut self, msg: Message) -> Result<(), String> {
+    fn handle(&mut self, msg: Message) -> Result<(), Error> {
         match msg {
             Message::Request { id, method, params } => {
                 let reply = if method == "echo" {
@@ -442,9 +402,9 @@ impl<'a> Session<'a> {
             }
             Message::Notification { method, params } => {
                 if method == "monitor_canceled" {
-                    return Err("OVSDB canceled our monitor".to_string());
+                    return Err(Error::Refused("OVSDB canceled our monitor".into()));
                 }
-                let Some(n) = parse_notification(&method, &params).map_err(|e| e.to_string())? else {
+                let Some(n) = parse_notification(&method, &params)? else {
                     return Ok(());
                 };
                 if n.monid != json!(MONID) || !self.synced {
@@ -460,27 +420,27 @@ impl<'a> Session<'a> {
             }
             Message::Response { id, result } => {
                 let Some(p) = id.as_u64().and_then(|i| self.pending.remove(&i)) else {
-                    return Err(format!("OVSDB sent a response to unknown request id {id}"));
+                    return Err(Error::Malformed(format!("OVSDB sent a response to unknown request id {id}")));
                 };
                 match p {
                     Pending::Echo => {}
                     Pending::Schema => {
-                        let v = result.map_err(|e| format!("OVSDB refused get_schema for {}: {e}", self.opts.database))?;
-                        self.schema = Some(Arc::new(Schema::from_json(&v).map_err(|e| e.to_string())?));
+                        let v = result.map_err(|e| Error::Refused(format!("OVSDB refused get_schema for {}: {e}", self.opts.database)))?;
+                        self.schema = Some(Arc::new(Schema::from_json(&v)?));
                     }
                     Pending::Monitor(m) => match result {
                         Err(e) if e.error.contains("unknown method") || e.to_string().contains("unknown method") => {
                             let Some(next) = m.fallback() else {
-                                return Err(format!("OVSDB refused every monitor method: {e}"));
+                                return Err(Error::Refused(format!("OVSDB refused every monitor method: {e}")));
                             };
                             tracing::info!("OVSDB does not support {}, falling back to {}", m.name(), next.name());
                             self.method = next;
                             self.send_monitor();
                         }
-                        Err(e) => return Err(format!("OVSDB refused {}: {e}", m.name())),
+                        Err(e) => return Err(Error::Refused(format!("OVSDB refused {}: {e}", m.name()))),
                         Ok(v) => {
-                            let rep = parse_monitor_reply(m, &v).map_err(|e| e.to_string())?;
-                            let schema = self.schema.clone().ok_or("OVSDB answered the monitor before get_schema")?;
+                            let rep = parse_monitor_reply(m, &v)?;
+                            let schema = self.schema.clone().ok_or_else(|| Error::Malformed("OVSDB answered the monitor before get_schema".into()))?;
                             // Build the whole new replica, then swap it in.
                             let mut replica = if rep.found {
                                 self.state.borrow().replica.clone()
@@ -515,29 +475,5 @@ impl<'a> Session<'a> {
             }
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_to_the_cap_and_resets() {
-        let s = Duration::from_secs;
-        let mut b = Backoff::new(s(1), s(8));
-        let got: Vec<Duration> = (0..6).map(|_| b.next_delay()).collect();
-        assert_eq!(got, vec![s(1), s(2), s(4), s(8), s(8), s(8)]);
-        b.reset();
-        assert_eq!(b.next_delay(), s(1));
-    }
-
-    #[test]
-    fn addresses() {
-        assert_eq!("unix:/run/db.sock".parse::<Address>().unwrap(), Address::Unix("/run/db.sock".into()));
-        assert_eq!("tcp:127.0.0.1:6640".parse::<Address>().unwrap(), Address::Tcp("127.0.0.1:6640".into()));
-        for bad in ["unix:", "tcp:host", "tcp::1", "ssl:1.2.3.4:6640", "/run/db.sock"] {
-            assert!(bad.parse::<Address>().is_err(), "{bad}");
-        }
     }
 }

@@ -6,13 +6,14 @@
 //! *when* flow-restore-wait is cleared (the agent's gate does).
 //!
 //! - [`client`]: one connection task: `transact`, monitor + replica, echo,
-//!   inactivity probe, reconnect with backoff and full resync.
+//!   inactivity probe, reconnect ([`crate::dial`]) and full resync.
 //! - [`vswitch`]: bridges, ports, flow-restore-wait, `next_cfg`/`cur_cfg`.
 
 pub mod client;
 pub mod vswitch;
 
-pub use client::{Address, Backoff, Client, Options, Snapshot};
+pub use crate::dial::{Addr, RetryPolicy};
+pub use client::{Address, Client, Options, Snapshot};
 pub use podflow_proto::ovsdb as proto;
 
 use podflow_proto::ovsdb::{ops::TransactError, FrameError, OvsdbError, RpcError};
@@ -56,7 +57,12 @@ impl From<OvsdbError> for Error {
 }
 impl From<FrameError> for Error {
     fn from(e: FrameError) -> Error {
-        Error::Malformed(e.to_string())
+        Error::Malformed(format!("ovsdb-server sent invalid data: {e}"))
+    }
+}
+impl From<crate::dial::AddrError> for Error {
+    fn from(e: crate::dial::AddrError) -> Error {
+        Error::Caller(e.to_string())
     }
 }
 impl From<TransactError> for Error {

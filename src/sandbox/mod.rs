@@ -113,12 +113,12 @@ impl Sandbox {
 
     /// The bridge management socket path.
     pub fn mgmt(&self, bridge: &str) -> PathBuf {
-        self.path(&format!("{bridge}.mgmt"))
+        crate::dial::addr::bridge_mgmt_path(&self.dir, bridge)
     }
 
     /// `unix:<dir>/<bridge>.mgmt`.
     pub fn mgmt_addr(&self, bridge: &str) -> String {
-        format!("unix:{}", self.mgmt(bridge).display())
+        crate::dial::Addr::bridge_mgmt(&self.dir, bridge).to_string()
     }
 
     /// Starts ovsdb-server (again, after [`Sandbox::kill_ovsdb`]).

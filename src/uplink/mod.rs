@@ -202,7 +202,7 @@ fn check_ifname(what: &str, name: &str) -> Result<(), UplinkError> {
 impl Executor {
     /// Connects to OVSDB and opens netlink in the caller's namespace.
     pub async fn open(cfg: Config) -> Result<Executor, UplinkError> {
-        let addr: Address = cfg.ovsdb.parse().map_err(|e: crate::ovsdb::Error| UplinkError::Input(e.to_string()))?;
+        let addr: Address = cfg.ovsdb.parse().map_err(|e: crate::dial::AddrError| UplinkError::Input(e.to_string()))?;
         let db = Client::connect(addr, Options::default(), Instant::now() + cfg.timeout).await.map_err(db_err(format!("connect to OVSDB at {}", cfg.ovsdb)))?;
         let host = Host::open(None).await.map_err(host_err("open a netlink connection"))?;
         Ok(Executor { cfg, db, host })
@@ -641,7 +641,7 @@ impl Executor {
     }
 
     async fn session(&self, bridge: &str) -> Result<Session, UplinkError> {
-        let addr: Addr = format!("unix:{}", self.mgmt(bridge).display()).parse().map_err(|e: crate::openflow::OfError| UplinkError::Input(e.to_string()))?;
+        let addr: Addr = format!("unix:{}", self.mgmt(bridge).display()).parse().map_err(|e: crate::dial::AddrError| UplinkError::Input(e.to_string()))?;
         let config = SessionConfig { connect_timeout: self.cfg.timeout, ..SessionConfig::default() };
         Session::connect(&addr, config)
             .await

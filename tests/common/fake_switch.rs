@@ -19,7 +19,8 @@ pub const DPID: u64 = 0x0000_0a0b_0c0d_0e0f;
 pub struct FakeSwitch {
     pub addr: Addr,
     dir: PathBuf,
-    listener: UnixListener,
+    /// `None` while the switch is "down".
+    listener: Option<UnixListener>,
 }
 
 impl Drop for FakeSwitch {
@@ -35,12 +36,34 @@ impl FakeSwitch {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("br0.mgmt");
         let listener = UnixListener::bind(&path).unwrap();
-        FakeSwitch { addr: Addr::Unix(path), dir, listener }
+        FakeSwitch { addr: Addr::Unix(path), dir, listener: Some(listener) }
+    }
+
+    /// Goes down as a restarting ovs-vswitchd does, and comes half back:
+    /// the listening socket is closed and unlinked, and a new one is bound
+    /// at the same path but not listening yet (connecting is refused, as
+    /// between a daemon's bind() and listen()). [`FakeSwitch::listen`]
+    /// finishes the restart.
+    pub fn restart_bound_only(&mut self) -> socket2::Socket {
+        let Addr::Unix(path) = &self.addr else { unreachable!("a fake switch is a unix socket") };
+        self.listener = None;
+        std::fs::remove_file(path).unwrap();
+        let s = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None).unwrap();
+        s.bind(&socket2::SockAddr::unix(path).unwrap()).unwrap();
+        s
+    }
+
+    /// Starts accepting on a socket from [`FakeSwitch::restart_bound_only`].
+    pub fn listen(&mut self, s: socket2::Socket) {
+        s.listen(16).unwrap();
+        s.set_nonblocking(true).unwrap();
+        self.listener = Some(UnixListener::from_std(std::os::unix::net::UnixListener::from(std::os::fd::OwnedFd::from(s))).unwrap());
     }
 
     /// Accepts a connection without any handshake.
     pub async fn accept_raw(&self) -> Peer {
-        let (s, _) = tokio::time::timeout(Duration::from_secs(5), self.listener.accept()).await.expect("no connection").unwrap();
+        let l = self.listener.as_ref().expect("the fake switch is down");
+        let (s, _) = tokio::time::timeout(Duration::from_secs(5), l.accept()).await.expect("no connection").unwrap();
         Peer { s, buf: BytesMut::new() }
     }
 

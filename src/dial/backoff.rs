@@ -2,7 +2,8 @@
 //! value (no clock, no sleeping; the random source is a seeded xorshift so
 //! tests are deterministic).
 //!
-//! Owns the delay sequence; never sleeps or connects.
+//! Owns the delay sequence; never sleeps or connects. When to reset it
+//! (only after a connection proved itself) is [`super::Reconnect`]'s call.
 
 use std::time::Duration;
 
@@ -32,7 +33,14 @@ impl Backoff {
         self.max
     }
 
-    /// After a successful connection: start again from `min`.
+    /// A seed that differs between processes and starts, so agents on many
+    /// nodes do not reconnect in step.
+    pub fn seed_from_clock() -> u64 {
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64);
+        t ^ u64::from(std::process::id()).rotate_left(32)
+    }
+
+    /// After a connection that proved itself: start again from `min`.
     pub fn reset(&mut self) {
         self.base = self.min;
     }
