@@ -77,6 +77,9 @@ pub trait DbOps: Send + Sync + 'static {
     fn add_port(&self, name: &str, ofport_request: u32, external_ids: BTreeMap<String, String>) -> impl Future<Output = Result<u32, BackendError>> + Send;
     /// Deletes a port if it exists.
     fn del_port(&self, name: &str) -> impl Future<Output = Result<(), BackendError>> + Send;
+    /// The ofport OVS gave each interface of the bridge, by interface name,
+    /// as last seen (interfaces without a number yet are left out).
+    fn ofports(&self) -> BTreeMap<String, u32>;
 }
 
 /// What plumbing a pod produced.

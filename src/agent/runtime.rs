@@ -14,7 +14,7 @@
 use super::backend::{BackendError, DbOps, GroupOutcome, HostOps, SwitchOps};
 use super::gate::{Decision, Gate, Opened, Participant};
 use crate::pipeline::{self, cookie, Gateway, PodPort};
-use super::store::{PodRecord, PodStore};
+use super::store::{PodRecord, PodStore, Quarantined};
 use crate::state::write_atomic;
 use crate::api::{AddPod, ApiError, PodAttachment, PodInfo, PodKey, PodState, Status};
 use podflow_proto::openflow::flow::{FlowModCommand, TABLE_ALL};
@@ -78,6 +78,14 @@ struct Pod {
 #[derive(Debug, Default)]
 struct State {
     pods: BTreeMap<PodKey, Pod>,
+    /// Records moved to quarantine: listed, never replayed or reconciled.
+    quarantined: Vec<Quarantined>,
+    /// ofport numbers handed to ADDs still in progress (not in `pods` yet):
+    /// taken under this lock before any await, so two ADDs never ask OVS
+    /// for the same number.
+    reserved_ofports: std::collections::BTreeSet<u32>,
+    /// Why the agent is not ready, when that is not a round in progress.
+    not_ready_reason: Option<String>,
     round: u16,
     ready: bool,
     openflow_connected: bool,
@@ -145,6 +153,11 @@ pub fn host_ifname(key: &PodKey) -> String {
     format!("pf{:011x}", key.stable_hash() & 0xfff_ffff_ffff)
 }
 
+/// What a record must give the pipeline; a stored record without it is quarantined.
+fn usable(rec: &PodRecord) -> Result<(), String> {
+    pod_port(rec).map(drop).ok_or_else(|| "the record has no usable IPv4 address or MAC".to_string())
+}
+
 fn pod_port(rec: &PodRecord) -> Option<PodPort> {
     let ip: Ipv4Addr = rec.request.ips.iter().find_map(|c| c.address.split('/').next()?.parse().ok())?;
     Some(PodPort { ofport: rec.attachment.ofport, mac: parse_mac(&rec.attachment.mac)?, ip })
@@ -167,9 +180,11 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
     pub fn new(cfg: AgentConfig, switch: S, db: D, host: H) -> Result<Self, ApiError> {
         let store = PodStore::open(&cfg.state_dir).map_err(|e| api_err(code::IO_FAILURE, e.to_string()))?;
         let mut st = State::default();
-        for rec in store.load_all().map_err(|e| api_err(code::IO_FAILURE, e.to_string()))? {
-            st.pods.insert(rec.request.key.clone(), Pod { record: rec, state: PodState::Pending });
+        let loaded = store.load_all(usable).map_err(|e| api_err(code::IO_FAILURE, e.to_string()))?;
+        for rec in loaded.records {
+            st.pods.insert(rec.request.key.clone(), Pod { record: rec, state: PodState::Pending { reason: None } });
         }
+        st.quarantined = loaded.quarantined;
         st.round = std::fs::read_to_string(cfg.state_dir.join("round")).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
         Ok(Agent {
             secondary: std::sync::Mutex::new(None),
@@ -217,14 +232,29 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
         }
     }
 
+    /// The switch that acknowledged our pods is gone: nothing is Ready
+    /// until the next round's switch acknowledges it again.
+    pub async fn switch_gone(&self) {
+        let mut st = self.state.lock().await;
+        st.openflow_connected = false;
+        st.ready = false;
+        st.not_ready_reason = Some("switch lost".into());
+        for p in st.pods.values_mut() {
+            if matches!(p.state, PodState::Ready { .. }) {
+                p.state = PodState::Pending { reason: Some("switch lost".into()) };
+            }
+        }
+    }
+
     /// While the switch is gone, make sure a restarting `ovs-vswitchd`
     /// waits for us: set `flow-restore-wait`.
     pub async fn switch_lost(&self) -> Result<(), BackendError> {
-        {
-            let mut st = self.state.lock().await;
-            st.openflow_connected = false;
-            st.ready = false;
-        }
+        self.switch_gone().await;
+        self.set_flow_restore_wait().await
+    }
+
+    /// Sets `flow-restore-wait` and remembers it for status.
+    pub async fn set_flow_restore_wait(&self) -> Result<(), BackendError> {
         self.db.set_flow_restore_wait().await?;
         self.state.lock().await.flow_restore_wait = Some(true);
         Ok(())
@@ -243,9 +273,10 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
         let (round, keys) = {
             let mut st = self.state.lock().await;
             st.ready = false;
+            st.not_ready_reason = None;
             st.round = st.round.wrapping_add(1).max(1);
             for p in st.pods.values_mut() {
-                p.state = PodState::Pending;
+                p.state = PodState::Pending { reason: None };
             }
             (st.round, st.pods.keys().cloned().collect::<Vec<_>>())
         };
@@ -271,11 +302,14 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
             if let Some(ns) = netns {
                 if !self.host.netns_exists(&ns) {
                     gate.withdraw(&Participant::Pod(key.file_name()));
-                    self.remove_pod(key).await;
-                    self.log(RoundEvent::PodRemoved(key.clone())).await;
+                    match self.remove_pod(key).await {
+                        Ok(()) => self.log(RoundEvent::PodRemoved(key.clone())).await,
+                        Err(e) => tracing::warn!(pod = %key.file_name(), error = %e, "the pod's namespace is gone but its cleanup failed; the next round tries again"),
+                    }
                 }
             }
         }
+        self.refresh_ofports().await;
 
         self.switch.install(pipeline::base_flows(round, &self.cfg.gateway)).await?;
         gate.acked(&Participant::Base, Instant::now());
@@ -359,6 +393,30 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
         Ok(())
     }
 
+    /// OVS is the truth for port numbers: a pod whose interface OVS
+    /// numbered differently (its request was taken, or the port was added
+    /// again) gets flows for the number it really has, and its record says so.
+    async fn refresh_ofports(&self) {
+        let actual = self.db.ofports();
+        let mut changed = Vec::new();
+        {
+            let mut st = self.state.lock().await;
+            for (key, p) in st.pods.iter_mut() {
+                let Some(&n) = actual.get(&p.record.attachment.host_ifname) else { continue };
+                if n != p.record.attachment.ofport {
+                    tracing::warn!(pod = %key.file_name(), stored = p.record.attachment.ofport, ovs = n, "OVS numbered the pod's port differently; using its number");
+                    p.record.attachment.ofport = n;
+                    changed.push(p.record.clone());
+                }
+            }
+        }
+        for rec in changed {
+            if let Err(e) = self.store.put(&rec) {
+                tracing::error!(pod = %rec.request.key.file_name(), error = %e, "could not store the pod's new ofport");
+            }
+        }
+    }
+
     /// Retries the pods whose flows failed (after a gate opened at its
     /// deadline, or an ADD racing a switch error). Returns how many are
     /// still Failed. Pod requests wait while it runs, as during a round.
@@ -419,41 +477,56 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
         }
     }
 
-    /// Removes everything of a pod (flows, port, veth, record); best effort
-    /// on each part, so a half-gone pod is still cleaned up.
-    async fn remove_pod(&self, key: &PodKey) {
+    /// Removes everything of a pod: its flows (best effort: the next
+    /// round's stale delete covers them), then its OVS port and host veth
+    /// by name (derived from the key, so this works without a record, e.g.
+    /// after a crash between plumbing and storing), and only once both are
+    /// gone, its record. A failure keeps the record for a retried DEL.
+    async fn remove_pod(&self, key: &PodKey) -> Result<(), BackendError> {
         let rec = self.state.lock().await.pods.get(key).map(|p| p.record.clone());
-        let Some(rec) = rec else { return };
-        let del = FlowMod {
-            command: FlowModCommand::DELETE,
-            table_id: TABLE_ALL,
-            cookie: cookie::make(0, cookie::CATEGORY_POD, rec.attachment.ofport),
-            cookie_mask: cookie::OBJECT_MASK,
-            ..FlowMod::default()
-        };
-        if let Err(e) = self.switch.delete(vec![del]).await {
-            tracing::warn!(pod = %key.file_name(), error = %e, "could not delete pod flows; the next round removes them");
+        let host_if = rec.as_ref().map_or_else(|| host_ifname(key), |r| r.attachment.host_ifname.clone());
+        if let Some(rec) = &rec {
+            let del = FlowMod {
+                command: FlowModCommand::DELETE,
+                table_id: TABLE_ALL,
+                cookie: cookie::make(0, cookie::CATEGORY_POD, rec.attachment.ofport),
+                cookie_mask: cookie::OBJECT_MASK,
+                ..FlowMod::default()
+            };
+            if let Err(e) = self.switch.delete(vec![del]).await {
+                tracing::warn!(pod = %key.file_name(), error = %e, "could not delete pod flows; the next round removes them");
+            }
         }
-        if let Err(e) = self.db.del_port(&rec.attachment.host_ifname).await {
-            tracing::warn!(pod = %key.file_name(), error = %e, "could not delete the pod's port");
-        }
-        if let Err(e) = self.host.unplumb(&rec.attachment.host_ifname).await {
-            tracing::warn!(pod = %key.file_name(), error = %e, "could not delete the pod's veth");
-        }
-        if let Err(e) = self.store.remove(key) {
-            tracing::warn!(pod = %key.file_name(), error = %e, "could not delete the pod record");
-        }
+        self.db.del_port(&host_if).await?;
+        self.host.unplumb(&host_if).await?;
+        self.store.remove(key).map_err(|e| BackendError::Other(e.to_string()))?;
         self.state.lock().await.pods.remove(key);
+        Ok(())
     }
 
+    /// Drops the quarantined record of `key` once its pod was cleaned up or
+    /// replaced by a new ADD.
+    async fn forget_quarantined(&self, key: &PodKey) {
+        let mut st = self.state.lock().await;
+        for q in st.quarantined.iter().filter(|q| &q.key == key) {
+            if let Err(e) = self.store.forget_quarantined(&q.file) {
+                tracing::warn!(file = %q.file, error = %e, "could not remove a quarantined record");
+            }
+        }
+        st.quarantined.retain(|q| &q.key != key);
+    }
+
+    /// The lowest number neither a pod nor an ADD in progress holds; the
+    /// caller reserves it under the same lock.
     fn next_ofport(st: &State) -> u32 {
         let used: std::collections::BTreeSet<u32> = st.pods.values().map(|p| p.record.attachment.ofport).collect();
-        (FIRST_POD_OFPORT..).find(|p| !used.contains(p)).expect("ports are plentiful")
+        (FIRST_POD_OFPORT..).find(|p| !used.contains(p) && !st.reserved_ofports.contains(p)).expect("ports are plentiful")
     }
 
     /// CNI ADD: plumb the pod, store it, install its flows in one bundle,
     /// answer when the switch acknowledged them.
     pub async fn add_pod(&self, req: AddPod) -> Result<PodAttachment, ApiError> {
+        req.validate().map_err(|e| api_err(code::INVALID_ENV, e.to_string()))?;
         if !self.host.netns_exists(&req.netns) {
             return Err(api_err(code::INVALID_ENV, format!("network namespace {} does not exist", req.netns)));
         }
@@ -478,25 +551,35 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
                 // Same intent, not ready: install again below with the same port.
             } else {
                 // A different intent for the same key: the latest one wins.
-                self.remove_pod(&req.key).await;
+                self.remove_pod(&req.key).await.map_err(|e| backend_err(&e))?;
             }
         }
+        // Reserved before the first await that follows, released whatever happens.
+        let ofport_req = {
+            let mut st = self.state.lock().await;
+            let n = st.pods.get(&req.key).map(|p| p.record.attachment.ofport).unwrap_or_else(|| Self::next_ofport(&st));
+            st.reserved_ofports.insert(n);
+            n
+        };
+        let res = self.plumb_and_install(&req, ip, ofport_req).await;
+        self.state.lock().await.reserved_ofports.remove(&ofport_req);
+        if res.is_ok() {
+            self.forget_quarantined(&req.key).await;
+        }
+        res
+    }
 
+    /// The part of ADD that creates things; on failure it leaves nothing.
+    async fn plumb_and_install(&self, req: &AddPod, ip: Ipv4Addr, ofport_req: u32) -> Result<PodAttachment, ApiError> {
         let host_if = host_ifname(&req.key);
-        let plumbed = self.host.plumb(&req, &host_if).await.map_err(|e| {
-            tracing::error!(pod = %req.key.file_name(), error = %e, "plumbing failed");
-            backend_err(&e)
-        });
-        let plumbed = match plumbed {
+        let undo = |why: &str, e: &BackendError| tracing::error!(pod = %req.key.file_name(), error = %e, "{why}; undoing the pod");
+        let plumbed = match self.host.plumb(req, &host_if).await {
             Ok(p) => p,
             Err(e) => {
+                undo("plumbing failed", &e);
                 let _ = self.host.unplumb(&host_if).await;
-                return Err(e);
+                return Err(backend_err(&e));
             }
-        };
-        let ofport_req = {
-            let st = self.state.lock().await;
-            st.pods.get(&req.key).map(|p| p.record.attachment.ofport).unwrap_or_else(|| Self::next_ofport(&st))
         };
         let mut ids = BTreeMap::new();
         ids.insert("podflow-container-id".to_string(), req.key.container_id.clone());
@@ -507,9 +590,11 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
         if let Some(n) = &req.k8s_name {
             ids.insert("k8s-pod-name".to_string(), n.clone());
         }
+        // OVS may give another number than requested: the one it gave is used and stored.
         let ofport = match self.db.add_port(&host_if, ofport_req, ids).await {
             Ok(p) => p,
             Err(e) => {
+                undo("adding the port failed", &e);
                 let _ = self.db.del_port(&host_if).await;
                 let _ = self.host.unplumb(&host_if).await;
                 return Err(backend_err(&e));
@@ -533,7 +618,7 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
         }
         let round = {
             let mut st = self.state.lock().await;
-            st.pods.insert(req.key.clone(), Pod { record: rec.clone(), state: PodState::Pending });
+            st.pods.insert(req.key.clone(), Pod { record: rec.clone(), state: PodState::Pending { reason: None } });
             st.round
         };
         let port = PodPort { ofport, mac: plumbed.pod_mac, ip };
@@ -544,33 +629,47 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
             }
             Err(e) => {
                 // Nothing half-created: the runtime retries ADD from scratch.
-                tracing::error!(pod = %req.key.file_name(), error = %e, "pod flows failed; undoing the pod");
-                self.remove_pod(&req.key).await;
+                undo("pod flows failed", &e);
+                if let Err(e2) = self.remove_pod(&req.key).await {
+                    tracing::error!(pod = %req.key.file_name(), error = %e2, "could not undo the pod; a DEL or the next ADD retries");
+                }
                 Err(backend_err(&e))
             }
         }
     }
 
-    /// CNI DEL: idempotent; deleting an absent pod succeeds.
+    /// CNI DEL: idempotent; deleting an absent pod succeeds (its port and
+    /// veth are still removed by name). Fails, keeping the record, when
+    /// the cleanup did not complete, so the runtime retries.
     pub async fn del_pod(&self, key: &PodKey) -> Result<(), ApiError> {
+        key.validate().map_err(|e| api_err(code::INVALID_ENV, e.to_string()))?;
         let _r = self.round_lock.read().await;
         let lock = self.key_lock(key).await;
         let _k = lock.lock().await;
-        self.remove_pod(key).await;
+        self.remove_pod(key).await.map_err(|e| backend_err(&e))?;
+        self.forget_quarantined(key).await;
         Ok(())
     }
 
     /// CNI CHECK: the pod exists, is Ready and its namespace is there.
     pub async fn check_pod(&self, key: &PodKey) -> Result<(), ApiError> {
+        key.validate().map_err(|e| api_err(code::INVALID_ENV, e.to_string()))?;
         let st = self.state.lock().await;
+        if let Some(q) = st.quarantined.iter().find(|q| &q.key == key) {
+            return Err(api_err(code::IO_FAILURE, format!("the pod's record was quarantined: {}", q.reason)));
+        }
         let p = st.pods.get(key).ok_or_else(|| api_err(code::UNKNOWN_CONTAINER, format!("no pod {}", key.file_name())))?;
         if !self.host.netns_exists(&p.record.request.netns) {
             return Err(api_err(code::UNKNOWN_CONTAINER, format!("the namespace of pod {} is gone", key.file_name())));
         }
         match &p.state {
             PodState::Ready { .. } => Ok(()),
-            PodState::Pending => Err(api_err(code::TRY_AGAIN_LATER, "the pod's flows are not acknowledged yet")),
+            PodState::Pending { reason } => Err(api_err(
+                code::TRY_AGAIN_LATER,
+                format!("the pod's flows are not acknowledged by the switch yet{}", reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default()),
+            )),
             PodState::Failed { error } => Err(api_err(code::IO_FAILURE, error.clone())),
+            PodState::Quarantined { reason } => Err(api_err(code::IO_FAILURE, reason.clone())),
         }
     }
 
@@ -584,10 +683,18 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
     }
 
     async fn pods_where(&self, f: impl Fn(&PodKey) -> bool) -> Vec<PodInfo> {
-        self.state
-            .lock()
-            .await
-            .pods
+        let st = self.state.lock().await;
+        let quarantined = st.quarantined.iter().filter(|q| f(&q.key)).map(|q| PodInfo {
+            key: q.key.clone(),
+            k8s_namespace: None,
+            k8s_name: None,
+            ips: vec![],
+            routes: vec![],
+            netns: String::new(),
+            attachment: None,
+            state: PodState::Quarantined { reason: q.reason.clone() },
+        });
+        st.pods
             .iter()
             .filter(|(k, _)| f(k))
             .map(|(_, p)| p)
@@ -601,6 +708,7 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
                 attachment: Some(p.record.attachment.clone()),
                 state: p.state.clone(),
             })
+            .chain(quarantined)
             .collect()
     }
 
@@ -614,8 +722,10 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
             round: st.round,
             flow_restore_wait: st.flow_restore_wait,
             pods_ready: count(|s| matches!(s, PodState::Ready { .. })),
-            pods_pending: count(|s| matches!(s, PodState::Pending)),
+            pods_pending: count(|s| matches!(s, PodState::Pending { .. })),
             pods_failed: count(|s| matches!(s, PodState::Failed { .. })),
+            pods_quarantined: st.quarantined.len(),
+            not_ready_reason: if st.ready { None } else { Some(st.not_ready_reason.clone().unwrap_or_else(|| "no round has removed flow-restore-wait yet".into())) },
             ready: st.ready,
         }
     }
