@@ -60,6 +60,9 @@ pub trait SwitchOps: Send + Sync + 'static {
             out
         }
     }
+    /// The number of every port of the switch that is there now, by name
+    /// (what OVS also writes to `Interface.ofport`, without the delay).
+    fn ports(&self) -> impl Future<Output = Result<BTreeMap<String, u32>, BackendError>> + Send;
     /// Sends flow deletions (each a DELETE flow_mod) and waits for a barrier reply.
     fn delete(&self, deletes: Vec<FlowMod>) -> impl Future<Output = Result<(), BackendError>> + Send;
 }
@@ -77,9 +80,6 @@ pub trait DbOps: Send + Sync + 'static {
     fn add_port(&self, name: &str, ofport_request: u32, external_ids: BTreeMap<String, String>) -> impl Future<Output = Result<u32, BackendError>> + Send;
     /// Deletes a port if it exists.
     fn del_port(&self, name: &str) -> impl Future<Output = Result<(), BackendError>> + Send;
-    /// The ofport OVS gave each interface of the bridge, by interface name,
-    /// as last seen (interfaces without a number yet are left out).
-    fn ofports(&self) -> BTreeMap<String, u32>;
 }
 
 /// What plumbing a pod produced.

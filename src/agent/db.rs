@@ -6,7 +6,6 @@ use super::backend::{BackendError, DbOps};
 use crate::ovsdb::client::Client;
 use crate::ovsdb::vswitch::{self, PortKind, PortSpec};
 use crate::ovsdb::Error;
-use podflow_proto::ovsdb::monitor::column;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -54,19 +53,6 @@ impl DbOps for OvsdbConfig {
         let spec = PortSpec { name: name.to_string(), kind: PortKind::System, ofport_request: Some(req), external_ids };
         let p = vswitch::add_port(&self.client, &self.bridge, &spec, self.deadline()).await.map_err(db_err)?;
         u32::try_from(p).map_err(|_| BackendError::Other(format!("ovs-vswitchd assigned an invalid ofport {p} to {name}")))
-    }
-
-    fn ofports(&self) -> BTreeMap<String, u32> {
-        self.client.read(|s| {
-            s.replica
-                .rows("Interface")
-                .filter_map(|(_, row)| {
-                    let name = column(row, "name").as_str()?;
-                    let ofport = u32::try_from(column(row, "ofport").as_i64()?).ok().filter(|p| *p > 0)?;
-                    Some((name.to_string(), ofport))
-                })
-                .collect()
-        })
     }
 
     async fn del_port(&self, name: &str) -> Result<(), BackendError> {

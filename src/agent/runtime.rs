@@ -309,7 +309,7 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
                 }
             }
         }
-        self.refresh_ofports().await;
+        self.refresh_ofports().await?;
 
         self.switch.install(pipeline::base_flows(round, &self.cfg.gateway)).await?;
         gate.acked(&Participant::Base, Instant::now());
@@ -395,9 +395,12 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
 
     /// OVS is the truth for port numbers: a pod whose interface OVS
     /// numbered differently (its request was taken, or the port was added
-    /// again) gets flows for the number it really has, and its record says so.
-    async fn refresh_ofports(&self) {
-        let actual = self.db.ofports();
+    /// again) gets flows for the number it really has, and its record says
+    /// so. The switch is asked, not the OVSDB replica: a restarted
+    /// vswitchd writes `Interface.ofport` some time after it accepts
+    /// connections, so the replica may still hold the old switch's numbers.
+    async fn refresh_ofports(&self) -> Result<(), BackendError> {
+        let actual = self.switch.ports().await?;
         let mut changed = Vec::new();
         {
             let mut st = self.state.lock().await;
@@ -415,6 +418,7 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
                 tracing::error!(pod = %rec.request.key.file_name(), error = %e, "could not store the pod's new ofport");
             }
         }
+        Ok(())
     }
 
     /// Retries the pods whose flows failed (after a gate opened at its

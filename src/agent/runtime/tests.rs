@@ -21,6 +21,8 @@ struct SwitchInner {
 struct FakeSwitch {
     log: Log,
     inner: Arc<StdMutex<SwitchInner>>,
+    /// The ports the switch reports: the fake OVSDB's, as in OVS.
+    ports: Arc<StdMutex<BTreeMap<String, u32>>>,
 }
 
 impl SwitchOps for FakeSwitch {
@@ -44,6 +46,10 @@ impl SwitchOps for FakeSwitch {
         }
         i.cookies.extend(flows.iter().map(|f| f.cookie));
         Ok(())
+    }
+
+    async fn ports(&self) -> Result<BTreeMap<String, u32>, BackendError> {
+        Ok(self.ports.lock().unwrap().clone())
     }
 
     async fn delete(&self, deletes: Vec<FlowMod>) -> Result<(), BackendError> {
@@ -100,9 +106,7 @@ impl DbOps for FakeDb {
         self.ports.lock().unwrap().remove(name);
         Ok(())
     }
-    fn ofports(&self) -> BTreeMap<String, u32> {
-        self.ports.lock().unwrap().clone()
-    }
+
 }
 
 #[derive(Clone)]
@@ -151,8 +155,9 @@ fn rig(deadline: Option<Duration>) -> Rig {
 
 fn rig_in(dir: PathBuf, deadline: Option<Duration>) -> Rig {
     let log: Log = Arc::default();
-    let switch = FakeSwitch { log: log.clone(), inner: Arc::default() };
-    let db = FakeDb { log: log.clone(), frw: Arc::new(StdMutex::new(true)), ports: Arc::default(), down: Arc::default() };
+    let ports: Arc<StdMutex<BTreeMap<String, u32>>> = Arc::default();
+    let switch = FakeSwitch { log: log.clone(), inner: Arc::default(), ports: ports.clone() };
+    let db = FakeDb { log: log.clone(), frw: Arc::new(StdMutex::new(true)), ports, down: Arc::default() };
     let host = FakeHost { netns: Arc::default(), plumbed: Arc::default() };
     let cfg = AgentConfig {
         bridge: "br-int".into(),
