@@ -309,9 +309,11 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
                 }
             }
         }
-        self.refresh_ofports().await?;
-
-        self.switch.install(pipeline::base_flows(round, &self.cfg.gateway)).await?;
+        // The port numbers are asked while the base pipeline goes in: the
+        // pods' flows need them, the base does not, and the round is not delayed.
+        let (ports, base) = tokio::join!(self.refresh_ofports(), self.switch.install(pipeline::base_flows(round, &self.cfg.gateway)));
+        ports?;
+        base?;
         gate.acked(&Participant::Base, Instant::now());
         self.log(RoundEvent::BaseAcked).await;
 
