@@ -83,6 +83,8 @@ fn switch_loss_makes_pods_pending_and_check_fail_until_the_next_round() {
     assert!(!ok && v["msg"].as_str().unwrap_or("").contains("switch lost"), "CHECK passed without a switch: {v}");
     let (ok, text) = node.podflow(&["status", "--require-ready"]);
     assert!(!ok && text.contains("switch lost"), "{text}");
+    let (ok, text) = node.podflow(&["status", "--require-live"]);
+    assert!(ok, "the liveness probe failed while only the switch was away: {text}");
     node.sb.start_vswitchd().unwrap();
     wait(|| matches!(node.pods_info().pop().map(|p| p.state), Some(PodState::Ready { .. })), Duration::from_secs(30), "Ready again", &node);
     assert!(node.cni("CHECK", &a.container_id, &a.netns_path(), &[]).0);
@@ -224,4 +226,31 @@ fn junk_on_the_api_socket_is_answered_and_the_agent_goes_on() {
     assert!(ask(&[&evil[..], b"\n"].concat()).contains("invalid ifname"));
     assert!(node.status().is_some_and(|s| s.ready));
     assert!(node.pods_info().is_empty());
+}
+
+#[test]
+fn an_add_whose_client_gave_up_is_undone_when_the_switch_answers() {
+    use podflow::api::{AddPod, IpConfig, PodKey, Request};
+    let Some(mut node) = Node::new("gaveup") else { return };
+    node.start_agent();
+    let netns = node.sb.add_netns("g").unwrap();
+    let key = PodKey { container_id: "ctr-gaveup".into(), ifname: "eth0".into() };
+    let req = Request::AddPod(AddPod {
+        key: key.clone(),
+        netns: format!("/var/run/netns/{netns}"),
+        ips: vec![IpConfig { address: "198.18.0.77/24".into(), gateway: Some("198.18.0.1".into()) }],
+        routes: vec![],
+        k8s_namespace: None,
+        k8s_name: None,
+    });
+    // The switch stalls: the ADD waits for its port; the client gives up.
+    node.sb.signal("ovs-vswitchd", "STOP").unwrap();
+    let r = podflow::api::call(&node.api_socket(), &req, Duration::from_secs(2));
+    node.sb.signal("ovs-vswitchd", "CONT").unwrap();
+    assert!(matches!(r, Err(podflow::api::ClientError::Timeout(_))), "{r:?}");
+    let host_if = podflow::agent::runtime::host_ifname(&key);
+    wait(|| node.agent_log().contains("went away"), Duration::from_secs(30), "the agent to notice", &node);
+    wait(|| !link_exists(&node, &host_if) && pod_ports(&node).is_empty(), Duration::from_secs(10), "the undo", &node);
+    assert!(node.pods_info().is_empty(), "a pod nobody waits for was kept");
+    assert!(!node.dir.join("state/pods/ctr-gaveup.eth0.json").exists());
 }

@@ -10,7 +10,7 @@ use crate::pipeline::Gateway;
 use super::runtime::{Agent, AgentConfig, RoundEvent};
 use super::instance::{AbortOnDrop, InstanceLock, LockError};
 use super::switch::OpenFlowSwitch;
-use crate::api::server::{self, Handler};
+use crate::api::server::{self, ClientGone, Handler};
 use crate::api::{ApiError, Request, Response};
 use crate::host::{AddrFlags, Host, IpPrefix};
 use crate::openflow::{Addr, LinkState, Supervisor, SupervisorConfig};
@@ -113,11 +113,11 @@ type LiveAgent = Agent<OpenFlowSwitch, OvsdbConfig, NetlinkHost>;
 struct ApiHandler(Arc<LiveAgent>);
 
 impl Handler for ApiHandler {
-    async fn handle(&self, req: Request) -> Response {
+    async fn handle(&self, req: Request, client: ClientGone) -> Response {
         let a = &self.0;
         let done = |r: Result<(), ApiError>| r.map_or_else(Response::Error, |_| Response::Done);
         match req {
-            Request::AddPod(add) => a.add_pod(add).await.map_or_else(Response::Error, Response::Pod),
+            Request::AddPod(add) => a.add_pod_for(add, || client.is_gone()).await.map_or_else(Response::Error, Response::Pod),
             Request::DelPod { key, .. } => done(a.del_pod(&key).await),
             Request::CheckPod { key } => done(a.check_pod(&key).await),
             Request::GetPod { key } => Response::Pods(a.pod(&key).await.into_iter().collect()),

@@ -139,6 +139,10 @@ fn backend_err(e: &BackendError) -> ApiError {
     api_err(c, e.to_string())
 }
 
+fn client_went_away(key: &PodKey) -> ApiError {
+    api_err(code::TRY_AGAIN_LATER, format!("the client of ADD {} went away before it completed; the pod was undone", key.file_name()))
+}
+
 fn parse_mac(s: &str) -> Option<[u8; 6]> {
     let v: Vec<u8> = s.split(':').filter_map(|p| u8::from_str_radix(p, 16).ok()).collect();
     v.try_into().ok()
@@ -532,6 +536,15 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
     /// CNI ADD: plumb the pod, store it, install its flows in one bundle,
     /// answer when the switch acknowledged them.
     pub async fn add_pod(&self, req: AddPod) -> Result<PodAttachment, ApiError> {
+        self.add_pod_for(req, || false).await
+    }
+
+    /// [`Agent::add_pod`] for a client that may go away (the plugin gives
+    /// up after its timeout and releases the pod's lease): when
+    /// `client_gone` says so before the record is stored or before the
+    /// answer, the pod is undone under its key's lock, so a retried ADD
+    /// never finds it half there, and no pod lives on with a released address.
+    pub async fn add_pod_for(&self, req: AddPod, client_gone: impl Fn() -> bool + Send + Sync) -> Result<PodAttachment, ApiError> {
         req.validate().map_err(|e| api_err(code::INVALID_ENV, e.to_string()))?;
         if !self.host.netns_exists(&req.netns) {
             return Err(api_err(code::INVALID_ENV, format!("network namespace {} does not exist", req.netns)));
@@ -567,7 +580,7 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
             st.reserved_ofports.insert(n);
             n
         };
-        let res = self.plumb_and_install(&req, ip, ofport_req).await;
+        let res = self.plumb_and_install(&req, ip, ofport_req, &client_gone).await;
         self.state.lock().await.reserved_ofports.remove(&ofport_req);
         if res.is_ok() {
             self.forget_quarantined(&req.key).await;
@@ -576,7 +589,7 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
     }
 
     /// The part of ADD that creates things; on failure it leaves nothing.
-    async fn plumb_and_install(&self, req: &AddPod, ip: Ipv4Addr, ofport_req: u32) -> Result<PodAttachment, ApiError> {
+    async fn plumb_and_install(&self, req: &AddPod, ip: Ipv4Addr, ofport_req: u32, client_gone: &(impl Fn() -> bool + Send + Sync)) -> Result<PodAttachment, ApiError> {
         let host_if = host_ifname(&req.key);
         let undo = |why: &str, e: &BackendError| tracing::error!(pod = %req.key.file_name(), error = %e, "{why}; undoing the pod");
         let plumbed = match self.host.plumb(req, &host_if).await {
@@ -617,10 +630,18 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
                 ofport,
             },
         };
-        if let Err(e) = self.store.put(&rec) {
+        let gone = client_gone();
+        let stored = if gone { Ok(()) } else { self.store.put(&rec) };
+        if gone || stored.is_err() {
+            if gone {
+                tracing::warn!(pod = %req.key.file_name(), "the client went away before the pod was committed; undoing the pod");
+            }
             let _ = self.db.del_port(&host_if).await;
             let _ = self.host.unplumb(&host_if).await;
-            return Err(api_err(code::IO_FAILURE, e.to_string()));
+            return Err(match stored {
+                Err(e) => api_err(code::IO_FAILURE, e.to_string()),
+                Ok(()) => client_went_away(&req.key),
+            });
         }
         let round = {
             let mut st = self.state.lock().await;
@@ -629,6 +650,11 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
         };
         let port = PodPort { ofport, mac: plumbed.pod_mac, ip };
         match self.switch.install(pipeline::pod_flows(round, &port)).await {
+            Ok(()) if client_gone() => {
+                tracing::warn!(pod = %req.key.file_name(), "the client went away before the answer; undoing the pod");
+                self.remove_pod(&req.key).await.map_err(|e| backend_err(&e))?;
+                Err(client_went_away(&req.key))
+            }
             Ok(()) => {
                 self.set_state(&req.key, ready_now(round)).await;
                 Ok(rec.attachment)

@@ -21,7 +21,20 @@ pub const READ_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Answers API requests.
 pub trait Handler: Send + Sync + 'static {
-    fn handle(&self, req: Request) -> impl std::future::Future<Output = Response> + Send;
+    /// `client` says whether the client has gone away meanwhile (closed its
+    /// end): an ADD checks it before it commits and before it answers, and
+    /// undoes the pod rather than leave one nobody will use.
+    fn handle(&self, req: Request, client: ClientGone) -> impl std::future::Future<Output = Response> + Send;
+}
+
+/// Set once the client closed its end of the connection.
+#[derive(Debug, Clone, Default)]
+pub struct ClientGone(Arc<std::sync::atomic::AtomicBool>);
+
+impl ClientGone {
+    pub fn is_gone(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 /// The socket file this process bound: removed on drop only if the path
@@ -73,7 +86,7 @@ fn refuse(code: u32, msg: String) -> Response {
 
 /// Reads one request line within the deadline and the line limit:
 /// the request, or the error to answer (`None`: closed without a word).
-async fn read_request(r: tokio::net::unix::OwnedReadHalf) -> Result<Request, Option<Response>> {
+async fn read_request(r: &mut tokio::net::unix::OwnedReadHalf) -> Result<Request, Option<Response>> {
     let mut line = Vec::new();
     let mut r = BufReader::new(r.take(MAX_REQUEST_LINE as u64 + 1));
     match tokio::time::timeout(READ_DEADLINE, r.read_until(b'\n', &mut line)).await {
@@ -92,10 +105,28 @@ async fn answer(mut w: tokio::net::unix::OwnedWriteHalf, resp: &Response) {
     let _ = tokio::time::timeout(READ_DEADLINE, w.write_all(&out)).await;
 }
 
+/// Marks `gone` when the client closes its end (a client sends one line,
+/// then only waits for the answer).
+async fn watch_hangup(mut r: tokio::net::unix::OwnedReadHalf, gone: ClientGone) {
+    let mut buf = [0u8; 512];
+    while let Ok(n) = r.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+    }
+    gone.0.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
 async fn serve_one<H: Handler>(stream: UnixStream, h: Arc<H>) {
-    let (r, w) = stream.into_split();
-    let resp = match read_request(r).await {
-        Ok(req) => h.handle(req).await,
+    let (mut r, w) = stream.into_split();
+    let resp = match read_request(&mut r).await {
+        Ok(req) => {
+            let gone = ClientGone::default();
+            let watcher = tokio::spawn(watch_hangup(r, gone.clone()));
+            let resp = h.handle(req, gone).await;
+            watcher.abort();
+            resp
+        }
         Err(Some(resp)) => resp,
         Err(None) => return,
     };
@@ -131,7 +162,7 @@ mod tests {
 
     struct Echo;
     impl Handler for Echo {
-        async fn handle(&self, req: Request) -> Response {
+        async fn handle(&self, req: Request, _: ClientGone) -> Response {
             match req {
                 Request::Status => Response::Status(Status {
                     bridge: "br-int".into(),
@@ -202,7 +233,7 @@ mod bounds {
 
     struct Never;
     impl Handler for Never {
-        async fn handle(&self, _: Request) -> Response {
+        async fn handle(&self, _: Request, _: ClientGone) -> Response {
             Response::Done
         }
     }

@@ -141,8 +141,14 @@ pub struct ClientArgs {
     pub json: bool,
     /// `status` only: exit 1 unless the agent is ready (connected, and its
     /// last round removed flow-restore-wait). For readiness probes.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "require_live")]
     pub require_ready: bool,
+    /// `status` only: exit 1 unless the agent itself answers (its API and
+    /// state), whatever the switch and OVSDB do: a liveness probe that
+    /// failed while OVS restarts would have the agent killed exactly when
+    /// it is needed. For liveness probes.
+    #[arg(long)]
+    pub require_live: bool,
 }
 
 async fn ask(sock: PathBuf, req: Request) -> Result<Response, CliError> {
@@ -182,7 +188,11 @@ pub async fn pods(a: ClientArgs) -> Result<ExitCode, CliError> {
 }
 
 pub async fn status(a: ClientArgs) -> Result<ExitCode, CliError> {
-    let s = match ask(a.api_socket, Request::Status).await? {
+    let s = match ask(a.api_socket, Request::Status).await {
+        Err(CliError::Failed(e)) if a.require_live => return Err(CliError::Failed(format!("the agent is not live: {e}"))),
+        r => r?,
+    };
+    let s = match s {
         Response::Status(s) => s,
         Response::Error(e) => return Err(CliError::Failed(e.msg)),
         other => return Err(CliError::Failed(format!("unexpected answer {other:?}"))),

@@ -504,3 +504,20 @@ async fn requests_with_unsafe_fields_are_refused_before_anything_happens() {
     assert_eq!(r.agent.add_pod(bad).await.unwrap_err().code, code::INVALID_ENV);
     assert!(r.host.plumbed.lock().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn an_add_whose_client_went_away_is_undone() {
+    let r = with_pods(0).await;
+    r.host.netns.lock().unwrap().insert("/var/run/netns/p1".into());
+    let e = r.agent.add_pod_for(add_req(1), || true).await.unwrap_err();
+    assert!(e.msg.contains("went away"), "{e:?}");
+    assert!(r.agent.pods().await.is_empty());
+    assert!(r.db.ports.lock().unwrap().is_empty() && r.host.plumbed.lock().unwrap().is_empty());
+    assert!(r.agent.store.get(&add_req(1).key).unwrap().is_none());
+    // Gone only after the commit: undone before the answer.
+    let calls = std::sync::atomic::AtomicUsize::new(0);
+    let e = r.agent.add_pod_for(add_req(1), || calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) > 0).await.unwrap_err();
+    assert!(e.msg.contains("went away"), "{e:?}");
+    assert!(r.agent.pods().await.is_empty() && r.db.ports.lock().unwrap().is_empty());
+    r.agent.add_pod(add_req(1)).await.unwrap();
+}
