@@ -7,8 +7,12 @@
 //!   answers only after the pod record is durably stored.
 //! - A round registers every stored pod with the gate before installing
 //!   anything; the key is removed only when the gate opens.
-//! - Requests that arrive during a round wait for it (never dropped);
-//!   requests for the same pod are serialized; the last one wins.
+//! - Requests that arrive during a round wait for it (never dropped),
+//!   except DEL, which the round carries out itself (it may be what the
+//!   round waits for); requests for the same pod are serialized; the last
+//!   one wins.
+//! - A pod refused after the gate's deadline keeps its older round's
+//!   flows: the stale-round delete waits until no pod is Failed.
 //! - Only flows carrying podflow's cookie magic are ever deleted.
 
 use super::backend::{BackendError, DbOps, GroupOutcome, HostOps, SwitchOps};
@@ -86,6 +90,15 @@ struct State {
     reserved_ofports: std::collections::BTreeSet<u32>,
     /// Why the agent is not ready, when that is not a round in progress.
     not_ready_reason: Option<String>,
+    /// A round holds the round lock: DELs hand their pod to it (below)
+    /// instead of waiting for a round that may wait for that very pod.
+    round_running: bool,
+    /// Pods to withdraw from the running round and remove, with the DEL
+    /// waiting for the outcome.
+    withdrawals: Vec<(PodKey, tokio::sync::oneshot::Sender<Result<(), BackendError>>)>,
+    /// The last round left older rounds' flows in place because some pods
+    /// failed (their older flows still forward); deleted once none fails.
+    stale_delete_pending: bool,
     round: u16,
     ready: bool,
     openflow_connected: bool,
@@ -118,6 +131,8 @@ pub struct Agent<S, D, H> {
     /// Held for writing by a round; pod requests hold it for reading, so
     /// they wait for a round in progress instead of racing it.
     round_lock: RwLock<()>,
+    /// Wakes a round waiting to retry, when a DEL handed it a pod.
+    round_wake: tokio::sync::Notify,
     key_locks: Mutex<HashMap<PodKey, Arc<Mutex<()>>>>,
 }
 
@@ -199,6 +214,7 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
             store,
             state: Mutex::new(st),
             round_lock: RwLock::new(()),
+            round_wake: tokio::sync::Notify::new(),
             key_locks: Mutex::new(HashMap::new()),
         })
     }
@@ -270,9 +286,39 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
 
     /// Runs one round: replays the base pipeline and every stored pod,
     /// removes `flow-restore-wait` when the gate opens, then deletes every
-    /// older round's flows. Pod requests wait while it runs.
+    /// older round's flows. Pod requests wait while it runs, but a DEL is
+    /// handed to it: the round withdraws that pod from its gate and removes
+    /// it, so a round without a deadline never blocks the DEL that would
+    /// unblock it.
     pub async fn run_round(&self) -> Result<u16, BackendError> {
         let _w = self.round_lock.write().await;
+        self.state.lock().await.round_running = true;
+        let r = self.round().await;
+        let left = {
+            let mut st = self.state.lock().await;
+            st.round_running = false;
+            std::mem::take(&mut st.withdrawals)
+        };
+        for (key, tx) in left {
+            let _ = tx.send(self.remove_pod(&key).await);
+        }
+        r
+    }
+
+    /// Removes the pods DELs handed to the running round.
+    async fn take_withdrawals(&self, gate: &mut Gate) {
+        let w = std::mem::take(&mut self.state.lock().await.withdrawals);
+        for (key, tx) in w {
+            gate.withdraw(&Participant::Pod(key.file_name()));
+            let r = self.remove_pod(&key).await;
+            if r.is_ok() {
+                self.log(RoundEvent::PodRemoved(key)).await;
+            }
+            let _ = tx.send(r);
+        }
+    }
+
+    async fn round(&self) -> Result<u16, BackendError> {
         let t0 = Instant::now();
         let (round, keys) = {
             let mut st = self.state.lock().await;
@@ -323,6 +369,7 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
 
         let mut delay = self.cfg.retry_initial;
         loop {
+            self.take_withdrawals(&mut gate).await;
             if let Some(sec) = &secondary {
                 let mut still = Vec::new();
                 for b in bridges.drain(..) {
@@ -372,7 +419,10 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
                     if let Some(u) = until {
                         sleep = sleep.min(u.saturating_duration_since(Instant::now()));
                     }
-                    tokio::time::sleep(sleep).await;
+                    tokio::select! {
+                        _ = tokio::time::sleep(sleep) => {}
+                        _ = self.round_wake.notified() => {}
+                    }
                     delay = (delay * 2).min(self.cfg.retry_max);
                 }
             }
@@ -386,7 +436,14 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
             st.ready = true;
             st.restore_duration = Some(t0.elapsed());
         }
-        self.delete_stale_rounds(round).await?;
+        if self.state.lock().await.pods.values().any(|p| matches!(p.state, PodState::Failed { .. })) {
+            // A refused pod's older flows may still be in the switch (an
+            // agent restart keeps them): they forward until its retry succeeds.
+            tracing::warn!("some pods failed: older rounds' flows are kept until they are installed again");
+            self.state.lock().await.stale_delete_pending = true;
+        } else {
+            self.delete_stale_rounds(round).await?;
+        }
         Ok(round)
     }
 
@@ -448,7 +505,17 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
         // The gate of this round is already open; a scratch one collects acks.
         let mut scratch = Gate::new(round, todo.iter().map(|(k, _)| Participant::Pod(k.file_name())), Instant::now(), None);
         self.replay_batch(&mut scratch, round, todo).await;
-        self.state.lock().await.pods.values().filter(|p| matches!(p.state, PodState::Failed { .. })).count()
+        let (failed, stale) = {
+            let st = self.state.lock().await;
+            (st.pods.values().filter(|p| matches!(p.state, PodState::Failed { .. })).count(), st.stale_delete_pending)
+        };
+        if failed == 0 && stale {
+            match self.delete_stale_rounds(round).await {
+                Ok(()) => self.state.lock().await.stale_delete_pending = false,
+                Err(e) => tracing::warn!(error = %e, "could not delete older rounds' flows; the next retry or round does"),
+            }
+        }
+        failed
     }
 
     /// Installs a batch of pods' flows in as few bundles as possible: one,
@@ -675,10 +742,30 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
     /// the cleanup did not complete, so the runtime retries.
     pub async fn del_pod(&self, key: &PodKey) -> Result<(), ApiError> {
         key.validate().map_err(|e| api_err(code::INVALID_ENV, e.to_string()))?;
-        let _r = self.round_lock.read().await;
         let lock = self.key_lock(key).await;
         let _k = lock.lock().await;
-        self.remove_pod(key).await.map_err(|e| backend_err(&e))?;
+        let removed = loop {
+            if let Ok(_r) = self.round_lock.try_read() {
+                break self.remove_pod(key).await;
+            }
+            let handed = {
+                let mut st = self.state.lock().await;
+                st.round_running.then(|| {
+                    let (tx, rx) = tokio::sync::oneshot::channel();
+                    st.withdrawals.push((key.clone(), tx));
+                    rx
+                })
+            };
+            match handed {
+                Some(rx) => {
+                    self.round_wake.notify_one();
+                    break rx.await.unwrap_or_else(|_| Err(BackendError::Unavailable("the round", "it stopped before removing the pod".into())));
+                }
+                // A retry of failed pods (short) or a round starting or ending.
+                None => tokio::time::sleep(Duration::from_millis(5)).await,
+            }
+        };
+        removed.map_err(|e| backend_err(&e))?;
         self.forget_quarantined(key).await;
         Ok(())
     }

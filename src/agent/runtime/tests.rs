@@ -521,3 +521,44 @@ async fn an_add_whose_client_went_away_is_undone() {
     assert!(r.agent.pods().await.is_empty() && r.db.ports.lock().unwrap().is_empty());
     r.agent.add_pod(add_req(1)).await.unwrap();
 }
+
+#[tokio::test]
+async fn without_a_deadline_a_del_is_carried_out_by_the_round_it_would_block() {
+    let r = with_pods(2).await;
+    let d = r.dir.clone();
+    std::mem::forget(r);
+    let r = Arc::new(rig_in(d, None));
+    r.host.netns.lock().unwrap().extend(["/var/run/netns/p0".to_string(), "/var/run/netns/p1".to_string()]);
+    r.switch.inner.lock().unwrap().fail.insert(FIRST_POD_OFPORT + 1, usize::MAX);
+    let rr = r.clone();
+    let round = tokio::spawn(async move { rr.agent.run_round().await });
+    // The round now waits for pod 1 forever; its DEL must not wait for the round.
+    while !r.log.lock().unwrap().iter().any(|l| l.starts_with("fail pod")) {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    tokio::time::timeout(Duration::from_secs(10), r.agent.del_pod(&add_req(1).key)).await.expect("DEL blocked by the round").unwrap();
+    tokio::time::timeout(Duration::from_secs(10), round).await.expect("the round did not open without the deleted pod").unwrap().unwrap();
+    assert!(!*r.db.frw.lock().unwrap());
+    assert_eq!(r.agent.pods().await.len(), 1);
+    assert!(r.agent.store.get(&add_req(1).key).unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_pod_refused_past_the_deadline_keeps_its_older_flows_until_it_is_installed_again() {
+    let r = with_pods(2).await;
+    let d = r.dir.clone();
+    let old: Vec<u64> = r.switch.inner.lock().unwrap().cookies.iter().copied().filter(|c| cookie::round_of(*c) == 1).collect();
+    std::mem::forget(r);
+    // An agent restart: the switch still has round 1's flows.
+    let r = rig_in(d, Some(Duration::from_millis(30)));
+    r.switch.inner.lock().unwrap().cookies.extend(old.iter().copied());
+    r.host.netns.lock().unwrap().extend(["/var/run/netns/p0".to_string(), "/var/run/netns/p1".to_string()]);
+    r.switch.inner.lock().unwrap().fail.insert(FIRST_POD_OFPORT + 1, usize::MAX);
+    r.agent.run_round().await.unwrap();
+    let pod1_old = |r: &Rig| r.switch.inner.lock().unwrap().cookies.iter().any(|c| cookie::round_of(*c) == 1 && (*c & 0xffff_ffff) as u32 == FIRST_POD_OFPORT + 1);
+    assert!(pod1_old(&r), "the refused pod's older flows were deleted");
+    r.switch.inner.lock().unwrap().fail.insert(FIRST_POD_OFPORT + 1, 0);
+    assert_eq!(r.agent.retry_failed().await, 0);
+    assert!(!pod1_old(&r));
+    assert!(r.switch.inner.lock().unwrap().cookies.iter().filter(|c| cookie::is_ours(**c)).all(|c| cookie::round_of(*c) == 2));
+}
