@@ -184,7 +184,7 @@ fn thirty_two_concurrent_adds_get_the_ports_ovs_gave_them() {
 }
 
 #[test]
-fn del_after_a_crash_between_plumbing_and_the_record_leaves_nothing() {
+fn a_crash_between_plumbing_and_the_record_leaves_nothing() {
     let Some(mut node) = Node::new("orphan") else { return };
     node.start_agent();
     let a = node.add_pod("a");
@@ -193,15 +193,34 @@ fn del_after_a_crash_between_plumbing_and_the_record_leaves_nothing() {
     // The agent dies and its record is gone: what a crash before the record leaves.
     node.kill_agent();
     std::fs::remove_file(node.dir.join(format!("state/pods/{}.eth0.json", a.container_id))).unwrap();
+    assert!(link_exists(&node, &host_if) && pod_ports(&node).contains(&host_if));
+    // The next start removes the port and veth nobody has a record of.
     node.start_agent();
     assert!(node.pods_info().is_empty());
-    assert!(link_exists(&node, &host_if) && pod_ports(&node).contains(&host_if));
-    let (ok, v) = node.cni("DEL", &a.container_id, &a.netns_path(), &[]);
-    assert!(ok, "{v}");
     assert!(!link_exists(&node, &host_if), "veth {host_if} left behind");
     assert!(pod_ports(&node).is_empty(), "ports left behind: {:?}", pod_ports(&node));
+    assert!(node.agent_log().contains("removed ports and veths of pods the agent has no record of"));
+    // The runtime's DEL succeeds and the plugin releases the lease.
+    let (ok, v) = node.cni("DEL", &a.container_id, &a.netns_path(), &[]);
+    assert!(ok, "{v}");
     let leases: Vec<_> = std::fs::read_dir(node.dir.join("ipam/podflow-test")).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
     assert!(leases.iter().all(|n| !n.to_string_lossy().starts_with("198.")), "lease left: {leases:?}");
+}
+
+#[test]
+fn del_without_a_record_removes_the_veth_and_port_by_name() {
+    let Some(mut node) = Node::new("delbyname") else { return };
+    node.start_agent();
+    // What an ADD interrupted before its record leaves while the agent runs on.
+    let key = podflow::api::PodKey { container_id: "ctr-half".into(), ifname: "eth0".into() };
+    let host_if = podflow::agent::runtime::host_ifname(&key);
+    node.sb.exec(&["ip", "link", "add", &host_if, "type", "veth", "peer", "name", "pqhalf"]).unwrap();
+    node.sb.vsctl(&["add-port", BRIDGE, &host_if]).unwrap();
+    let netns = node.sb.add_netns("h").unwrap();
+    let (ok, v) = node.cni("DEL", "ctr-half", &format!("/var/run/netns/{netns}"), &[]);
+    assert!(ok, "{v}");
+    assert!(!link_exists(&node, &host_if) && !link_exists(&node, "pqhalf"), "veth left behind");
+    assert!(pod_ports(&node).is_empty(), "port left behind: {:?}", pod_ports(&node));
 }
 
 #[test]

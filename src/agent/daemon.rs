@@ -295,6 +295,9 @@ async fn start(cfg: &DaemonConfig) -> Result<Running, DaemonError> {
     let switch = OpenFlowSwitch::new(sup.clone()).counting(counters.clone());
     let agent = Arc::new(Agent::new(agent_cfg, switch, dbops, NetlinkHost).map_err(|e| DaemonError::Setup(e.msg))?);
     agent.set_connected(None, Some(true)).await;
+    if let Err(e) = agent.reconcile().await {
+        tracing::error!(error = %e, "could not remove the ports and veths of pods without a record; a DEL of each still does");
+    }
     let secondary = setup_secondary(cfg, &agent).await;
 
     let (listener, socket) = server::bind(&cfg.api_socket).map_err(|e| DaemonError::Api { path: cfg.api_socket.display().to_string(), source: e })?;

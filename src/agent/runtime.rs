@@ -581,6 +581,38 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
         Ok(())
     }
 
+    /// At start, before the first round: removes the OVS ports and host
+    /// veths of pods the agent has no record of (a crash between plumbing
+    /// and the record, a DEL that never came). Pods in quarantine are never
+    /// touched: their record may yet be repaired by hand.
+    pub async fn reconcile(&self) -> Result<Vec<String>, BackendError> {
+        let (known, keep): (std::collections::HashSet<PodKey>, std::collections::HashSet<String>) = {
+            let st = self.state.lock().await;
+            let known = st.pods.keys().chain(st.quarantined.iter().map(|q| &q.key)).cloned().collect();
+            let keep = st.pods.values().map(|p| p.record.attachment.host_ifname.clone()).chain(st.quarantined.iter().map(|q| host_ifname(&q.key))).collect();
+            (known, keep)
+        };
+        let mut removed = Vec::new();
+        for (port, key) in self.db.pod_ports() {
+            if !known.contains(&key) && !keep.contains(&port) {
+                self.db.del_port(&port).await?;
+                removed.push(port);
+            }
+        }
+        for link in self.host.pod_links().await? {
+            if !keep.contains(&link) {
+                self.host.unplumb(&link).await?;
+                if !removed.contains(&link) {
+                    removed.push(link);
+                }
+            }
+        }
+        if !removed.is_empty() {
+            tracing::warn!(?removed, "removed ports and veths of pods the agent has no record of");
+        }
+        Ok(removed)
+    }
+
     /// Drops the quarantined record of `key` once its pod was cleaned up or
     /// replaced by a new ADD.
     async fn forget_quarantined(&self, key: &PodKey) {

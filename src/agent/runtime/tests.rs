@@ -99,6 +99,9 @@ impl DbOps for FakeDb {
         ports.insert(name.into(), p);
         Ok(p)
     }
+    fn pod_ports(&self) -> Vec<(String, PodKey)> {
+        self.ports.lock().unwrap().keys().map(|n| (n.clone(), PodKey { container_id: format!("owner-of-{n}"), ifname: "eth0".into() })).collect()
+    }
     async fn del_port(&self, name: &str) -> Result<(), BackendError> {
         if *self.down.lock().unwrap() {
             return Err(BackendError::Unavailable("OVSDB", "test: down".into()));
@@ -124,6 +127,9 @@ impl HostOps for FakeHost {
     async fn unplumb(&self, host_ifname: &str) -> Result<(), BackendError> {
         self.plumbed.lock().unwrap().remove(host_ifname);
         Ok(())
+    }
+    async fn pod_links(&self) -> Result<Vec<String>, BackendError> {
+        Ok(self.plumbed.lock().unwrap().iter().cloned().collect())
     }
     fn netns_exists(&self, netns: &str) -> bool {
         self.netns.lock().unwrap().contains(netns)
@@ -561,4 +567,25 @@ async fn a_pod_refused_past_the_deadline_keeps_its_older_flows_until_it_is_insta
     assert_eq!(r.agent.retry_failed().await, 0);
     assert!(!pod1_old(&r));
     assert!(r.switch.inner.lock().unwrap().cookies.iter().filter(|c| cookie::is_ours(**c)).all(|c| cookie::round_of(*c) == 2));
+}
+
+#[tokio::test]
+async fn reconcile_removes_what_no_record_names_and_spares_quarantine() {
+    let r = with_pods(2).await;
+    let d = r.dir.clone();
+    let (ports, plumbed) = (r.db.ports.clone(), r.host.plumbed.clone());
+    std::mem::forget(r);
+    std::fs::write(d.join("pods/c1.eth0.json"), b"{cut").unwrap();
+    let orphan = host_ifname(&PodKey { container_id: "crashed".into(), ifname: "eth0".into() });
+    ports.lock().unwrap().insert(orphan.clone(), 40);
+    plumbed.lock().unwrap().insert(orphan.clone());
+    let r = rig_in(d, None);
+    *r.db.ports.lock().unwrap() = ports.lock().unwrap().clone();
+    *r.host.plumbed.lock().unwrap() = plumbed.lock().unwrap().clone();
+    let removed = r.agent.reconcile().await.unwrap();
+    assert_eq!(removed, vec![orphan.clone()]);
+    let c1 = host_ifname(&add_req(1).key);
+    assert!(r.db.ports.lock().unwrap().contains_key(&c1) && r.host.plumbed.lock().unwrap().contains(&c1), "a quarantined pod's port or veth was removed");
+    assert!(r.host.plumbed.lock().unwrap().contains(&host_ifname(&add_req(0).key)));
+    assert!(!r.db.ports.lock().unwrap().contains_key(&orphan) && !r.host.plumbed.lock().unwrap().contains(&orphan));
 }
