@@ -95,7 +95,10 @@ async fn setup_secondary(cfg: &DaemonConfig, agent: &LiveAgent) -> Option<Arc<cr
 async fn attach_secondary(cfg: &DaemonConfig, exec: &crate::uplink::Executor) -> Result<(), String> {
     let Some((bridge, nic)) = &cfg.secondary else { return Ok(()) };
     match exec.attach(bridge, nic, None, cfg.secondary_allow_primary).await {
-        Ok(o) => Ok(tracing::info!(%bridge, %nic, outcome = ?o, "secondary bridge uplink attached")),
+        Ok(o) => {
+            tracing::info!(%bridge, %nic, outcome = ?o, "secondary bridge uplink attached");
+            Ok(())
+        }
         Err(e) => Err(format!("secondary bridge {bridge} uplink {nic} not attached: {e}")),
     }
 }
