@@ -20,7 +20,7 @@ use super::gate::{Decision, Gate, Opened, Participant};
 use crate::pipeline::{self, cookie, Gateway, PodPort};
 use super::store::{PodRecord, PodStore, Quarantined};
 use crate::state::write_atomic;
-use crate::api::{AddPod, ApiError, PodAttachment, PodInfo, PodKey, PodState, Status};
+use crate::api::{code, AddPod, ApiError, PodAttachment, PodInfo, PodKey, PodState, Status};
 use podflow_proto::openflow::flow::{FlowModCommand, TABLE_ALL};
 use podflow_proto::openflow::FlowMod;
 use std::collections::{BTreeMap, HashMap};
@@ -30,14 +30,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{Mutex, RwLock};
 
-/// CNI error codes the agent answers with.
-mod code {
-    pub const UNKNOWN_CONTAINER: u32 = 3;
-    pub const INVALID_ENV: u32 = 4;
-    pub const IO_FAILURE: u32 = 5;
-    pub const INVALID_CONFIG: u32 = 7;
-    pub const TRY_AGAIN_LATER: u32 = 11;
-}
 
 /// Settings of one agent.
 #[derive(Debug, Clone)]

@@ -5,7 +5,7 @@
 //! deadline for the request line, a line limit. It never removes a socket
 //! file it did not bind.
 
-use super::{ApiError, Request, Response, MAX_REQUEST_LINE};
+use super::{code, ApiError, Request, Response, MAX_REQUEST_LINE};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -90,11 +90,11 @@ async fn read_request(r: &mut tokio::net::unix::OwnedReadHalf) -> Result<Request
     let mut line = Vec::new();
     let mut r = BufReader::new(r.take(MAX_REQUEST_LINE as u64 + 1));
     match tokio::time::timeout(READ_DEADLINE, r.read_until(b'\n', &mut line)).await {
-        Err(_) => Err(Some(refuse(5, format!("no complete request line within {READ_DEADLINE:?}")))),
+        Err(_) => Err(Some(refuse(code::IO_FAILURE, format!("no complete request line within {READ_DEADLINE:?}")))),
         Ok(Ok(0)) => Err(None),
-        Ok(Ok(_)) if line.len() > MAX_REQUEST_LINE => Err(Some(refuse(5, format!("the request is longer than {MAX_REQUEST_LINE} bytes")))),
-        Ok(Ok(_)) => serde_json::from_slice(&line).map_err(|e| Some(refuse(6, format!("cannot parse the request: {e}")))),
-        Ok(Err(e)) => Err(Some(refuse(5, format!("cannot read the request: {e}")))),
+        Ok(Ok(_)) if line.len() > MAX_REQUEST_LINE => Err(Some(refuse(code::IO_FAILURE, format!("the request is longer than {MAX_REQUEST_LINE} bytes")))),
+        Ok(Ok(_)) => serde_json::from_slice(&line).map_err(|e| Some(refuse(code::DECODE_FAILURE, format!("cannot parse the request: {e}")))),
+        Ok(Err(e)) => Err(Some(refuse(code::IO_FAILURE, format!("cannot read the request: {e}")))),
     }
 }
 
@@ -140,7 +140,7 @@ pub async fn serve<H: Handler>(listener: UnixListener, handler: Arc<H>) -> std::
         let (stream, _) = listener.accept().await?;
         let Ok(permit) = slots.clone().try_acquire_owned() else {
             tracing::warn!("API connection refused: {MAX_CONNECTIONS} connections are being served");
-            let mut line = serde_json::to_vec(&refuse(11, format!("the agent serves {MAX_CONNECTIONS} connections already; try again later"))).expect("serializes");
+            let mut line = serde_json::to_vec(&refuse(code::TRY_AGAIN_LATER, format!("the agent serves {MAX_CONNECTIONS} connections already; try again later"))).expect("serializes");
             line.push(b'\n');
             // Best effort and never waiting: the accept loop must go on.
             let _ = stream.try_write(&line);
