@@ -258,14 +258,8 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
         }
     }
 
-    /// While the switch is gone, make sure a restarting `ovs-vswitchd`
-    /// waits for us: set `flow-restore-wait`.
-    pub async fn switch_lost(&self) -> Result<(), BackendError> {
-        self.switch_gone().await;
-        self.set_flow_restore_wait().await
-    }
-
-    /// Sets `flow-restore-wait` and remembers it for status.
+    /// Sets `flow-restore-wait` and remembers it for status: while the
+    /// switch is gone, a restarting `ovs-vswitchd` must wait for us.
     pub async fn set_flow_restore_wait(&self) -> Result<(), BackendError> {
         self.db.set_flow_restore_wait().await?;
         self.state.lock().await.flow_restore_wait = Some(true);

@@ -238,6 +238,30 @@ mod bounds {
         }
     }
 
+    #[tokio::test]
+    async fn past_the_connection_cap_a_client_is_told_at_once() {
+        let dir = std::env::temp_dir().join(format!("podflow-api-cap-{}", std::process::id()));
+        let path = dir.join("api.sock");
+        let (l, _bound) = bind(&path).unwrap();
+        tokio::spawn(serve(l, Arc::new(Never)));
+        let mut silent = Vec::new();
+        for _ in 0..MAX_CONNECTIONS {
+            silent.push(UnixStream::connect(&path).await.unwrap());
+        }
+        // Every slot is taken once the server accepted them all.
+        let line = loop {
+            let c = UnixStream::connect(&path).await.unwrap();
+            let mut line = String::new();
+            let read = tokio::time::timeout(Duration::from_millis(200), BufReader::new(c).read_line(&mut line)).await;
+            if read.is_ok() {
+                break line;
+            }
+        };
+        assert!(line.contains("connections already"), "{line}");
+        drop(silent);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_silent_client_is_answered_at_the_read_deadline_and_its_bound_socket_goes() {
         let dir = std::env::temp_dir().join(format!("podflow-api-b-{}", std::process::id()));

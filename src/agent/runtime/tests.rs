@@ -344,7 +344,8 @@ async fn switch_loss_sets_flow_restore_wait() {
     let r = rig(None);
     r.agent.run_round().await.unwrap();
     assert!(!*r.db.frw.lock().unwrap());
-    r.agent.switch_lost().await.unwrap();
+    r.agent.switch_gone().await;
+    r.agent.set_flow_restore_wait().await.unwrap();
     assert!(*r.db.frw.lock().unwrap());
     assert!(!r.agent.status().await.ready);
 }
