@@ -57,11 +57,14 @@ impl DbOps for OvsdbConfig {
         u32::try_from(p).map_err(|_| BackendError::Other(format!("ovs-vswitchd assigned an invalid ofport {p} to {name}")))
     }
 
+    /// Only this bridge's ports: another agent's bridge on the node is not ours.
     fn pod_ports(&self) -> Vec<(String, PodKey)> {
         self.client.read(|s| {
-            s.replica
-                .rows("Port")
-                .filter_map(|(_, row)| {
+            let Some((_, bridge)) = s.replica.find("Bridge", "name", &self.bridge) else { return vec![] };
+            column(bridge, "ports")
+                .uuids()
+                .filter_map(|u| s.replica.row("Port", u))
+                .filter_map(|row| {
                     let ids = column(row, "external_ids").string_map();
                     let key = PodKey { container_id: ids.get("podflow-container-id")?.clone(), ifname: ids.get("podflow-ifname")?.clone() };
                     Some((column(row, "name").as_str()?.to_string(), key))
