@@ -760,10 +760,13 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
     /// the cleanup did not complete, so the runtime retries.
     pub async fn del_pod(&self, key: &PodKey) -> Result<(), ApiError> {
         key.validate().map_err(|e| api_err(code::INVALID_ENV, e.to_string()))?;
-        let lock = self.key_lock(key).await;
-        let _k = lock.lock().await;
+        // Lock order as in ADD (round, then key), and no key lock while
+        // waiting: an ADD of this key holding the round lock for reading
+        // must be able to finish, or a round queued behind it never starts.
         let removed = loop {
             if let Ok(_r) = self.round_lock.try_read() {
+                let lock = self.key_lock(key).await;
+                let _k = lock.lock().await;
                 break self.remove_pod(key).await;
             }
             let handed = {
