@@ -307,7 +307,8 @@ async fn restart_ovs(s: &Setup, steps: &[&[&str]]) -> Outcome {
         (removed_ns as f64 - *acks_ns.iter().max().unwrap() as f64) / 1e6,
         (removed_ns - started_ns) as f64 / 1e9,
     );
-    Outcome { removed_ns, acks_ns, probes, before, after: p.flows() }
+    let warnings = p.logs().lines().filter(|l| l.contains("WARN") || l.contains("ERROR")).collect::<Vec<_>>().join("\n");
+    Outcome { removed_ns, acks_ns, probes, before, after: p.flows(), warnings }
 }
 
 fn pods_acked_in(p: &Project, round: u16) -> Vec<u64> {
@@ -334,7 +335,7 @@ fn assert_clean(o: &Outcome, what: &str) {
         "{what}: probes {} sent, {} answered, {} lost; relative to the key's removal: first answered probe sent at {first:+.1} ms, lost ones sent at {lost_after:?} ms",
         s.sent, s.answered, s.lost
     );
-    assert!(v.is_empty(), "{what}:\n{}", v.join("\n"));
+    assert!(v.is_empty(), "{what}:\n{}\nagent warnings:\n{}", v.join("\n"), o.warnings);
 }
 
 /// What the project made that `down` must remove, noted while it runs.

@@ -91,7 +91,8 @@ async fn restart_switch(fault: Option<&str>, extra_pods: usize) -> Outcome {
         })
         .collect();
     let after = node.flow_table();
-    Outcome { removed_ns, acks_ns, probes, before, after }
+    let warnings = node.agent_log().lines().filter(|l| l.contains("WARN") || l.contains("ERROR")).collect::<Vec<_>>().join("\n");
+    Outcome { removed_ns, acks_ns, probes, before, after, warnings }
 }
 
 fn can_run() -> bool {
@@ -109,7 +110,7 @@ async fn key_removed_after_every_pod_ack_and_no_probe_lost() {
     let v = o.violations();
     let s = &o.probes.summary;
     eprintln!("probes: {} sent, {} answered, {} lost (all of them while vswitchd was down or before the key's removal)", s.sent, s.answered, s.lost);
-    assert!(v.is_empty(), "{}", v.join("\n"));
+    assert!(v.is_empty(), "{}\nagent warnings:\n{}", v.join("\n"), o.warnings);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -157,5 +158,5 @@ async fn a_hundred_pods_are_replayed_before_the_key_goes() {
     let o = restart_switch(None, 98).await;
     assert_eq!(o.acks_ns.len(), 100);
     let v = o.violations();
-    assert!(v.is_empty(), "{}", v.join("\n"));
+    assert!(v.is_empty(), "{}\nagent warnings:\n{}", v.join("\n"), o.warnings);
 }

@@ -4,7 +4,7 @@
 //! decisions can be tested with fakes, and the real implementations are
 //! thin adapters over the sessions.
 
-use crate::api::AddPod;
+use crate::api::{AddPod, PodKey};
 use podflow_proto::openflow::FlowMod;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -60,6 +60,9 @@ pub trait SwitchOps: Send + Sync + 'static {
             out
         }
     }
+    /// The number of every port of the switch that is there now, by name
+    /// (what OVS also writes to `Interface.ofport`, without the delay).
+    fn ports(&self) -> impl Future<Output = Result<BTreeMap<String, u32>, BackendError>> + Send;
     /// Sends flow deletions (each a DELETE flow_mod) and waits for a barrier reply.
     fn delete(&self, deletes: Vec<FlowMod>) -> impl Future<Output = Result<(), BackendError>> + Send;
 }
@@ -77,6 +80,9 @@ pub trait DbOps: Send + Sync + 'static {
     fn add_port(&self, name: &str, ofport_request: u32, external_ids: BTreeMap<String, String>) -> impl Future<Output = Result<u32, BackendError>> + Send;
     /// Deletes a port if it exists.
     fn del_port(&self, name: &str) -> impl Future<Output = Result<(), BackendError>> + Send;
+    /// Every port carrying podflow's `podflow-container-id`/`podflow-ifname`
+    /// external ids, as (port name, the pod key they name).
+    fn pod_ports(&self) -> Vec<(String, PodKey)>;
 }
 
 /// What plumbing a pod produced.
@@ -94,6 +100,9 @@ pub trait HostOps: Send + Sync + 'static {
     fn plumb(&self, req: &AddPod, host_ifname: &str) -> impl Future<Output = Result<Plumbed, BackendError>> + Send;
     /// Removes the host end (and with it the pair); absent is fine.
     fn unplumb(&self, host_ifname: &str) -> impl Future<Output = Result<(), BackendError>> + Send;
+    /// The host ends of pod veths in the agent's namespace (names made by
+    /// `host_ifname`: `pf` and 11 hex digits).
+    fn pod_links(&self) -> impl Future<Output = Result<Vec<String>, BackendError>> + Send;
     /// Whether the pod's network namespace still exists.
     fn netns_exists(&self, netns: &str) -> bool;
 }

@@ -8,8 +8,9 @@ use super::host::NetlinkHost;
 use super::metrics::{self, Counters};
 use crate::pipeline::Gateway;
 use super::runtime::{Agent, AgentConfig, RoundEvent};
+use super::instance::{AbortOnDrop, InstanceLock, LockError};
 use super::switch::OpenFlowSwitch;
-use crate::api::server::{self, Handler};
+use crate::api::server::{self, ClientGone, Handler};
 use crate::api::{ApiError, Request, Response};
 use crate::host::{AddrFlags, Host, IpPrefix};
 use crate::openflow::{Addr, LinkState, Supervisor, SupervisorConfig};
@@ -91,11 +92,14 @@ async fn setup_secondary(cfg: &DaemonConfig, agent: &LiveAgent) -> Option<Arc<cr
 
 /// Attaches the secondary bridge's uplink after a round opened the gate
 /// (never before: with flow-restore-wait set the bridge forwards nothing).
-async fn attach_secondary(cfg: &DaemonConfig, exec: &crate::uplink::Executor) {
-    let Some((bridge, nic)) = &cfg.secondary else { return };
+async fn attach_secondary(cfg: &DaemonConfig, exec: &crate::uplink::Executor) -> Result<(), String> {
+    let Some((bridge, nic)) = &cfg.secondary else { return Ok(()) };
     match exec.attach(bridge, nic, None, cfg.secondary_allow_primary).await {
-        Ok(o) => tracing::info!(%bridge, %nic, outcome = ?o, "secondary bridge uplink attached"),
-        Err(e) => tracing::error!(%bridge, %nic, error = %e, "secondary bridge uplink not attached"),
+        Ok(o) => {
+            tracing::info!(%bridge, %nic, outcome = ?o, "secondary bridge uplink attached");
+            Ok(())
+        }
+        Err(e) => Err(format!("secondary bridge {bridge} uplink {nic} not attached: {e}")),
     }
 }
 
@@ -112,11 +116,11 @@ type LiveAgent = Agent<OpenFlowSwitch, OvsdbConfig, NetlinkHost>;
 struct ApiHandler(Arc<LiveAgent>);
 
 impl Handler for ApiHandler {
-    async fn handle(&self, req: Request) -> Response {
+    async fn handle(&self, req: Request, client: ClientGone) -> Response {
         let a = &self.0;
         let done = |r: Result<(), ApiError>| r.map_or_else(Response::Error, |_| Response::Done);
         match req {
-            Request::AddPod(add) => a.add_pod(add).await.map_or_else(Response::Error, Response::Pod),
+            Request::AddPod(add) => a.add_pod_for(add, || client.is_gone()).await.map_or_else(Response::Error, Response::Pod),
             Request::DelPod { key, .. } => done(a.del_pod(&key).await),
             Request::CheckPod { key } => done(a.check_pod(&key).await),
             Request::GetPod { key } => Response::Pods(a.pod(&key).await.into_iter().collect()),
@@ -128,6 +132,8 @@ impl Handler for ApiHandler {
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
+    #[error(transparent)]
+    Busy(#[from] LockError),
     #[error("{0}")]
     Config(String),
     #[error("cannot serve the API socket {path}: {source}")]
@@ -217,13 +223,61 @@ async fn wait_for_other_generation(sup: &Supervisor, gen: u64) {
     }
 }
 
-/// Runs the agent until SIGINT/SIGTERM. Flows and the key are left as they
-/// are on exit: a restarted agent takes over without loss.
+/// How long a starting agent waits for the previous one on the same state
+/// directory to exit (a stopping agent takes well under a second).
+pub const LOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// Resolves at the first SIGTERM or SIGINT.
+fn stop_signal() -> Result<impl std::future::Future<Output = ()>, DaemonError> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).map_err(|e| DaemonError::Setup(e.to_string()))?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| DaemonError::Setup(e.to_string()))?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
+}
+
+/// Runs the agent until SIGINT/SIGTERM, which ends it at once whatever the
+/// switch and OVSDB are doing: everything runs inside one select against
+/// the signal, and what it spawned is aborted when dropped. Flows and the
+/// key are left as they are on exit: a restarted agent takes over without
+/// loss. Only the socket this process bound is removed, before the state
+/// directory's lock is released.
 pub async fn run(cfg: DaemonConfig) -> Result<(), DaemonError> {
+    let stop = stop_signal()?;
+    tokio::pin!(stop);
+    let _lock = tokio::select! {
+        l = InstanceLock::acquire(&cfg.state_dir, LOCK_WAIT) => l?,
+        _ = &mut stop => return Ok(()),
+    };
+    let r = tokio::select! {
+        r = serve(&cfg) => r,
+        _ = &mut stop => Ok(()),
+    };
+    tracing::info!("agent stopping; flows and flow-restore-wait are left as they are");
+    r
+}
+
+/// Everything a running agent holds; dropping it stops the tasks and
+/// removes the socket.
+struct Running {
+    agent: Arc<LiveAgent>,
+    sup: Arc<Supervisor>,
+    counters: Arc<Counters>,
+    secondary: Option<Arc<crate::uplink::Executor>>,
+    _api: AbortOnDrop<std::io::Result<()>>,
+    _socket: server::BoundSocket,
+    _metrics: Option<AbortOnDrop<()>>,
+}
+
+async fn start(cfg: &DaemonConfig) -> Result<Running, DaemonError> {
     let addr: Address = cfg.ovsdb.parse().map_err(|e: crate::dial::AddrError| DaemonError::Config(e.to_string()))?;
     let db = Client::start(addr, Options::default());
     retry("connect to OVSDB", || db.wait_synced(Instant::now() + Duration::from_secs(10))).await;
-    let gateway = setup_bridge(&cfg, &db).await?;
+    let gateway = setup_bridge(cfg, &db).await?;
     tracing::info!(bridge = %cfg.bridge, gateway = %gateway.ip, "bridge ready");
 
     let mgmt: Addr = format!("unix:{}", cfg.ovs_rundir.join(format!("{}.mgmt", cfg.bridge)).display())
@@ -244,78 +298,83 @@ pub async fn run(cfg: DaemonConfig) -> Result<(), DaemonError> {
     let switch = OpenFlowSwitch::new(sup.clone()).counting(counters.clone());
     let agent = Arc::new(Agent::new(agent_cfg, switch, dbops, NetlinkHost).map_err(|e| DaemonError::Setup(e.msg))?);
     agent.set_connected(None, Some(true)).await;
-    let secondary = setup_secondary(&cfg, &agent).await;
+    if let Err(e) = agent.reconcile().await {
+        tracing::error!(error = %e, "could not remove the ports and veths of pods without a record; a DEL of each still does");
+    }
+    let secondary = setup_secondary(cfg, &agent).await;
 
-    let listener = server::bind(&cfg.api_socket).map_err(|e| DaemonError::Api { path: cfg.api_socket.display().to_string(), source: e })?;
-    let api = tokio::spawn(server::serve(listener, Arc::new(ApiHandler(agent.clone()))));
-    let metrics_task = match cfg.metrics_addr {
-        Some(addr) => Some(spawn_metrics(addr, agent.clone(), counters.clone(), db.clone()).await?),
+    let (listener, socket) = server::bind(&cfg.api_socket).map_err(|e| DaemonError::Api { path: cfg.api_socket.display().to_string(), source: e })?;
+    let api = AbortOnDrop(tokio::spawn(server::serve(listener, Arc::new(ApiHandler(agent.clone())))));
+    let metrics = match cfg.metrics_addr {
+        Some(addr) => Some(AbortOnDrop(spawn_metrics(addr, agent.clone(), counters.clone(), db.clone()).await?)),
         None => None,
     };
+    Ok(Running { agent, sup, counters, secondary, _api: api, _socket: socket, _metrics: metrics })
+}
 
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|e| DaemonError::Setup(e.to_string()))?;
+/// Retries `f` until it succeeds (for the tasks below; they are aborted
+/// when no longer wanted).
+fn spawn_retrying<F, Fut>(what: &'static str, f: F) -> AbortOnDrop<()>
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), String>> + Send,
+{
+    AbortOnDrop(tokio::spawn(async move {
+        retry(what, f).await;
+    }))
+}
+
+/// Turns connection events into rounds until the supervisor ends.
+async fn serve(cfg: &DaemonConfig) -> Result<(), DaemonError> {
+    let run = start(cfg).await?;
+    let (agent, sup, counters) = (&run.agent, &run.sup, &run.counters);
     let mut rx = sup.watch();
     let mut last_gen = 0u64;
     let mut was_connected = false;
     let mut retry_every = Duration::from_secs(1);
-    'events: loop {
+    let mut _bg = Background::default();
+    loop {
         let state = rx.borrow_and_update().clone();
         match state {
             LinkState::Connected(c) if c.generation != last_gen => {
+                _bg = Background::default();
+                if was_connected {
+                    // The loss was not seen (a quick restart): nothing stays Ready from the old switch.
+                    agent.switch_gone().await;
+                }
                 last_gen = c.generation;
                 Counters::set_reconnects(&counters.openflow_reconnects, c.generation);
                 was_connected = true;
                 agent.set_connected(Some(true), None).await;
                 tracing::info!(generation = c.generation, new_switch = c.is_new_switch(), "switch connected; starting a round");
-                loop {
-                    // A round can be long (a switch that refuses flows, no
-                    // deadline): stay responsive to signals, and start over
-                    // when the switch is lost or replaced in the middle.
-                    let result = tokio::select! {
-                        r = agent.run_round() => r,
-                        _ = tokio::signal::ctrl_c() => break 'events,
-                        _ = term.recv() => break 'events,
-                        _ = wait_for_other_generation(&sup, last_gen) => {
-                            tracing::warn!("the switch went away during the round; it starts over on the next connection");
-                            break;
-                        }
-                    };
-                    match result {
-                        Ok(round) => {
-                            // Proven: if it drops now, reconnect at once with a fresh backoff.
-                            sup.mark_healthy(last_gen);
-                            counters.frw_removed_unix_ns.store(frw_removed_unix_ns(&agent).await, std::sync::atomic::Ordering::Relaxed);
-                            tracing::info!(round, "round complete; flow-restore-wait removed");
-                            if let Some(exec) = &secondary {
-                                attach_secondary(&cfg, exec).await;
-                            }
-                            break;
-                        }
-                        Err(e) => {
-                            tracing::error!(error = %e, "round failed");
-                            // A lost switch ends this attempt; the next connection starts a new round.
-                            if !matches!(sup.state(), LinkState::Connected(ref c2) if c2.generation == last_gen) {
-                                break;
-                            }
-                            tokio::time::sleep(Duration::from_secs(1)).await;
-                        }
-                    }
+                if !run_rounds(agent, sup, counters, last_gen).await {
+                    continue;
+                }
+                if let Some(exec) = run.secondary.clone() {
+                    let cfg = cfg.clone();
+                    _bg._attach = Some(spawn_retrying("attach the secondary bridge's uplink", move || {
+                        let (cfg, exec) = (cfg.clone(), exec.clone());
+                        async move { attach_secondary(&cfg, &exec).await }
+                    }));
                 }
             }
             LinkState::Disconnected { .. } | LinkState::Connecting if was_connected => {
                 was_connected = false;
-                agent.set_connected(Some(false), None).await;
+                _bg = Background::default();
+                agent.switch_gone().await;
+                tracing::warn!("switch lost; pods are Pending until the next switch acknowledges their flows");
                 if cfg.set_key_on_disconnect {
-                    match agent.switch_lost().await {
-                        Ok(()) => tracing::warn!("switch lost; flow-restore-wait set so a restarting ovs-vswitchd waits for us"),
-                        Err(e) => tracing::error!(error = %e, "switch lost and flow-restore-wait could not be set"),
-                    }
+                    let a = agent.clone();
+                    _bg._set_key = Some(spawn_retrying("set flow-restore-wait after the switch was lost", move || {
+                        let a = a.clone();
+                        async move { a.set_flow_restore_wait().await.map_err(|e| e.to_string()) }
+                    }));
                 }
             }
             _ => {}
         }
         tokio::select! {
-            r = rx.changed() => if r.is_err() { break 'events },
+            r = rx.changed() => if r.is_err() { return Ok(()) },
             _ = tokio::time::sleep(retry_every), if agent.status().await.pods_failed > 0 => {
                 let left = agent.retry_failed().await;
                 if left > 0 {
@@ -326,15 +385,47 @@ pub async fn run(cfg: DaemonConfig) -> Result<(), DaemonError> {
                     retry_every = Duration::from_secs(1);
                 }
             }
-            _ = tokio::signal::ctrl_c() => break 'events,
-            _ = term.recv() => break 'events,
         }
     }
-    tracing::info!("agent stopping; flows and flow-restore-wait are left as they are");
-    api.abort();
-    if let Some(t) = metrics_task {
-        t.abort();
+}
+
+/// Background work of the current connection, dropped (aborted) when the
+/// switch comes or goes, so none of it ever blocks the event loop.
+#[derive(Default)]
+struct Background {
+    _set_key: Option<AbortOnDrop<()>>,
+    _attach: Option<AbortOnDrop<()>>,
+}
+
+/// Runs rounds on connection `generation` until one completes (true) or
+/// the switch is lost or replaced (false).
+async fn run_rounds(agent: &Arc<LiveAgent>, sup: &Supervisor, counters: &Counters, generation: u64) -> bool {
+    loop {
+        // A round can be long (a switch that refuses flows, no deadline):
+        // start over when the switch is lost or replaced in the middle.
+        let result = tokio::select! {
+            r = agent.run_round() => r,
+            _ = wait_for_other_generation(sup, generation) => {
+                tracing::warn!("the switch went away during the round; it starts over on the next connection");
+                return false;
+            }
+        };
+        match result {
+            Ok(round) => {
+                // Proven: if it drops now, reconnect at once with a fresh backoff.
+                sup.mark_healthy(generation);
+                counters.frw_removed_unix_ns.store(frw_removed_unix_ns(agent).await, std::sync::atomic::Ordering::Relaxed);
+                tracing::info!(round, "round complete; flow-restore-wait removed");
+                return true;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "round failed");
+                // A lost switch ends this attempt; the next connection starts a new round.
+                if !matches!(sup.state(), LinkState::Connected(ref c2) if c2.generation == generation) {
+                    return false;
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
     }
-    let _ = std::fs::remove_file(&cfg.api_socket);
-    Ok(())
 }

@@ -5,7 +5,9 @@
 use super::backend::{BackendError, DbOps};
 use crate::ovsdb::client::Client;
 use crate::ovsdb::vswitch::{self, PortKind, PortSpec};
+use crate::api::PodKey;
 use crate::ovsdb::Error;
+use podflow_proto::ovsdb::monitor::column;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -53,6 +55,22 @@ impl DbOps for OvsdbConfig {
         let spec = PortSpec { name: name.to_string(), kind: PortKind::System, ofport_request: Some(req), external_ids };
         let p = vswitch::add_port(&self.client, &self.bridge, &spec, self.deadline()).await.map_err(db_err)?;
         u32::try_from(p).map_err(|_| BackendError::Other(format!("ovs-vswitchd assigned an invalid ofport {p} to {name}")))
+    }
+
+    /// Only this bridge's ports: another agent's bridge on the node is not ours.
+    fn pod_ports(&self) -> Vec<(String, PodKey)> {
+        self.client.read(|s| {
+            let Some((_, bridge)) = s.replica.find("Bridge", "name", &self.bridge) else { return vec![] };
+            column(bridge, "ports")
+                .uuids()
+                .filter_map(|u| s.replica.row("Port", u))
+                .filter_map(|row| {
+                    let ids = column(row, "external_ids").string_map();
+                    let key = PodKey { container_id: ids.get("podflow-container-id")?.clone(), ifname: ids.get("podflow-ifname")?.clone() };
+                    Some((column(row, "name").as_str()?.to_string(), key))
+                })
+                .collect()
+        })
     }
 
     async fn del_port(&self, name: &str) -> Result<(), BackendError> {

@@ -21,6 +21,12 @@ fn is_not_found(e: &HostError) -> bool {
     matches!(e, HostError::NotFound { .. })
 }
 
+/// A name `host_ifname` makes: `pf` and 11 lowercase hex digits (never
+/// the gateway's `pfgw-…` nor anything else).
+pub fn is_pod_link(name: &str) -> bool {
+    name.len() == 13 && name.starts_with("pf") && name[2..].bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 /// The name the pod end carries until it is renamed inside the pod.
 fn peer_tmp_name(host_ifname: &str) -> String {
     format!("pq{}", host_ifname.trim_start_matches("pf"))
@@ -78,6 +84,12 @@ impl HostOps for NetlinkHost {
             Err(e) if is_not_found(&e) => Ok(()),
             Err(e) => Err(host_err(e)),
         }
+    }
+
+    async fn pod_links(&self) -> Result<Vec<String>, BackendError> {
+        let node = Host::open(None).await.map_err(host_err)?;
+        let links = node.links().await.map_err(host_err)?;
+        Ok(links.into_iter().map(|l| l.name).filter(|n| is_pod_link(n)).collect())
     }
 
     fn netns_exists(&self, netns: &str) -> bool {

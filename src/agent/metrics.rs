@@ -87,6 +87,7 @@ pub fn render(s: &Snapshot) -> String {
             ("{state=\"ready\"}", st.pods_ready.to_string()),
             ("{state=\"pending\"}", st.pods_pending.to_string()),
             ("{state=\"failed\"}", st.pods_failed.to_string()),
+            ("{state=\"quarantined\"}", st.pods_quarantined.to_string()),
         ],
     );
     metric(&mut o, "podflow_flows_installed_total", "counter", "Flow mods acknowledged by the switch in committed bundles.", &[("", s.flows_installed.to_string())]);
@@ -195,6 +196,8 @@ mod tests {
             pods_ready: 2,
             pods_pending: 1,
             pods_failed: 0,
+            pods_quarantined: 1,
+            not_ready_reason: None,
             ready: true,
         };
         let c = Counters::default();
@@ -203,6 +206,7 @@ mod tests {
         Counters::set_reconnects(&c.openflow_reconnects, 1);
         let text = render(&Snapshot::new(status, Some(Duration::from_millis(12)), &c));
         assert!(text.contains("podflow_pods{state=\"ready\"} 2\n"), "{text}");
+        assert!(text.contains("podflow_pods{state=\"quarantined\"} 1\n"), "{text}");
         assert!(text.contains("podflow_flows_installed_total 17\n"));
         assert!(text.contains("podflow_openflow_reconnects_total 2\n"));
         assert!(text.contains("podflow_last_restore_duration_seconds 0.012000\n"));

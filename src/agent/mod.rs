@@ -8,6 +8,7 @@ pub mod daemon;
 pub mod db;
 pub mod gate;
 pub mod host;
+pub mod instance;
 pub mod metrics;
 pub mod runtime;
 pub mod store;

@@ -7,16 +7,20 @@
 //!   answers only after the pod record is durably stored.
 //! - A round registers every stored pod with the gate before installing
 //!   anything; the key is removed only when the gate opens.
-//! - Requests that arrive during a round wait for it (never dropped);
-//!   requests for the same pod are serialized; the last one wins.
+//! - Requests that arrive during a round wait for it (never dropped),
+//!   except DEL, which the round carries out itself (it may be what the
+//!   round waits for); requests for the same pod are serialized; the last
+//!   one wins.
+//! - A pod refused after the gate's deadline keeps its older round's
+//!   flows: the stale-round delete waits until no pod is Failed.
 //! - Only flows carrying podflow's cookie magic are ever deleted.
 
 use super::backend::{BackendError, DbOps, GroupOutcome, HostOps, SwitchOps};
 use super::gate::{Decision, Gate, Opened, Participant};
 use crate::pipeline::{self, cookie, Gateway, PodPort};
-use super::store::{PodRecord, PodStore};
+use super::store::{PodRecord, PodStore, Quarantined};
 use crate::state::write_atomic;
-use crate::api::{AddPod, ApiError, PodAttachment, PodInfo, PodKey, PodState, Status};
+use crate::api::{code, AddPod, ApiError, PodAttachment, PodInfo, PodKey, PodState, Status};
 use podflow_proto::openflow::flow::{FlowModCommand, TABLE_ALL};
 use podflow_proto::openflow::FlowMod;
 use std::collections::{BTreeMap, HashMap};
@@ -26,14 +30,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{Mutex, RwLock};
 
-/// CNI error codes the agent answers with.
-mod code {
-    pub const UNKNOWN_CONTAINER: u32 = 3;
-    pub const INVALID_ENV: u32 = 4;
-    pub const IO_FAILURE: u32 = 5;
-    pub const INVALID_CONFIG: u32 = 7;
-    pub const TRY_AGAIN_LATER: u32 = 11;
-}
 
 /// Settings of one agent.
 #[derive(Debug, Clone)]
@@ -78,6 +74,23 @@ struct Pod {
 #[derive(Debug, Default)]
 struct State {
     pods: BTreeMap<PodKey, Pod>,
+    /// Records moved to quarantine: listed, never replayed or reconciled.
+    quarantined: Vec<Quarantined>,
+    /// ofport numbers handed to ADDs still in progress (not in `pods` yet):
+    /// taken under this lock before any await, so two ADDs never ask OVS
+    /// for the same number.
+    reserved_ofports: std::collections::BTreeSet<u32>,
+    /// Why the agent is not ready, when that is not a round in progress.
+    not_ready_reason: Option<String>,
+    /// A round holds the round lock: DELs hand their pod to it (below)
+    /// instead of waiting for a round that may wait for that very pod.
+    round_running: bool,
+    /// Pods to withdraw from the running round and remove, with the DEL
+    /// waiting for the outcome.
+    withdrawals: Vec<(PodKey, tokio::sync::oneshot::Sender<Result<(), BackendError>>)>,
+    /// The last round left older rounds' flows in place because some pods
+    /// failed (their older flows still forward); deleted once none fails.
+    stale_delete_pending: bool,
     round: u16,
     ready: bool,
     openflow_connected: bool,
@@ -110,6 +123,8 @@ pub struct Agent<S, D, H> {
     /// Held for writing by a round; pod requests hold it for reading, so
     /// they wait for a round in progress instead of racing it.
     round_lock: RwLock<()>,
+    /// Wakes a round waiting to retry, when a DEL handed it a pod.
+    round_wake: tokio::sync::Notify,
     key_locks: Mutex<HashMap<PodKey, Arc<Mutex<()>>>>,
 }
 
@@ -131,6 +146,10 @@ fn backend_err(e: &BackendError) -> ApiError {
     api_err(c, e.to_string())
 }
 
+fn client_went_away(key: &PodKey) -> ApiError {
+    api_err(code::TRY_AGAIN_LATER, format!("the client of ADD {} went away before it completed; the pod was undone", key.file_name()))
+}
+
 fn parse_mac(s: &str) -> Option<[u8; 6]> {
     let v: Vec<u8> = s.split(':').filter_map(|p| u8::from_str_radix(p, 16).ok()).collect();
     v.try_into().ok()
@@ -143,6 +162,11 @@ pub fn format_mac(m: &[u8; 6]) -> String {
 /// The host-side interface name of a pod: stable, short, unique per key.
 pub fn host_ifname(key: &PodKey) -> String {
     format!("pf{:011x}", key.stable_hash() & 0xfff_ffff_ffff)
+}
+
+/// What a record must give the pipeline; a stored record without it is quarantined.
+fn usable(rec: &PodRecord) -> Result<(), String> {
+    pod_port(rec).map(drop).ok_or_else(|| "the record has no usable IPv4 address or MAC".to_string())
 }
 
 fn pod_port(rec: &PodRecord) -> Option<PodPort> {
@@ -167,9 +191,11 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
     pub fn new(cfg: AgentConfig, switch: S, db: D, host: H) -> Result<Self, ApiError> {
         let store = PodStore::open(&cfg.state_dir).map_err(|e| api_err(code::IO_FAILURE, e.to_string()))?;
         let mut st = State::default();
-        for rec in store.load_all().map_err(|e| api_err(code::IO_FAILURE, e.to_string()))? {
-            st.pods.insert(rec.request.key.clone(), Pod { record: rec, state: PodState::Pending });
+        let loaded = store.load_all(usable).map_err(|e| api_err(code::IO_FAILURE, e.to_string()))?;
+        for rec in loaded.records {
+            st.pods.insert(rec.request.key.clone(), Pod { record: rec, state: PodState::Pending { reason: None } });
         }
+        st.quarantined = loaded.quarantined;
         st.round = std::fs::read_to_string(cfg.state_dir.join("round")).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
         Ok(Agent {
             secondary: std::sync::Mutex::new(None),
@@ -180,6 +206,7 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
             store,
             state: Mutex::new(st),
             round_lock: RwLock::new(()),
+            round_wake: tokio::sync::Notify::new(),
             key_locks: Mutex::new(HashMap::new()),
         })
     }
@@ -217,14 +244,23 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
         }
     }
 
-    /// While the switch is gone, make sure a restarting `ovs-vswitchd`
-    /// waits for us: set `flow-restore-wait`.
-    pub async fn switch_lost(&self) -> Result<(), BackendError> {
-        {
-            let mut st = self.state.lock().await;
-            st.openflow_connected = false;
-            st.ready = false;
+    /// The switch that acknowledged our pods is gone: nothing is Ready
+    /// until the next round's switch acknowledges it again.
+    pub async fn switch_gone(&self) {
+        let mut st = self.state.lock().await;
+        st.openflow_connected = false;
+        st.ready = false;
+        st.not_ready_reason = Some("switch lost".into());
+        for p in st.pods.values_mut() {
+            if matches!(p.state, PodState::Ready { .. }) {
+                p.state = PodState::Pending { reason: Some("switch lost".into()) };
+            }
         }
+    }
+
+    /// Sets `flow-restore-wait` and remembers it for status: while the
+    /// switch is gone, a restarting `ovs-vswitchd` must wait for us.
+    pub async fn set_flow_restore_wait(&self) -> Result<(), BackendError> {
         self.db.set_flow_restore_wait().await?;
         self.state.lock().await.flow_restore_wait = Some(true);
         Ok(())
@@ -236,16 +272,47 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
 
     /// Runs one round: replays the base pipeline and every stored pod,
     /// removes `flow-restore-wait` when the gate opens, then deletes every
-    /// older round's flows. Pod requests wait while it runs.
+    /// older round's flows. Pod requests wait while it runs, but a DEL is
+    /// handed to it: the round withdraws that pod from its gate and removes
+    /// it, so a round without a deadline never blocks the DEL that would
+    /// unblock it.
     pub async fn run_round(&self) -> Result<u16, BackendError> {
         let _w = self.round_lock.write().await;
+        self.state.lock().await.round_running = true;
+        let r = self.round().await;
+        let left = {
+            let mut st = self.state.lock().await;
+            st.round_running = false;
+            std::mem::take(&mut st.withdrawals)
+        };
+        for (key, tx) in left {
+            let _ = tx.send(self.remove_pod(&key).await);
+        }
+        r
+    }
+
+    /// Removes the pods DELs handed to the running round.
+    async fn take_withdrawals(&self, gate: &mut Gate) {
+        let w = std::mem::take(&mut self.state.lock().await.withdrawals);
+        for (key, tx) in w {
+            gate.withdraw(&Participant::Pod(key.file_name()));
+            let r = self.remove_pod(&key).await;
+            if r.is_ok() {
+                self.log(RoundEvent::PodRemoved(key)).await;
+            }
+            let _ = tx.send(r);
+        }
+    }
+
+    async fn round(&self) -> Result<u16, BackendError> {
         let t0 = Instant::now();
         let (round, keys) = {
             let mut st = self.state.lock().await;
             st.ready = false;
+            st.not_ready_reason = None;
             st.round = st.round.wrapping_add(1).max(1);
             for p in st.pods.values_mut() {
-                p.state = PodState::Pending;
+                p.state = PodState::Pending { reason: None };
             }
             (st.round, st.pods.keys().cloned().collect::<Vec<_>>())
         };
@@ -271,18 +338,24 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
             if let Some(ns) = netns {
                 if !self.host.netns_exists(&ns) {
                     gate.withdraw(&Participant::Pod(key.file_name()));
-                    self.remove_pod(key).await;
-                    self.log(RoundEvent::PodRemoved(key.clone())).await;
+                    match self.remove_pod(key).await {
+                        Ok(()) => self.log(RoundEvent::PodRemoved(key.clone())).await,
+                        Err(e) => tracing::warn!(pod = %key.file_name(), error = %e, "the pod's namespace is gone but its cleanup failed; the next round tries again"),
+                    }
                 }
             }
         }
-
-        self.switch.install(pipeline::base_flows(round, &self.cfg.gateway)).await?;
+        // The port numbers are asked while the base pipeline goes in: the
+        // pods' flows need them, the base does not, and the round is not delayed.
+        let (ports, base) = tokio::join!(self.refresh_ofports(), self.switch.install(pipeline::base_flows(round, &self.cfg.gateway)));
+        ports?;
+        base?;
         gate.acked(&Participant::Base, Instant::now());
         self.log(RoundEvent::BaseAcked).await;
 
         let mut delay = self.cfg.retry_initial;
         loop {
+            self.take_withdrawals(&mut gate).await;
             if let Some(sec) = &secondary {
                 let mut still = Vec::new();
                 for b in bridges.drain(..) {
@@ -332,7 +405,10 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
                     if let Some(u) = until {
                         sleep = sleep.min(u.saturating_duration_since(Instant::now()));
                     }
-                    tokio::time::sleep(sleep).await;
+                    tokio::select! {
+                        _ = tokio::time::sleep(sleep) => {}
+                        _ = self.round_wake.notified() => {}
+                    }
                     delay = (delay * 2).min(self.cfg.retry_max);
                 }
             }
@@ -346,7 +422,14 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
             st.ready = true;
             st.restore_duration = Some(t0.elapsed());
         }
-        self.delete_stale_rounds(round).await?;
+        if self.state.lock().await.pods.values().any(|p| matches!(p.state, PodState::Failed { .. })) {
+            // A refused pod's older flows may still be in the switch (an
+            // agent restart keeps them): they forward until its retry succeeds.
+            tracing::warn!("some pods failed: older rounds' flows are kept until they are installed again");
+            self.state.lock().await.stale_delete_pending = true;
+        } else {
+            self.delete_stale_rounds(round).await?;
+        }
         Ok(round)
     }
 
@@ -356,6 +439,34 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
     async fn delete_stale_rounds(&self, current: u16) -> Result<(), BackendError> {
         self.switch.delete(pipeline::delete_other_rounds(current)).await?;
         self.log(RoundEvent::StaleRoundsDeleted { kept: current }).await;
+        Ok(())
+    }
+
+    /// OVS is the truth for port numbers: a pod whose interface OVS
+    /// numbered differently (its request was taken, or the port was added
+    /// again) gets flows for the number it really has, and its record says
+    /// so. The switch is asked, not the OVSDB replica: a restarted
+    /// vswitchd writes `Interface.ofport` some time after it accepts
+    /// connections, so the replica may still hold the old switch's numbers.
+    async fn refresh_ofports(&self) -> Result<(), BackendError> {
+        let actual = self.switch.ports().await?;
+        let mut changed = Vec::new();
+        {
+            let mut st = self.state.lock().await;
+            for (key, p) in st.pods.iter_mut() {
+                let Some(&n) = actual.get(&p.record.attachment.host_ifname) else { continue };
+                if n != p.record.attachment.ofport {
+                    tracing::warn!(pod = %key.file_name(), stored = p.record.attachment.ofport, ovs = n, "OVS numbered the pod's port differently; using its number");
+                    p.record.attachment.ofport = n;
+                    changed.push(p.record.clone());
+                }
+            }
+        }
+        for rec in changed {
+            if let Err(e) = self.store.put(&rec) {
+                tracing::error!(pod = %rec.request.key.file_name(), error = %e, "could not store the pod's new ofport");
+            }
+        }
         Ok(())
     }
 
@@ -380,7 +491,17 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
         // The gate of this round is already open; a scratch one collects acks.
         let mut scratch = Gate::new(round, todo.iter().map(|(k, _)| Participant::Pod(k.file_name())), Instant::now(), None);
         self.replay_batch(&mut scratch, round, todo).await;
-        self.state.lock().await.pods.values().filter(|p| matches!(p.state, PodState::Failed { .. })).count()
+        let (failed, stale) = {
+            let st = self.state.lock().await;
+            (st.pods.values().filter(|p| matches!(p.state, PodState::Failed { .. })).count(), st.stale_delete_pending)
+        };
+        if failed == 0 && stale {
+            match self.delete_stale_rounds(round).await {
+                Ok(()) => self.state.lock().await.stale_delete_pending = false,
+                Err(e) => tracing::warn!(error = %e, "could not delete older rounds' flows; the next retry or round does"),
+            }
+        }
+        failed
     }
 
     /// Installs a batch of pods' flows in as few bundles as possible: one,
@@ -419,41 +540,97 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
         }
     }
 
-    /// Removes everything of a pod (flows, port, veth, record); best effort
-    /// on each part, so a half-gone pod is still cleaned up.
-    async fn remove_pod(&self, key: &PodKey) {
+    /// Removes everything of a pod: its flows (best effort: the next
+    /// round's stale delete covers them), then its OVS port and host veth
+    /// by name (derived from the key, so this works without a record, e.g.
+    /// after a crash between plumbing and storing), and only once both are
+    /// gone, its record. A failure keeps the record for a retried DEL.
+    async fn remove_pod(&self, key: &PodKey) -> Result<(), BackendError> {
         let rec = self.state.lock().await.pods.get(key).map(|p| p.record.clone());
-        let Some(rec) = rec else { return };
-        let del = FlowMod {
-            command: FlowModCommand::DELETE,
-            table_id: TABLE_ALL,
-            cookie: cookie::make(0, cookie::CATEGORY_POD, rec.attachment.ofport),
-            cookie_mask: cookie::OBJECT_MASK,
-            ..FlowMod::default()
-        };
-        if let Err(e) = self.switch.delete(vec![del]).await {
-            tracing::warn!(pod = %key.file_name(), error = %e, "could not delete pod flows; the next round removes them");
+        let host_if = rec.as_ref().map_or_else(|| host_ifname(key), |r| r.attachment.host_ifname.clone());
+        if let Some(rec) = &rec {
+            let del = FlowMod {
+                command: FlowModCommand::DELETE,
+                table_id: TABLE_ALL,
+                cookie: cookie::make(0, cookie::CATEGORY_POD, rec.attachment.ofport),
+                cookie_mask: cookie::OBJECT_MASK,
+                ..FlowMod::default()
+            };
+            if let Err(e) = self.switch.delete(vec![del]).await {
+                tracing::warn!(pod = %key.file_name(), error = %e, "could not delete pod flows; the next round removes them");
+            }
         }
-        if let Err(e) = self.db.del_port(&rec.attachment.host_ifname).await {
-            tracing::warn!(pod = %key.file_name(), error = %e, "could not delete the pod's port");
-        }
-        if let Err(e) = self.host.unplumb(&rec.attachment.host_ifname).await {
-            tracing::warn!(pod = %key.file_name(), error = %e, "could not delete the pod's veth");
-        }
-        if let Err(e) = self.store.remove(key) {
-            tracing::warn!(pod = %key.file_name(), error = %e, "could not delete the pod record");
-        }
+        self.db.del_port(&host_if).await?;
+        self.host.unplumb(&host_if).await?;
+        self.store.remove(key).map_err(|e| BackendError::Other(e.to_string()))?;
         self.state.lock().await.pods.remove(key);
+        Ok(())
     }
 
+    /// At start, before the first round: removes the OVS ports and host
+    /// veths of pods the agent has no record of (a crash between plumbing
+    /// and the record, a DEL that never came). Pods in quarantine are never
+    /// touched: their record may yet be repaired by hand.
+    pub async fn reconcile(&self) -> Result<Vec<String>, BackendError> {
+        let (known, keep): (std::collections::HashSet<PodKey>, std::collections::HashSet<String>) = {
+            let st = self.state.lock().await;
+            let known = st.pods.keys().chain(st.quarantined.iter().map(|q| &q.key)).cloned().collect();
+            let keep = st.pods.values().map(|p| p.record.attachment.host_ifname.clone()).chain(st.quarantined.iter().map(|q| host_ifname(&q.key))).collect();
+            (known, keep)
+        };
+        let mut removed = Vec::new();
+        for (port, key) in self.db.pod_ports() {
+            if !known.contains(&key) && !keep.contains(&port) {
+                self.db.del_port(&port).await?;
+                removed.push(port);
+            }
+        }
+        for link in self.host.pod_links().await? {
+            if !keep.contains(&link) {
+                self.host.unplumb(&link).await?;
+                if !removed.contains(&link) {
+                    removed.push(link);
+                }
+            }
+        }
+        if !removed.is_empty() {
+            tracing::warn!(?removed, "removed ports and veths of pods the agent has no record of");
+        }
+        Ok(removed)
+    }
+
+    /// Drops the quarantined record of `key` once its pod was cleaned up or
+    /// replaced by a new ADD.
+    async fn forget_quarantined(&self, key: &PodKey) {
+        let mut st = self.state.lock().await;
+        for q in st.quarantined.iter().filter(|q| &q.key == key) {
+            if let Err(e) = self.store.forget_quarantined(&q.file) {
+                tracing::warn!(file = %q.file, error = %e, "could not remove a quarantined record");
+            }
+        }
+        st.quarantined.retain(|q| &q.key != key);
+    }
+
+    /// The lowest number neither a pod nor an ADD in progress holds; the
+    /// caller reserves it under the same lock.
     fn next_ofport(st: &State) -> u32 {
         let used: std::collections::BTreeSet<u32> = st.pods.values().map(|p| p.record.attachment.ofport).collect();
-        (FIRST_POD_OFPORT..).find(|p| !used.contains(p)).expect("ports are plentiful")
+        (FIRST_POD_OFPORT..).find(|p| !used.contains(p) && !st.reserved_ofports.contains(p)).expect("ports are plentiful")
     }
 
     /// CNI ADD: plumb the pod, store it, install its flows in one bundle,
     /// answer when the switch acknowledged them.
     pub async fn add_pod(&self, req: AddPod) -> Result<PodAttachment, ApiError> {
+        self.add_pod_for(req, || false).await
+    }
+
+    /// [`Agent::add_pod`] for a client that may go away (the plugin gives
+    /// up after its timeout and releases the pod's lease): when
+    /// `client_gone` says so before the record is stored or before the
+    /// answer, the pod is undone under its key's lock, so a retried ADD
+    /// never finds it half there, and no pod lives on with a released address.
+    pub async fn add_pod_for(&self, req: AddPod, client_gone: impl Fn() -> bool + Send + Sync) -> Result<PodAttachment, ApiError> {
+        req.validate().map_err(|e| api_err(code::INVALID_ENV, e.to_string()))?;
         if !self.host.netns_exists(&req.netns) {
             return Err(api_err(code::INVALID_ENV, format!("network namespace {} does not exist", req.netns)));
         }
@@ -478,25 +655,35 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
                 // Same intent, not ready: install again below with the same port.
             } else {
                 // A different intent for the same key: the latest one wins.
-                self.remove_pod(&req.key).await;
+                self.remove_pod(&req.key).await.map_err(|e| backend_err(&e))?;
             }
         }
+        // Reserved before the first await that follows, released whatever happens.
+        let ofport_req = {
+            let mut st = self.state.lock().await;
+            let n = st.pods.get(&req.key).map(|p| p.record.attachment.ofport).unwrap_or_else(|| Self::next_ofport(&st));
+            st.reserved_ofports.insert(n);
+            n
+        };
+        let res = self.plumb_and_install(&req, ip, ofport_req, &client_gone).await;
+        self.state.lock().await.reserved_ofports.remove(&ofport_req);
+        if res.is_ok() {
+            self.forget_quarantined(&req.key).await;
+        }
+        res
+    }
 
+    /// The part of ADD that creates things; on failure it leaves nothing.
+    async fn plumb_and_install(&self, req: &AddPod, ip: Ipv4Addr, ofport_req: u32, client_gone: &(impl Fn() -> bool + Send + Sync)) -> Result<PodAttachment, ApiError> {
         let host_if = host_ifname(&req.key);
-        let plumbed = self.host.plumb(&req, &host_if).await.map_err(|e| {
-            tracing::error!(pod = %req.key.file_name(), error = %e, "plumbing failed");
-            backend_err(&e)
-        });
-        let plumbed = match plumbed {
+        let undo = |why: &str, e: &BackendError| tracing::error!(pod = %req.key.file_name(), error = %e, "{why}; undoing the pod");
+        let plumbed = match self.host.plumb(req, &host_if).await {
             Ok(p) => p,
             Err(e) => {
+                undo("plumbing failed", &e);
                 let _ = self.host.unplumb(&host_if).await;
-                return Err(e);
+                return Err(backend_err(&e));
             }
-        };
-        let ofport_req = {
-            let st = self.state.lock().await;
-            st.pods.get(&req.key).map(|p| p.record.attachment.ofport).unwrap_or_else(|| Self::next_ofport(&st))
         };
         let mut ids = BTreeMap::new();
         ids.insert("podflow-container-id".to_string(), req.key.container_id.clone());
@@ -507,9 +694,11 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
         if let Some(n) = &req.k8s_name {
             ids.insert("k8s-pod-name".to_string(), n.clone());
         }
+        // OVS may give another number than requested: the one it gave is used and stored.
         let ofport = match self.db.add_port(&host_if, ofport_req, ids).await {
             Ok(p) => p,
             Err(e) => {
+                undo("adding the port failed", &e);
                 let _ = self.db.del_port(&host_if).await;
                 let _ = self.host.unplumb(&host_if).await;
                 return Err(backend_err(&e));
@@ -526,51 +715,101 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
                 ofport,
             },
         };
-        if let Err(e) = self.store.put(&rec) {
+        let gone = client_gone();
+        let stored = if gone { Ok(()) } else { self.store.put(&rec) };
+        if gone || stored.is_err() {
+            if gone {
+                tracing::warn!(pod = %req.key.file_name(), "the client went away before the pod was committed; undoing the pod");
+            }
             let _ = self.db.del_port(&host_if).await;
             let _ = self.host.unplumb(&host_if).await;
-            return Err(api_err(code::IO_FAILURE, e.to_string()));
+            return Err(match stored {
+                Err(e) => api_err(code::IO_FAILURE, e.to_string()),
+                Ok(()) => client_went_away(&req.key),
+            });
         }
         let round = {
             let mut st = self.state.lock().await;
-            st.pods.insert(req.key.clone(), Pod { record: rec.clone(), state: PodState::Pending });
+            st.pods.insert(req.key.clone(), Pod { record: rec.clone(), state: PodState::Pending { reason: None } });
             st.round
         };
         let port = PodPort { ofport, mac: plumbed.pod_mac, ip };
         match self.switch.install(pipeline::pod_flows(round, &port)).await {
+            Ok(()) if client_gone() => {
+                tracing::warn!(pod = %req.key.file_name(), "the client went away before the answer; undoing the pod");
+                self.remove_pod(&req.key).await.map_err(|e| backend_err(&e))?;
+                Err(client_went_away(&req.key))
+            }
             Ok(()) => {
                 self.set_state(&req.key, ready_now(round)).await;
                 Ok(rec.attachment)
             }
             Err(e) => {
                 // Nothing half-created: the runtime retries ADD from scratch.
-                tracing::error!(pod = %req.key.file_name(), error = %e, "pod flows failed; undoing the pod");
-                self.remove_pod(&req.key).await;
+                undo("pod flows failed", &e);
+                if let Err(e2) = self.remove_pod(&req.key).await {
+                    tracing::error!(pod = %req.key.file_name(), error = %e2, "could not undo the pod; a DEL or the next ADD retries");
+                }
                 Err(backend_err(&e))
             }
         }
     }
 
-    /// CNI DEL: idempotent; deleting an absent pod succeeds.
+    /// CNI DEL: idempotent; deleting an absent pod succeeds (its port and
+    /// veth are still removed by name). Fails, keeping the record, when
+    /// the cleanup did not complete, so the runtime retries.
     pub async fn del_pod(&self, key: &PodKey) -> Result<(), ApiError> {
-        let _r = self.round_lock.read().await;
-        let lock = self.key_lock(key).await;
-        let _k = lock.lock().await;
-        self.remove_pod(key).await;
+        key.validate().map_err(|e| api_err(code::INVALID_ENV, e.to_string()))?;
+        // Lock order as in ADD (round, then key), and no key lock while
+        // waiting: an ADD of this key holding the round lock for reading
+        // must be able to finish, or a round queued behind it never starts.
+        let removed = loop {
+            if let Ok(_r) = self.round_lock.try_read() {
+                let lock = self.key_lock(key).await;
+                let _k = lock.lock().await;
+                break self.remove_pod(key).await;
+            }
+            let handed = {
+                let mut st = self.state.lock().await;
+                st.round_running.then(|| {
+                    let (tx, rx) = tokio::sync::oneshot::channel();
+                    st.withdrawals.push((key.clone(), tx));
+                    rx
+                })
+            };
+            match handed {
+                Some(rx) => {
+                    self.round_wake.notify_one();
+                    break rx.await.unwrap_or_else(|_| Err(BackendError::Unavailable("the round", "it stopped before removing the pod".into())));
+                }
+                // A retry of failed pods (short) or a round starting or ending.
+                None => tokio::time::sleep(Duration::from_millis(5)).await,
+            }
+        };
+        removed.map_err(|e| backend_err(&e))?;
+        self.forget_quarantined(key).await;
         Ok(())
     }
 
     /// CNI CHECK: the pod exists, is Ready and its namespace is there.
     pub async fn check_pod(&self, key: &PodKey) -> Result<(), ApiError> {
+        key.validate().map_err(|e| api_err(code::INVALID_ENV, e.to_string()))?;
         let st = self.state.lock().await;
+        if let Some(q) = st.quarantined.iter().find(|q| &q.key == key) {
+            return Err(api_err(code::IO_FAILURE, format!("the pod's record was quarantined: {}", q.reason)));
+        }
         let p = st.pods.get(key).ok_or_else(|| api_err(code::UNKNOWN_CONTAINER, format!("no pod {}", key.file_name())))?;
         if !self.host.netns_exists(&p.record.request.netns) {
             return Err(api_err(code::UNKNOWN_CONTAINER, format!("the namespace of pod {} is gone", key.file_name())));
         }
         match &p.state {
             PodState::Ready { .. } => Ok(()),
-            PodState::Pending => Err(api_err(code::TRY_AGAIN_LATER, "the pod's flows are not acknowledged yet")),
+            PodState::Pending { reason } => Err(api_err(
+                code::TRY_AGAIN_LATER,
+                format!("the pod's flows are not acknowledged by the switch yet{}", reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default()),
+            )),
             PodState::Failed { error } => Err(api_err(code::IO_FAILURE, error.clone())),
+            PodState::Quarantined { reason } => Err(api_err(code::IO_FAILURE, reason.clone())),
         }
     }
 
@@ -584,10 +823,18 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
     }
 
     async fn pods_where(&self, f: impl Fn(&PodKey) -> bool) -> Vec<PodInfo> {
-        self.state
-            .lock()
-            .await
-            .pods
+        let st = self.state.lock().await;
+        let quarantined = st.quarantined.iter().filter(|q| f(&q.key)).map(|q| PodInfo {
+            key: q.key.clone(),
+            k8s_namespace: None,
+            k8s_name: None,
+            ips: vec![],
+            routes: vec![],
+            netns: String::new(),
+            attachment: None,
+            state: PodState::Quarantined { reason: q.reason.clone() },
+        });
+        st.pods
             .iter()
             .filter(|(k, _)| f(k))
             .map(|(_, p)| p)
@@ -601,6 +848,7 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
                 attachment: Some(p.record.attachment.clone()),
                 state: p.state.clone(),
             })
+            .chain(quarantined)
             .collect()
     }
 
@@ -614,8 +862,10 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
             round: st.round,
             flow_restore_wait: st.flow_restore_wait,
             pods_ready: count(|s| matches!(s, PodState::Ready { .. })),
-            pods_pending: count(|s| matches!(s, PodState::Pending)),
+            pods_pending: count(|s| matches!(s, PodState::Pending { .. })),
             pods_failed: count(|s| matches!(s, PodState::Failed { .. })),
+            pods_quarantined: st.quarantined.len(),
+            not_ready_reason: if st.ready { None } else { Some(st.not_ready_reason.clone().unwrap_or_else(|| "no round has removed flow-restore-wait yet".into())) },
             ready: st.ready,
         }
     }

@@ -2,6 +2,10 @@
 //! written atomically (write to a temporary file, fsync, rename, fsync the
 //! directory) so that a crash leaves either the old record or the new one.
 //! The store knows nothing about Open vSwitch.
+//!
+//! A record that cannot be read or is invalid never stops the agent: it is
+//! moved to `<state-dir>/quarantine/` with a `.reason` file next to it, and
+//! reported; it is never deleted by the store on its own.
 
 use crate::api::{AddPod, PodAttachment, PodKey};
 use crate::state::write_atomic;
@@ -26,10 +30,40 @@ pub enum StoreError {
     Corrupt { path: String, detail: String },
 }
 
+/// A record moved aside: its file under `quarantine/`, the key it was
+/// stored for (from its content when readable, else from its name), why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quarantined {
+    pub key: PodKey,
+    pub file: String,
+    pub reason: String,
+}
+
+/// What [`PodStore::load_all`] found.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub records: Vec<PodRecord>,
+    /// Every record in quarantine, the ones moved by this load included.
+    pub quarantined: Vec<Quarantined>,
+    /// How many this load moved.
+    pub newly_quarantined: usize,
+}
+
 /// The pod records under `<state-dir>/pods`.
 #[derive(Debug, Clone)]
 pub struct PodStore {
     dir: PathBuf,
+    quarantine: PathBuf,
+}
+
+/// The key a record's file name stands for (`<container id>.<ifname>.json`;
+/// ifnames rarely hold a dot, so the last dot splits). For display only.
+fn key_from_name(name: &str) -> PodKey {
+    let stem = name.strip_suffix(".json").unwrap_or(name);
+    match stem.rsplit_once('.') {
+        Some((c, i)) => PodKey { container_id: c.into(), ifname: i.into() },
+        None => PodKey { container_id: stem.into(), ifname: String::new() },
+    }
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -40,7 +74,7 @@ impl PodStore {
     pub fn open(state_dir: &Path) -> Result<PodStore, StoreError> {
         let dir = state_dir.join("pods");
         fs::create_dir_all(&dir).map_err(io(&dir))?;
-        Ok(PodStore { dir })
+        Ok(PodStore { dir, quarantine: state_dir.join("quarantine") })
     }
 
     fn path(&self, key: &PodKey) -> PathBuf {
@@ -70,12 +104,14 @@ impl PodStore {
         }
     }
 
-    /// Every stored record. Leftover temporary files from a crash are removed.
-    pub fn load_all(&self) -> Result<Vec<PodRecord>, StoreError> {
-        let mut out = Vec::new();
+    /// Every stored record that reads, parses, is stored under its own
+    /// key's name and passes `accept`; the others are quarantined.
+    /// Leftover temporary files from a crash are removed.
+    pub fn load_all(&self, accept: impl Fn(&PodRecord) -> Result<(), String>) -> Result<Loaded, StoreError> {
+        let mut out = Loaded::default();
         for entry in fs::read_dir(&self.dir).map_err(io(&self.dir))? {
             let p = entry.map_err(io(&self.dir))?.path();
-            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
             if name.starts_with('.') && name.ends_with(".tmp") {
                 let _ = fs::remove_file(&p);
                 continue;
@@ -83,11 +119,74 @@ impl PodStore {
             if !name.ends_with(".json") {
                 continue;
             }
-            let b = fs::read(&p).map_err(io(&p))?;
-            out.push(serde_json::from_slice(&b).map_err(|e| StoreError::Corrupt { path: p.display().to_string(), detail: e.to_string() })?);
+            match Self::check(&p, &name, &accept) {
+                Ok(rec) => out.records.push(rec),
+                Err(reason) => {
+                    self.quarantine(&p, &name, &reason)?;
+                    out.newly_quarantined += 1;
+                    tracing::error!(file = %p.display(), %reason, "pod record quarantined; the agent goes on without this pod");
+                }
+            }
         }
-        out.sort_by(|a: &PodRecord, b: &PodRecord| a.request.key.cmp(&b.request.key));
+        out.records.sort_by(|a: &PodRecord, b: &PodRecord| a.request.key.cmp(&b.request.key));
+        out.quarantined = self.quarantined()?;
         Ok(out)
+    }
+
+    /// Reads and checks one record; on failure, why.
+    fn check(p: &Path, name: &str, accept: &impl Fn(&PodRecord) -> Result<(), String>) -> Result<PodRecord, String> {
+        let b = fs::read(p).map_err(|e| format!("unreadable: {e}"))?;
+        let rec: PodRecord = serde_json::from_slice(&b).map_err(|e| format!("not a pod record: {e}"))?;
+        rec.request.validate().map_err(|e| e.to_string())?;
+        let key = &rec.request.key;
+        if format!("{}.json", key.file_name()) != name {
+            return Err(format!("stored under the wrong name (its key is {})", key.file_name()));
+        }
+        accept(&rec)?;
+        Ok(rec)
+    }
+
+    fn quarantine(&self, p: &Path, name: &str, reason: &str) -> Result<(), StoreError> {
+        fs::create_dir_all(&self.quarantine).map_err(io(&self.quarantine))?;
+        let dest = self.quarantine.join(name);
+        write_atomic(&self.quarantine.join(format!("{name}.reason")), reason.as_bytes())?;
+        fs::rename(p, &dest).map_err(io(&dest))?;
+        for d in [&self.dir, &self.quarantine] {
+            File::open(d).and_then(|f| f.sync_all()).map_err(io(d))?;
+        }
+        Ok(())
+    }
+
+    /// The records in quarantine (none when the directory does not exist).
+    pub fn quarantined(&self) -> Result<Vec<Quarantined>, StoreError> {
+        let entries = match fs::read_dir(&self.quarantine) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+            Err(e) => return Err(io(&self.quarantine)(e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let p = entry.map_err(io(&self.quarantine))?.path();
+            let Some(name) = p.file_name().and_then(|n| n.to_str()).filter(|n| n.ends_with(".json")) else { continue };
+            let claimed = fs::read(&p).ok().and_then(|b| serde_json::from_slice::<PodRecord>(&b).ok()).map(|r| r.request.key);
+            let reason = fs::read_to_string(self.quarantine.join(format!("{name}.reason"))).unwrap_or_else(|_| "quarantined".into());
+            out.push(Quarantined { key: claimed.unwrap_or_else(|| key_from_name(name)), file: name.to_string(), reason });
+        }
+        out.sort_by(|a, b| a.file.cmp(&b.file));
+        Ok(out)
+    }
+
+    /// Drops a quarantined record once its pod was cleaned up (DEL).
+    pub fn forget_quarantined(&self, file: &str) -> Result<(), StoreError> {
+        for f in [file.to_string(), format!("{file}.reason")] {
+            let p = self.quarantine.join(&f);
+            match fs::remove_file(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io(&p)(e)),
+            }
+        }
+        Ok(())
     }
 }
 
@@ -125,12 +224,48 @@ mod tests {
         s.put(&rec("a")).unwrap();
         std::fs::write(d.join("pods/.c.eth0.json.tmp"), b"{half").unwrap();
         assert_eq!(s.get(&rec("a").request.key).unwrap(), Some(rec("a")));
-        let all = s.load_all().unwrap();
+        let all = s.load_all(|_| Ok(())).unwrap().records;
         assert_eq!(all.iter().map(|r| r.request.key.container_id.as_str()).collect::<Vec<_>>(), ["a", "b"]);
         assert!(!d.join("pods/.c.eth0.json.tmp").exists());
         s.remove(&rec("a").request.key).unwrap();
         s.remove(&rec("a").request.key).unwrap();
         assert_eq!(s.get(&rec("a").request.key).unwrap(), None);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn bad_records_are_quarantined_not_fatal() {
+        let d = std::env::temp_dir().join(format!("podflow-store-q-{}", std::process::id()));
+        let s = PodStore::open(&d).unwrap();
+        s.put(&rec("good")).unwrap();
+        let full = serde_json::to_vec(&rec("cut")).unwrap();
+        std::fs::write(d.join("pods/cut.eth0.json"), &full[..full.len() / 2]).unwrap();
+        std::fs::write(d.join("pods/foreign.eth0.json"), br#"{"some":"other tool"}"#).unwrap();
+        std::fs::write(d.join("pods/moved.eth0.json"), serde_json::to_vec(&rec("elsewhere")).unwrap()).unwrap();
+        let mut evil = rec("evil");
+        evil.request.key.container_id = "../evil".into();
+        std::fs::write(d.join("pods/evil.eth0.json"), serde_json::to_vec(&evil).unwrap()).unwrap();
+        std::fs::write(d.join("pods/refused.eth0.json"), serde_json::to_vec(&rec("refused")).unwrap()).unwrap();
+        let l = s.load_all(|r| if r.request.key.container_id == "refused" { Err("no usable address".into()) } else { Ok(()) }).unwrap();
+        assert_eq!(l.records, vec![rec("good")]);
+        assert_eq!(l.newly_quarantined, 5);
+        let q: Vec<_> = l.quarantined.iter().map(|q| (q.key.container_id.as_str(), q.reason.split(':').next().unwrap())).collect();
+        assert_eq!(
+            q,
+            [
+                ("cut", "not a pod record"),
+                ("../evil", "invalid container_id"),
+                ("foreign", "not a pod record"),
+                ("elsewhere", "stored under the wrong name (its key is elsewhere.eth0)"),
+                ("refused", "no usable address")
+            ]
+        );
+        assert!(!d.join("pods/cut.eth0.json").exists() && d.join("quarantine/cut.eth0.json").exists());
+        // A second load finds them in quarantine without moving anything.
+        let l2 = s.load_all(|_| Ok(())).unwrap();
+        assert_eq!((l2.records.len(), l2.newly_quarantined, l2.quarantined.len()), (1, 0, 5));
+        s.forget_quarantined("cut.eth0.json").unwrap();
+        assert_eq!(s.quarantined().unwrap().len(), 4);
         std::fs::remove_dir_all(&d).unwrap();
     }
 }

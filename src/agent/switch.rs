@@ -6,6 +6,7 @@ use super::backend::{BackendError, GroupOutcome, SwitchOps};
 use super::metrics::Counters;
 use crate::openflow::{BundleError, OfError, Session, Supervisor};
 use podflow_proto::openflow::bundle::flags;
+use podflow_proto::openflow::port::PortNo;
 use podflow_proto::openflow::{FlowMod, Message};
 use std::sync::Arc;
 
@@ -101,6 +102,11 @@ impl SwitchOps for OpenFlowSwitch {
             out[g] = GroupOutcome::Failed(BackendError::Refused(why));
         }
         out
+    }
+
+    async fn ports(&self) -> Result<std::collections::BTreeMap<String, u32>, BackendError> {
+        let ports = self.session()?.port_desc().await.map_err(of_err)?;
+        Ok(ports.into_iter().filter(|p| p.port_no < PortNo::MAX).map(|p| (p.name, p.port_no.0)).collect())
     }
 
     async fn delete(&self, deletes: Vec<FlowMod>) -> Result<(), BackendError> {

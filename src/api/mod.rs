@@ -10,10 +10,28 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 
-/// Largest request or response line accepted (a pod list of 10,000 pods fits).
+/// Largest response line a client accepts (a pod list of 10,000 pods fits).
 pub const MAX_LINE: usize = 16 << 20;
 
+/// Largest request line the agent reads: a request is one pod, far below
+/// this; anything longer is junk and must not cost the agent memory.
+pub const MAX_REQUEST_LINE: usize = 1 << 20;
+
 pub mod server;
+
+/// CNI error codes (spec section "Error"): the agent answers with them and
+/// the plugin passes them on, so both take them from here.
+pub mod code {
+    pub const INCOMPATIBLE_VERSION: u32 = 1;
+    pub const UNSUPPORTED_FIELD: u32 = 2;
+    pub const UNKNOWN_CONTAINER: u32 = 3;
+    pub const INVALID_ENV: u32 = 4;
+    pub const IO_FAILURE: u32 = 5;
+    pub const DECODE_FAILURE: u32 = 6;
+    pub const INVALID_CONFIG: u32 = 7;
+    pub const TRY_AGAIN_LATER: u32 = 11;
+    pub const NOT_AVAILABLE: u32 = 50;
+}
 
 /// One address given to a pod interface, as CNI results carry it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,9 +56,50 @@ pub struct PodKey {
     pub ifname: String,
 }
 
+/// Container ids: an alphanumeric first character, then alphanumerics,
+/// `_`, `.` and `-` (CNI spec); never a path.
+pub fn valid_container_id(id: &str) -> bool {
+    let mut c = id.chars();
+    matches!(c.next(), Some(f) if f.is_ascii_alphanumeric())
+        && id.chars().all(|ch| ch.is_ascii_alphanumeric() || "_.-".contains(ch))
+        && !id.contains("..")
+        && id.len() <= 256
+}
+
+/// Interface names: what Linux accepts, no path characters.
+pub fn valid_ifname(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 15 && name != "." && name != ".." && name.chars().all(|c| c.is_ascii_graphic() && c != '/' && c != ':')
+}
+
+/// Why a request was refused before the agent acted on it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {field}: {value:?} ({why})")]
+pub struct Invalid {
+    pub field: &'static str,
+    pub value: String,
+    pub why: &'static str,
+}
+
+fn invalid(field: &'static str, value: &str, why: &'static str) -> Invalid {
+    Invalid { field, value: value.chars().take(300).collect(), why }
+}
+
 impl PodKey {
-    /// A file-system safe key (`<container id>.<ifname>`). Both parts are
-    /// validated by the caller to contain no `/` or `..`.
+    /// Checks both parts with the plugin's rules: the agent builds paths
+    /// and interface names from them, so whatever reached the socket is
+    /// checked again here.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        if !valid_container_id(&self.container_id) {
+            return Err(invalid("container_id", &self.container_id, "alphanumerics, '_', '.', '-', at most 256, no '..'"));
+        }
+        if !valid_ifname(&self.ifname) {
+            return Err(invalid("ifname", &self.ifname, "1 to 15 printable characters, no '/' or ':'"));
+        }
+        Ok(())
+    }
+
+    /// A file-system safe key (`<container id>.<ifname>`) once
+    /// [`PodKey::validate`] passed.
     pub fn file_name(&self) -> String {
         format!("{}.{}", self.container_id, self.ifname)
     }
@@ -71,6 +130,44 @@ pub struct AddPod {
     pub k8s_name: Option<String>,
 }
 
+impl AddPod {
+    /// Every field, as the agent will use it: the key for paths and names,
+    /// the namespace path for setns, addresses and routes for netlink.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        self.key.validate()?;
+        let ns = std::path::Path::new(&self.netns);
+        if !ns.is_absolute() || ns.components().any(|c| matches!(c, std::path::Component::ParentDir)) || self.netns.len() > 4096 {
+            return Err(invalid("netns", &self.netns, "an absolute path without '..'"));
+        }
+        if self.ips.is_empty() || self.ips.len() > 16 {
+            return Err(invalid("ips", &self.ips.len().to_string(), "1 to 16 addresses"));
+        }
+        for ip in &self.ips {
+            ip.address.parse::<crate::host::IpPrefix>().map_err(|_| invalid("ips.address", &ip.address, "an address with its prefix length"))?;
+            if let Some(g) = &ip.gateway {
+                g.parse::<std::net::IpAddr>().map_err(|_| invalid("ips.gateway", g, "an IP address"))?;
+            }
+        }
+        if self.routes.len() > 256 {
+            return Err(invalid("routes", &self.routes.len().to_string(), "at most 256 routes"));
+        }
+        for r in &self.routes {
+            r.dst.parse::<crate::host::IpPrefix>().map_err(|_| invalid("routes.dst", &r.dst, "a prefix like 0.0.0.0/0"))?;
+            if let Some(g) = &r.gw {
+                g.parse::<std::net::IpAddr>().map_err(|_| invalid("routes.gw", g, "an IP address"))?;
+            }
+        }
+        for (field, v) in [("k8s_namespace", &self.k8s_namespace), ("k8s_name", &self.k8s_name)] {
+            if let Some(v) = v {
+                if v.len() > 253 || v.chars().any(|c| c.is_control()) {
+                    return Err(invalid(field, v, "at most 253 characters, no control characters"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Request {
@@ -98,12 +195,21 @@ pub struct PodAttachment {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum PodState {
-    Pending,
+    /// Not acknowledged by the switch that is there now; `reason` says why
+    /// when it is not simply "being installed" (e.g. "switch lost").
+    Pending {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
     /// Flows acknowledged by the switch in `round`, at `acked_at` (RFC 3339,
     /// UTC, microseconds; also as nanoseconds since the epoch).
     Ready { round: u16, acked_at: String, acked_unix_ns: u64 },
     /// The switch refused the pod's flows (its error), or plumbing failed.
     Failed { error: String },
+    /// The pod's record in the state directory was unreadable or invalid;
+    /// it was moved to `<state-dir>/quarantine/` and the agent does nothing
+    /// with this pod until a DEL removes it.
+    Quarantined { reason: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,6 +239,12 @@ pub struct Status {
     pub pods_ready: usize,
     pub pods_pending: usize,
     pub pods_failed: usize,
+    /// Records moved to the quarantine directory.
+    #[serde(default)]
+    pub pods_quarantined: usize,
+    /// Why the agent is not ready, when it is not (e.g. "switch lost").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_ready_reason: Option<String>,
     /// Whether the agent accepts CNI requests (initial round done).
     pub ready: bool,
 }

@@ -141,8 +141,14 @@ pub struct ClientArgs {
     pub json: bool,
     /// `status` only: exit 1 unless the agent is ready (connected, and its
     /// last round removed flow-restore-wait). For readiness probes.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "require_live")]
     pub require_ready: bool,
+    /// `status` only: exit 1 unless the agent itself answers (its API and
+    /// state), whatever the switch and OVSDB do: a liveness probe that
+    /// failed while OVS restarts would have the agent killed exactly when
+    /// it is needed. For liveness probes.
+    #[arg(long)]
+    pub require_live: bool,
 }
 
 async fn ask(sock: PathBuf, req: Request) -> Result<Response, CliError> {
@@ -165,9 +171,11 @@ pub async fn pods(a: ClientArgs) -> Result<ExitCode, CliError> {
                 let ip = i.ips.first().map(|c| c.address.clone()).unwrap_or_default();
                 let ofport = i.attachment.as_ref().map(|a| a.ofport.to_string()).unwrap_or_else(|| "-".into());
                 let state = match &i.state {
-                    PodState::Pending => "Pending".to_string(),
+                    PodState::Pending { reason: None } => "Pending".to_string(),
+                    PodState::Pending { reason: Some(r) } => format!("Pending ({r})"),
                     PodState::Ready { round, acked_at, .. } => format!("Ready (round {round}, acked {acked_at})"),
                     PodState::Failed { error } => format!("Failed: {error}"),
+                    PodState::Quarantined { reason } => format!("Quarantined({reason})"),
                 };
                 let id: String = i.key.container_id.chars().take(24).collect();
                 println!("{id:<24} {:<8} {pod:<20} {ip:<18} {ofport:<7} {state}", i.key.ifname);
@@ -180,7 +188,11 @@ pub async fn pods(a: ClientArgs) -> Result<ExitCode, CliError> {
 }
 
 pub async fn status(a: ClientArgs) -> Result<ExitCode, CliError> {
-    let s = match ask(a.api_socket, Request::Status).await? {
+    let s = match ask(a.api_socket, Request::Status).await {
+        Err(CliError::Failed(e)) if a.require_live => return Err(CliError::Failed(format!("the agent is not live: {e}"))),
+        r => r?,
+    };
+    let s = match s {
         Response::Status(s) => s,
         Response::Error(e) => return Err(CliError::Failed(e.msg)),
         other => return Err(CliError::Failed(format!("unexpected answer {other:?}"))),
@@ -199,10 +211,14 @@ pub async fn status(a: ClientArgs) -> Result<ExitCode, CliError> {
         println!("ovsdb:             {}", if s.ovsdb_connected { "connected" } else { "disconnected" });
         println!("round:             {}", s.round);
         println!("flow-restore-wait: {frw}");
-        println!("pods:              {} ready, {} pending, {} failed", s.pods_ready, s.pods_pending, s.pods_failed);
+        println!("pods:              {} ready, {} pending, {} failed, {} quarantined", s.pods_ready, s.pods_pending, s.pods_failed, s.pods_quarantined);
+        if let Some(why) = &s.not_ready_reason {
+            println!("not ready:         {why}");
+        }
     }
     if a.require_ready && !s.ready {
-        return Err(CliError::Failed("the agent is not ready: its last round has not removed flow-restore-wait yet".into()));
+        let why = s.not_ready_reason.unwrap_or_else(|| "its last round has not removed flow-restore-wait yet".into());
+        return Err(CliError::Failed(format!("the agent is not ready: {why}")));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -53,20 +53,7 @@ impl Env {
     }
 }
 
-/// Container ids: an alphanumeric first character, then alphanumerics,
-/// `_`, `.` and `-` (CNI spec); never a path.
-pub fn valid_container_id(id: &str) -> bool {
-    let mut c = id.chars();
-    matches!(c.next(), Some(f) if f.is_ascii_alphanumeric())
-        && id.chars().all(|ch| ch.is_ascii_alphanumeric() || "_.-".contains(ch))
-        && !id.contains("..")
-        && id.len() <= 256
-}
-
-/// Interface names: what Linux accepts, no path characters.
-pub fn valid_ifname(name: &str) -> bool {
-    !name.is_empty() && name.len() <= 15 && name != "." && name != ".." && name.chars().all(|c| c.is_ascii_graphic() && c != '/' && c != ':')
-}
+pub use crate::api::{valid_container_id, valid_ifname};
 
 /// Lock stripes for serializing operations on the same pod across plugin
 /// processes (a fixed set of files, so nothing accumulates).

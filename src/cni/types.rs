@@ -9,18 +9,7 @@ pub const SUPPORTED_VERSIONS: &[&str] = &["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1
 /// Default agent socket.
 pub const DEFAULT_AGENT_SOCKET: &str = "/var/lib/podflow/podflow.sock";
 
-/// CNI error codes (spec section "Error").
-pub mod code {
-    pub const INCOMPATIBLE_VERSION: u32 = 1;
-    pub const UNSUPPORTED_FIELD: u32 = 2;
-    pub const UNKNOWN_CONTAINER: u32 = 3;
-    pub const INVALID_ENV: u32 = 4;
-    pub const IO_FAILURE: u32 = 5;
-    pub const DECODE_FAILURE: u32 = 6;
-    pub const INVALID_CONFIG: u32 = 7;
-    pub const TRY_AGAIN_LATER: u32 = 11;
-    pub const NOT_AVAILABLE: u32 = 50;
-}
+pub use crate::api::code;
 
 /// The part of the network configuration podflow reads; the whole document
 /// is kept to hand it to the IPAM plugin unchanged.

@@ -372,8 +372,9 @@ fn print_pods(demo: &Demo, out: &mut (dyn Write + Send)) -> Result<(), DemoError
         let ofport = i.and_then(|i| i.attachment.as_ref()).map_or("-".into(), |a| a.ofport.to_string());
         let state = match i.map(|i| &i.state) {
             Some(PodState::Ready { round, acked_at, .. }) => format!("Ready (round {round}, flows acked {acked_at})"),
-            Some(PodState::Pending) => "Pending".into(),
+            Some(PodState::Pending { .. }) => "Pending".into(),
             Some(PodState::Failed { error }) => format!("Failed: {error}"),
+            Some(PodState::Quarantined { reason }) => format!("Quarantined({reason})"),
             None => "unknown to the agent".into(),
         };
         let _ = writeln!(out, "{:<6} {:<13} {:<7} {:<10} {:<26} {state}", p.name, p.ip, ofport, format!("{:.0} ms", p.cni_add.as_secs_f64() * 1e3), p.netns);

@@ -74,7 +74,14 @@ impl Node {
 
     /// Starts `podflow agent` inside the sandbox namespace and waits until ready.
     pub fn start_agent(&mut self) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("agent.log")).unwrap();
+        self.agent = Some(self.spawn_agent("agent.log"));
+        self.wait_ready(Duration::from_secs(30));
+    }
+
+    /// `podflow agent` as [`Node::start_agent`] runs it, logging to `log`
+    /// under the node's directory; not waited for.
+    pub fn spawn_agent(&self, log: &str) -> Child {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join(log)).unwrap();
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", &self.sb.netns, env!("CARGO_BIN_EXE_podflow"), "agent"])
             .args(["--bridge", BRIDGE, "--datapath-type", "netdev", "--pod-cidr", POD_CIDR])
@@ -93,8 +100,33 @@ impl Node {
         if let Some(m) = &self.metrics_addr {
             cmd.args(["--metrics-addr", m]);
         }
-        self.agent = Some(cmd.spawn().unwrap());
-        self.wait_ready(Duration::from_secs(30));
+        cmd.spawn().unwrap()
+    }
+
+    /// SIGTERM to the agent; returns how long it took to exit and its status.
+    pub fn stop_agent(&mut self) -> (Duration, std::process::ExitStatus) {
+        let mut c = self.agent.take().expect("an agent runs");
+        let t0 = Instant::now();
+        // SAFETY: a signal to the child we spawned (`ip netns exec` execs the agent).
+        unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+        let limit = Duration::from_secs(30);
+        loop {
+            if let Some(st) = c.try_wait().unwrap() {
+                return (t0.elapsed(), st);
+            }
+            if t0.elapsed() > limit {
+                let _ = c.kill();
+                let _ = c.wait();
+                panic!("the agent did not exit within {limit:?} of SIGTERM; log:\n{}", self.agent_log());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Runs the `podflow` CLI against the agent's socket; (success, stdout+stderr).
+    pub fn podflow(&self, args: &[&str]) -> (bool, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_podflow")).args(args).arg("--api-socket").arg(self.api_socket()).output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
     }
 
     /// `kill -9` of the agent (it leaves flows and state behind).

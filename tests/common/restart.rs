@@ -14,6 +14,8 @@ pub struct Outcome {
     pub probes: ProbeReport,
     pub before: Vec<String>,
     pub after: Vec<String>,
+    /// The agent's warnings and errors, for a failure's message.
+    pub warnings: String,
 }
 
 impl Outcome {

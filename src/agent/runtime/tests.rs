@@ -21,6 +21,8 @@ struct SwitchInner {
 struct FakeSwitch {
     log: Log,
     inner: Arc<StdMutex<SwitchInner>>,
+    /// The ports the switch reports: the fake OVSDB's, as in OVS.
+    ports: Arc<StdMutex<BTreeMap<String, u32>>>,
 }
 
 impl SwitchOps for FakeSwitch {
@@ -46,6 +48,10 @@ impl SwitchOps for FakeSwitch {
         Ok(())
     }
 
+    async fn ports(&self) -> Result<BTreeMap<String, u32>, BackendError> {
+        Ok(self.ports.lock().unwrap().clone())
+    }
+
     async fn delete(&self, deletes: Vec<FlowMod>) -> Result<(), BackendError> {
         let mut i = self.inner.lock().unwrap();
         for d in deletes {
@@ -60,6 +66,8 @@ struct FakeDb {
     log: Log,
     frw: Arc<StdMutex<bool>>,
     ports: Arc<StdMutex<BTreeMap<String, u32>>>,
+    /// Port deletions fail while set.
+    down: Arc<StdMutex<bool>>,
 }
 
 impl DbOps for FakeDb {
@@ -76,14 +84,32 @@ impl DbOps for FakeDb {
         self.log.lock().unwrap().push("frw cleared".into());
         Ok(())
     }
+    /// Like OVS: the requested number unless another interface has it,
+    /// then the next free one. It yields first, as a real OVSDB round trip
+    /// does, so concurrent ADDs interleave.
     async fn add_port(&self, name: &str, ofport_request: u32, _ids: BTreeMap<String, String>) -> Result<u32, BackendError> {
-        self.ports.lock().unwrap().insert(name.into(), ofport_request);
-        Ok(ofport_request)
+        tokio::task::yield_now().await;
+        self.log.lock().unwrap().push(format!("port request {ofport_request}"));
+        let mut ports = self.ports.lock().unwrap();
+        if let Some(&p) = ports.get(name) {
+            return Ok(p);
+        }
+        let taken: HashSet<u32> = ports.values().copied().collect();
+        let p = (ofport_request..).find(|p| !taken.contains(p)).unwrap();
+        ports.insert(name.into(), p);
+        Ok(p)
+    }
+    fn pod_ports(&self) -> Vec<(String, PodKey)> {
+        self.ports.lock().unwrap().keys().map(|n| (n.clone(), PodKey { container_id: format!("owner-of-{n}"), ifname: "eth0".into() })).collect()
     }
     async fn del_port(&self, name: &str) -> Result<(), BackendError> {
+        if *self.down.lock().unwrap() {
+            return Err(BackendError::Unavailable("OVSDB", "test: down".into()));
+        }
         self.ports.lock().unwrap().remove(name);
         Ok(())
     }
+
 }
 
 #[derive(Clone)]
@@ -94,12 +120,16 @@ struct FakeHost {
 
 impl HostOps for FakeHost {
     async fn plumb(&self, _req: &AddPod, host_ifname: &str) -> Result<Plumbed, BackendError> {
+        tokio::task::yield_now().await;
         self.plumbed.lock().unwrap().insert(host_ifname.into());
         Ok(Plumbed { host_ifname: host_ifname.into(), host_mac: [2, 0, 0, 0, 0, 1], pod_mac: [2, 0, 0, 0, 0, 2] })
     }
     async fn unplumb(&self, host_ifname: &str) -> Result<(), BackendError> {
         self.plumbed.lock().unwrap().remove(host_ifname);
         Ok(())
+    }
+    async fn pod_links(&self) -> Result<Vec<String>, BackendError> {
+        Ok(self.plumbed.lock().unwrap().iter().cloned().collect())
     }
     fn netns_exists(&self, netns: &str) -> bool {
         self.netns.lock().unwrap().contains(netns)
@@ -131,8 +161,9 @@ fn rig(deadline: Option<Duration>) -> Rig {
 
 fn rig_in(dir: PathBuf, deadline: Option<Duration>) -> Rig {
     let log: Log = Arc::default();
-    let switch = FakeSwitch { log: log.clone(), inner: Arc::default() };
-    let db = FakeDb { log: log.clone(), frw: Arc::new(StdMutex::new(true)), ports: Arc::default() };
+    let ports: Arc<StdMutex<BTreeMap<String, u32>>> = Arc::default();
+    let switch = FakeSwitch { log: log.clone(), inner: Arc::default(), ports: ports.clone() };
+    let db = FakeDb { log: log.clone(), frw: Arc::new(StdMutex::new(true)), ports, down: Arc::default() };
     let host = FakeHost { netns: Arc::default(), plumbed: Arc::default() };
     let cfg = AgentConfig {
         bridge: "br-int".into(),
@@ -313,7 +344,8 @@ async fn switch_loss_sets_flow_restore_wait() {
     let r = rig(None);
     r.agent.run_round().await.unwrap();
     assert!(!*r.db.frw.lock().unwrap());
-    r.agent.switch_lost().await.unwrap();
+    r.agent.switch_gone().await;
+    r.agent.set_flow_restore_wait().await.unwrap();
     assert!(*r.db.frw.lock().unwrap());
     assert!(!r.agent.status().await.ready);
 }
@@ -360,4 +392,201 @@ async fn a_secondary_bridge_holds_the_key_until_its_flows_are_acked() {
     assert_eq!(log.iter().filter(|l| *l == "fail bridge br-ext").count(), 2, "{log:?}");
     assert!(pos(&log, "ack bridge br-ext") < first(&log, "frw cleared"), "{log:?}");
     assert!(pos(&log, &format!("ack pod {FIRST_POD_OFPORT}")) < first(&log, "frw cleared"));
+}
+
+#[tokio::test]
+async fn after_a_switch_loss_nothing_is_ready_until_the_next_round_acks_it() {
+    let r = with_pods(2).await;
+    r.agent.check_pod(&add_req(0).key).await.unwrap();
+    r.agent.switch_gone().await;
+    let st = r.agent.status().await;
+    assert_eq!((st.ready, st.pods_ready, st.pods_pending), (false, 0, 2));
+    assert_eq!(st.not_ready_reason.as_deref(), Some("switch lost"));
+    assert!(r.agent.pods().await.iter().all(|p| p.state == PodState::Pending { reason: Some("switch lost".into()) }));
+    let e = r.agent.check_pod(&add_req(0).key).await.unwrap_err();
+    assert!(e.code == code::TRY_AGAIN_LATER && e.msg.contains("switch lost"), "{e:?}");
+    r.agent.run_round().await.unwrap();
+    r.agent.check_pod(&add_req(0).key).await.unwrap();
+    assert_eq!(r.agent.status().await.pods_ready, 2);
+}
+
+#[tokio::test]
+async fn concurrent_adds_ask_for_distinct_ports_and_keep_what_ovs_gave() {
+    let r = Arc::new(rig(None));
+    r.agent.run_round().await.unwrap();
+    // Another interface already has the first pod number: OVS gives the pod another.
+    r.db.ports.lock().unwrap().insert("foreign0".into(), FIRST_POD_OFPORT);
+    for i in 0..32 {
+        r.host.netns.lock().unwrap().insert(format!("/var/run/netns/p{i}"));
+    }
+    let adds: Vec<_> = (0..32)
+        .map(|i| {
+            let r = r.clone();
+            tokio::spawn(async move { r.agent.add_pod(add_req(i)).await.unwrap() })
+        })
+        .collect();
+    let mut got = HashSet::new();
+    for a in adds {
+        let att = a.await.unwrap();
+        assert_eq!(Some(att.ofport), r.db.ports.lock().unwrap().get(&att.host_ifname).copied(), "the record disagrees with OVS");
+        assert!(got.insert(att.ofport), "ofport {} given twice", att.ofport);
+    }
+    assert!(!got.contains(&FIRST_POD_OFPORT));
+    let asked: Vec<String> = r.log.lock().unwrap().iter().filter(|l| l.starts_with("port request")).cloned().collect();
+    assert_eq!(asked.iter().collect::<HashSet<_>>().len(), 32, "two ADDs asked OVS for the same number: {asked:?}");
+    // OVS renumbers a port (re-added after a restart): the next round uses its number.
+    let (name, old) = {
+        let info = r.agent.pod(&add_req(3).key).await.unwrap().attachment.unwrap();
+        (info.host_ifname, info.ofport)
+    };
+    r.db.ports.lock().unwrap().insert(name, 900);
+    r.log.lock().unwrap().clear();
+    r.agent.run_round().await.unwrap();
+    let log = r.log.lock().unwrap().clone();
+    assert!(log.contains(&"ack pod 900".to_string()) && !log.contains(&format!("ack pod {old}")), "{log:?}");
+    assert_eq!(r.agent.store.get(&add_req(3).key).unwrap().unwrap().attachment.ofport, 900);
+}
+
+#[tokio::test]
+async fn del_without_a_record_removes_port_and_veth_by_name_and_a_failed_cleanup_keeps_the_record() {
+    let r = with_pods(1).await;
+    // A crash between plumbing and the record: a veth and a port, no record.
+    let orphan = PodKey { container_id: "crashed".into(), ifname: "eth0".into() };
+    r.host.plumbed.lock().unwrap().insert(host_ifname(&orphan));
+    r.db.ports.lock().unwrap().insert(host_ifname(&orphan), 77);
+    r.agent.del_pod(&orphan).await.unwrap();
+    assert!(!r.host.plumbed.lock().unwrap().contains(&host_ifname(&orphan)));
+    assert!(!r.db.ports.lock().unwrap().contains_key(&host_ifname(&orphan)));
+    // OVSDB unreachable: DEL fails and the record stays for the retry.
+    *r.db.down.lock().unwrap() = true;
+    let e = r.agent.del_pod(&add_req(0).key).await.unwrap_err();
+    assert_eq!(e.code, code::TRY_AGAIN_LATER);
+    assert!(r.agent.store.get(&add_req(0).key).unwrap().is_some());
+    assert_eq!(r.agent.pods().await.len(), 1);
+    *r.db.down.lock().unwrap() = false;
+    r.agent.del_pod(&add_req(0).key).await.unwrap();
+    assert!(r.agent.store.get(&add_req(0).key).unwrap().is_none());
+    assert!(r.db.ports.lock().unwrap().is_empty() && r.host.plumbed.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_corrupt_record_is_quarantined_and_the_gate_still_opens() {
+    let r = with_pods(2).await;
+    let d = r.dir.clone();
+    std::mem::forget(r);
+    std::fs::write(d.join("pods/c1.eth0.json"), b"{\"request\": {\"key\"").unwrap();
+    let r = rig_in(d.clone(), None);
+    r.host.netns.lock().unwrap().insert("/var/run/netns/p0".into());
+    r.agent.run_round().await.unwrap();
+    assert!(!*r.db.frw.lock().unwrap(), "one bad record kept the key");
+    let pods = r.agent.pods().await;
+    assert_eq!(pods.len(), 2);
+    let q = pods.iter().find(|p| p.key.container_id == "c1").unwrap();
+    assert!(matches!(&q.state, PodState::Quarantined { reason } if reason.contains("not a pod record")), "{q:?}");
+    let st = r.agent.status().await;
+    assert_eq!((st.pods_ready, st.pods_quarantined), (1, 1));
+    assert!(d.join("quarantine/c1.eth0.json").exists());
+    assert!(r.agent.check_pod(&add_req(1).key).await.is_err());
+    // DEL cleans the pod up by name and forgets the quarantined record.
+    r.agent.del_pod(&add_req(1).key).await.unwrap();
+    assert_eq!(r.agent.status().await.pods_quarantined, 0);
+    assert!(!d.join("quarantine/c1.eth0.json").exists());
+}
+
+#[tokio::test]
+async fn requests_with_unsafe_fields_are_refused_before_anything_happens() {
+    let r = with_pods(0).await;
+    let mut bad = add_req(1);
+    bad.key.container_id = "../../etc".into();
+    assert_eq!(r.agent.add_pod(bad.clone()).await.unwrap_err().code, code::INVALID_ENV);
+    assert_eq!(r.agent.del_pod(&bad.key).await.unwrap_err().code, code::INVALID_ENV);
+    let mut bad = add_req(1);
+    bad.key.ifname = "a/b".into();
+    assert_eq!(r.agent.add_pod(bad).await.unwrap_err().code, code::INVALID_ENV);
+    let mut bad = add_req(1);
+    bad.netns = "relative/ns".into();
+    assert_eq!(r.agent.add_pod(bad).await.unwrap_err().code, code::INVALID_ENV);
+    let mut bad = add_req(1);
+    bad.ips[0].address = "198.18.0.5".into();
+    assert_eq!(r.agent.add_pod(bad).await.unwrap_err().code, code::INVALID_ENV);
+    assert!(r.host.plumbed.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_add_whose_client_went_away_is_undone() {
+    let r = with_pods(0).await;
+    r.host.netns.lock().unwrap().insert("/var/run/netns/p1".into());
+    let e = r.agent.add_pod_for(add_req(1), || true).await.unwrap_err();
+    assert!(e.msg.contains("went away"), "{e:?}");
+    assert!(r.agent.pods().await.is_empty());
+    assert!(r.db.ports.lock().unwrap().is_empty() && r.host.plumbed.lock().unwrap().is_empty());
+    assert!(r.agent.store.get(&add_req(1).key).unwrap().is_none());
+    // Gone only after the commit: undone before the answer.
+    let calls = std::sync::atomic::AtomicUsize::new(0);
+    let e = r.agent.add_pod_for(add_req(1), || calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) > 0).await.unwrap_err();
+    assert!(e.msg.contains("went away"), "{e:?}");
+    assert!(r.agent.pods().await.is_empty() && r.db.ports.lock().unwrap().is_empty());
+    r.agent.add_pod(add_req(1)).await.unwrap();
+}
+
+#[tokio::test]
+async fn without_a_deadline_a_del_is_carried_out_by_the_round_it_would_block() {
+    let r = with_pods(2).await;
+    let d = r.dir.clone();
+    std::mem::forget(r);
+    let r = Arc::new(rig_in(d, None));
+    r.host.netns.lock().unwrap().extend(["/var/run/netns/p0".to_string(), "/var/run/netns/p1".to_string()]);
+    r.switch.inner.lock().unwrap().fail.insert(FIRST_POD_OFPORT + 1, usize::MAX);
+    let rr = r.clone();
+    let round = tokio::spawn(async move { rr.agent.run_round().await });
+    // The round now waits for pod 1 forever; its DEL must not wait for the round.
+    while !r.log.lock().unwrap().iter().any(|l| l.starts_with("fail pod")) {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    tokio::time::timeout(Duration::from_secs(10), r.agent.del_pod(&add_req(1).key)).await.expect("DEL blocked by the round").unwrap();
+    tokio::time::timeout(Duration::from_secs(10), round).await.expect("the round did not open without the deleted pod").unwrap().unwrap();
+    assert!(!*r.db.frw.lock().unwrap());
+    assert_eq!(r.agent.pods().await.len(), 1);
+    assert!(r.agent.store.get(&add_req(1).key).unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_pod_refused_past_the_deadline_keeps_its_older_flows_until_it_is_installed_again() {
+    let r = with_pods(2).await;
+    let d = r.dir.clone();
+    let old: Vec<u64> = r.switch.inner.lock().unwrap().cookies.iter().copied().filter(|c| cookie::round_of(*c) == 1).collect();
+    std::mem::forget(r);
+    // An agent restart: the switch still has round 1's flows.
+    let r = rig_in(d, Some(Duration::from_millis(30)));
+    r.switch.inner.lock().unwrap().cookies.extend(old.iter().copied());
+    r.host.netns.lock().unwrap().extend(["/var/run/netns/p0".to_string(), "/var/run/netns/p1".to_string()]);
+    r.switch.inner.lock().unwrap().fail.insert(FIRST_POD_OFPORT + 1, usize::MAX);
+    r.agent.run_round().await.unwrap();
+    let pod1_old = |r: &Rig| r.switch.inner.lock().unwrap().cookies.iter().any(|c| cookie::round_of(*c) == 1 && (*c & 0xffff_ffff) as u32 == FIRST_POD_OFPORT + 1);
+    assert!(pod1_old(&r), "the refused pod's older flows were deleted");
+    r.switch.inner.lock().unwrap().fail.insert(FIRST_POD_OFPORT + 1, 0);
+    assert_eq!(r.agent.retry_failed().await, 0);
+    assert!(!pod1_old(&r));
+    assert!(r.switch.inner.lock().unwrap().cookies.iter().filter(|c| cookie::is_ours(**c)).all(|c| cookie::round_of(*c) == 2));
+}
+
+#[tokio::test]
+async fn reconcile_removes_what_no_record_names_and_spares_quarantine() {
+    let r = with_pods(2).await;
+    let d = r.dir.clone();
+    let (ports, plumbed) = (r.db.ports.clone(), r.host.plumbed.clone());
+    std::mem::forget(r);
+    std::fs::write(d.join("pods/c1.eth0.json"), b"{cut").unwrap();
+    let orphan = host_ifname(&PodKey { container_id: "crashed".into(), ifname: "eth0".into() });
+    ports.lock().unwrap().insert(orphan.clone(), 40);
+    plumbed.lock().unwrap().insert(orphan.clone());
+    let r = rig_in(d, None);
+    *r.db.ports.lock().unwrap() = ports.lock().unwrap().clone();
+    *r.host.plumbed.lock().unwrap() = plumbed.lock().unwrap().clone();
+    let removed = r.agent.reconcile().await.unwrap();
+    assert_eq!(removed, vec![orphan.clone()]);
+    let c1 = host_ifname(&add_req(1).key);
+    assert!(r.db.ports.lock().unwrap().contains_key(&c1) && r.host.plumbed.lock().unwrap().contains(&c1), "a quarantined pod's port or veth was removed");
+    assert!(r.host.plumbed.lock().unwrap().contains(&host_ifname(&add_req(0).key)));
+    assert!(!r.db.ports.lock().unwrap().contains_key(&orphan) && !r.host.plumbed.lock().unwrap().contains(&orphan));
 }
