@@ -280,9 +280,7 @@ async fn start(cfg: &DaemonConfig) -> Result<Running, DaemonError> {
     let gateway = setup_bridge(cfg, &db).await?;
     tracing::info!(bridge = %cfg.bridge, gateway = %gateway.ip, "bridge ready");
 
-    let mgmt: Addr = format!("unix:{}", cfg.ovs_rundir.join(format!("{}.mgmt", cfg.bridge)).display())
-        .parse()
-        .map_err(|e: crate::dial::AddrError| DaemonError::Config(e.to_string()))?;
+    let mgmt = Addr::bridge_mgmt(&cfg.ovs_rundir, &cfg.bridge);
     let sup = Arc::new(Supervisor::spawn(mgmt, SupervisorConfig::default()));
     let agent_cfg = AgentConfig {
         bridge: cfg.bridge.clone(),
