@@ -291,9 +291,15 @@ fn relink_route(m: &mut RouteMessage, from: u32, to: u32) {
 /// Flags userspace may set on a new address (the rest are the kernel's).
 pub const SETTABLE_ADDR_FLAGS: u32 = 0x02 | 0x10 | 0x100 | 0x200;
 
-fn relink_address(m: &mut AddressMessage, from: u32, to: u32) {
+fn relink_address(m: &mut AddressMessage, from: u32, to: u32, add: bool) {
     if m.header.index == from {
         m.header.index = to;
+    }
+    if !add {
+        // The kernel renames labels with their link; a recorded label no
+        // longer matches once the NIC is renamed, and the delete would
+        // quietly find nothing.
+        m.attributes.retain(|a| !matches!(a, AddressAttribute::Label(_)));
     }
     let mut flags = u32::from(m.header.flags.bits());
     for a in &m.attributes {
@@ -395,7 +401,7 @@ fn decode(obj: &Object, from: u32, to: u32, add: bool) -> Result<RouteNetlinkMes
         }
         ObjectKind::Address => {
             let mut m = AddressMessage::parse(&obj.bytes).map_err(bad)?;
-            relink_address(&mut m, from, to);
+            relink_address(&mut m, from, to, add);
             if add { RouteNetlinkMessage::NewAddress(m) } else { RouteNetlinkMessage::DelAddress(m) }
         }
         ObjectKind::Rule => {

@@ -184,7 +184,7 @@ impl UplinkOps for Fake {
             let addr = o.facts.prefix.map(|p| p.addr);
             on.retain(|x| !(x.kind == ObjectKind::Route && x.facts.source.is_some() && x.facts.source == addr));
             if !on.iter().any(|x| x.kind == ObjectKind::Address && !x.facts.v6) {
-                on.retain(|x| !(x.kind == ObjectKind::Route && !x.facts.v6));
+                on.retain(|x| x.kind != ObjectKind::Route || x.facts.v6);
             }
         }
         Ok(())
