@@ -45,8 +45,6 @@ enum Layout {
 }
 
 impl Layout {
-    const ALL: [Layout; 7] = [Layout::Simple, Layout::Ecmp, Layout::NexthopObject, Layout::Gcp, Layout::Aws, Layout::DualStack, Layout::Vlan];
-
     fn build(self, n: &str, r: &str) {
         let node = |args: &[&str]| ip(&[&["-n", n], args].concat());
         let router = |args: &[&str]| ip(&[&["-n", r], args].concat());
@@ -59,6 +57,7 @@ impl Layout {
                 node(&["link", "set", NIC, "mtu", "1450"]);
                 node(&["route", "add", "default", "via", ROUTER_IP]);
                 node(&["route", "add", "198.51.100.0/24", "via", ROUTER_IP, "metric", "50"]);
+                node(&["neigh", "add", "192.0.2.99", "lladdr", "02:00:00:00:00:99", "dev", NIC, "nud", "permanent"]);
                 if self == Layout::Vlan {
                     // This test kernel may lack 8021q; macvlan is the same
                     // kind of stacked child, and the refusal names either.
@@ -103,7 +102,7 @@ impl Layout {
                 node(&["addr", "add", "192.0.2.2/24", "dev", NIC]);
                 node(&["-6", "addr", "add", "2001:db8::2/64", "dev", NIC]);
                 node(&["route", "add", "default", "via", ROUTER_IP]);
-                node(&["-6", "route", "add", "default", "via", "fe80::1", "dev", NIC]);
+                node(&["-6", "route", "add", "default", "via", "fe80::1", "dev", NIC, "pref", "high", "mtu", "1400"]);
             }
         }
     }
@@ -193,6 +192,7 @@ impl Net {
             ("ip -j -6 rule", ip(&["-n", n, "-j", "-6", "rule"])),
             ("ip -j nexthop", ip(&["-n", n, "-j", "nexthop"])),
             ("ip -j link show eth1", ip(&["-n", n, "-j", "link", "show", NIC])),
+            ("ip -j neigh show nud permanent", ip(&["-n", n, "-j", "neigh", "show", "nud", "permanent"])),
             ("accept_ra", self.sb.exec(&["cat", "/proc/sys/net/ipv6/conf/eth1/accept_ra"]).unwrap_or_default()),
         ]
     }
@@ -276,6 +276,12 @@ impl Net {
         assert!(!addrs.contains("\"scope\":\"global\""), "{addrs}");
         let routes = ip(&["-n", &self.sb.netns, "-j", "-4", "route", "show", "table", "all", "dev", &format!("{NIC}~")]);
         assert_eq!(routes.trim(), "[]", "no IPv4 route left on the bridged NIC");
+        let neigh = ip(&["-n", &self.sb.netns, "-j", "neigh", "show", "dev", &format!("{NIC}~"), "nud", "permanent"]);
+        assert_eq!(neigh.trim(), "[]", "no permanent neighbour left on the bridged NIC");
+        if matches!(self.layout, Layout::Simple) {
+            let moved = ip(&["-n", &self.sb.netns, "neigh", "show", "dev", NIC, "nud", "permanent"]);
+            assert!(moved.contains("192.0.2.99 lladdr 02:00:00:00:00:99"), "the permanent neighbour moves to the internal port: {moved}");
+        }
         let ra = self.sb.exec(&["cat", &format!("/proc/sys/net/ipv6/conf/{NIC}~/accept_ra")]).unwrap();
         assert_eq!(ra.trim(), "0", "the bridged NIC must not accept router advertisements");
     }
