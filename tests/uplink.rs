@@ -42,6 +42,9 @@ enum Layout {
     DualStack,
     /// Simple, with a VLAN child on the NIC.
     Vlan,
+    /// IPv6 only, the default via a link-local router: probed with
+    /// neighbour solicitation.
+    V6Only,
 }
 
 impl Layout {
@@ -97,6 +100,11 @@ impl Layout {
                 node(&["route", "add", "default", "via", ROUTER_IP, "dev", NIC, "table", "101"]);
                 node(&["rule", "add", "from", "192.0.2.2", "lookup", "101"]);
             }
+            Layout::V6Only => {
+                router(&["addr", "add", "fe80::1/64", "dev", "rt0", "nodad"]);
+                node(&["-6", "addr", "add", "2001:db8::2/64", "dev", NIC]);
+                node(&["-6", "route", "add", "default", "via", "fe80::1", "dev", NIC]);
+            }
             Layout::DualStack => {
                 router(&["addr", "add", "fe80::1/64", "dev", "rt0", "nodad"]);
                 node(&["addr", "add", "192.0.2.2/24", "dev", NIC]);
@@ -116,7 +124,7 @@ impl Layout {
     }
 
     fn has_v6(self) -> bool {
-        matches!(self, Layout::Gcp | Layout::DualStack)
+        matches!(self, Layout::Gcp | Layout::DualStack | Layout::V6Only)
     }
 }
 
@@ -209,11 +217,12 @@ impl Net {
     fn reachable(&self) -> bool {
         (0..3).any(|_| {
             let _ = Command::new("ip").args(["-n", &self.sb.netns, "neigh", "flush", "all"]).output();
-            let arp = self.podflow(&["arping", "--netns", &self.sb.netns, "-I", NIC, "-c", "3", "--interval", "100ms", ROUTER_IP], &[]);
-            let ping = Command::new("ip").args(["netns", "exec", &self.sb.netns, "ping", "-c", "2", "-i", "0.2", "-W", "1", ROUTER_IP]).output().unwrap();
+            let v4 = self.layout != Layout::V6Only;
+            let arp = !v4 || self.podflow(&["arping", "--netns", &self.sb.netns, "-I", NIC, "-c", "3", "--interval", "100ms", ROUTER_IP], &[]).status.success();
+            let ping = !v4 || Command::new("ip").args(["netns", "exec", &self.sb.netns, "ping", "-c", "2", "-i", "0.2", "-W", "1", ROUTER_IP]).output().unwrap().status.success();
             let ping6 = !self.layout.has_v6()
                 || Command::new("ip").args(["netns", "exec", &self.sb.netns, "ping", "-6", "-c", "2", "-i", "0.2", "-W", "1", "2001:db8::1"]).output().unwrap().status.success();
-            arp.status.success() && ping.status.success() && ping6
+            arp && ping && ping6
         })
     }
 
@@ -268,7 +277,10 @@ impl Net {
         assert_eq!(ports, vec![NIC.to_string(), format!("{NIC}~")], "both ports on {BR}");
         let before = self.uplink_packets();
         assert!(self.reachable(), "the router must answer through the bridge");
-        assert!(self.uplink_packets() > before, "the answers must have crossed the bridge's flows");
+        // ovs-vswitchd's revalidators push datapath counters to the flows
+        // in the background: wait for them rather than reading once.
+        let crossed = wait_for(|| self.uplink_packets() > before, Duration::from_secs(5), "the patch flows' counters");
+        assert!(crossed.is_ok(), "the answers must have crossed the bridge's flows");
         let link = ip(&["-n", &self.sb.netns, "-j", "link", "show", &format!("{NIC}~")]);
         assert!(link.contains(&format!("\"{NIC}~\"")), "{link}");
         // The bridged NIC keeps only its link-local address, and no route.
@@ -798,4 +810,28 @@ fn kill_9_during_attach_and_rollback_every_other_layout() {
     for (l, tag) in [(Layout::Simple, "uplks"), (Layout::Ecmp, "uplke"), (Layout::Aws, "uplka"), (Layout::DualStack, "uplkd")] {
         kill_matrix(l, tag);
     }
+}
+
+/// A v6-only NIC: no ARP to probe with, so attach probes its link-local
+/// router with neighbour solicitations through the bridge; a target that
+/// never answers fails the probe and rolls back exactly.
+#[test]
+fn v6_only_nic_is_probed_with_neighbour_solicitation() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(net) = Net::with("uplv6", Layout::V6Only) else { return };
+    let before = net.snapshot();
+    let o = net.attach(&["--allow-primary"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("fe80::1 answered through the bridge"), "{}", text(&o));
+    net.assert_attached();
+    assert!(net.detach().status.success());
+    net.assert_restored(&before);
+    let o = net.attach(&["--allow-primary", "--probe", "2001:db8::99"], &[]);
+    assert!(!o.status.success() && stderr(&o).contains("no neighbour advertisement from 2001:db8::99"), "{}", text(&o));
+    net.assert_same(&before, "after the failed probe's rollback");
+    assert_eq!(net.journals(), 0);
+    // The solicitation tests the bridge's path: without its flows it fails.
+    let o = net.attach(&["--allow-primary"], &[("PODFLOW_FAULT", "skip-uplink-flows")]);
+    assert!(!o.status.success() && stderr(&o).contains("no neighbour advertisement from fe80::1"), "{}", text(&o));
+    net.assert_restored(&before);
 }

@@ -12,9 +12,9 @@
 
 use std::net::IpAddr;
 
-use rtnetlink::packet_core::{DecodeError, Emitable, Parseable, NLM_F_CREATE, NLM_F_EXCL};
+use rtnetlink::packet_core::{DecodeError, Emitable, Parseable, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
 use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage};
-use rtnetlink::packet_route::neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState};
+use rtnetlink::packet_route::neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState};
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteFlags, RouteMessage, RouteNextHopFlags};
 use rtnetlink::packet_route::rule::{RuleAttribute, RuleMessage};
 use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
@@ -260,6 +260,8 @@ fn neighbour_object(m: &NeighbourMessage, names: &[(u32, String)]) -> Option<Obj
 
 /// `NUD_PERMANENT`.
 pub const NUD_PERMANENT: u32 = 0x80;
+/// `NUD_REACHABLE`: the neighbour answered a solicitation recently.
+pub const NUD_REACHABLE: u32 = 0x02;
 
 /// Rewrites every use of link `from` to link `to`.
 fn relink_route(m: &mut RouteMessage, from: u32, to: u32) {
@@ -376,6 +378,22 @@ impl Host {
             }
         }
         Ok(out)
+    }
+
+    /// Asks the kernel to resolve `ip` on link `index` now (`NTF_USE`):
+    /// it sends an ARP request or an IPv6 neighbour solicitation, and the
+    /// entry turns reachable when the answer comes (see [`Host::objects`]).
+    pub async fn solicit(&self, index: u32, ip: IpAddr) -> Result<(), HostError> {
+        let mut m = NeighbourMessage::default();
+        m.header.family = if ip.is_ipv6() { AddressFamily::Inet6 } else { AddressFamily::Inet };
+        m.header.ifindex = index;
+        m.header.flags = NeighbourFlags::Use;
+        m.attributes.push(NeighbourAttribute::Destination(match ip {
+            IpAddr::V4(a) => NeighbourAddress::Inet(a),
+            IpAddr::V6(a) => NeighbourAddress::Inet6(a),
+        }));
+        let what = format!("neighbour {ip} on link {index}");
+        self.ack(RouteNetlinkMessage::NewNeighbour(m), NLM_F_CREATE | NLM_F_REPLACE, &format!("solicit {ip}"), &what).await
     }
 
     /// Adds `obj` back, on link `to` wherever it used link `from`.

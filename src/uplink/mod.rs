@@ -109,8 +109,8 @@ pub enum UplinkError {
     #[error("cannot probe {target}: {source}")]
     Probe { target: Ipv4Addr, source: crate::probe::ProbeError },
     /// The probe through the bridge got no answer.
-    #[error("no ARP answer from {target} through bridge {bridge} after {sent} requests")]
-    ProbeFailed { bridge: String, target: Ipv4Addr, sent: u32 },
+    #[error("no {answer} from {target} through bridge {bridge} after {sent} requests")]
+    ProbeFailed { bridge: String, target: IpAddr, answer: &'static str, sent: u32 },
     /// A sysctl could not be read or written.
     #[error("cannot {context}: {source}")]
     Sysctl { context: String, source: std::io::Error },
@@ -487,13 +487,8 @@ impl Executor {
             )));
         }
         let target = plan::probe_target(opts.probe, &sel.objects).ok_or_else(|| {
-            UplinkError::Refused(format!("nothing to probe through the bridge: {ifname} has no gateway; pass --probe ADDR (an address that answers ARP on {ifname}'s network)"))
+            UplinkError::Refused(format!("nothing to probe through the bridge: {ifname} has no gateway; pass --probe ADDR (an address that answers ARP or IPv6 neighbour solicitations on {ifname}'s network)"))
         })?;
-        if target.is_ipv6() {
-            return Err(UplinkError::Refused(format!(
-                "the probe target {target} is IPv6, and podflow probes with ARP only (IPv6 neighbour solicitation is not implemented); pass --probe with an IPv4 address on {ifname}'s network"
-            )));
-        }
         let mut sysctls = BTreeMap::new();
         for k in SYSCTLS {
             if let Some(v) = read_sysctl(ifname, k)? {
@@ -628,10 +623,27 @@ impl Executor {
             .map_err(|e| UplinkError::OpenFlow { context: format!("connect to bridge {bridge}"), detail: e.to_string() })
     }
 
-    async fn arp_probe(&self, j: &Journal, target: IpAddr) -> Result<(), UplinkError> {
-        let IpAddr::V4(target) = target else {
-            return Err(UplinkError::Input(format!("cannot probe the IPv6 address {target}: podflow probes with ARP only")));
-        };
+    /// IPv6: neighbour solicitations from the internal port, sent by the
+    /// kernel (`NTF_USE`), until the gateway's entry there is reachable.
+    async fn nd_probe(&self, j: &Journal, target: IpAddr) -> Result<(), UplinkError> {
+        let index = self.dev_index(j, Dev::Internal).await.map_err(host_err("find the internal port to probe from"))?;
+        let count = self.cfg.probe_count.max(1);
+        for sent in 1..=count {
+            self.host.solicit(index, target).await.map_err(host_err(format!("solicit {target}")))?;
+            tokio::time::sleep(self.cfg.probe_interval).await;
+            let neigh = self.host.objects(ObjectKind::Neighbour).await.map_err(host_err("list neighbours"))?;
+            let reachable = neigh.iter().any(|n| {
+                n.facts.links == [index] && n.facts.prefix.is_some_and(|p| p.addr == target) && n.facts.flags & crate::host::wire::NUD_REACHABLE != 0
+            });
+            if reachable {
+                tracing::info!(%target, sent, "neighbour advertisement through the bridge");
+                return Ok(());
+            }
+        }
+        Err(UplinkError::ProbeFailed { bridge: j.bridge.clone(), target, answer: "neighbour advertisement", sent: count })
+    }
+
+    async fn arp_probe(&self, j: &Journal, target: Ipv4Addr) -> Result<(), UplinkError> {
         let opts = ProbeOptions {
             interval: self.cfg.probe_interval,
             limit: Limit::Count(self.cfg.probe_count.max(1)),
@@ -652,7 +664,7 @@ impl Executor {
             }
         }
         let _ = handle.join().await;
-        Err(UplinkError::ProbeFailed { bridge: j.bridge.clone(), target, sent })
+        Err(UplinkError::ProbeFailed { bridge: j.bridge.clone(), target: target.into(), answer: "ARP answer", sent })
     }
 
     // ------------------------------------------------------------ rollback
@@ -785,7 +797,10 @@ impl UplinkOps for Executor {
     }
 
     async fn probe(&self, j: &Journal, target: IpAddr) -> Result<(), UplinkError> {
-        self.arp_probe(j, target).await
+        match target {
+            IpAddr::V4(t) => self.arp_probe(j, t).await,
+            IpAddr::V6(_) => self.nd_probe(j, target).await,
+        }
     }
 
     async fn undo(&self, j: &Journal, u: Undo) -> Result<(), UplinkError> {
