@@ -679,6 +679,22 @@ fn a_nic_with_a_vlan_child_is_refused() {
     assert!(!net.bridge_exists());
 }
 
+/// A NIC that is a port of a Linux bridge is refused, naming the bridge.
+#[test]
+fn a_bridge_port_is_refused() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(net) = Net::with("uplbrport", Layout::Simple) else { return };
+    let n = net.sb.netns.as_str();
+    ip(&["-n", n, "link", "add", "lbr0", "type", "bridge"]);
+    ip(&["-n", n, "link", "set", NIC, "master", "lbr0"]);
+    let before = net.snapshot();
+    let o = net.attach(&["--allow-primary"], &[]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(stderr(&o).contains("eth1 is a port of the bridge lbr0"), "{}", text(&o));
+    net.assert_same(&before, "after the refusal");
+    assert!(!net.bridge_exists());
+}
+
 /// A crash after every attach step and after every rollback stage: the
 /// next `status` finishes the rollback, and the node is exactly as before.
 fn failpoint_matrix(layout: Layout, tag: &str) {

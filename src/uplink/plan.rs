@@ -67,6 +67,11 @@ pub fn unmovable(nic: &Link, l: &Listing) -> Option<String> {
             nic.name
         ));
     }
+    // With `nexthop_compat_mode=0` the kernel does not say which link a
+    // nexthop-object route uses: it might be this one, so refuse.
+    if let Some(r) = l.routes.iter().find(|r| r.facts.nh_id.is_some() && r.facts.links.is_empty()) {
+        return Some(format!("the {r} uses a nexthop object and the kernel does not say through which link (net.ipv4.nexthop_compat_mode=0); podflow cannot record nexthop objects"));
+    }
     if let Some(r) = l.routes.iter().find(|r| r.facts.nh_id.is_some() && r.facts.links.contains(&nic.index)) {
         return Some(format!(
             "the {r} uses a nexthop object through {}; podflow cannot record nexthop objects, so it would move them only half",
@@ -418,7 +423,9 @@ mod tests {
         let mut r = route("0.0.0.0/0", &["192.0.2.1"], &[NIC], 254, 0);
         r.facts.nh_id = Some(7);
         l.routes.push(r);
-        assert!(unmovable(&nic, &l).unwrap().contains("nexthop object"));
+        assert!(unmovable(&nic, &l).unwrap().contains("nexthop object through eth1"));
+        l.routes[0].facts.links.clear();
+        assert!(unmovable(&nic, &l).unwrap().contains("nexthop_compat_mode=0"));
         let mut bonded = nic.clone();
         bonded.master = Some(OTHER);
         assert!(unmovable(&bonded, &listing(vec![], vec![], vec![])).unwrap().contains("is a port of"));
