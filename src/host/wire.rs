@@ -286,8 +286,17 @@ fn relink_route(m: &mut RouteMessage, from: u32, to: u32) {
         }
     }
     m.header.flags &= RouteFlags::Onlink;
-    // Attributes the kernel fills on dumps and does not take back.
-    m.attributes.retain(|a| !matches!(a, RouteAttribute::CacheInfo(_)));
+    // The kernel reports an IPv6 route's remaining lifetime (in USER_HZ
+    // ticks) in its cache info, which it does not take back; it takes the
+    // lifetime as RTA_EXPIRES, in seconds.
+    let expires = m.attributes.iter().find_map(|a| match a {
+        RouteAttribute::CacheInfo(c) if c.expires > 0 => Some((c.expires / 100).max(1)),
+        _ => None,
+    });
+    m.attributes.retain(|a| !matches!(a, RouteAttribute::CacheInfo(_) | RouteAttribute::Expires(_)));
+    if let (Some(e), AddressFamily::Inet6) = (expires, m.header.address_family) {
+        m.attributes.push(RouteAttribute::Expires(e));
+    }
 }
 
 /// Flags userspace may set on a new address (the rest are the kernel's).
