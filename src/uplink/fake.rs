@@ -12,6 +12,7 @@ use std::net::IpAddr;
 use crate::host::{Facts, HostError, IpPrefix, Link, Object, ObjectKind, OperState};
 
 use super::journal::{Journal, Step};
+use super::plan::Listing;
 use super::plan::Undo;
 use super::run::{Dev, UplinkOps};
 use super::UplinkError;
@@ -270,4 +271,47 @@ pub fn src(mut o: Object, s: &str) -> Object {
     o.facts.source = Some(ip(s));
     o.text += &format!(" src {s}");
     o
+}
+
+/// The layouts of issue 10, as the fake node holds them.
+pub fn layouts() -> Vec<(&'static str, Listing)> {
+    let l = |addresses: Vec<Object>, routes: Vec<Object>, rules: Vec<Object>| Listing {
+        links: vec![link("eth1", NIC), link("eth0", OTHER)],
+        addresses,
+        routes,
+        rules,
+        neighbours: vec![],
+    };
+    vec![
+        ("simple", l(vec![addr("192.0.2.2/24")], vec![route("0.0.0.0/0", &["192.0.2.1"], &[NIC], 254, 0), route("198.51.100.0/24", &["192.0.2.1"], &[NIC], 254, 50)], vec![])),
+        ("ecmp", l(vec![addr("192.0.2.10/24")], vec![route("0.0.0.0/0", &["192.0.2.1", "192.0.2.2"], &[NIC, NIC], 254, 0)], vec![])),
+        (
+            "gcp",
+            l(
+                vec![addr("192.0.2.10/32"), addr("2001:db8::10/64")],
+                // Dump order: table 100 first, the default before the
+                // scope-link route it needs for its table-100 sibling.
+                vec![
+                    route("198.51.100.0/24", &["192.0.2.1"], &[NIC], 100, 0),
+                    onlink(route("0.0.0.0/0", &["192.0.2.1"], &[NIC], 254, 0)),
+                    src(route("192.0.2.1/32", &[], &[NIC], 254, 0), "192.0.2.10"),
+                ],
+                vec![rule_from("192.0.2.10/32", 100)],
+            ),
+        ),
+        (
+            "aws",
+            l(
+                vec![addr("192.0.2.20/24")],
+                vec![route("0.0.0.0/0", &["192.0.2.1"], &[NIC], 101, 0), route("0.0.0.0/0", &["203.0.113.1"], &[OTHER], 254, 0)],
+                vec![rule_from("192.0.2.20/32", 101)],
+            ),
+        ),
+        ("dual-stack", l(vec![addr("192.0.2.30/24"), addr("2001:db8::30/64")], vec![route("::/0", &["fe80::1"], &[NIC], 254, 1024)], vec![])),
+    ]
+}
+
+/// One layout of [`layouts`] by name.
+pub fn layout(name: &str) -> Listing {
+    layouts().into_iter().find(|(n, _)| *n == name).map(|(_, l)| l).expect("a known layout")
 }

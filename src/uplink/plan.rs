@@ -330,15 +330,7 @@ mod tests {
 
     #[test]
     fn gcp_routes_are_ordered_by_what_they_need() {
-        let l = listing(
-            vec![addr("192.0.2.10/32"), addr("2001:db8::10/64")],
-            vec![
-                route("198.51.100.0/24", &["192.0.2.1"], &[NIC], 100, 0),
-                onlink(route("0.0.0.0/0", &["192.0.2.1"], &[NIC], 254, 0)),
-                src(route("192.0.2.1/32", &[], &[NIC], 254, 0), "192.0.2.10"),
-            ],
-            vec![rule_from("192.0.2.10/32", 100)],
-        );
+        let l = layout("gcp");
         let s = select(&link("eth1", NIC), &l);
         assert_eq!(
             texts(&s.objects),

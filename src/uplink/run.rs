@@ -200,44 +200,6 @@ mod tests {
     use std::cell::RefCell;
     use std::collections::BTreeMap;
 
-    /// The layouts of issue 10, as the fake node holds them.
-    fn layouts() -> Vec<(&'static str, Listing)> {
-        let l = |addresses: Vec<Object>, routes: Vec<Object>, rules: Vec<Object>| Listing {
-            links: vec![link("eth1", NIC), link("eth0", OTHER)],
-            addresses,
-            routes,
-            rules,
-            neighbours: vec![],
-        };
-        vec![
-            ("simple", l(vec![addr("192.0.2.2/24")], vec![route("0.0.0.0/0", &["192.0.2.1"], &[NIC], 254, 0), route("198.51.100.0/24", &["192.0.2.1"], &[NIC], 254, 50)], vec![])),
-            ("ecmp", l(vec![addr("192.0.2.10/24")], vec![route("0.0.0.0/0", &["192.0.2.1", "192.0.2.2"], &[NIC, NIC], 254, 0)], vec![])),
-            (
-                "gcp",
-                l(
-                    vec![addr("192.0.2.10/32"), addr("2001:db8::10/64")],
-                    // Dump order: table 100 first, the default before the
-                    // scope-link route it needs for its table-100 sibling.
-                    vec![
-                        route("198.51.100.0/24", &["192.0.2.1"], &[NIC], 100, 0),
-                        onlink(route("0.0.0.0/0", &["192.0.2.1"], &[NIC], 254, 0)),
-                        src(route("192.0.2.1/32", &[], &[NIC], 254, 0), "192.0.2.10"),
-                    ],
-                    vec![rule_from("192.0.2.10/32", 100)],
-                ),
-            ),
-            (
-                "aws",
-                l(
-                    vec![addr("192.0.2.20/24")],
-                    vec![route("0.0.0.0/0", &["192.0.2.1"], &[NIC], 101, 0), route("0.0.0.0/0", &["203.0.113.1"], &[OTHER], 254, 0)],
-                    vec![rule_from("192.0.2.20/32", 101)],
-                ),
-            ),
-            ("dual-stack", l(vec![addr("192.0.2.30/24"), addr("2001:db8::30/64")], vec![route("::/0", &["fe80::1"], &[NIC], 254, 1024)], vec![])),
-        ]
-    }
-
     fn journal(sel: &crate::uplink::plan::Selection) -> Journal {
         Journal {
             bridge: "br-ext".into(),
@@ -371,7 +333,7 @@ mod tests {
     /// naming the route, and recovery does not retry it.
     #[test]
     fn an_unrestorable_route_ends_restored_with_errors() {
-        let (_, l) = layouts().into_iter().find(|(n, _)| *n == "gcp").unwrap();
+        let l = layout("gcp");
         let (start, j) = initial(&l);
         let bad = start.nic.iter().find(|o| o.facts.table == 100).unwrap().text.clone();
         let mut fake = Fake::new(start.clone());
@@ -390,7 +352,7 @@ mod tests {
     /// the issue saw ("Nexthop has invalid gateway"): the fake is a fair judge.
     #[test]
     fn dump_order_fails_where_the_computed_order_succeeds() {
-        let (_, l) = layouts().into_iter().find(|(n, _)| *n == "gcp").unwrap();
+        let l = layout("gcp");
         let fake = Fake::new(Node::default());
         let j = journal(&crate::uplink::plan::Selection::default());
         let dump: Vec<Object> = l.addresses.iter().chain(l.routes.iter()).cloned().collect();
