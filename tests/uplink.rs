@@ -851,3 +851,36 @@ fn v6_only_nic_is_probed_with_neighbour_solicitation() {
     assert!(!o.status.success() && stderr(&o).contains("no neighbour advertisement from fe80::1"), "{}", text(&o));
     net.assert_restored(&before);
 }
+
+/// A route the kernel will not take back (fault injection): detach still
+/// gives the NIC its name and addresses and every other route, ends in
+/// `restored-with-errors` naming the route, is not retried by `status`,
+/// makes `attach` refuse, and the next `detach` clears the record.
+#[test]
+fn an_unrestorable_route_ends_restored_with_errors() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(net) = Net::with("uplrwe", Layout::Gcp) else { return };
+    let before = net.snapshot();
+    assert!(net.attach(&allow(net.layout), &[]).status.success());
+    let o = net.podflow(&["uplink", "detach", "--bridge", BR, "--interface", NIC], &[("PODFLOW_FAULT", "refuse-restore:table 100")]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(stderr(&o).contains("route 198.51.100.0/24 via 192.0.2.1 dev eth1 table 100"), "{}", text(&o));
+    assert_eq!(net.phase().as_deref(), Some("restored-with-errors"));
+    let n = net.sb.netns.as_str();
+    let link = ip(&["-n", n, "-j", "link", "show", NIC]);
+    assert!(link.contains("\"ifname\":\"eth1\""), "{link}");
+    assert!(ip(&["-n", n, "addr", "show", NIC]).contains("192.0.2.2/32"));
+    assert!(ip(&["-n", n, "route", "show", "default"]).contains("via 192.0.2.1 dev eth1 onlink"));
+    assert!(ip(&["-n", n, "route", "show", "table", "100"]).trim().is_empty());
+    assert!(!net.bridge_exists());
+    let o = net.podflow(&["uplink", "status", "--json"], &[]);
+    let st: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(st["uplinks"][0]["phase"], "restored-with-errors", "{st}");
+    assert_eq!(st["recovered"].as_array().map(Vec::len), Some(0), "a terminal record is not retried: {st}");
+    let o = net.attach(&allow(net.layout), &[]);
+    assert!(!o.status.success() && stderr(&o).contains("could not restore"), "{}", text(&o));
+    assert!(net.detach().status.success());
+    assert_eq!(net.journals(), 0);
+    ip(&["-n", n, "route", "add", "198.51.100.0/24", "via", ROUTER_IP, "dev", NIC, "table", "100"]);
+    net.assert_restored(&before);
+}

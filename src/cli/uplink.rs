@@ -29,7 +29,7 @@ pub struct UplinkCommon {
     /// Datapath type of a bridge that attach creates.
     #[arg(long, env = "PODFLOW_DATAPATH_TYPE", value_enum, default_value = "system")]
     pub datapath_type: Datapath,
-    /// Test-only fault injection (`skip-uplink-flows`).
+    /// Test-only fault injection (`skip-uplink-flows`, `refuse-restore:TEXT`).
     #[arg(long, env = "PODFLOW_FAULT", hide = true)]
     pub fault: Option<String>,
 }
@@ -44,6 +44,7 @@ impl UplinkCommon {
         match self.fault.as_deref() {
             None | Some("") => {}
             Some("skip-uplink-flows") => c.fault_skip_flows = true,
+            Some(f) if f.starts_with("refuse-restore:") => c.fault_refuse_restore = f.strip_prefix("refuse-restore:").map(str::to_string),
             Some(other) => return Err(CliError::Usage(format!("unknown fault {other:?}"))),
         }
         Ok(c)

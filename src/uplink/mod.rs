@@ -61,6 +61,10 @@ pub struct Config {
     /// Test-only fault: skip the `install-flows` step (the bridge then
     /// forwards nothing), so a test can prove the probe catches it.
     pub fault_skip_flows: bool,
+    /// Test-only fault: the kernel "refuses" to put back on the NIC every
+    /// recorded object whose description contains this text, so a test can
+    /// prove the `restored-with-errors` end on a real node.
+    pub fault_refuse_restore: Option<String>,
 }
 
 impl Config {
@@ -74,6 +78,7 @@ impl Config {
             probe_count: 30,
             probe_interval: Duration::from_millis(100),
             fault_skip_flows: false,
+            fault_refuse_restore: None,
         }
     }
 }
@@ -816,6 +821,9 @@ impl UplinkOps for Executor {
     }
 
     async fn add(&self, j: &Journal, dev: Dev, o: &Object) -> Result<(), HostError> {
+        if dev == Dev::Nic && self.cfg.fault_refuse_restore.as_ref().is_some_and(|t| o.text.contains(t.as_str())) {
+            return Err(HostError::Netlink { op: format!("add {o}"), errno: libc::EINVAL, message: "refused by fault injection".into() });
+        }
         let to = self.dev_index(j, dev).await?;
         match self.host.add_object(o, j.original.index, to).await {
             Ok(()) | Err(HostError::Exists { .. }) => Ok(()),
