@@ -1,6 +1,8 @@
 //! Host networking over rtnetlink: veth pairs, moving links between network
 //! namespaces, renaming, MAC/MTU/up/down, IPv4/IPv6 addresses and routes,
-//! link lookup. Used by the CNI plugin and the uplink migration.
+//! link lookup, and kernel objects (addresses, routes, rules, neighbours)
+//! kept exactly as dumped and replayed onto another link ([`wire`]). Used
+//! by the CNI plugin and the uplink migration.
 //!
 //! A [`Host`] is one netlink connection opened *inside* a network namespace
 //! (by name, or the caller's own), so every operation on it acts there; the

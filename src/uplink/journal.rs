@@ -69,21 +69,6 @@ impl Step {
     pub fn from_name(s: &str) -> Option<Step> {
         Step::ALL.into_iter().find(|st| st.name() == s)
     }
-
-    /// One line for `podflow uplink failpoints` and the docs.
-    pub fn describe(self) -> &'static str {
-        match self {
-            Step::CreateBridge => "the bridge exists, nothing else changed",
-            Step::RenameNic => "the NIC carries its bridged name; its addresses and routes are still on it",
-            Step::QuietNic => "the renamed NIC no longer accepts IPv6 router advertisements",
-            Step::CreateInternalPort => "the internal port with the original name, MAC, MTU and IPv6 settings exists, without addresses",
-            Step::MoveAddresses => "routes, neighbours and addresses are off the NIC; the addresses are on the internal port",
-            Step::MoveRoutes => "neighbours and routes are on the internal port, in dependency order; the NIC is not in the bridge yet",
-            Step::AttachUplink => "the NIC is the bridge's uplink port; no forwarding flows yet",
-            Step::InstallFlows => "forwarding flows acknowledged; connectivity not yet probed",
-            Step::Probe => "the probe succeeded; the migration is about to be marked done",
-        }
-    }
 }
 
 /// The bridged name of a NIC: `eth1` → `eth1~`, shortened to fit 15 bytes.
