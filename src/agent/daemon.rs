@@ -43,6 +43,9 @@ pub struct DaemonConfig {
     /// Secondary bridge and its uplink NIC (`--secondary-bridge BR:IF`).
     pub secondary: Option<(String, String)>,
     pub secondary_allow_primary: bool,
+    /// `--secondary-probe ADDR` and `--keep-reachable ADDR` for its attach.
+    pub secondary_probe: Option<std::net::IpAddr>,
+    pub keep_reachable: Vec<std::net::IpAddr>,
     /// Serve Prometheus metrics on this TCP address.
     pub metrics_addr: Option<std::net::SocketAddr>,
 }
@@ -94,7 +97,8 @@ async fn setup_secondary(cfg: &DaemonConfig, agent: &LiveAgent) -> Option<Arc<cr
 /// (never before: with flow-restore-wait set the bridge forwards nothing).
 async fn attach_secondary(cfg: &DaemonConfig, exec: &crate::uplink::Executor) -> Result<(), String> {
     let Some((bridge, nic)) = &cfg.secondary else { return Ok(()) };
-    match exec.attach(bridge, nic, None, cfg.secondary_allow_primary).await {
+    let opts = crate::uplink::AttachOptions { probe: cfg.secondary_probe, allow_primary: cfg.secondary_allow_primary, keep_reachable: cfg.keep_reachable.clone() };
+    match exec.attach(bridge, nic, &opts).await {
         Ok(o) => {
             tracing::info!(%bridge, %nic, outcome = ?o, "secondary bridge uplink attached");
             Ok(())

@@ -64,6 +64,12 @@ pub struct AgentArgs {
     /// Allow the secondary bridge's NIC to be the node's primary interface.
     #[arg(long, env = "PODFLOW_SECONDARY_ALLOW_PRIMARY")]
     pub secondary_allow_primary: bool,
+    /// Address the secondary bridge's attach probes [default: its NIC's gateway].
+    #[arg(long, env = "PODFLOW_SECONDARY_PROBE", value_name = "ADDR")]
+    pub secondary_probe: Option<std::net::IpAddr>,
+    /// An address whose route makes the secondary NIC primary (repeatable).
+    #[arg(long, value_name = "ADDR")]
+    pub keep_reachable: Vec<std::net::IpAddr>,
     /// Serve Prometheus metrics (`GET /metrics`) on this TCP address, e.g. 127.0.0.1:9476.
     #[arg(long, env = "PODFLOW_METRICS_ADDR", value_name = "ADDR")]
     pub metrics_addr: Option<std::net::SocketAddr>,
@@ -111,6 +117,8 @@ pub async fn run_agent(a: AgentArgs) -> Result<ExitCode, CliError> {
     let cfg = DaemonConfig {
         secondary,
         secondary_allow_primary: a.secondary_allow_primary,
+        secondary_probe: a.secondary_probe,
+        keep_reachable: a.keep_reachable.clone(),
         ovsdb: a.ovsdb.clone().unwrap_or_else(|| format!("unix:{}", a.ovs_rundir.join("db.sock").display())),
         api_socket: a.api_socket.clone().unwrap_or_else(|| a.state_dir.join("podflow.sock")),
         bridge: a.bridge,

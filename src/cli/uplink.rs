@@ -2,7 +2,7 @@
 //! secondary bridge and back. Thin: every step, check and rollback is in
 //! [`crate::uplink`]; this file only parses, prints and picks exit codes.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -12,7 +12,8 @@ use super::agent::Datapath;
 use super::{CliError, RunDir};
 use crate::ovsdb::vswitch::DatapathType;
 use crate::uplink::journal::Step;
-use crate::uplink::{AttachOutcome, Config, Executor, UplinkError};
+use crate::uplink::plan::Undo;
+use crate::uplink::{AttachOptions, AttachOutcome, Config, Executor, UplinkError};
 
 /// Where Open vSwitch and the journals are.
 #[derive(Debug, Clone, Args)]
@@ -28,7 +29,7 @@ pub struct UplinkCommon {
     /// Datapath type of a bridge that attach creates.
     #[arg(long, env = "PODFLOW_DATAPATH_TYPE", value_enum, default_value = "system")]
     pub datapath_type: Datapath,
-    /// Test-only fault injection (`skip-uplink-flows`).
+    /// Test-only fault injection (`skip-uplink-flows`, `refuse-restore:TEXT`).
     #[arg(long, env = "PODFLOW_FAULT", hide = true)]
     pub fault: Option<String>,
 }
@@ -43,6 +44,7 @@ impl UplinkCommon {
         match self.fault.as_deref() {
             None | Some("") => {}
             Some("skip-uplink-flows") => c.fault_skip_flows = true,
+            Some(f) if f.starts_with("refuse-restore:") => c.fault_refuse_restore = f.strip_prefix("refuse-restore:").map(str::to_string),
             Some(other) => return Err(CliError::Usage(format!("unknown fault {other:?}"))),
         }
         Ok(c)
@@ -51,10 +53,10 @@ impl UplinkCommon {
 
 #[derive(Debug, Subcommand)]
 pub enum UplinkCommand {
-    /// Move IF into bridge BR: IF keeps its name, MAC, MTU, addresses and
-    /// routes (on an internal port); the NIC becomes the bridge's uplink
-    /// as `IF~`. Probes the gateway through the bridge and rolls back on
-    /// any failure.
+    /// Move IF into bridge BR: IF keeps its name, MAC, MTU, addresses,
+    /// routes and neighbours (on an internal port); the NIC becomes the
+    /// bridge's uplink as `IF~`. Probes through the bridge and rolls back
+    /// on any failure; refuses when there is nothing to probe.
     Attach {
         /// The secondary bridge (created if missing).
         #[arg(long, value_name = "BR")]
@@ -62,13 +64,18 @@ pub enum UplinkCommand {
         /// The NIC to move.
         #[arg(long, value_name = "IF")]
         interface: String,
-        /// Address to ARP-probe through the bridge [default: the default gateway].
-        #[arg(long)]
-        probe: Option<Ipv4Addr>,
-        /// Allow moving the interface that carries the default route or the
-        /// route to OVSDB.
+        /// Address to ARP-probe through the bridge [default: the gateway of
+        /// IF's default route, else of another of its routes].
+        #[arg(long, value_name = "ADDR")]
+        probe: Option<IpAddr>,
+        /// Allow moving the interface that carries the node's default
+        /// route, or the route to OVSDB or to a --keep-reachable address.
         #[arg(long)]
         allow_primary: bool,
+        /// An address that must stay reachable (the API server, a
+        /// bastion): if IF carries the route to it, IF is primary. Repeatable.
+        #[arg(long, value_name = "ADDR")]
+        keep_reachable: Vec<IpAddr>,
         #[command(flatten)]
         common: UplinkCommon,
     },
@@ -91,7 +98,8 @@ pub enum UplinkCommand {
         #[command(flatten)]
         common: UplinkCommon,
     },
-    /// List the failpoint names (`PODFLOW_FAILPOINT=<name>` aborts right after that step).
+    /// List the failpoint names (`PODFLOW_FAILPOINT=<name>` aborts right
+    /// after that attach step or rollback stage).
     Failpoints,
 }
 
@@ -110,12 +118,15 @@ pub async fn run(cmd: UplinkCommand) -> Result<ExitCode, CliError> {
             for s in Step::ALL {
                 println!("{}", s.name());
             }
+            for u in Undo::ALL {
+                println!("{}", u.name());
+            }
         }
-        UplinkCommand::Attach { bridge, interface, probe, allow_primary, common } => {
+        UplinkCommand::Attach { bridge, interface, probe, allow_primary, keep_reachable, common } => {
             let ex = Executor::open(common.config()?).await.map_err(failed)?;
-            match ex.attach(&bridge, &interface, probe, allow_primary).await.map_err(failed)? {
-                AttachOutcome::Attached { probed: Some(p) } => println!("{interface} attached to {bridge}; {p} answered through the bridge"),
-                AttachOutcome::Attached { probed: None } => println!("{interface} attached to {bridge} (no IPv4 gateway to probe)"),
+            let opts = AttachOptions { probe, allow_primary, keep_reachable };
+            match ex.attach(&bridge, &interface, &opts).await.map_err(failed)? {
+                AttachOutcome::Attached { probed } => println!("{interface} attached to {bridge}; {probed} answered through the bridge"),
                 AttachOutcome::AlreadyAttached => println!("{interface} is already attached to {bridge}; nothing done"),
             }
         }
@@ -138,6 +149,10 @@ pub async fn run(cmd: UplinkCommand) -> Result<ExitCode, CliError> {
                     println!("no uplink attached");
                 }
                 for u in &r.uplinks {
+                    if !u.failed.is_empty() {
+                        println!("{} on {}: restored except for: {}", u.interface, u.bridge, u.failed.join("; "));
+                        continue;
+                    }
                     let state = if u.healthy { "healthy".to_string() } else { "NOT healthy".to_string() };
                     println!(
                         "{} on {}: {} ({state}); NIC now named {}, internal port {}, uplink port {}",

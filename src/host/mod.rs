@@ -1,6 +1,8 @@
 //! Host networking over rtnetlink: veth pairs, moving links between network
 //! namespaces, renaming, MAC/MTU/up/down, IPv4/IPv6 addresses and routes,
-//! link lookup. Used by the CNI plugin and the uplink migration.
+//! link lookup, and kernel objects (addresses, routes, rules, neighbours)
+//! kept exactly as dumped and replayed onto another link ([`wire`]). Used
+//! by the CNI plugin and the uplink migration.
 //!
 //! A [`Host`] is one netlink connection opened *inside* a network namespace
 //! (by name, or the caller's own), so every operation on it acts there; the
@@ -13,6 +15,7 @@
 mod error;
 pub mod netns;
 mod types;
+pub mod wire;
 
 use std::net::IpAddr;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, IntoRawFd};
@@ -27,6 +30,7 @@ use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteMessage,
 use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
 
 pub use error::HostError;
+pub use wire::{Facts, Object, ObjectKind};
 pub use types::{AddrFlags, Address, IpPrefix, Link, MacAddr, OperState, Route, Scope, RT_TABLE_LOCAL, RT_TABLE_MAIN};
 
 /// Where to move a link: a namespace by name, an open namespace file, or
@@ -358,6 +362,13 @@ impl Host {
     /// Sets a link's MTU.
     pub async fn set_mtu(&self, name: &str, mtu: u32) -> Result<(), HostError> {
         self.set_link(name, &format!("set the MTU of `{name}` to {mtu}"), |m| m.attributes.push(LinkAttribute::Mtu(mtu)))
+            .await
+            .map(drop)
+    }
+
+    /// Sets a link's transmit queue length.
+    pub async fn set_txqlen(&self, name: &str, txqlen: u32) -> Result<(), HostError> {
+        self.set_link(name, &format!("set the txqueuelen of `{name}` to {txqlen}"), |m| m.attributes.push(LinkAttribute::TxQueueLen(txqlen)))
             .await
             .map(drop)
     }

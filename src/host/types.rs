@@ -111,6 +111,11 @@ pub struct Link {
     pub master: Option<u32>,
     /// Link kind (`veth`, `bridge`, `openvswitch`, ...), if the kernel says.
     pub kind: Option<String>,
+    /// Transmit queue length.
+    pub txqlen: u32,
+    /// The link this one is stacked on (`IFLA_LINK`: a VLAN's or macvlan's
+    /// parent, a veth's peer).
+    pub parent: Option<u32>,
 }
 
 impl Link {
@@ -125,6 +130,8 @@ impl Link {
             oper_state: OperState::Unknown,
             master: None,
             kind: None,
+            txqlen: 0,
+            parent: None,
         };
         for a in &m.attributes {
             match a {
@@ -137,6 +144,8 @@ impl Link {
                 LinkAttribute::Mtu(v) => link.mtu = *v,
                 LinkAttribute::OperState(s) => link.oper_state = OperState::from(s),
                 LinkAttribute::Controller(i) => link.master = Some(*i),
+                LinkAttribute::TxQueueLen(q) => link.txqlen = *q,
+                LinkAttribute::Link(i) => link.parent = Some(*i),
                 LinkAttribute::PropList(props) => {
                     for p in props {
                         if let Prop::AltIfName(n) = p {
@@ -236,6 +245,13 @@ impl FromStr for IpPrefix {
 impl serde::Serialize for IpPrefix {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for IpPrefix {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
     }
 }
 

@@ -8,7 +8,10 @@
 
 use crate::state::write_atomic;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+use crate::host::Object;
 
 /// The attach steps, in order. Their names are the failpoint names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -18,6 +21,9 @@ pub enum Step {
     CreateBridge,
     /// Rename the NIC to its bridged name (`eth1` → `eth1~`).
     RenameNic,
+    /// Stop the renamed NIC from acting on IPv6 router advertisements
+    /// (`accept_ra=0`): while bridged, the internal port does that.
+    QuietNic,
     /// Create an internal port with the NIC's original name, MAC and MTU.
     CreateInternalPort,
     /// Move the NIC's addresses to the internal port.
@@ -33,9 +39,10 @@ pub enum Step {
 }
 
 impl Step {
-    pub const ALL: [Step; 8] = [
+    pub const ALL: [Step; 9] = [
         Step::CreateBridge,
         Step::RenameNic,
+        Step::QuietNic,
         Step::CreateInternalPort,
         Step::MoveAddresses,
         Step::MoveRoutes,
@@ -49,6 +56,7 @@ impl Step {
         match self {
             Step::CreateBridge => "create-bridge",
             Step::RenameNic => "rename-nic",
+            Step::QuietNic => "quiet-nic",
             Step::CreateInternalPort => "create-internal-port",
             Step::MoveAddresses => "move-addresses",
             Step::MoveRoutes => "move-routes",
@@ -61,20 +69,6 @@ impl Step {
     pub fn from_name(s: &str) -> Option<Step> {
         Step::ALL.into_iter().find(|st| st.name() == s)
     }
-
-    /// One line for `podflow uplink failpoints` and the docs.
-    pub fn describe(self) -> &'static str {
-        match self {
-            Step::CreateBridge => "the bridge exists, nothing else changed",
-            Step::RenameNic => "the NIC carries its bridged name; its addresses and routes are still on it",
-            Step::CreateInternalPort => "the internal port with the original name and MAC exists, without addresses",
-            Step::MoveAddresses => "the addresses are on the internal port; routes not yet re-added",
-            Step::MoveRoutes => "routes are on the internal port; the NIC is not in the bridge yet",
-            Step::AttachUplink => "the NIC is the bridge's uplink port; no forwarding flows yet",
-            Step::InstallFlows => "forwarding flows acknowledged; connectivity not yet probed",
-            Step::Probe => "the probe succeeded; the migration is about to be marked done",
-        }
-    }
 }
 
 /// The bridged name of a NIC: `eth1` → `eth1~`, shortened to fit 15 bytes.
@@ -84,40 +78,24 @@ pub fn bridged_name(ifname: &str) -> String {
     base
 }
 
-/// An address as recorded before the migration.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct RecordedAddr {
-    /// `198.51.100.2/24` or `2001:db8::2/64`.
-    pub cidr: String,
-    pub scope: u8,
-    pub flags: u32,
-}
-
-/// A route that used the NIC, as recorded before the migration.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct RecordedRoute {
-    /// `0.0.0.0/0` for the default route.
-    pub dst: String,
-    pub gateway: Option<String>,
-    pub source: Option<String>,
-    pub metric: Option<u32>,
-    pub table: u32,
-    pub scope: u8,
-    pub protocol: u8,
-}
-
-/// The NIC's configuration before the migration: what rollback and detach restore.
+/// The NIC as it was before the migration: what rollback and detach restore.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Original {
     pub ifname: String,
     /// The NIC's interface index: it survives renames, so it finds the NIC
     /// whatever name it carries after a crash.
-    #[serde(default)]
     pub index: u32,
     pub mac: String,
     pub mtu: u32,
-    pub addrs: Vec<RecordedAddr>,
-    pub routes: Vec<RecordedRoute>,
+    pub txqlen: u32,
+    pub up: bool,
+    /// IPv6 settings (`net.ipv6.conf.<if>.*`) that change behaviour.
+    pub sysctls: BTreeMap<String, String>,
+    /// Addresses, permanent neighbours and routes, in restore order, as the
+    /// kernel listed them.
+    pub objects: Vec<Object>,
+    /// Policy rules naming the NIC or its addresses.
+    pub rules: Vec<Object>,
 }
 
 /// Where a migration stands.
@@ -130,6 +108,9 @@ pub enum Phase {
     Attached,
     /// Undoing an attach (failed step, failed probe, or detach), from `step` down.
     RollingBack { step: Step, reason: String },
+    /// A rollback ended with the NIC, its name and addresses back, but
+    /// these objects could not be restored. Terminal: never retried.
+    RestoredWithErrors { failed: Vec<String> },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -206,32 +187,10 @@ impl Journal {
     }
 }
 
-/// What an interrupted migration found in its journal must do next.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Recovery {
-    /// Nothing to do.
-    Consistent,
-    /// Undo every step up to and including `from`, then (for attach) start again.
-    RollBack { from: Step },
-}
-
-/// Decides how to recover from a journal left by an interrupted run.
-///
-/// An attach interrupted at any step is rolled back from that step (the
-/// step may or may not have happened; every undo is idempotent), and an
-/// interrupted rollback is resumed. Rolling back first and attaching again
-/// keeps a single, tested path to "fully attached", instead of one path per
-/// crash point.
-pub fn recovery(j: &Journal) -> Recovery {
-    match &j.phase {
-        Phase::Attached => Recovery::Consistent,
-        Phase::Attaching { step } | Phase::RollingBack { step, .. } => Recovery::RollBack { from: *step },
-    }
-}
-
-/// The failpoint requested through the environment, if any.
-pub fn failpoint() -> Option<Step> {
-    std::env::var("PODFLOW_FAILPOINT").ok().and_then(|s| Step::from_name(&s))
+/// The failpoint requested through the environment, if any: a step name
+/// or an `undo-…` stage name.
+pub fn failpoint() -> Option<String> {
+    std::env::var("PODFLOW_FAILPOINT").ok().filter(|s| !s.is_empty())
 }
 
 #[cfg(test)]
@@ -254,17 +213,17 @@ mod tests {
     #[test]
     fn journal_save_load_and_recovery() {
         let d = std::env::temp_dir().join(format!("podflow-journal-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
         let j = Journal {
             bridge: "br-ext".into(),
             bridged_name: "eth1~".into(),
-            original: Original { ifname: "eth1".into(), index: 7, mac: "02:00:00:00:00:01".into(), mtu: 1500, addrs: vec![], routes: vec![] },
+            original: Original { ifname: "eth1".into(), index: 7, mac: "02:00:00:00:00:01".into(), mtu: 1500, txqlen: 1000, up: true, sysctls: BTreeMap::new(), objects: vec![], rules: vec![] },
             phase: Phase::Attaching { step: Step::MoveAddresses },
             bridge_created: true,
         };
         j.save(&d).unwrap();
         let back = Journal::load(&d, "br-ext", "eth1").unwrap().unwrap();
         assert_eq!(back, j);
-        assert_eq!(recovery(&back), Recovery::RollBack { from: Step::MoveAddresses });
         assert_eq!(Journal::load_all(&d).unwrap().len(), 1);
         Journal::remove(&d, "br-ext", "eth1").unwrap();
         assert!(Journal::load(&d, "br-ext", "eth1").unwrap().is_none());

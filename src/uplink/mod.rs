@@ -1,7 +1,9 @@
 //! Moving a node's physical uplink into a secondary OVS bridge, crash-safe
 //! and with rollback (see `docs/uplink.md`). This module owns the journal
-//! ([`journal`]), the order of the steps and their undo ([`Executor`]),
-//! and the bridge's forwarding flows ([`flows`]).
+//! ([`journal`]), the decisions ([`plan`]: what moves, in which order,
+//! whether the NIC is primary, recovery), the driver that runs them
+//! through [`run::UplinkOps`], and the real operations ([`Executor`]:
+//! netlink, OVSDB, OpenFlow, the ARP probe).
 //!
 //! It never removes `flow-restore-wait` (the agent's gate does), never
 //! attaches a NIC while that key is set, never moves the NIC into a bridge
@@ -9,8 +11,11 @@
 //! journaled (fsync) first. Every step and every undo checks the kernel
 //! and OVSDB before acting, so any of them can be repeated after a crash.
 
-
 pub mod journal;
+pub mod plan;
+pub mod run;
+#[cfg(test)]
+mod fake;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -20,13 +25,15 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use crate::host::{AddrFlags, Host, HostError, IpPrefix, Link, MacAddr, Route, Scope, RT_TABLE_LOCAL, RT_TABLE_MAIN};
+use crate::host::{AddrFlags, Host, HostError, Link, MacAddr, Object, ObjectKind};
 use crate::openflow::{Addr, Session, SessionConfig};
 use crate::ovsdb::client::{Address, Client, Options};
 use crate::ovsdb::vswitch::{self, BridgeSpec, DatapathType, InterfaceSettings, PortKind, PortSpec};
 use crate::probe::{Limit, ProbeOptions, Prober};
 use crate::pipeline::uplink as flows;
-use journal::{Journal, JournalError, Original, Phase, RecordedAddr, RecordedRoute, Recovery, Step};
+use journal::{Journal, JournalError, Original, Phase, Step};
+use plan::{Listing, Recovery, Undo};
+use run::{Dev, UplinkOps};
 use podflow_proto::openflow::bundle::flags;
 use podflow_proto::openflow::Message;
 use podflow_proto::ovsdb::monitor::column;
@@ -34,9 +41,8 @@ use podflow_proto::ovsdb::monitor::column;
 /// `external_ids` key on the bridge and on both ports podflow adds.
 pub const EXTERNAL_ID: &str = "podflow-uplink";
 
-/// `RTPROT_KERNEL`: routes the kernel derives from addresses (they move
-/// with the addresses and are never recorded).
-const RTPROT_KERNEL: u8 = 2;
+/// The IPv6 settings recorded and restored (`net.ipv6.conf.<if>.<name>`).
+const SYSCTLS: [&str; 3] = ["accept_ra", "disable_ipv6", "forwarding"];
 
 /// How an [`Executor`] reaches Open vSwitch and where it keeps journals.
 #[derive(Debug, Clone)]
@@ -55,6 +61,10 @@ pub struct Config {
     /// Test-only fault: skip the `install-flows` step (the bridge then
     /// forwards nothing), so a test can prove the probe catches it.
     pub fault_skip_flows: bool,
+    /// Test-only fault: the kernel "refuses" to put back on the NIC every
+    /// recorded object whose description contains this text, so a test can
+    /// prove the `restored-with-errors` end on a real node.
+    pub fault_refuse_restore: Option<String>,
 }
 
 impl Config {
@@ -68,6 +78,7 @@ impl Config {
             probe_count: 30,
             probe_interval: Duration::from_millis(100),
             fault_skip_flows: false,
+            fault_refuse_restore: None,
         }
     }
 }
@@ -103,14 +114,25 @@ pub enum UplinkError {
     #[error("cannot probe {target}: {source}")]
     Probe { target: Ipv4Addr, source: crate::probe::ProbeError },
     /// The probe through the bridge got no answer.
-    #[error("no ARP answer from {target} through bridge {bridge} after {sent} requests")]
-    ProbeFailed { bridge: String, target: Ipv4Addr, sent: u32 },
+    #[error("no {answer} from {target} through bridge {bridge} after {sent} requests")]
+    ProbeFailed { bridge: String, target: IpAddr, answer: &'static str, sent: u32 },
+    /// A sysctl could not be read or written.
+    #[error("cannot {context}: {source}")]
+    Sysctl { context: String, source: std::io::Error },
     /// A step failed and the node was restored as it was.
     #[error("attaching {ifname} to {bridge} failed at step `{step}` and was rolled back ({cause})")]
     RolledBack { bridge: String, ifname: String, step: &'static str, cause: Box<UplinkError> },
     /// A step failed and so did its rollback: the journal is kept.
     #[error("attaching {ifname} to {bridge} failed at step `{step}` ({cause}) and its rollback failed too ({rollback}); the journal is kept and the next `podflow uplink` command resumes the rollback")]
     RollbackFailed { bridge: String, ifname: String, step: &'static str, cause: Box<UplinkError>, rollback: Box<UplinkError> },
+    /// A rollback put the NIC, its name and addresses back, but not these
+    /// objects; the journal keeps them until `detach` acknowledges it.
+    #[error("{ifname} was restored except for: {}; fix these by hand, then run `podflow uplink detach` to clear the record", failed.join("; "))]
+    RestoredWithErrors { ifname: String, failed: Vec<String> },
+    /// A failpoint stopped the run (tests of the plan only; the real
+    /// failpoints abort the process).
+    #[error("crashed at failpoint {0}")]
+    Crashed(String),
     /// Detach of an interface that has no journal.
     #[error("{ifname} is not attached to bridge {bridge} (no journal in {dir})")]
     NotAttached { bridge: String, ifname: String, dir: String },
@@ -131,7 +153,7 @@ fn db_err(context: impl Into<String>) -> impl FnOnce(crate::ovsdb::Error) -> Upl
 #[serde(rename_all = "kebab-case", tag = "result")]
 pub enum AttachOutcome {
     /// Attached now; `probed` is the address that answered through the bridge.
-    Attached { probed: Option<Ipv4Addr> },
+    Attached { probed: IpAddr },
     /// The journal says it is attached already: nothing was done.
     AlreadyAttached,
 }
@@ -151,10 +173,12 @@ pub struct UplinkStatus {
     pub bridge: String,
     pub interface: String,
     pub bridged_name: String,
-    /// `attached`, `attaching`, or `rolling-back`.
+    /// `attached`, `attaching`, `rolling-back` or `restored-with-errors`.
     pub phase: String,
     pub step: Option<&'static str>,
     pub reason: Option<String>,
+    /// What a rollback could not restore (`restored-with-errors`).
+    pub failed: Vec<String>,
     /// The NIC's current name (by its interface index), if it still exists.
     pub nic_name: Option<String>,
     pub bridge_exists: bool,
@@ -185,11 +209,15 @@ impl std::fmt::Debug for Executor {
     }
 }
 
-/// The OpenFlow ports found or made on the way.
-#[derive(Debug, Default)]
-struct Ports {
-    internal: Option<u32>,
-    uplink: Option<u32>,
+/// What `attach` is asked besides the bridge and the NIC.
+#[derive(Debug, Clone, Default)]
+pub struct AttachOptions {
+    /// The address to probe through the bridge (wins over the gateways).
+    pub probe: Option<IpAddr>,
+    /// Move the NIC even if it is the node's primary interface.
+    pub allow_primary: bool,
+    /// Addresses whose route makes the NIC primary (`--keep-reachable`).
+    pub keep_reachable: Vec<IpAddr>,
 }
 
 fn check_ifname(what: &str, name: &str) -> Result<(), UplinkError> {
@@ -221,16 +249,22 @@ impl Executor {
     /// Attaches `ifname` to `bridge` (see the module docs). An interrupted
     /// earlier run of the same pair is rolled back first; an attached pair
     /// is left alone.
-    pub async fn attach(&self, bridge: &str, ifname: &str, probe: Option<Ipv4Addr>, allow_primary: bool) -> Result<AttachOutcome, UplinkError> {
+    pub async fn attach(&self, bridge: &str, ifname: &str, opts: &AttachOptions) -> Result<AttachOutcome, UplinkError> {
         check_ifname("bridge", bridge)?;
         check_ifname("interface", ifname)?;
         let _lock = self.lock().await?;
         if let Some(j) = Journal::load(&self.cfg.state_dir, bridge, ifname)? {
-            match journal::recovery(&j) {
+            match plan::recovery(&j) {
                 Recovery::Consistent => return Ok(AttachOutcome::AlreadyAttached),
                 Recovery::RollBack { from } => {
                     tracing::warn!(bridge, ifname, step = from.name(), "an earlier attach was interrupted; rolling it back first");
-                    self.roll_back(&j, from).await?;
+                    run::roll_back(self, &j, from).await?;
+                }
+                Recovery::Terminal { failed } => {
+                    return Err(UplinkError::Refused(format!(
+                        "the last rollback of {ifname} could not restore: {}; fix these by hand, then run `podflow uplink detach` to clear the record",
+                        failed.join("; ")
+                    )))
                 }
             }
         }
@@ -242,13 +276,14 @@ impl Executor {
                 return Err(UplinkError::Refused(format!("bridge {bridge} already has the uplink {} (detach it first)", j.original.ifname)));
             }
         }
-        let j = self.precheck(bridge, ifname, allow_primary).await?;
-        let target = probe.or_else(|| default_gateway(&j.original));
-        self.run_steps(j, target).await
+        let (j, target) = self.precheck(bridge, ifname, opts).await?;
+        run::attach(self, j, target).await?;
+        Ok(AttachOutcome::Attached { probed: target })
     }
 
     /// Detaches `ifname` from `bridge`, restoring the NIC exactly as
-    /// recorded before the attach.
+    /// recorded before the attach. On a `restored-with-errors` record it
+    /// only clears the record (the operator fixed what it names).
     pub async fn detach(&self, bridge: &str, ifname: &str) -> Result<(), UplinkError> {
         check_ifname("bridge", bridge)?;
         check_ifname("interface", ifname)?;
@@ -256,15 +291,19 @@ impl Executor {
         let Some(mut j) = Journal::load(&self.cfg.state_dir, bridge, ifname)? else {
             return Err(UplinkError::NotAttached { bridge: bridge.into(), ifname: ifname.into(), dir: self.cfg.state_dir.join("uplink").display().to_string() });
         };
-        let from = match journal::recovery(&j) {
+        let from = match plan::recovery(&j) {
             Recovery::Consistent => {
                 j.phase = Phase::RollingBack { step: Step::Probe, reason: "detach".into() };
                 j.save(&self.cfg.state_dir)?;
                 Step::Probe
             }
             Recovery::RollBack { from } => from,
+            Recovery::Terminal { failed } => {
+                tracing::warn!(bridge, ifname, ?failed, "clearing the record of a rollback that could not restore everything");
+                return Ok(Journal::remove(&self.cfg.state_dir, bridge, ifname)?);
+            }
         };
-        self.roll_back(&j, from).await
+        run::roll_back(self, &j, from).await
     }
 
     /// Rolls back every interrupted migration of the state directory.
@@ -276,9 +315,14 @@ impl Executor {
     async fn recover_locked(&self) -> Result<Vec<Recovered>, UplinkError> {
         let mut out = Vec::new();
         for j in Journal::load_all(&self.cfg.state_dir)? {
-            if let Recovery::RollBack { from } = journal::recovery(&j) {
+            if let Recovery::RollBack { from } = plan::recovery(&j) {
                 tracing::warn!(bridge = %j.bridge, ifname = %j.original.ifname, step = from.name(), "rolling back an interrupted uplink migration");
-                self.roll_back(&j, from).await?;
+                match run::roll_back(self, &j, from).await {
+                    Ok(()) => {}
+                    // Terminal and recorded: status reports it.
+                    Err(e @ UplinkError::RestoredWithErrors { .. }) => tracing::error!(error = %e, "uplink rollback ended with errors"),
+                    Err(e) => return Err(e),
+                }
                 out.push(Recovered { bridge: j.bridge.clone(), interface: j.original.ifname.clone(), from: from.name() });
             }
         }
@@ -296,16 +340,13 @@ impl Executor {
             let bridge_exists = self.db.read(|s| s.replica.find("Bridge", "name", &j.bridge).is_some());
             let internal_port = self.port_on_bridge(&j.bridge, &j.original.ifname);
             let uplink_port = self.port_on_bridge(&j.bridge, &j.bridged_name);
-            let (phase, step, reason) = match &j.phase {
-                Phase::Attached => ("attached", None, None),
-                Phase::Attaching { step } => ("attaching", Some(step.name()), None),
-                Phase::RollingBack { step, reason } => ("rolling-back", Some(step.name()), Some(reason.clone())),
+            let (phase, step, reason, failed) = match &j.phase {
+                Phase::Attached => ("attached", None, None, vec![]),
+                Phase::Attaching { step } => ("attaching", Some(step.name()), None, vec![]),
+                Phase::RollingBack { step, reason } => ("rolling-back", Some(step.name()), Some(reason.clone()), vec![]),
+                Phase::RestoredWithErrors { failed } => ("restored-with-errors", None, None, failed.clone()),
             };
-            let healthy = phase == "attached"
-                && bridge_exists
-                && internal_port
-                && uplink_port
-                && nic.as_ref().is_some_and(|l| l.name == j.bridged_name);
+            let healthy = phase == "attached" && bridge_exists && internal_port && uplink_port && nic.as_ref().is_some_and(|l| l.name == j.bridged_name);
             uplinks.push(UplinkStatus {
                 bridge: j.bridge.clone(),
                 interface: j.original.ifname.clone(),
@@ -313,6 +354,7 @@ impl Executor {
                 phase: phase.into(),
                 step,
                 reason,
+                failed,
                 nic_name: nic.map(|l| l.name),
                 bridge_exists,
                 internal_port,
@@ -331,8 +373,7 @@ impl Executor {
         let mut n = 0;
         for j in Journal::load_all(&self.cfg.state_dir)? {
             if j.bridge == bridge && j.phase == Phase::Attached {
-                let mut ports = Ports::default();
-                self.install_flows(&j, &mut ports).await?;
+                self.install_flows(&j).await?;
                 n += 1;
             }
         }
@@ -375,8 +416,27 @@ impl Executor {
         })
     }
 
-    /// Checks that the attach may start and records the NIC as it is.
-    async fn precheck(&self, bridge: &str, ifname: &str, allow_primary: bool) -> Result<Journal, UplinkError> {
+    /// Everything the plan looks at, as the kernel lists it now.
+    async fn listing(&self) -> Result<Listing, UplinkError> {
+        let objects = |k: ObjectKind| async move { self.host.objects(k).await.map_err(host_err(format!("list {k:?} objects"))) };
+        Ok(Listing {
+            links: self.host.links().await.map_err(host_err("list links"))?,
+            addresses: objects(ObjectKind::Address).await?,
+            routes: objects(ObjectKind::Route).await?,
+            rules: objects(ObjectKind::Rule).await?,
+            neighbours: objects(ObjectKind::Neighbour).await?,
+        })
+    }
+
+    /// The address of a `tcp:` OVSDB endpoint, which must stay reachable.
+    fn ovsdb_ip(&self) -> Option<IpAddr> {
+        let hp = self.cfg.ovsdb.strip_prefix("tcp:")?;
+        let host = hp.rsplit_once(':').map_or(hp, |(h, _)| h).trim_matches(['[', ']']);
+        host.parse().ok()
+    }
+
+    /// The NIC's link, checked enough for the plan to look at it.
+    async fn nic_for_attach(&self, bridge: &str, ifname: &str) -> Result<(Link, MacAddr), UplinkError> {
         let link = match self.host.link(ifname).await {
             Ok(l) => l,
             Err(HostError::NotFound { .. }) => return Err(UplinkError::Refused(format!("there is no interface named {ifname}"))),
@@ -391,9 +451,6 @@ impl Executor {
         }
         if self.db.read(|s| s.replica.find("Interface", "name", ifname).is_some()) {
             return Err(UplinkError::Refused(format!("{ifname} is already an Open vSwitch interface")));
-        }
-        if link.master.is_some() {
-            return Err(UplinkError::Refused(format!("{ifname} is enslaved to another device (a bridge, bond or VRF)")));
         }
         if !link.admin_up {
             return Err(UplinkError::Refused(format!("{ifname} is down; bring it up first")));
@@ -411,132 +468,55 @@ impl Executor {
                 "flow-restore-wait is set: ovs-vswitchd forwards nothing until the agent's gate removes it, and the node would lose this interface's network (Antrea #6448)".into(),
             ));
         }
-        let original = self.record(&link, mac).await?;
-        if !allow_primary {
-            if let Some(why) = self.primary_reason(&link, &original).await? {
-                return Err(UplinkError::Refused(format!(
-                    "{ifname} is the node's primary interface ({why}); a failed migration would cut the node off, so pass --allow-primary to do it anyway"
-                )));
+        Ok((link, mac))
+    }
+
+    /// Checks that the attach may start, records the NIC as it is, and
+    /// picks the probe target. Nothing is changed here.
+    async fn precheck(&self, bridge: &str, ifname: &str, opts: &AttachOptions) -> Result<(Journal, IpAddr), UplinkError> {
+        let (link, mac) = self.nic_for_attach(bridge, ifname).await?;
+        let l = self.listing().await?;
+        if let Some(why) = plan::unmovable(&link, &l) {
+            return Err(UplinkError::Refused(why));
+        }
+        let sel = plan::select(&link, &l);
+        let keep: Vec<IpAddr> = opts.keep_reachable.iter().copied().chain(self.ovsdb_ip()).collect();
+        let primary = plan::primary(&link, &l, &keep);
+        for w in &primary.warnings {
+            tracing::warn!("{w}");
+        }
+        if !opts.allow_primary && !primary.reasons.is_empty() {
+            return Err(UplinkError::Refused(format!(
+                "{ifname} is the node's primary interface ({}); a failed migration would cut the node off, so pass --allow-primary to do it anyway",
+                primary.reasons.join("; ")
+            )));
+        }
+        let target = plan::probe_target(opts.probe, &sel.objects).ok_or_else(|| {
+            UplinkError::Refused(format!("nothing to probe through the bridge: {ifname} has no gateway; pass --probe ADDR (an address that answers ARP or IPv6 neighbour solicitations on {ifname}'s network)"))
+        })?;
+        let mut sysctls = BTreeMap::new();
+        for k in SYSCTLS {
+            if let Some(v) = read_sysctl(ifname, k)? {
+                sysctls.insert(k.to_string(), v);
             }
         }
+        let original = Original {
+            ifname: ifname.into(),
+            index: link.index,
+            mac: mac.to_string(),
+            mtu: link.mtu,
+            txqlen: link.txqlen,
+            up: link.admin_up,
+            sysctls,
+            objects: sel.objects,
+            rules: sel.rules,
+        };
         let bridge_created = self.db.read(|s| s.replica.find("Bridge", "name", bridge).is_none());
-        Ok(Journal { bridge: bridge.into(), bridged_name: bridged, original, phase: Phase::Attaching { step: Step::CreateBridge }, bridge_created })
-    }
-
-    /// The NIC's MAC, MTU, addresses and the routes through it.
-    async fn record(&self, link: &Link, mac: MacAddr) -> Result<Original, UplinkError> {
-        let addrs = self.host.addresses(Some(&link.name)).await.map_err(host_err(format!("list the addresses of {}", link.name)))?;
-        let addrs = addrs
-            .into_iter()
-            .filter(|a| !is_v6_link_local(a.prefix.addr))
-            .map(|a| RecordedAddr { cidr: format!("{}/{}", a.prefix.addr, a.prefix.len), scope: a.scope.0, flags: a.flags.0 })
-            .collect();
-        let mut routes = Vec::new();
-        for v6 in [false, true] {
-            for r in self.host.all_routes(v6).await.map_err(host_err("list routes"))? {
-                let table = r.table.unwrap_or(RT_TABLE_MAIN);
-                if r.oif_index != Some(link.index) || table == RT_TABLE_LOCAL || r.protocol == Some(RTPROT_KERNEL) || r.kind.is_some_and(|k| k != 1) {
-                    continue;
-                }
-                if r.dst.addr.is_ipv6() && (is_v6_link_local(r.dst.addr) || r.dst.addr.is_multicast()) {
-                    continue;
-                }
-                routes.push(RecordedRoute {
-                    dst: format!("{}/{}", r.dst.network(), r.dst.len),
-                    gateway: r.gateway.map(|g| g.to_string()),
-                    source: r.source.map(|s| s.to_string()),
-                    metric: r.metric,
-                    table,
-                    scope: r.scope.map_or(0, |s| s.0),
-                    protocol: r.protocol.unwrap_or(3),
-                });
-            }
-        }
-        Ok(Original { ifname: link.name.clone(), index: link.index, mac: mac.to_string(), mtu: link.mtu, addrs, routes })
-    }
-
-    /// Why `link` is the primary interface, if it is: it carries a default
-    /// route, or the route to a TCP OVSDB endpoint.
-    async fn primary_reason(&self, link: &Link, original: &Original) -> Result<Option<String>, UplinkError> {
-        if let Some(r) = original.routes.iter().find(|r| r.dst == "0.0.0.0/0" || r.dst == "::/0") {
-            return Ok(Some(format!("it carries the default route{}", r.gateway.as_ref().map(|g| format!(" via {g}")).unwrap_or_default())));
-        }
-        if let Some(hp) = self.cfg.ovsdb.strip_prefix("tcp:") {
-            let host = hp.rsplit_once(':').map_or(hp, |(h, _)| h).trim_matches(['[', ']']);
-            if let Ok(ip) = host.parse::<IpAddr>() {
-                let routes = self.host.routes(ip.is_ipv6(), None).await.map_err(host_err("list routes"))?;
-                let best = routes.iter().filter(|r| r.dst.contains(ip)).max_by_key(|r| (r.dst.len, std::cmp::Reverse(r.metric.unwrap_or(0))));
-                if best.is_some_and(|r| r.oif_index == Some(link.index)) {
-                    return Ok(Some(format!("the OVSDB endpoint {ip} is reached through it")));
-                }
-            }
-        }
-        Ok(None)
+        let j = Journal { bridge: bridge.into(), bridged_name: journal::bridged_name(ifname), original, phase: Phase::Attaching { step: Step::CreateBridge }, bridge_created };
+        Ok((j, target))
     }
 
     // --------------------------------------------------------------- steps
-
-    async fn run_steps(&self, mut j: Journal, target: Option<Ipv4Addr>) -> Result<AttachOutcome, UplinkError> {
-        let mut ports = Ports::default();
-        let mut probed = None;
-        for step in Step::ALL {
-            j.phase = Phase::Attaching { step };
-            let r = match j.save(&self.cfg.state_dir) {
-                Ok(()) => self.take(&j, step, target, &mut ports).await,
-                Err(e) => Err(e.into()),
-            };
-            match r {
-                Ok(p) => probed = probed.or(p),
-                Err(cause) => {
-                    tracing::error!(step = step.name(), error = %cause, "uplink step failed; rolling back");
-                    j.phase = Phase::RollingBack { step, reason: cause.to_string() };
-                    let _ = j.save(&self.cfg.state_dir);
-                    let (bridge, ifname) = (j.bridge.clone(), j.original.ifname.clone());
-                    return Err(match self.roll_back(&j, step).await {
-                        Ok(()) => UplinkError::RolledBack { bridge, ifname, step: step.name(), cause: Box::new(cause) },
-                        Err(rb) => UplinkError::RollbackFailed { bridge, ifname, step: step.name(), cause: Box::new(cause), rollback: Box::new(rb) },
-                    });
-                }
-            }
-            if journal::failpoint() == Some(step) {
-                eprintln!("podflow: PODFLOW_FAILPOINT={}: aborting after the step", step.name());
-                // A deliberate crash: no core file in the caller's directory.
-                let none = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-                // SAFETY: setrlimit with a valid struct only lowers our own limit.
-                unsafe { libc::setrlimit(libc::RLIMIT_CORE, &none) };
-                std::process::abort();
-            }
-        }
-        j.phase = Phase::Attached;
-        j.save(&self.cfg.state_dir)?;
-        Ok(AttachOutcome::Attached { probed })
-    }
-
-    /// Takes one step (idempotent). Returns the probed address for `Probe`.
-    async fn take(&self, j: &Journal, step: Step, target: Option<Ipv4Addr>, ports: &mut Ports) -> Result<Option<Ipv4Addr>, UplinkError> {
-        tracing::info!(bridge = %j.bridge, ifname = %j.original.ifname, step = step.name(), "uplink step");
-        match step {
-            Step::CreateBridge => self.create_bridge(j).await?,
-            Step::RenameNic => self.rename_nic(j).await?,
-            Step::CreateInternalPort => self.create_internal_port(j, ports).await?,
-            Step::MoveAddresses => self.move_addresses(j).await?,
-            Step::MoveRoutes => self.move_routes(j).await?,
-            Step::AttachUplink => {
-                let spec = PortSpec {
-                    name: j.bridged_name.clone(),
-                    kind: PortKind::System,
-                    ofport_request: None,
-                    external_ids: BTreeMap::from([(EXTERNAL_ID.to_string(), "uplink".to_string())]),
-                };
-                let p = vswitch::add_port(&self.db, &j.bridge, &spec, self.deadline()).await.map_err(db_err(format!("add {} to bridge {}", j.bridged_name, j.bridge)))?;
-                ports.uplink = Some(p as u32);
-            }
-            Step::InstallFlows if self.cfg.fault_skip_flows => tracing::warn!("fault injection: not installing the bridge's flows"),
-            Step::InstallFlows => self.install_flows(j, ports).await?,
-            Step::Probe => return self.probe(j, target).await,
-        }
-        Ok(None)
-    }
 
     async fn create_bridge(&self, j: &Journal) -> Result<(), UplinkError> {
         let spec = BridgeSpec {
@@ -583,7 +563,7 @@ impl Executor {
         }
     }
 
-    async fn create_internal_port(&self, j: &Journal, ports: &mut Ports) -> Result<(), UplinkError> {
+    async fn create_internal_port(&self, j: &Journal) -> Result<(), UplinkError> {
         let name = &j.original.ifname;
         let spec = PortSpec {
             name: name.clone(),
@@ -592,8 +572,7 @@ impl Executor {
             external_ids: BTreeMap::from([(EXTERNAL_ID.to_string(), "internal".to_string())]),
         };
         let settings = InterfaceSettings { mac: Some(j.original.mac.clone()), mtu_request: Some(j.original.mtu) };
-        let p = vswitch::add_port_with(&self.db, &j.bridge, &spec, &settings, self.deadline()).await.map_err(db_err(format!("add the internal port {name} to {}", j.bridge)))?;
-        ports.internal = Some(p as u32);
+        vswitch::add_port_with(&self.db, &j.bridge, &spec, &settings, self.deadline()).await.map_err(db_err(format!("add the internal port {name} to {}", j.bridge)))?;
         self.wait(|| async { matches!(self.internal_link(j).await, Ok(Some(_))) }, &format!("the internal port {name} to appear")).await?;
         let link = self.internal_link(j).await?.ok_or_else(|| UplinkError::State(format!("the internal port {name} vanished")))?;
         let mac: MacAddr = j.original.mac.parse().map_err(host_err("read the recorded MAC address"))?;
@@ -605,32 +584,33 @@ impl Executor {
             tracing::warn!(port = %name, have = link.mtu, want = j.original.mtu, "ovs-vswitchd did not apply mtu_request; setting the MTU with netlink");
             self.host.set_mtu(name, j.original.mtu).await.map_err(host_err(format!("set the MTU of {name}")))?;
         }
+        if link.txqlen != j.original.txqlen {
+            self.host.set_txqlen(name, j.original.txqlen).await.map_err(host_err(format!("set the txqueuelen of {name}")))?;
+        }
+        // The internal port behaves as the NIC did (router advertisements,
+        // forwarding), before it gets any address.
+        for (k, v) in &j.original.sysctls {
+            write_sysctl(name, k, v)?;
+        }
         self.host.set_up(name, true).await.map_err(host_err(format!("bring {name} up")))
     }
 
-    async fn move_addresses(&self, j: &Journal) -> Result<(), UplinkError> {
-        let name = &j.original.ifname;
-        let internal = self.internal_link(j).await?.ok_or_else(|| UplinkError::State(format!("the internal port {name} is missing")))?;
-        let nic = self.nic(j).await?;
-        self.add_addrs(j, &internal.name).await?;
-        self.delete_addrs(j, &nic.name).await
-    }
-
-    async fn move_routes(&self, j: &Journal) -> Result<(), UplinkError> {
-        let name = &j.original.ifname;
-        let internal = self.internal_link(j).await?.ok_or_else(|| UplinkError::State(format!("the internal port {name} is missing")))?;
-        let nic = self.nic(j).await?;
-        self.delete_routes(j, &nic).await?;
-        self.add_routes(j, &internal).await
-    }
-
-    async fn install_flows(&self, j: &Journal, ports: &mut Ports) -> Result<(), UplinkError> {
-        let ofport = |name: &str| -> Option<u32> {
-            self.db.read(|s| s.replica.find("Interface", "name", name).and_then(|(_, r)| column(r, "ofport").as_i64()).filter(|p| *p > 0).map(|p| p as u32))
+    async fn attach_uplink(&self, j: &Journal) -> Result<(), UplinkError> {
+        let spec = PortSpec {
+            name: j.bridged_name.clone(),
+            kind: PortKind::System,
+            ofport_request: None,
+            external_ids: BTreeMap::from([(EXTERNAL_ID.to_string(), "uplink".to_string())]),
         };
-        let internal = ports.internal.or_else(|| ofport(&j.original.ifname));
-        let uplink = ports.uplink.or_else(|| ofport(&j.bridged_name));
-        let (Some(internal), Some(uplink)) = (internal, uplink) else {
+        vswitch::add_port(&self.db, &j.bridge, &spec, self.deadline()).await.map_err(db_err(format!("add {} to bridge {}", j.bridged_name, j.bridge))).map(drop)
+    }
+
+    fn ofport(&self, name: &str) -> Option<u32> {
+        self.db.read(|s| s.replica.find("Interface", "name", name).and_then(|(_, r)| column(r, "ofport").as_i64()).filter(|p| *p > 0).map(|p| p as u32))
+    }
+
+    async fn install_flows(&self, j: &Journal) -> Result<(), UplinkError> {
+        let (Some(internal), Some(uplink)) = (self.ofport(&j.original.ifname), self.ofport(&j.bridged_name)) else {
             return Err(UplinkError::State(format!("bridge {} lacks the port {} or {}", j.bridge, j.original.ifname, j.bridged_name)));
         };
         let msgs: Vec<Message> = flows::uplink_flows(uplink, internal).into_iter().map(Message::FlowMod).collect();
@@ -648,11 +628,27 @@ impl Executor {
             .map_err(|e| UplinkError::OpenFlow { context: format!("connect to bridge {bridge}"), detail: e.to_string() })
     }
 
-    async fn probe(&self, j: &Journal, target: Option<Ipv4Addr>) -> Result<Option<Ipv4Addr>, UplinkError> {
-        let Some(target) = target else {
-            tracing::warn!(ifname = %j.original.ifname, "no default IPv4 gateway and no --probe address: attached without a probe");
-            return Ok(None);
-        };
+    /// IPv6: neighbour solicitations from the internal port, sent by the
+    /// kernel (`NTF_USE`), until the gateway's entry there is reachable.
+    async fn nd_probe(&self, j: &Journal, target: IpAddr) -> Result<(), UplinkError> {
+        let index = self.dev_index(j, Dev::Internal).await.map_err(host_err("find the internal port to probe from"))?;
+        let count = self.cfg.probe_count.max(1);
+        for sent in 1..=count {
+            self.host.solicit(index, target).await.map_err(host_err(format!("solicit {target}")))?;
+            tokio::time::sleep(self.cfg.probe_interval).await;
+            let neigh = self.host.objects(ObjectKind::Neighbour).await.map_err(host_err("list neighbours"))?;
+            let reachable = neigh.iter().any(|n| {
+                n.facts.links == [index] && n.facts.prefix.is_some_and(|p| p.addr == target) && n.facts.flags & crate::host::wire::NUD_REACHABLE != 0
+            });
+            if reachable {
+                tracing::info!(%target, sent, "neighbour advertisement through the bridge");
+                return Ok(());
+            }
+        }
+        Err(UplinkError::ProbeFailed { bridge: j.bridge.clone(), target, answer: "neighbour advertisement", sent: count })
+    }
+
+    async fn arp_probe(&self, j: &Journal, target: Ipv4Addr) -> Result<(), UplinkError> {
         let opts = ProbeOptions {
             interval: self.cfg.probe_interval,
             limit: Limit::Count(self.cfg.probe_count.max(1)),
@@ -669,80 +665,30 @@ impl Executor {
                 handle.stop();
                 let _ = handle.join().await;
                 tracing::info!(%target, seq = p.seq, "probe answered through the bridge");
-                return Ok(Some(target));
+                return Ok(());
             }
         }
         let _ = handle.join().await;
-        Err(UplinkError::ProbeFailed { bridge: j.bridge.clone(), target, sent })
+        Err(UplinkError::ProbeFailed { bridge: j.bridge.clone(), target: target.into(), answer: "ARP answer", sent })
     }
 
     // ------------------------------------------------------------ rollback
 
-    /// Undoes every step from `from` down, idempotently, then removes the
-    /// journal. The journal says "rolling back" while this runs.
-    async fn roll_back(&self, j: &Journal, from: Step) -> Result<(), UplinkError> {
-        if !matches!(j.phase, Phase::RollingBack { .. }) {
-            let mut jj = j.clone();
-            jj.phase = Phase::RollingBack { step: from, reason: "an interrupted run was found".into() };
-            jj.save(&self.cfg.state_dir)?;
-        }
-        if from >= Step::InstallFlows {
-            self.remove_flows(j).await;
-        }
-        if from >= Step::MoveAddresses {
-            self.restore_ip(j).await?;
-        }
-        if from >= Step::CreateInternalPort {
-            self.delete_ports(j).await?;
-        }
-        if from >= Step::RenameNic {
-            self.restore_name(j).await?;
-        }
-        if j.bridge_created {
-            self.delete_bridge(j).await?;
-        }
-        Journal::remove(&self.cfg.state_dir, &j.bridge, &j.original.ifname)?;
-        tracing::info!(bridge = %j.bridge, ifname = %j.original.ifname, "uplink rolled back; the NIC is as it was");
-        Ok(())
-    }
-
     /// Best effort: a bridge podflow deletes takes its flows with it, and
     /// ports that are gone no longer match; only a pre-existing bridge keeps
-    /// stale flows if this fails, and it is logged.
-    async fn remove_flows(&self, j: &Journal) {
+    /// stale flows if this fails.
+    async fn remove_flows(&self, j: &Journal) -> Result<(), UplinkError> {
         if !self.mgmt(&j.bridge).exists() {
-            return;
+            return Ok(());
         }
-        let r = match self.session(&j.bridge).await {
-            Ok(s) => {
-                let r = s.bundle(&[Message::FlowMod(flows::delete_all())], flags::ATOMIC | flags::ORDERED).await;
-                s.close();
-                r.map_err(|e| e.to_string())
-            }
-            Err(e) => Err(e.to_string()),
-        };
-        if let Err(e) = r {
-            tracing::warn!(bridge = %j.bridge, error = %e, "could not delete the uplink flows");
-        }
-    }
-
-    /// Routes and addresses back on the NIC, off the internal port.
-    async fn restore_ip(&self, j: &Journal) -> Result<(), UplinkError> {
-        let nic = self.nic(j).await?;
-        let internal = self.internal_link(j).await?;
-        if let Some(i) = &internal {
-            self.delete_routes(j, i).await?;
-        }
-        self.add_addrs(j, &nic.name).await?;
-        self.add_routes(j, &nic).await?;
-        if let Some(i) = &internal {
-            self.delete_addrs(j, &i.name).await?;
-        }
-        Ok(())
+        let s = self.session(&j.bridge).await?;
+        let r = s.bundle(&[Message::FlowMod(flows::delete_all())], flags::ATOMIC | flags::ORDERED).await;
+        s.close();
+        r.map_err(|e| UplinkError::OpenFlow { context: format!("delete the uplink flows of {}", j.bridge), detail: e.to_string() })
     }
 
     /// Both ports, in one OVSDB transaction; then waits until the internal
-    /// port's netdev is gone so its name is free.
+    /// port's netdev is gone (with its addresses and routes) so its name is free.
     async fn delete_ports(&self, j: &Journal) -> Result<(), UplinkError> {
         let names = [j.original.ifname.as_str(), j.bridged_name.as_str()];
         let bridge_exists = self.db.read(|s| s.replica.find("Bridge", "name", &j.bridge).is_some());
@@ -755,19 +701,35 @@ impl Executor {
         self.wait(|| async { matches!(self.internal_link(j).await, Ok(None)) }, &format!("the internal port {} to disappear", j.original.ifname)).await
     }
 
+    /// The NIC's name, then its IPv6 settings.
     async fn restore_name(&self, j: &Journal) -> Result<(), UplinkError> {
         let nic = self.nic(j).await?;
-        if nic.name == j.original.ifname {
-            return Ok(());
+        if nic.name != j.original.ifname {
+            if self.internal_link(j).await?.is_some() {
+                return Err(UplinkError::State(format!("cannot give {} its name back: another interface carries it", nic.name)));
+            }
+            self.host.rename_link(&nic.name, &j.original.ifname).await.map_err(host_err(format!("rename {} back to {}", nic.name, j.original.ifname)))?;
         }
-        if self.internal_link(j).await?.is_some() {
-            return Err(UplinkError::State(format!("cannot give {} its name back: another interface carries it", nic.name)));
+        for (k, v) in &j.original.sysctls {
+            write_sysctl(&j.original.ifname, k, v)?;
         }
-        self.host
-            .rename_link(&nic.name, &j.original.ifname)
-            .await
-            .map_err(host_err(format!("rename {} back to {}", nic.name, j.original.ifname)))
-            .map(drop)
+        Ok(())
+    }
+
+    async fn restore_link(&self, j: &Journal) -> Result<(), UplinkError> {
+        let nic = self.nic(j).await?;
+        let n = &nic.name;
+        let o = &j.original;
+        if nic.mtu != o.mtu {
+            self.host.set_mtu(n, o.mtu).await.map_err(host_err(format!("set the MTU of {n} back to {}", o.mtu)))?;
+        }
+        if nic.txqlen != o.txqlen {
+            self.host.set_txqlen(n, o.txqlen).await.map_err(host_err(format!("set the txqueuelen of {n} back to {}", o.txqlen)))?;
+        }
+        if nic.admin_up != o.up {
+            self.host.set_up(n, o.up).await.map_err(host_err(format!("set {n} back {}", if o.up { "up" } else { "down" })))?;
+        }
+        Ok(())
     }
 
     async fn delete_bridge(&self, j: &Journal) -> Result<(), UplinkError> {
@@ -781,74 +743,15 @@ impl Executor {
 
     // ------------------------------------------------------------- helpers
 
-    async fn add_addrs(&self, j: &Journal, dev: &str) -> Result<(), UplinkError> {
-        let have = self.host.addresses(Some(dev)).await.map_err(host_err(format!("list the addresses of {dev}")))?;
-        for a in &j.original.addrs {
-            let prefix: IpPrefix = a.cidr.parse().map_err(host_err("read a recorded address"))?;
-            if have.iter().any(|h| h.prefix == prefix) {
-                continue;
-            }
-            match self.host.add_address(dev, prefix, Some(Scope(a.scope)), settable_flags(a.flags)).await {
-                Ok(()) | Err(HostError::Exists { .. }) => {}
-                Err(e) => return Err(host_err(format!("add {prefix} to {dev}"))(e)),
-            }
+    /// The interface index of `dev` now.
+    async fn dev_index(&self, j: &Journal, dev: Dev) -> Result<u32, HostError> {
+        match dev {
+            Dev::Nic => Ok(j.original.index),
+            Dev::Internal => match self.internal_link(j).await {
+                Ok(Some(l)) => Ok(l.index),
+                _ => Err(HostError::NotFound { what: format!("the internal port {}", j.original.ifname), errno: libc::ENODEV }),
+            },
         }
-        Ok(())
-    }
-
-    /// Deletes the recorded addresses from `dev`, secondaries first (so
-    /// deleting a primary never takes a secondary with it).
-    async fn delete_addrs(&self, j: &Journal, dev: &str) -> Result<(), UplinkError> {
-        let have = self.host.addresses(Some(dev)).await.map_err(host_err(format!("list the addresses of {dev}")))?;
-        let mut todo: Vec<_> = have
-            .iter()
-            .filter(|h| j.original.addrs.iter().any(|a| a.cidr.parse::<IpPrefix>().is_ok_and(|p| p == h.prefix)))
-            .collect();
-        todo.sort_by_key(|h| !h.flags.contains(AddrFlags::SECONDARY));
-        for h in todo {
-            match self.host.delete_address(dev, h.prefix).await {
-                Ok(()) | Err(HostError::NotFound { .. }) => {}
-                Err(e) => return Err(host_err(format!("delete {} from {dev}", h.prefix))(e)),
-            }
-        }
-        Ok(())
-    }
-
-    async fn listed_routes(&self) -> Result<Vec<Route>, UplinkError> {
-        let mut v = self.host.all_routes(false).await.map_err(host_err("list routes"))?;
-        v.extend(self.host.all_routes(true).await.map_err(host_err("list routes"))?);
-        Ok(v)
-    }
-
-    async fn delete_routes(&self, j: &Journal, dev: &Link) -> Result<(), UplinkError> {
-        let listed = self.listed_routes().await?;
-        for rec in &j.original.routes {
-            let Some(r) = to_route(rec, &dev.name) else { continue };
-            if listed.iter().any(|l| same_route(l, &r, dev.index)) {
-                match self.host.delete_route(&r).await {
-                    Ok(()) | Err(HostError::NotFound { .. }) => {}
-                    Err(e) => return Err(host_err(format!("delete route {r}"))(e)),
-                }
-            }
-        }
-        Ok(())
-    }
-
-    async fn add_routes(&self, j: &Journal, dev: &Link) -> Result<(), UplinkError> {
-        let listed = self.listed_routes().await?;
-        for rec in &j.original.routes {
-            let Some(r) = to_route(rec, &dev.name) else {
-                return Err(UplinkError::Input(format!("the journal holds a route it cannot read: {rec:?}")));
-            };
-            if listed.iter().any(|l| same_route(l, &r, dev.index)) {
-                continue;
-            }
-            match self.host.add_route(&r).await {
-                Ok(()) | Err(HostError::Exists { .. }) => {}
-                Err(e) => return Err(host_err(format!("add route {r}"))(e)),
-            }
-        }
-        Ok(())
     }
 
     /// Polls `cond` every 20 ms until it holds or the timeout passes.
@@ -868,85 +771,126 @@ impl Executor {
     }
 }
 
-fn is_v6_link_local(a: IpAddr) -> bool {
-    matches!(a, IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80)
-}
-
-/// Flags userspace may set on a new address (the rest are the kernel's).
-fn settable_flags(flags: u32) -> AddrFlags {
-    let keep = AddrFlags::NODAD.0 | AddrFlags::HOMEADDRESS.0 | AddrFlags::MANAGETEMPADDR.0 | AddrFlags::NOPREFIXROUTE.0;
-    AddrFlags(flags & keep)
-}
-
-/// The IPv4 default route's gateway in the main table, if any.
-pub fn default_gateway(o: &Original) -> Option<Ipv4Addr> {
-    o.routes
-        .iter()
-        .filter(|r| r.dst == "0.0.0.0/0" && r.table == RT_TABLE_MAIN)
-        .min_by_key(|r| r.metric.unwrap_or(0))
-        .and_then(|r| r.gateway.as_ref()?.parse().ok())
-}
-
-fn to_route(rec: &RecordedRoute, dev: &str) -> Option<Route> {
-    let dst: IpPrefix = rec.dst.parse().ok()?;
-    let mut r = Route::to(dst).dev(dev).table(rec.table).scope(Scope(rec.scope));
-    r.protocol = Some(rec.protocol);
-    if let Some(g) = &rec.gateway {
-        r = r.via(g.parse().ok()?);
+impl UplinkOps for Executor {
+    async fn save(&self, j: &Journal) -> Result<(), UplinkError> {
+        Ok(j.save(&self.cfg.state_dir)?)
     }
-    if let Some(s) = &rec.source {
-        r = r.src(s.parse().ok()?);
+
+    async fn forget(&self, j: &Journal) -> Result<(), UplinkError> {
+        Ok(Journal::remove(&self.cfg.state_dir, &j.bridge, &j.original.ifname)?)
     }
-    if let Some(m) = rec.metric {
-        r = r.metric(m);
+
+    async fn step(&self, j: &Journal, step: Step) -> Result<(), UplinkError> {
+        tracing::info!(bridge = %j.bridge, ifname = %j.original.ifname, step = step.name(), "uplink step");
+        match step {
+            Step::CreateBridge => self.create_bridge(j).await,
+            Step::RenameNic => self.rename_nic(j).await,
+            Step::QuietNic if j.original.sysctls.contains_key("accept_ra") => write_sysctl(&j.bridged_name, "accept_ra", "0"),
+            Step::CreateInternalPort => self.create_internal_port(j).await,
+            Step::AttachUplink => self.attach_uplink(j).await,
+            Step::InstallFlows if self.cfg.fault_skip_flows => {
+                tracing::warn!("fault injection: not installing the bridge's flows");
+                Ok(())
+            }
+            Step::InstallFlows => {
+                let names = [j.original.ifname.as_str(), j.bridged_name.as_str()];
+                self.wait(|| async { names.iter().all(|n| self.ofport(n).is_some()) }, "OpenFlow port numbers for both ports").await?;
+                self.install_flows(j).await
+            }
+            Step::QuietNic | Step::MoveAddresses | Step::MoveRoutes | Step::Probe => Ok(()),
+        }
     }
-    Some(r)
+
+    async fn probe(&self, j: &Journal, target: IpAddr) -> Result<(), UplinkError> {
+        match target {
+            IpAddr::V4(t) => self.arp_probe(j, t).await,
+            IpAddr::V6(_) => self.nd_probe(j, target).await,
+        }
+    }
+
+    async fn undo(&self, j: &Journal, u: Undo) -> Result<(), UplinkError> {
+        tracing::info!(bridge = %j.bridge, ifname = %j.original.ifname, stage = u.name(), "uplink rollback stage");
+        match u {
+            Undo::RemoveFlows => self.remove_flows(j).await,
+            Undo::DeletePorts => self.delete_ports(j).await,
+            Undo::RestoreName => self.restore_name(j).await,
+            Undo::RestoreLink => self.restore_link(j).await,
+            Undo::DeleteBridge => self.delete_bridge(j).await,
+            Undo::RestoreObjects => Ok(()),
+        }
+    }
+
+    async fn add(&self, j: &Journal, dev: Dev, o: &Object) -> Result<(), HostError> {
+        if dev == Dev::Nic && self.cfg.fault_refuse_restore.as_ref().is_some_and(|t| o.text.contains(t.as_str())) {
+            return Err(HostError::Netlink { op: format!("add {o}"), errno: libc::EINVAL, message: "refused by fault injection".into() });
+        }
+        let to = self.dev_index(j, dev).await?;
+        match self.host.add_object(o, j.original.index, to).await {
+            Ok(()) | Err(HostError::Exists { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn delete(&self, j: &Journal, dev: Dev, o: &Object) -> Result<(), HostError> {
+        let to = match self.dev_index(j, dev).await {
+            Ok(i) => i,
+            Err(HostError::NotFound { .. }) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        match self.host.delete_object(o, j.original.index, to).await {
+            Ok(()) | Err(HostError::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn settle(&self, j: &Journal, dev: Dev) -> Result<(), UplinkError> {
+        if !j.original.objects.iter().any(|o| o.kind == ObjectKind::Address && o.facts.v6) {
+            return Ok(());
+        }
+        let index = self.dev_index(j, dev).await.map_err(host_err("find the link whose addresses must settle"))?;
+        let tentative = || async {
+            let all = self.host.addresses(None).await.unwrap_or_default();
+            !all.iter().any(|a| a.index == index && a.prefix.addr.is_ipv6() && a.flags.contains(AddrFlags::TENTATIVE) && !a.flags.contains(AddrFlags::DADFAILED))
+        };
+        self.wait(tentative, "IPv6 duplicate address detection to end").await
+    }
+
+    fn failpoint(&self, name: &str) -> Result<(), UplinkError> {
+        if journal::failpoint().as_deref() == Some(name) {
+            eprintln!("podflow: PODFLOW_FAILPOINT={name}: aborting after the step");
+            // A deliberate crash: no core file in the caller's directory.
+            let none = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+            // SAFETY: setrlimit with a valid struct only lowers our own limit.
+            unsafe { libc::setrlimit(libc::RLIMIT_CORE, &none) };
+            std::process::abort();
+        }
+        Ok(())
+    }
 }
 
-/// Whether listed route `l` is `want` on the interface with index `oif`.
-fn same_route(l: &Route, want: &Route, oif: u32) -> bool {
-    l.oif_index == Some(oif)
-        && l.dst.len == want.dst.len
-        && l.dst.network() == want.dst.network()
-        && l.table.unwrap_or(RT_TABLE_MAIN) == want.table.unwrap_or(RT_TABLE_MAIN)
-        && l.metric.unwrap_or(0) == want.metric.unwrap_or(0)
-        && l.gateway == want.gateway
+fn sysctl_path(ifname: &str, key: &str) -> PathBuf {
+    PathBuf::from("/proc/sys/net/ipv6/conf").join(ifname).join(key)
+}
+
+/// `None` when the kernel has no such setting (IPv6 disabled at boot).
+fn read_sysctl(ifname: &str, key: &str) -> Result<Option<String>, UplinkError> {
+    match std::fs::read_to_string(sysctl_path(ifname, key)) {
+        Ok(v) => Ok(Some(v.trim().to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(UplinkError::Sysctl { context: format!("read net.ipv6.conf.{ifname}.{key}"), source }),
+    }
+}
+
+fn write_sysctl(ifname: &str, key: &str, value: &str) -> Result<(), UplinkError> {
+    if read_sysctl(ifname, key)?.as_deref() == Some(value) {
+        return Ok(());
+    }
+    std::fs::write(sysctl_path(ifname, key), value).map_err(|source| UplinkError::Sysctl { context: format!("set net.ipv6.conf.{ifname}.{key} to {value}"), source })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn original(routes: Vec<RecordedRoute>) -> Original {
-        Original { ifname: "eth1".into(), index: 3, mac: "02:00:00:00:00:01".into(), mtu: 1500, addrs: vec![], routes }
-    }
-
-    fn route(dst: &str, gw: Option<&str>, metric: Option<u32>) -> RecordedRoute {
-        RecordedRoute { dst: dst.into(), gateway: gw.map(Into::into), source: None, metric, table: RT_TABLE_MAIN, scope: 0, protocol: 3 }
-    }
-
-    #[test]
-    fn default_gateway_prefers_the_lowest_metric() {
-        let o = original(vec![route("0.0.0.0/0", Some("192.0.2.9"), Some(200)), route("0.0.0.0/0", Some("192.0.2.1"), None), route("198.51.100.0/24", Some("192.0.2.5"), None)]);
-        assert_eq!(default_gateway(&o), Some(Ipv4Addr::new(192, 0, 2, 1)));
-        assert_eq!(default_gateway(&original(vec![])), None);
-    }
-
-    #[test]
-    fn recorded_routes_convert_and_compare() {
-        let r = to_route(&route("0.0.0.0/0", Some("192.0.2.1"), Some(100)), "eth1").unwrap();
-        assert_eq!(r.to_string(), "default via 192.0.2.1 dev eth1 metric 100 table 254 scope global");
-        let mut listed = r.clone();
-        listed.oif_index = Some(3);
-        assert!(same_route(&listed, &r, 3));
-        assert!(!same_route(&listed, &r, 4));
-        assert!(to_route(&route("nonsense", None, None), "eth1").is_none());
-    }
-
-    #[test]
-    fn only_settable_flags_are_replayed() {
-        assert_eq!(settable_flags(AddrFlags::PERMANENT.0 | AddrFlags::SECONDARY.0 | AddrFlags::NOPREFIXROUTE.0), AddrFlags::NOPREFIXROUTE);
-    }
 
     #[test]
     fn names_are_checked() {
