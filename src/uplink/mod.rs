@@ -241,7 +241,7 @@ impl Executor {
     }
 
     fn mgmt(&self, bridge: &str) -> PathBuf {
-        self.cfg.ovs_rundir.join(format!("{bridge}.mgmt"))
+        crate::dial::addr::bridge_mgmt_path(&self.cfg.ovs_rundir, bridge)
     }
 
     // ------------------------------------------------------------ commands
@@ -430,9 +430,10 @@ impl Executor {
 
     /// The address of a `tcp:` OVSDB endpoint, which must stay reachable.
     fn ovsdb_ip(&self) -> Option<IpAddr> {
-        let hp = self.cfg.ovsdb.strip_prefix("tcp:")?;
-        let host = hp.rsplit_once(':').map_or(hp, |(h, _)| h).trim_matches(['[', ']']);
-        host.parse().ok()
+        match self.cfg.ovsdb.parse() {
+            Ok(crate::dial::Addr::Tcp { host, .. }) => host.parse().ok(),
+            _ => None,
+        }
     }
 
     /// The NIC's link, checked enough for the plan to look at it.
