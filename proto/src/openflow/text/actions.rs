@@ -211,42 +211,117 @@ pub(super) fn l4_field(ctx: &Ctx, src: bool, at_: &str, what: &str) -> R<&'stati
     Ok(field_by_name(name).expect("known L4 field"))
 }
 
+/// Fails unless the action `kv` has a value; `what` says which.
+fn need(kv: &Kv, what: &str) -> R<()> {
+    if kv.value.is_empty() {
+        fail_found(at(kv.key, kv.key.len()), format!("{what} after {}", kv.key), "nothing")
+    } else {
+        Ok(())
+    }
+}
+
+/// Parses an action list (or, at the top level, a list of instructions)
+/// into items in the order written, checked for the order OpenFlow
+/// requires.
 pub(super) fn parse_actions(s: &str, ctx: &mut Ctx, outer: Outer, allow_inst: bool) -> R<Vec<Item>> {
     let mut items: Vec<(Item, &str)> = Vec::new();
     let mut drop_at: Option<&str> = None;
     for kv in kvs(s)? {
         let Kv { key, value, delim } = kv;
         let lkey = key.to_ascii_lowercase();
-        let need = |what: &str| -> R<()> {
-            if value.is_empty() {
-                fail_found(at(key, key.len()), format!("{what} after {key}"), "nothing")
-            } else {
-                Ok(())
+        if lkey == "drop" {
+            drop_at = Some(key);
+            continue;
+        }
+        if lkey == "apply_actions" {
+            // `ovs-ofctl` refuses this spelling ("apply_actions is the
+            // default instruction"); podflow accepts it as the same thing
+            // as listing the actions directly.
+            if outer != Outer::Top || !allow_inst || delim != Some('(') {
+                return fail_found(key, "an action (apply_actions(...) is only an instruction at the top level)", key);
             }
+            for it in parse_actions(value, ctx, Outer::Top, false)? {
+                items.push((it, key));
+            }
+            continue;
+        }
+        let item = match output_action(kv, &lkey, ctx, outer, allow_inst)? {
+            Some(i) => i,
+            None => match header_action(kv, &lkey, ctx, outer)? {
+                Some(i) => i,
+                None => match field_action(kv, &lkey, ctx, outer)? {
+                    Some(i) => i,
+                    None => match mod_action(kv, &lkey, ctx, outer, &mut items)? {
+                        Some(i) => i,
+                        None => match instruction(kv, &lkey, ctx, outer, allow_inst)? {
+                            Some(i) => i,
+                            None => bare_output(kv)?,
+                        },
+                    },
+                },
+            },
         };
-        let item = match lkey.as_str() {
-            "drop" => {
-                drop_at = Some(key);
-                continue;
+        items.push((item, key));
+    }
+    if let Some(d) = drop_at {
+        if !items.is_empty() {
+            return fail_found(d, "\"drop\" alone (it must not be accompanied by any other action or instruction)", "drop");
+        }
+    }
+    check_items(&items, allow_inst)?;
+    Ok(items.into_iter().map(|(i, _)| i).collect())
+}
+
+/// A bare port number or reserved port name outputs there.
+fn bare_output(kv: Kv) -> R<Item> {
+    match output_port(kv.key) {
+        Ok(port) if kv.delim.is_none() => {
+            let max_len = if port == PortNo::CONTROLLER { CONTROLLER_MAX_LEN_NO_BUFFER } else { 0 };
+            Ok(Item::Act(Action::Output { port, max_len }))
+        }
+        _ => fail_found(kv.key, "an action or an output port", kv.key),
+    }
+}
+
+/// Conjunctions come only with notes; instructions come in the order
+/// OpenFlow 1.1+ requires (meter, apply, clear, write, metadata, goto).
+fn check_items(items: &[(Item, &str)], allow_inst: bool) -> R<()> {
+    if items.iter().any(|(i, _)| matches!(i, Item::Act(Action::Conjunction { .. }))) {
+        if let Some((_, k)) =
+            items.iter().find(|(i, _)| !matches!(i, Item::Act(Action::Conjunction { .. }) | Item::Act(Action::Note(_))))
+        {
+            return fail_found(k, "only \"conjunction\" and \"note\" actions alongside \"conjunction\"", *k);
+        }
+        return Ok(());
+    }
+    let mut prev: Option<Inst> = None;
+    for (it, k) in items {
+        let next = it.inst();
+        if !allow_inst && !matches!(next, Inst::Apply) {
+            return fail_found(k, format!("an action ({} instruction not allowed here)", next.name()), *k);
+        }
+        if let Some(p) = prev {
+            let bad = if p == Inst::Apply { next < p } else { next <= p };
+            if bad {
+                let msg = if next == p {
+                    format!("no duplicate {} instruction", p.name())
+                } else {
+                    format!("{} before {} (invalid instruction ordering)", next.name(), p.name())
+                };
+                return fail_found(k, msg, *k);
             }
-            "apply_actions" => {
-                // `ovs-ofctl` refuses this spelling ("apply_actions is the
-                // default instruction"); podflow accepts it as the same thing
-                // as listing the actions directly.
-                if outer != Outer::Top || !allow_inst || delim != Some('(') {
-                    return fail_found(
-                        key,
-                        "an action (apply_actions(...) is only an instruction at the top level)",
-                        key,
-                    );
-                }
-                for it in parse_actions(value, ctx, Outer::Top, false)? {
-                    items.push((it, key));
-                }
-                continue;
-            }
+        }
+        prev = Some(next);
+    }
+    Ok(())
+}
+
+/// Actions that send the packet somewhere or to another table: output, controller, group, queue, meter, resubmit.
+fn output_action<'a>(kv: Kv<'a>, lkey: &str, ctx: &mut Ctx, outer: Outer, allow_inst: bool) -> R<Option<Item>> {
+    let Kv { key, value, delim } = kv;
+    let item = match lkey {
             "output" => {
-                need("a port (output:PORT)")?;
+                need(&kv, "a port (output:PORT)")?;
                 if value.contains('[') {
                     return fail(value, "a port number or name (output to a register subfield is not supported)");
                 }
@@ -257,15 +332,15 @@ pub(super) fn parse_actions(s: &str, ctx: &mut Ctx, outer: Outer, allow_inst: bo
             "controller" => Item::Act(parse_controller(value)?),
             "enqueue" => return fail_found(key, "an action supported in OpenFlow 1.5 (enqueue is not)", key),
             "group" => {
-                need("a group number (group:N)")?;
+                need(&kv, "a group number (group:N)")?;
                 Item::Act(Action::Group(num(value, "a group number")?))
             }
             "set_queue" => {
-                need("a queue number (set_queue:N)")?;
+                need(&kv, "a queue number (set_queue:N)")?;
                 Item::Act(Action::SetQueue(num(value, "a queue number")?))
             }
             "meter" => {
-                need("a meter number (meter:N)")?;
+                need(&kv, "a meter number (meter:N)")?;
                 if outer != Outer::Top || !allow_inst {
                     return fail_found(key, "an action allowed here (meter is not allowed inside nested actions)", key);
                 }
@@ -275,8 +350,28 @@ pub(super) fn parse_actions(s: &str, ctx: &mut Ctx, outer: Outer, allow_inst: bo
                 }
                 Item::Act(Action::Meter(m))
             }
+            "resubmit" => {
+                let a = parse_resubmit(value, delim)?;
+                if matches!(a, Action::Resubmit { ct: true, .. }) && !ctx.ct_valid() {
+                    return fail_found(
+                        key,
+                        "a ct_state match implying a valid connection (like ct_state=+trk+est) for resubmit(...,ct)",
+                        key,
+                    );
+                }
+                Item::Act(a)
+            }
+        _ => return Ok(None),
+    };
+    Ok(Some(item))
+}
+
+/// Actions on headers that are not field writes, and the small ones: VLAN push/pop, TTLs, note, conjunction, ct, nat.
+fn header_action<'a>(kv: Kv<'a>, lkey: &str, ctx: &mut Ctx, outer: Outer) -> R<Option<Item>> {
+    let Kv { key, value, .. } = kv;
+    let item = match lkey {
             "push_vlan" => {
-                need("an Ethertype (push_vlan:0x8100)")?;
+                need(&kv, "an Ethertype (push_vlan:0x8100)")?;
                 let e: u16 = num(value, "an Ethertype (0x8100 or 0x88a8)")?;
                 if e != 0x8100 && e != 0x88a8 {
                     return fail(value, "an 802.1Q Ethertype (0x8100 or 0x88a8)");
@@ -301,14 +396,41 @@ pub(super) fn parse_actions(s: &str, ctx: &mut Ctx, outer: Outer, allow_inst: bo
                 Item::Act(Action::DecNwTtl)
             }
             "mod_nw_ttl" | "set_nw_ttl" => {
-                need("a TTL")?;
+                need(&kv, "a TTL")?;
                 if !ctx.is_ip() {
                     return fail_found(key, format!("ip or ipv6 in the match for {key}"), key);
                 }
                 Item::Act(Action::SetNwTtl(num(value, "a TTL (0 to 255)")?))
             }
+            "note" => Item::Act(Action::Note(crate::openflow::action::note_on_wire(hex_bytes(value)?))),
+            "ct" => {
+                if outer != Outer::Top {
+                    return fail_found(key, "an action allowed here (ct cannot be nested)", key);
+                }
+                if !ctx.is_ip() {
+                    return fail_found(key, "ip or ipv6 in the match for ct", key);
+                }
+                Item::Act(parse_ct(value, ctx)?)
+            }
+            "ct_clear" => Item::Act(Action::CtClear),
+            "nat" => {
+                if outer != Outer::Ct {
+                    return fail_found(key, "nat only inside ct(...)", key);
+                }
+                Item::Act(Action::Nat(parse_nat(value)?))
+            }
+            "conjunction" => Item::Act(parse_conjunction(value)?),
+        _ => return Ok(None),
+    };
+    Ok(Some(item))
+}
+
+/// Field writes: set_field, load, move.
+fn field_action<'a>(kv: Kv<'a>, lkey: &str, ctx: &mut Ctx, outer: Outer) -> R<Option<Item>> {
+    let Kv { value, .. } = kv;
+    let item = match lkey {
             "set_field" => {
-                need("VALUE->FIELD")?;
+                need(&kv, "VALUE->FIELD")?;
                 let (v, f) = split_arrow(value, "set_field")?;
                 if f == "nw_tos" {
                     // OVS writes the unshifted TOS through NXM_OF_IP_TOS.
@@ -318,8 +440,7 @@ pub(super) fn parse_actions(s: &str, ctx: &mut Ctx, outer: Outer, allow_inst: bo
                         _ => return fail(v, "an IP TOS value (0 to 255, low two bits zero)"),
                     };
                     check_dst(ctx, d, outer, f)?;
-                    items.push((Item::Act(Action::SetField(OxmField::new(NXM_OF_IP_TOS, [t]))), key));
-                    continue;
+                    return Ok(Some(Item::Act(Action::SetField(OxmField::new(NXM_OF_IP_TOS, [t])))));
                 }
                 let (d, val, mask) = {
                     let Some(d) = field_by_name(f) else {
@@ -354,7 +475,7 @@ pub(super) fn parse_actions(s: &str, ctx: &mut Ctx, outer: Outer, allow_inst: bo
                 Item::Act(set_field_action(d, val, mask))
             }
             "load" => {
-                need("VALUE->DST[BITS]")?;
+                need(&kv, "VALUE->DST[BITS]")?;
                 let (v, dst) = split_arrow(value, "load")?;
                 let sf = subfield(dst)?;
                 let d = sf.field.def().expect("known field");
@@ -370,7 +491,7 @@ pub(super) fn parse_actions(s: &str, ctx: &mut Ctx, outer: Outer, allow_inst: bo
                 Item::Act(set_field_action(d, be(val << sf.ofs, d.len), Some(be(mask, d.len))))
             }
             "move" => {
-                need("SRC[BITS]->DST[BITS]")?;
+                need(&kv, "SRC[BITS]->DST[BITS]")?;
                 let (src_s, dst_s) = split_arrow(value, "move")?;
                 let src = subfield(src_s)?;
                 let dst = subfield(dst_s)?;
@@ -389,9 +510,18 @@ pub(super) fn parse_actions(s: &str, ctx: &mut Ctx, outer: Outer, allow_inst: bo
                 check_dst(ctx, dst.field.def().expect("known"), outer, dst_s)?;
                 Item::Act(Action::CopyField { n_bits: src.n_bits, src, dst })
             }
+        _ => return Ok(None),
+    };
+    Ok(Some(item))
+}
+
+/// The OpenFlow 1.0 style field writes (`mod_*`, `set_vlan_*`, `set_tunnel`).
+fn mod_action<'a>(kv: Kv<'a>, lkey: &str, ctx: &mut Ctx, outer: Outer, items: &mut Vec<(Item, &'a str)>) -> R<Option<Item>> {
+    let Kv { key, value, .. } = kv;
+    let item = match lkey {
             "mod_dl_src" | "mod_dl_dst" | "mod_nw_src" | "mod_nw_dst" | "mod_nw_ecn" | "set_tunnel" => {
-                need("a value")?;
-                let name = match lkey.as_str() {
+                need(&kv, "a value")?;
+                let name = match lkey {
                     "mod_dl_src" => "eth_src",
                     "mod_dl_dst" => "eth_dst",
                     "mod_nw_src" => "ip_src",
@@ -408,14 +538,14 @@ pub(super) fn parse_actions(s: &str, ctx: &mut Ctx, outer: Outer, allow_inst: bo
                 Item::Act(set_field_action(d, val, None))
             }
             "mod_tp_src" | "mod_tp_dst" => {
-                need("a port number")?;
+                need(&kv, "a port number")?;
                 let d = l4_field(ctx, lkey == "mod_tp_src", key, key)?;
                 let p: u16 = num(value, "a port number (0 to 65535)")?;
                 check_dst(ctx, d, outer, key)?;
                 Item::Act(set_field_action(d, p.to_be_bytes().to_vec(), None))
             }
             "mod_nw_tos" => {
-                need("a TOS value")?;
+                need(&kv, "a TOS value")?;
                 let d = field_by_name("ip_dscp").expect("ip_dscp");
                 let t = match int_all(value) {
                     Some(t) if t <= 255 && t & 3 == 0 => t as u8,
@@ -425,7 +555,7 @@ pub(super) fn parse_actions(s: &str, ctx: &mut Ctx, outer: Outer, allow_inst: bo
                 Item::Act(set_field_action(d, vec![t >> 2], None))
             }
             "mod_vlan_vid" | "mod_vlan_pcp" | "set_vlan_vid" | "set_vlan_pcp" => {
-                need("a value")?;
+                need(&kv, "a value")?;
                 let vid = lkey.ends_with("vid");
                 let v: u16 = if vid {
                     match int_all(value) {
@@ -451,37 +581,17 @@ pub(super) fn parse_actions(s: &str, ctx: &mut Ctx, outer: Outer, allow_inst: bo
                     Item::Act(Action::SetField(OxmField::new(fields::VLAN_PCP, [v as u8])))
                 }
             }
-            "resubmit" => {
-                let a = parse_resubmit(value, delim)?;
-                if matches!(a, Action::Resubmit { ct: true, .. }) && !ctx.ct_valid() {
-                    return fail_found(
-                        key,
-                        "a ct_state match implying a valid connection (like ct_state=+trk+est) for resubmit(...,ct)",
-                        key,
-                    );
-                }
-                Item::Act(a)
-            }
-            "note" => Item::Act(Action::Note(crate::openflow::action::note_on_wire(hex_bytes(value)?))),
-            "ct" => {
-                if outer != Outer::Top {
-                    return fail_found(key, "an action allowed here (ct cannot be nested)", key);
-                }
-                if !ctx.is_ip() {
-                    return fail_found(key, "ip or ipv6 in the match for ct", key);
-                }
-                Item::Act(parse_ct(value, ctx)?)
-            }
-            "ct_clear" => Item::Act(Action::CtClear),
-            "nat" => {
-                if outer != Outer::Ct {
-                    return fail_found(key, "nat only inside ct(...)", key);
-                }
-                Item::Act(Action::Nat(parse_nat(value)?))
-            }
-            "conjunction" => Item::Act(parse_conjunction(value)?),
+        _ => return Ok(None),
+    };
+    Ok(Some(item))
+}
+
+/// Instructions other than apply_actions: goto_table, write_metadata, clear_actions, write_actions.
+fn instruction<'a>(kv: Kv<'a>, lkey: &str, ctx: &mut Ctx, outer: Outer, allow_inst: bool) -> R<Option<Item>> {
+    let Kv { key, value, .. } = kv;
+    let item = match lkey {
             "goto_table" => {
-                need("a table number (goto_table:N)")?;
+                need(&kv, "a table number (goto_table:N)")?;
                 let t: u8 = num(value, "a table number (0 to 254)")?;
                 if let Some(cur) = ctx.table.filter(|&c| c != TABLE_ALL) {
                     if t <= cur {
@@ -495,7 +605,7 @@ pub(super) fn parse_actions(s: &str, ctx: &mut Ctx, outer: Outer, allow_inst: bo
                 Item::Goto(t)
             }
             "write_metadata" => {
-                need("VALUE[/MASK]")?;
+                need(&kv, "VALUE[/MASK]")?;
                 let (v, m) = match value.split_once('/') {
                     Some((v, m)) => (v, Some(m)),
                     None => (value, None),
@@ -527,58 +637,9 @@ pub(super) fn parse_actions(s: &str, ctx: &mut Ctx, outer: Outer, allow_inst: bo
                 }
                 Item::Write(acts)
             }
-            _ => {
-                // A bare port number or reserved port name outputs there.
-                match output_port(key) {
-                    Ok(port) if delim.is_none() => {
-                        let max_len = if port == PortNo::CONTROLLER { CONTROLLER_MAX_LEN_NO_BUFFER } else { 0 };
-                        Item::Act(Action::Output { port, max_len })
-                    }
-                    _ => return fail_found(key, "an action or an output port", key),
-                }
-            }
-        };
-        items.push((item, key));
-    }
-    if let Some(d) = drop_at {
-        if !items.is_empty() {
-            return fail_found(
-                d,
-                "\"drop\" alone (it must not be accompanied by any other action or instruction)",
-                "drop",
-            );
-        }
-    }
-    // Conjunction actions may only come with notes.
-    if items.iter().any(|(i, _)| matches!(i, Item::Act(Action::Conjunction { .. }))) {
-        if let Some((_, k)) =
-            items.iter().find(|(i, _)| !matches!(i, Item::Act(Action::Conjunction { .. }) | Item::Act(Action::Note(_))))
-        {
-            return fail_found(k, "only \"conjunction\" and \"note\" actions alongside \"conjunction\"", *k);
-        }
-        return Ok(items.into_iter().map(|(i, _)| i).collect());
-    }
-    // Instruction order (OpenFlow 1.1+): meter, apply, clear, write, metadata, goto.
-    let mut prev: Option<Inst> = None;
-    for (it, k) in &items {
-        let next = it.inst();
-        if !allow_inst && !matches!(next, Inst::Apply) {
-            return fail_found(k, format!("an action ({} instruction not allowed here)", next.name()), *k);
-        }
-        if let Some(p) = prev {
-            let bad = if p == Inst::Apply { next < p } else { next <= p };
-            if bad {
-                let msg = if next == p {
-                    format!("no duplicate {} instruction", p.name())
-                } else {
-                    format!("{} before {} (invalid instruction ordering)", next.name(), p.name())
-                };
-                return fail_found(k, msg, *k);
-            }
-        }
-        prev = Some(next);
-    }
-    Ok(items.into_iter().map(|(i, _)| i).collect())
+        _ => return Ok(None),
+    };
+    Ok(Some(item))
 }
 
 /// A port that output may send to: a physical port below 0xff00 or one of

@@ -293,47 +293,8 @@ pub(super) fn parse_match(text: &str, fm: &mut FlowMod, mode: Mode) -> R<(Match,
             "no_readonly_table" | "allow_hidden_fields" => continue,
             _ => {}
         }
-        // OVS-only spellings that are not OpenFlow 1.5 fields.
-        match key {
-            "nw_tos" => {
-                // Open vSwitch ignores the ECN bits of a TOS match.
-                let tos = match int_all(value) {
-                    Some(v) if v <= 255 => v as u8 & 0xfc,
-                    _ => return fail(value, "an IP TOS value (0 to 255)"),
-                };
-                mb.put(fields::IP_DSCP, vec![tos >> 2], None, key);
-                continue;
-            }
-            "dl_vlan" => {
-                match int_all(value) {
-                    Some(0xffff) => mb.set_tci(0, 0xffff, 0, key),
-                    Some(v) if v <= 0xfff => mb.set_tci(v as u16 | 0x1000, 0x1fff, 0xffff, key),
-                    _ => return fail(value, "a VLAN id (0 to 4095, or 0xffff for no VLAN)"),
-                }
-                continue;
-            }
-            "dl_vlan_pcp" | "vlan_pcp" => {
-                match int_all(value) {
-                    Some(v) if v <= 7 => mb.set_tci(((v as u16) << 13) | 0x1000, 0xf000, 0xffff, key),
-                    _ => return fail(value, "a VLAN priority (0 to 7)"),
-                }
-                continue;
-            }
-            "vlan_tci" => {
-                let d = field_by_name("vlan_tci").expect("vlan_tci is a known field");
-                let (v, m) = int_value(d, value)?;
-                mb.set_tci(v as u16, m.map_or(0xffff, |m| m as u16), 0, key);
-                continue;
-            }
-            "vlan_vid" => {
-                let d = field_by_name("vlan_vid").expect("vlan_vid is a known field");
-                let (v, m) = int_value(d, value)?;
-                // Only the VID and the present bit (OVS's CFI) count.
-                let m = m.map_or(0x1fff, |m| m as u16 & 0x1fff);
-                mb.set_tci(v as u16 & 0x1fff, m, 0xe000, key);
-                continue;
-            }
-            _ => {}
+        if ovs_spelling(&mut mb, key, value)? {
+            continue;
         }
         if let Some(d) = field_by_name(key) {
             if !has_value || value.is_empty() {
@@ -345,64 +306,123 @@ pub(super) fn parse_match(text: &str, fm: &mut FlowMod, mode: Mode) -> R<(Match,
             continue;
         }
         if key.contains('[') {
-            let sf = subfield(key)?;
-            let d = sf.field.def().expect("subfield of a known field");
-            let v = match int_all(value) {
-                Some(v) if fits(v, sf.n_bits as u32) => v,
-                _ => return fail(value, format!("an integer of at most {} bits", sf.n_bits)),
-            };
-            let bits = (d.len * 8) as u32;
-            let mask = ones(sf.n_bits as u32) << sf.ofs;
-            let (ov, om) =
-                mb.m.get(sf.field).map(|f| (f.value_u128(), f.mask_u128().unwrap_or(ones(bits)))).unwrap_or((0, 0));
-            let nv = (ov & !mask) | (v << sf.ofs);
-            let nm = om | mask;
-            mb.put(sf.field, be(nv, d.len), Some(be(nm, d.len)), key);
+            subfield_match(&mut mb, key, value)?;
             continue;
         }
         if !has_value || value.is_empty() {
             return fail_found(key, "a match field, protocol or flow keyword", key);
         }
-        match key {
-            "table" => {
-                fm.table_id = num::<u8>(value, "a table number (0 to 254, or 255 for all)")?;
-                table = Some(fm.table_id);
-            }
-            "out_port" if mode == Mode::Criteria => fm.out_port = port_value(value)?,
-            "out_group" if mode == Mode::Criteria => {
-                fm.out_group = if value.eq_ignore_ascii_case("any") || value.eq_ignore_ascii_case("all") {
-                    0xffff_ffff
-                } else {
-                    num::<u32>(value, "a group number")?
-                }
-            }
-            "priority" if mode == Mode::Add => fm.priority = num(value, "a priority (0 to 65535)")?,
-            "idle_timeout" if mode == Mode::Add => fm.idle_timeout = num(value, "an idle timeout (0 to 65535)")?,
-            "hard_timeout" if mode == Mode::Add => fm.hard_timeout = num(value, "a hard timeout (0 to 65535)")?,
-            "importance" if mode == Mode::Add => fm.importance = num(value, "an importance (0 to 65535)")?,
-            "cookie" => match value.split_once('/') {
-                Some((v, m)) => {
-                    if mode == Mode::Add {
-                        return fail(
-                            at(value, v.len()),
-                            "a cookie without a mask (flow additions cannot use a cookie mask)",
-                        );
-                    }
-                    fm.cookie = num(v, "a 64-bit cookie")?;
-                    fm.cookie_mask = if m == "-1" { u64::MAX } else { num(m, "a 64-bit cookie mask")? };
-                }
-                None => {
-                    if mode == Mode::Criteria {
-                        return fail(value, format!("a cookie mask (to match on a cookie, write cookie={value}/-1)"));
-                    }
-                    fm.cookie = num(value, "a 64-bit cookie")?;
-                }
-            },
-            "duration" | "n_packets" | "n_bytes" | "idle_age" | "hard_age" => {}
-            _ => return fail_found(key, "a match field, protocol or flow keyword", key),
-        }
+        flow_keyword(fm, key, value, mode, &mut table)?;
     }
     Ok((mb.finish()?, table))
+}
+
+/// OVS-only spellings that are not OpenFlow 1.5 fields (`nw_tos`, the
+/// 802.1Q forms); false when `key` is none of them.
+fn ovs_spelling<'a>(mb: &mut MatchBuilder<'a>, key: &'a str, value: &'a str) -> R<bool> {
+    match key {
+        "nw_tos" => {
+            // Open vSwitch ignores the ECN bits of a TOS match.
+            let tos = match int_all(value) {
+                Some(v) if v <= 255 => v as u8 & 0xfc,
+                _ => return fail(value, "an IP TOS value (0 to 255)"),
+            };
+            mb.put(fields::IP_DSCP, vec![tos >> 2], None, key);
+            Ok(true)
+        }
+        "dl_vlan" => {
+            match int_all(value) {
+                Some(0xffff) => mb.set_tci(0, 0xffff, 0, key),
+                Some(v) if v <= 0xfff => mb.set_tci(v as u16 | 0x1000, 0x1fff, 0xffff, key),
+                _ => return fail(value, "a VLAN id (0 to 4095, or 0xffff for no VLAN)"),
+            }
+            Ok(true)
+        }
+        "dl_vlan_pcp" | "vlan_pcp" => {
+            match int_all(value) {
+                Some(v) if v <= 7 => mb.set_tci(((v as u16) << 13) | 0x1000, 0xf000, 0xffff, key),
+                _ => return fail(value, "a VLAN priority (0 to 7)"),
+            }
+            Ok(true)
+        }
+        "vlan_tci" => {
+            let d = field_by_name("vlan_tci").expect("vlan_tci is a known field");
+            let (v, m) = int_value(d, value)?;
+            mb.set_tci(v as u16, m.map_or(0xffff, |m| m as u16), 0, key);
+            Ok(true)
+        }
+        "vlan_vid" => {
+            let d = field_by_name("vlan_vid").expect("vlan_vid is a known field");
+            let (v, m) = int_value(d, value)?;
+            // Only the VID and the present bit (OVS's CFI) count.
+            let m = m.map_or(0x1fff, |m| m as u16 & 0x1fff);
+            mb.set_tci(v as u16 & 0x1fff, m, 0xe000, key);
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
+}
+
+/// `FIELD[A..B]=VALUE`: bits of a field, merged with what the match has.
+fn subfield_match<'a>(mb: &mut MatchBuilder<'a>, key: &'a str, value: &'a str) -> R<()> {
+    let sf = subfield(key)?;
+    let d = sf.field.def().expect("subfield of a known field");
+    let v = match int_all(value) {
+        Some(v) if fits(v, sf.n_bits as u32) => v,
+        _ => return fail(value, format!("an integer of at most {} bits", sf.n_bits)),
+    };
+    let bits = (d.len * 8) as u32;
+    let mask = ones(sf.n_bits as u32) << sf.ofs;
+    let (ov, om) =
+        mb.m.get(sf.field).map(|f| (f.value_u128(), f.mask_u128().unwrap_or(ones(bits)))).unwrap_or((0, 0));
+    let nv = (ov & !mask) | (v << sf.ofs);
+    let nm = om | mask;
+    mb.put(sf.field, be(nv, d.len), Some(be(nm, d.len)), key);
+    Ok(())
+}
+
+/// The flow keywords of the match part (`table`, `priority`, timeouts,
+/// cookies, and the criteria-only `out_port`/`out_group`).
+fn flow_keyword(fm: &mut FlowMod, key: &str, value: &str, mode: Mode, table: &mut Option<u8>) -> R<()> {
+    match key {
+        "table" => {
+            fm.table_id = num::<u8>(value, "a table number (0 to 254, or 255 for all)")?;
+            *table = Some(fm.table_id);
+        }
+        "out_port" if mode == Mode::Criteria => fm.out_port = port_value(value)?,
+        "out_group" if mode == Mode::Criteria => {
+            fm.out_group = if value.eq_ignore_ascii_case("any") || value.eq_ignore_ascii_case("all") {
+                0xffff_ffff
+            } else {
+                num::<u32>(value, "a group number")?
+            }
+        }
+        "priority" if mode == Mode::Add => fm.priority = num(value, "a priority (0 to 65535)")?,
+        "idle_timeout" if mode == Mode::Add => fm.idle_timeout = num(value, "an idle timeout (0 to 65535)")?,
+        "hard_timeout" if mode == Mode::Add => fm.hard_timeout = num(value, "a hard timeout (0 to 65535)")?,
+        "importance" if mode == Mode::Add => fm.importance = num(value, "an importance (0 to 65535)")?,
+        "cookie" => match value.split_once('/') {
+            Some((v, m)) => {
+                if mode == Mode::Add {
+                    return fail(
+                        at(value, v.len()),
+                        "a cookie without a mask (flow additions cannot use a cookie mask)",
+                    );
+                }
+                fm.cookie = num(v, "a 64-bit cookie")?;
+                fm.cookie_mask = if m == "-1" { u64::MAX } else { num(m, "a 64-bit cookie mask")? };
+            }
+            None => {
+                if mode == Mode::Criteria {
+                    return fail(value, format!("a cookie mask (to match on a cookie, write cookie={value}/-1)"));
+                }
+                fm.cookie = num(value, "a 64-bit cookie")?;
+            }
+        },
+        "duration" | "n_packets" | "n_bytes" | "idle_age" | "hard_age" => {}
+        _ => return fail_found(key, "a match field, protocol or flow keyword", key),
+    }
+    Ok(())
 }
 
 /* ------------------------------------------------------------------ */

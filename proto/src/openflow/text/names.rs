@@ -23,3 +23,8 @@ pub(super) const TCP_FLAGS: &[(&str, u32)] = &[
     ("cwr", 0x080),
     ("ns", 0x100),
 ];
+
+/// The name of one flag bit in `table`.
+pub(super) fn flag_name(table: &[(&'static str, u32)], bit: u32) -> Option<&'static str> {
+    table.iter().find(|(_, b)| *b == bit).map(|(n, _)| *n)
+}

@@ -22,6 +22,8 @@ use crate::openflow::oxm::{class, fields, Format, Match, OxmField, OxmId};
 use crate::openflow::oxs::Stats;
 use crate::openflow::port::PortNo;
 use std::fmt::Write;
+
+use super::names::{flag_name, CT_STATE_FLAGS, TCP_FLAGS};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// How [`flow_desc`] prints a flow.
@@ -174,34 +176,16 @@ fn port16(p: u16) -> String {
 }
 
 fn ct_state_name(bit: u32) -> Option<&'static str> {
-    Some(match bit {
-        0x01 => "new",
-        0x02 => "est",
-        0x04 => "rel",
-        0x08 => "rpl",
-        0x10 => "inv",
-        0x20 => "trk",
-        0x40 => "snat",
-        0x80 => "dnat",
-        _ => return None,
-    })
+    flag_name(CT_STATE_FLAGS, bit)
 }
 
 fn tcp_flag_name(bit: u32) -> Option<&'static str> {
-    Some(match bit {
-        0x001 => "fin",
-        0x002 => "syn",
-        0x004 => "rst",
-        0x008 => "psh",
-        0x010 => "ack",
-        0x020 => "urg",
-        0x040 => "ece",
-        0x080 => "cwr",
-        0x100 => "ns",
-        0x200 => "[200]",
-        0x400 => "[400]",
-        0x800 => "[800]",
-        _ => return None,
+    // Open vSwitch prints the three unnamed reserved bits as `[HEX]`.
+    flag_name(TCP_FLAGS, bit).or(match bit {
+        0x200 => Some("[200]"),
+        0x400 => Some("[400]"),
+        0x800 => Some("[800]"),
+        _ => None,
     })
 }
 
@@ -452,11 +436,37 @@ impl FlowView {
     /// it is the default priority.
     pub fn format(&self, priority: u16) -> String {
         let mut s = String::new();
+        if priority != DEFAULT_PRIORITY {
+            let _ = write!(s, "priority={priority},");
+        }
+        self.format_ct(&mut s);
+        let mut dl_type = self.dl_type.v;
+        if self.packet_type.m != 0 && !(self.packet_type.v == 0 && self.packet_type.m == u32::MAX) {
+            let _ = write!(s, "{},", packet_type_masked(self.packet_type.v, self.packet_type.m));
+            if self.packet_type.v >> 16 == 1 {
+                dl_type = self.packet_type.v as u16;
+            }
+        }
+        let (skip_type, skip_proto) = self.format_protocol(&mut s, dl_type);
+        self.format_l2(&mut s);
+        eth_field(&mut s, "dl_src", self.dl_src);
+        eth_field(&mut s, "dl_dst", self.dl_dst);
+        if !skip_type && self.dl_type.m != 0 {
+            let _ = write!(s, "dl_type=0x{dl_type:04x},");
+        }
+        self.format_l3(&mut s, dl_type, skip_proto);
+        self.format_l4(&mut s, dl_type);
+        self.format_unknown(&mut s);
+        if s.ends_with(',') {
+            s.pop();
+        }
+        s
+    }
+
+    /// `conj_id` and the connection tracking fields.
+    fn format_ct(&self, s: &mut String) {
         macro_rules! put {
             ($($t:tt)*) => {{ let _ = write!(s, $($t)*); }};
-        }
-        if priority != DEFAULT_PRIORITY {
-            put!("priority={priority},");
         }
         if let Some(c) = self.conj_id {
             put!("conj_id={c},");
@@ -475,7 +485,7 @@ impl FlowView {
                 put!("ct_zone={:#x}/{:#x},", self.ct_zone.v, self.ct_zone.m);
             }
         }
-        u32_masked(&mut s, "ct_mark", self.ct_mark);
+        u32_masked(s, "ct_mark", self.ct_mark);
         if self.ct_label.m != 0 {
             put!("ct_label={}", hex_bytes(&self.ct_label.v.to_be_bytes()));
             if self.ct_label.m != u128::MAX {
@@ -483,12 +493,13 @@ impl FlowView {
             }
             s.push(',');
         }
-        let mut dl_type = self.dl_type.v;
-        if self.packet_type.m != 0 && !(self.packet_type.v == 0 && self.packet_type.m == u32::MAX) {
-            put!("{},", packet_type_masked(self.packet_type.v, self.packet_type.m));
-            if self.packet_type.v >> 16 == 1 {
-                dl_type = self.packet_type.v as u16;
-            }
+    }
+
+    /// The protocol keyword (`ip`, `tcp6`, `arp`, …) for `dl_type` and
+    /// `nw_proto`; says whether it stood for the type and the protocol.
+    fn format_protocol(&self, s: &mut String, dl_type: u16) -> (bool, bool) {
+        macro_rules! put {
+            ($($t:tt)*) => {{ let _ = write!(s, $($t)*); }};
         }
         let mut skip_type = false;
         let mut skip_proto = false;
@@ -538,13 +549,21 @@ impl FlowView {
                 None => skip_type = false,
             }
         }
-        for (i, r) in self.regs.iter().enumerate() {
-            u32_masked(&mut s, &format!("reg{i}"), *r);
+        (skip_type, skip_proto)
+    }
+
+    /// Registers, tunnel, metadata, in_port and the 802.1Q header.
+    fn format_l2(&self, s: &mut String) {
+        macro_rules! put {
+            ($($t:tt)*) => {{ let _ = write!(s, $($t)*); }};
         }
-        u64_masked(&mut s, "tun_id", self.tun_id);
-        ip_field(&mut s, "tun_src", self.tun_src);
-        ip_field(&mut s, "tun_dst", self.tun_dst);
-        u64_masked(&mut s, "metadata", self.metadata);
+        for (i, r) in self.regs.iter().enumerate() {
+            u32_masked(s, &format!("reg{i}"), *r);
+        }
+        u64_masked(s, "tun_id", self.tun_id);
+        ip_field(s, "tun_src", self.tun_src);
+        ip_field(s, "tun_dst", self.tun_dst);
+        u64_masked(s, "metadata", self.metadata);
         if let Some(raw) = self.in_port_raw {
             match self.in_port {
                 Some(p) => put!("in_port={},", port16(p)),
@@ -574,15 +593,19 @@ impl FlowView {
                 put!("vlan_tci=0x{:04x}/0x{:04x},", tci.v, tci.m);
             }
         }
-        eth_field(&mut s, "dl_src", self.dl_src);
-        eth_field(&mut s, "dl_dst", self.dl_dst);
-        if !skip_type && self.dl_type.m != 0 {
-            put!("dl_type=0x{dl_type:04x},");
+    }
+
+    /// Addresses and the IP header fields (ARP's in ARP's names).
+    fn format_l3(&self, s: &mut String, dl_type: u16, skip_proto: bool) {
+        let proto_set = self.nw_proto.m != 0;
+        let proto = self.nw_proto.v;
+        macro_rules! put {
+            ($($t:tt)*) => {{ let _ = write!(s, $($t)*); }};
         }
         let is_arp = dl_type == 0x0806 || dl_type == 0x8035;
         if dl_type == 0x86dd {
-            ip6_field(&mut s, "ipv6_src", self.ipv6_src);
-            ip6_field(&mut s, "ipv6_dst", self.ipv6_dst);
+            ip6_field(s, "ipv6_src", self.ipv6_src);
+            ip6_field(s, "ipv6_dst", self.ipv6_dst);
             if self.ipv6_label.m != 0 {
                 if self.ipv6_label.m == u32::MAX {
                     put!("ipv6_label=0x{:05x},", self.ipv6_label.v);
@@ -591,11 +614,11 @@ impl FlowView {
                 }
             }
         } else if is_arp {
-            ip_field(&mut s, "arp_spa", self.nw_src);
-            ip_field(&mut s, "arp_tpa", self.nw_dst);
+            ip_field(s, "arp_spa", self.nw_src);
+            ip_field(s, "arp_tpa", self.nw_dst);
         } else {
-            ip_field(&mut s, "nw_src", self.nw_src);
-            ip_field(&mut s, "nw_dst", self.nw_dst);
+            ip_field(s, "nw_src", self.nw_src);
+            ip_field(s, "nw_dst", self.nw_dst);
         }
         if !skip_proto && proto_set {
             if is_arp {
@@ -605,8 +628,8 @@ impl FlowView {
             }
         }
         if is_arp {
-            eth_field(&mut s, "arp_sha", self.arp_sha);
-            eth_field(&mut s, "arp_tha", self.arp_tha);
+            eth_field(s, "arp_sha", self.arp_sha);
+            eth_field(s, "arp_tha", self.arp_tha);
         }
         if self.nw_tos.m & 0xfc != 0 {
             put!("nw_tos={},", self.nw_tos.v & 0xfc);
@@ -621,24 +644,39 @@ impl FlowView {
         if fm != 0 {
             put!("nw_frag={},", frag_name(self.nw_frag.v, fm));
         }
+    }
+
+    /// Transport ports, ICMP type and code, ND fields, TCP flags.
+    fn format_l4(&self, s: &mut String, dl_type: u16) {
+        let proto = self.nw_proto.v;
+        macro_rules! put {
+            ($($t:tt)*) => {{ let _ = write!(s, $($t)*); }};
+        }
         if dl_type == 0x0800 && proto == 1 {
-            be16_field(&mut s, "icmp_type", self.tp_src);
-            be16_field(&mut s, "icmp_code", self.tp_dst);
+            be16_field(s, "icmp_type", self.tp_src);
+            be16_field(s, "icmp_code", self.tp_dst);
         } else if dl_type == 0x86dd && proto == 58 {
-            be16_field(&mut s, "icmp_type", self.tp_src);
-            be16_field(&mut s, "icmp_code", self.tp_dst);
-            ip6_field(&mut s, "nd_target", self.nd_target);
-            eth_field(&mut s, "nd_sll", self.arp_sha);
-            eth_field(&mut s, "nd_tll", self.arp_tha);
+            be16_field(s, "icmp_type", self.tp_src);
+            be16_field(s, "icmp_code", self.tp_dst);
+            ip6_field(s, "nd_target", self.nd_target);
+            eth_field(s, "nd_sll", self.arp_sha);
+            eth_field(s, "nd_tll", self.arp_tha);
         } else {
-            be16_field(&mut s, "tp_src", self.tp_src);
-            be16_field(&mut s, "tp_dst", self.tp_dst);
+            be16_field(s, "tp_src", self.tp_src);
+            be16_field(s, "tp_dst", self.tp_dst);
         }
         if (dl_type == 0x0800 || dl_type == 0x86dd) && proto == 6 && self.tcp_flags.m != 0 {
             put!(
                 "tcp_flags={},",
                 flags_masked(tcp_flag_name, self.tcp_flags.v as u32, self.tcp_flags.m as u32 & 0x0fff, 0x0fff)
             );
+        }
+    }
+
+    /// Fields the view has no place for, raw.
+    fn format_unknown(&self, s: &mut String) {
+        macro_rules! put {
+            ($($t:tt)*) => {{ let _ = write!(s, $($t)*); }};
         }
         for f in &self.unknown {
             put!("{}={}", f.id.name(), hex_bytes(&f.value));
@@ -647,10 +685,6 @@ impl FlowView {
             }
             s.push(',');
         }
-        if s.ends_with(',') {
-            s.pop();
-        }
-        s
     }
 }
 

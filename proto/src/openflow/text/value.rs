@@ -144,123 +144,11 @@ pub(super) fn field_value(d: &FieldDef, s: &str) -> R<(Vec<u8>, Option<Vec<u8>>)
             let p = port_value(s)?;
             Ok((be(p.0 as u128, len), None))
         }
-        Format::Ipv4 => {
-            let (rest, a) = match ipv4(s) {
-                Ok(x) => x,
-                Err(_) => return fail(s, "an IPv4 address"),
-            };
-            let mask = if rest.is_empty() {
-                None
-            } else if let Some(m) = rest.strip_prefix('/') {
-                if let Ok(("", ma)) = ipv4(m) {
-                    Some(ma.octets().to_vec())
-                } else {
-                    match m.parse::<u32>() {
-                        Ok(n) if n <= 32 => Some(be(ones(n) << (32 - n), 4)),
-                        _ => return fail(m, "a prefix length (0 to 32) or an IPv4 netmask"),
-                    }
-                }
-            } else {
-                return fail(rest, "`/` or the end of the IPv4 address");
-            };
-            if mask.is_some() && !d.maskable {
-                return fail(rest, format!("no mask ({} cannot be masked)", d.name));
-            }
-            Ok((a.octets().to_vec(), mask))
-        }
-        Format::Ipv6 => {
-            let (a, m) = match s.split_once('/') {
-                Some((a, m)) => (a, Some(m)),
-                None => (s, None),
-            };
-            let addr = match a.parse::<Ipv6Addr>() {
-                Ok(x) => x,
-                Err(_) => return fail(a, "an IPv6 address"),
-            };
-            let mask = match m {
-                None => None,
-                Some(m) => {
-                    if let Ok(ma) = m.parse::<Ipv6Addr>() {
-                        Some(ma.octets().to_vec())
-                    } else {
-                        match m.parse::<u32>() {
-                            Ok(n) if n <= 128 => Some(be(if n == 0 { 0 } else { u128::MAX << (128 - n) }, 16)),
-                            _ => return fail(m, "a prefix length (0 to 128) or an IPv6 mask"),
-                        }
-                    }
-                }
-            };
-            Ok((addr.octets().to_vec(), mask))
-        }
-        Format::Ethernet => {
-            let (rest, a) = match mac(s) {
-                Ok(x) => x,
-                Err(_) => return fail(s, "an Ethernet address (xx:xx:xx:xx:xx:xx)"),
-            };
-            let mask = if rest.is_empty() {
-                None
-            } else if let Some(m) = rest.strip_prefix('/') {
-                match mac(m) {
-                    Ok(("", ma)) => Some(ma.to_vec()),
-                    _ => return fail(m, "an Ethernet mask (xx:xx:xx:xx:xx:xx)"),
-                }
-            } else {
-                return fail(rest, "`/` or the end of the Ethernet address");
-            };
-            Ok((a.to_vec(), mask))
-        }
-        Format::CtState | Format::TcpFlags => {
-            let (table, what): (&[(&str, u32)], &str) =
-                if d.format == Format::CtState { (CT_STATE_FLAGS, "ct_state") } else { (TCP_FLAGS, "tcp_flags") };
-            let full = if d.format == Format::CtState { 0xffff_ffffu32 } else { 0x0fff };
-            if s.starts_with('+') || s.starts_with('-') {
-                let (v, m) = flag_value(s, table, what)?;
-                let mask = if m == full { None } else { Some(be(m as u128, len)) };
-                Ok((be(v as u128, len), mask))
-            } else if s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '[') {
-                // `flag|flag`: exactly these flags set, every other one clear
-                // (what the printer writes for an exact match). Open vSwitch
-                // keeps ct_state in 8 bits, so its exact mask is 0xff.
-                let mut v = 0u32;
-                for (k, name) in s.split('|').enumerate() {
-                    let off = s.split('|').take(k).map(|p| p.len() + 1).sum::<usize>();
-                    match flag_bit(table, name) {
-                        Some(bit) => v |= bit,
-                        None => {
-                            let names: Vec<&str> = table.iter().map(|(n, _)| *n).collect();
-                            return fail_found(
-                                at(s, off),
-                                format!("a {what} flag ({}, or [HEX] for unnamed bits)", names.join(", ")),
-                                name,
-                            );
-                        }
-                    }
-                }
-                let mask = if d.format == Format::CtState { Some(be(0xff, len)) } else { None };
-                Ok((be(v as u128, len), mask))
-            } else {
-                let (v, m) = int_value(d, s)?;
-                Ok((be(v, len), m.map(|m| be(m, len))))
-            }
-        }
-        Format::PacketType => {
-            let p: IResult<&str, (u128, u128)> = all_consuming(tuple((
-                nchar('('),
-                nom::character::complete::space0,
-                uint,
-                nom::character::complete::space0,
-                nchar(','),
-                nom::character::complete::space0,
-                uint,
-                nom::character::complete::space0,
-                nchar(')'),
-            )))(s)
-            .map(|(r, t)| (r, (t.2, t.6)));
-            match p {
-                Ok((_, (ns, ty))) if ns <= 0xffff && ty <= 0xffff => Ok((be((ns << 16) | ty, 4), None)),
-                _ => fail(s, "a packet type (NAMESPACE,TYPE), such as (0,0x800)"),
-            }
-        }
+        Format::Ipv4 => ipv4_value(d, s),
+        Format::Ipv6 => ipv6_value(s),
+        Format::Ethernet => eth_value(s),
+        Format::CtState | Format::TcpFlags => flags_field_value(d, s),
+        Format::PacketType => packet_type_value(s),
         Format::Frag => {
             let (v, m) = match s {
                 "no" => (0u8, 1u8),
@@ -274,6 +162,129 @@ pub(super) fn field_value(d: &FieldDef, s: &str) -> R<(Vec<u8>, Option<Vec<u8>>)
             };
             Ok((vec![v], Some(vec![m])))
         }
+    }
+}
+
+fn ipv4_value(d: &FieldDef, s: &str) -> R<(Vec<u8>, Option<Vec<u8>>)> {
+    let (rest, a) = match ipv4(s) {
+        Ok(x) => x,
+        Err(_) => return fail(s, "an IPv4 address"),
+    };
+    let mask = if rest.is_empty() {
+        None
+    } else if let Some(m) = rest.strip_prefix('/') {
+        if let Ok(("", ma)) = ipv4(m) {
+            Some(ma.octets().to_vec())
+        } else {
+            match m.parse::<u32>() {
+                Ok(n) if n <= 32 => Some(be(ones(n) << (32 - n), 4)),
+                _ => return fail(m, "a prefix length (0 to 32) or an IPv4 netmask"),
+            }
+        }
+    } else {
+        return fail(rest, "`/` or the end of the IPv4 address");
+    };
+    if mask.is_some() && !d.maskable {
+        return fail(rest, format!("no mask ({} cannot be masked)", d.name));
+    }
+    Ok((a.octets().to_vec(), mask))
+}
+
+fn ipv6_value(s: &str) -> R<(Vec<u8>, Option<Vec<u8>>)> {
+    let (a, m) = match s.split_once('/') {
+        Some((a, m)) => (a, Some(m)),
+        None => (s, None),
+    };
+    let addr = match a.parse::<Ipv6Addr>() {
+        Ok(x) => x,
+        Err(_) => return fail(a, "an IPv6 address"),
+    };
+    let mask = match m {
+        None => None,
+        Some(m) => {
+            if let Ok(ma) = m.parse::<Ipv6Addr>() {
+                Some(ma.octets().to_vec())
+            } else {
+                match m.parse::<u32>() {
+                    Ok(n) if n <= 128 => Some(be(if n == 0 { 0 } else { u128::MAX << (128 - n) }, 16)),
+                    _ => return fail(m, "a prefix length (0 to 128) or an IPv6 mask"),
+                }
+            }
+        }
+    };
+    Ok((addr.octets().to_vec(), mask))
+}
+
+fn eth_value(s: &str) -> R<(Vec<u8>, Option<Vec<u8>>)> {
+    let (rest, a) = match mac(s) {
+        Ok(x) => x,
+        Err(_) => return fail(s, "an Ethernet address (xx:xx:xx:xx:xx:xx)"),
+    };
+    let mask = if rest.is_empty() {
+        None
+    } else if let Some(m) = rest.strip_prefix('/') {
+        match mac(m) {
+            Ok(("", ma)) => Some(ma.to_vec()),
+            _ => return fail(m, "an Ethernet mask (xx:xx:xx:xx:xx:xx)"),
+        }
+    } else {
+        return fail(rest, "`/` or the end of the Ethernet address");
+    };
+    Ok((a.to_vec(), mask))
+}
+
+fn flags_field_value(d: &FieldDef, s: &str) -> R<(Vec<u8>, Option<Vec<u8>>)> {
+    let len = d.len;
+    let (table, what): (&[(&str, u32)], &str) =
+        if d.format == Format::CtState { (CT_STATE_FLAGS, "ct_state") } else { (TCP_FLAGS, "tcp_flags") };
+    let full = if d.format == Format::CtState { 0xffff_ffffu32 } else { 0x0fff };
+    if s.starts_with('+') || s.starts_with('-') {
+        let (v, m) = flag_value(s, table, what)?;
+        let mask = if m == full { None } else { Some(be(m as u128, len)) };
+        Ok((be(v as u128, len), mask))
+    } else if s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '[') {
+        // `flag|flag`: exactly these flags set, every other one clear
+        // (what the printer writes for an exact match). Open vSwitch
+        // keeps ct_state in 8 bits, so its exact mask is 0xff.
+        let mut v = 0u32;
+        for (k, name) in s.split('|').enumerate() {
+            let off = s.split('|').take(k).map(|p| p.len() + 1).sum::<usize>();
+            match flag_bit(table, name) {
+                Some(bit) => v |= bit,
+                None => {
+                    let names: Vec<&str> = table.iter().map(|(n, _)| *n).collect();
+                    return fail_found(
+                        at(s, off),
+                        format!("a {what} flag ({}, or [HEX] for unnamed bits)", names.join(", ")),
+                        name,
+                    );
+                }
+            }
+        }
+        let mask = if d.format == Format::CtState { Some(be(0xff, len)) } else { None };
+        Ok((be(v as u128, len), mask))
+    } else {
+        let (v, m) = int_value(d, s)?;
+        Ok((be(v, len), m.map(|m| be(m, len))))
+    }
+}
+
+fn packet_type_value(s: &str) -> R<(Vec<u8>, Option<Vec<u8>>)> {
+    let p: IResult<&str, (u128, u128)> = all_consuming(tuple((
+        nchar('('),
+        nom::character::complete::space0,
+        uint,
+        nom::character::complete::space0,
+        nchar(','),
+        nom::character::complete::space0,
+        uint,
+        nom::character::complete::space0,
+        nchar(')'),
+    )))(s)
+    .map(|(r, t)| (r, (t.2, t.6)));
+    match p {
+        Ok((_, (ns, ty))) if ns <= 0xffff && ty <= 0xffff => Ok((be((ns << 16) | ty, 4), None)),
+        _ => fail(s, "a packet type (NAMESPACE,TYPE), such as (0,0x800)"),
     }
 }
 
