@@ -1,12 +1,14 @@
 //! The `ovs-ofctl` flow text dialect: printing flows exactly as
 //! `ovs-ofctl -O OpenFlow15 dump-flows` does ([`print`]), and parsing
-//! `add-flow` syntax ([`parse`]), split by concern: [`lex`] (positions,
+//! `add-flow` syntax ([`parse`]), comparing flow sets as `diff-flows` does
+//! ([`diff`]), split by concern: [`lex`] (positions,
 //! key/value splitting, numbers), [`names`] (name tables shared by both
 //! directions), [`value`] (field values and subfields), [`matching`],
 //! [`actions`] and [`ct`].
 
 mod actions;
 mod ct;
+pub mod diff;
 mod lex;
 mod matching;
 mod names;
