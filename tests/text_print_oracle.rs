@@ -956,6 +956,7 @@ fn prereq_fields(p: Prereq) -> Vec<OxmField> {
         Prereq::Nd | Prereq::NdSolicit => vec![eth(0x86dd), proto(58), OxmField::new(fields::ICMPV6_TYPE, [135])],
         Prereq::NdAdvert => vec![eth(0x86dd), proto(58), OxmField::new(fields::ICMPV6_TYPE, [136])],
         Prereq::VlanVid => vec![OxmField::new(fields::VLAN_VID, [0x10, 0x05])],
+        Prereq::Mpls => vec![eth(0x8847)],
     }
 }
 

@@ -47,6 +47,7 @@ fn prereq_prefix(p: Prereq) -> &'static str {
         Prereq::Nd | Prereq::NdSolicit => "icmp6,icmp_type=135,",
         Prereq::NdAdvert => "icmp6,icmp_type=136,",
         Prereq::VlanVid => "dl_vlan=10,",
+        Prereq::Mpls => "mpls,",
     }
 }
 

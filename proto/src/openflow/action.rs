@@ -2,6 +2,9 @@
 //! real pipelines use (`resubmit`, `move`, `load`, `ct`, `nat`, `note`,
 //! `controller(...)`, `conjunction`). Unknown actions keep their bytes.
 
+mod ext;
+pub use ext::nxast as nxast_ext;
+
 use super::oxm::{OxmField, OxmId};
 use super::port::PortNo;
 use crate::error::{DecodeError, EncodeError};
@@ -184,6 +187,24 @@ pub enum Action {
     Nat(Nat),
     Controller(Controller),
     Conjunction { id: u32, clause: u8, n_clauses: u8 },
+    /// NXAST_OUTPUT_REG(2): output to the port number held in a subfield.
+    OutputReg { src: Subfield, max_len: u16 },
+    /// NXAST_OUTPUT_TRUNC: `output(port=P,max_len=N)`.
+    OutputTrunc { port: u16, max_len: u32 },
+    PopQueue,
+    Exit,
+    /// `fin_timeout(idle_timeout=…,hard_timeout=…)`.
+    FinTimeout { idle: u16, hard: u16 },
+    Clone(Vec<Action>),
+    /// `push:SUBFIELD` onto the field stack.
+    StackPush(Subfield),
+    /// `pop:SUBFIELD` from the field stack.
+    StackPop(Subfield),
+    PushMpls(u16),
+    /// `pop_mpls:ETHERTYPE` (the Ethertype after the pop).
+    PopMpls(u16),
+    SetMplsTtl(u8),
+    DecMplsTtl,
     /// An experimenter action we do not decode; `data` follows the experimenter id.
     Experimenter { experimenter: u32, data: Vec<u8> },
     /// A standard action we do not decode; `body` follows type and length.
@@ -462,6 +483,7 @@ impl Action {
                 out.put_slice(body);
                 return finish_action(out, start);
             }
+            other => ext::encode(other, out).unwrap_or(Ok(()))?,
         }
         finish_action(out, start)
     }
@@ -544,7 +566,10 @@ impl Action {
                     Action::Experimenter { experimenter, data: a.rest().to_vec() }
                 }
             }
-            _ => Action::Unknown { ty, body: a.rest().to_vec() },
+            _ => match ext::decode_std(ty, &mut a)? {
+                Some(act) => act,
+                None => Action::Unknown { ty, body: a.rest().to_vec() },
+            },
         };
         // Fixed-size actions must have used their whole length, except for
         // trailing zero padding that some encoders add.
@@ -706,7 +731,7 @@ fn decode_nx(a: &mut Reader<'_>) -> Result<Option<Action>, DecodeError> {
             a.rest();
             Action::Nat(nat)
         }
-        _ => return Ok(None),
+        _ => return ext::decode_nx(subtype, a),
     }))
 }
 
@@ -769,6 +794,19 @@ mod tests {
             Action::Controller(Controller { max_len: 128, reason: 0, userdata: vec![1, 2], ..Controller::default() }),
             Action::Controller(Controller { legacy: true, ..Controller::default() }),
             Action::Conjunction { id: 7, clause: 0, n_clauses: 2 },
+            Action::OutputReg { src: reg1, max_len: u16::MAX },
+            Action::OutputTrunc { port: 3, max_len: 100 },
+            Action::PopQueue,
+            Action::Exit,
+            Action::FinTimeout { idle: 10, hard: 0 },
+            Action::Clone(vec![Action::PopVlan, Action::output(PortNo(2))]),
+            Action::Clone(vec![]),
+            Action::StackPush(reg0),
+            Action::StackPop(reg1),
+            Action::PushMpls(0x8847),
+            Action::PopMpls(0x0800),
+            Action::SetMplsTtl(7),
+            Action::DecMplsTtl,
             Action::Experimenter { experimenter: 0x1234, data: vec![9; 8] },
             Action::Experimenter { experimenter: NX_VENDOR_ID, data: vec![0, 200, 1, 2, 3, 4, 5, 6] },
             Action::Unknown { ty: 11, body: vec![0; 4] },

@@ -129,6 +129,8 @@ pub enum Prereq {
     NdAdvert,
     /// A VLAN id is matched (`vlan_vid` with the present bit).
     VlanVid,
+    /// eth_type 0x8847 or 0x8848 (mpls or mplsm).
+    Mpls,
 }
 
 impl Prereq {
@@ -148,6 +150,7 @@ impl Prereq {
             Prereq::NdSolicit => "icmp6,icmp_type=135",
             Prereq::NdAdvert => "icmp6,icmp_type=136",
             Prereq::VlanVid => "a vlan_vid with the present bit (0x1000)",
+            Prereq::Mpls => "eth_type=0x8847 or 0x8848 (mpls or mplsm)",
         }
     }
 }
@@ -240,6 +243,9 @@ pub static FIELDS: &[FieldDef] = &[
     f!(B, 31, "nd_target", ["ipv6_nd_target"], "NXM_NX_ND_TARGET", 16, true, Nd, Ipv6, 128),
     f!(B, 32, "nd_sll", ["ipv6_nd_sll"], "NXM_NX_ND_SLL", 6, true, NdSolicit, Ethernet, 48),
     f!(B, 33, "nd_tll", ["ipv6_nd_tll"], "NXM_NX_ND_TLL", 6, true, NdAdvert, Ethernet, 48),
+    f!(B, 34, "mpls_label", [], "OXM_OF_MPLS_LABEL", 4, false, Mpls, Decimal, 20),
+    f!(B, 35, "mpls_tc", [], "OXM_OF_MPLS_TC", 1, false, Mpls, Decimal, 3),
+    f!(B, 36, "mpls_bos", [], "OXM_OF_MPLS_BOS", 1, false, Mpls, Decimal, 1),
     f!(B, 38, "tun_id", ["tunnel_id"], "NXM_NX_TUN_ID", 8, true, None, Hex, 64),
     f!(B, 42, "tcp_flags", [], "NXM_NX_TCP_FLAGS", 2, true, Tcp, TcpFlags, 12),
     f!(B, 44, "packet_type", [], "OXM_OF_PACKET_TYPE", 4, false, None, PacketType, 32),
@@ -262,8 +268,10 @@ pub static FIELDS: &[FieldDef] = &[
     f!(NXM_1, 15, "reg15", [], "NXM_NX_REG15", 4, true, None, Hex, 32),
     f!(NXM_1, 26, "ip_frag", ["nw_frag"], "NXM_NX_IP_FRAG", 1, true, IpAny, Frag, 2),
     f!(NXM_1, 29, "nw_ttl", [], "NXM_NX_IP_TTL", 1, false, IpAny, Decimal, 8),
+    f!(NXM_1, 30, "mpls_ttl", [], "NXM_NX_MPLS_TTL", 1, false, Mpls, Decimal, 8),
     f!(NXM_1, 31, "tun_src", [], "NXM_NX_TUN_IPV4_SRC", 4, true, None, Ipv4, 32),
     f!(NXM_1, 32, "tun_dst", [], "NXM_NX_TUN_IPV4_DST", 4, true, None, Ipv4, 32),
+    f!(NXM_1, 33, "pkt_mark", [], "NXM_NX_PKT_MARK", 4, true, None, Hex, 32),
     f!(NXM_1, 37, "conj_id", [], "NXM_NX_CONJ_ID", 4, false, None, Decimal, 32),
     f!(NXM_1, 105, "ct_state", [], "NXM_NX_CT_STATE", 4, true, None, CtState, 32),
     f!(NXM_1, 106, "ct_zone", [], "NXM_NX_CT_ZONE", 2, false, None, Hex, 16),
@@ -285,7 +293,6 @@ pub static FIELDS: &[FieldDef] = &[
 pub static ACTION_ONLY_FIELDS: &[FieldDef] = &[
     f!(NXM_0, 0, "in_port", [], "NXM_OF_IN_PORT", 2, false, None, Port, 16),
     f!(NXM_0, 5, "nw_tos", [], "NXM_OF_IP_TOS", 1, false, IpAny, Decimal, 8),
-    f!(NXM_1, 33, "pkt_mark", [], "NXM_NX_PKT_MARK", 4, true, None, Hex, 32),
     f!(NXM_1, 35, "dp_hash", [], "NXM_NX_DP_HASH", 4, true, None, Hex, 32),
     f!(NXM_1, 36, "recirc_id", [], "NXM_NX_RECIRC_ID", 4, false, None, Decimal, 32),
     f!(NXM_1, 111, "xxreg0", [], "NXM_NX_XXREG0", 16, true, None, Hex, 128),
@@ -348,6 +355,11 @@ pub mod fields {
     pub const VLAN_TCI: OxmId = OxmId::new(class::NXM_0, 4);
     pub const IP_FRAG: OxmId = OxmId::new(class::NXM_1, 26);
     pub const NW_TTL: OxmId = OxmId::new(class::NXM_1, 29);
+    pub const MPLS_TTL: OxmId = OxmId::new(class::NXM_1, 30);
+    pub const PKT_MARK: OxmId = OxmId::new(class::NXM_1, 33);
+    pub const MPLS_LABEL: OxmId = OxmId::new(class::OPENFLOW_BASIC, 34);
+    pub const MPLS_TC: OxmId = OxmId::new(class::OPENFLOW_BASIC, 35);
+    pub const MPLS_BOS: OxmId = OxmId::new(class::OPENFLOW_BASIC, 36);
     pub const TUN_SRC: OxmId = OxmId::new(class::NXM_1, 31);
     pub const TUN_DST: OxmId = OxmId::new(class::NXM_1, 32);
     pub const CONJ_ID: OxmId = OxmId::new(class::NXM_1, 37);
@@ -530,6 +542,7 @@ impl Match {
             Prereq::Ipv6 => eth == Some(0x86dd),
             Prereq::IpAny => ip_any,
             Prereq::Arp => matches!(eth, Some(0x0806) | Some(0x8035)),
+            Prereq::Mpls => matches!(eth, Some(0x8847) | Some(0x8848)),
             Prereq::Tcp => ip_any && proto == Some(6),
             Prereq::Udp => ip_any && proto == Some(17),
             Prereq::Sctp => ip_any && proto == Some(132),

@@ -8,6 +8,7 @@ use super::super::instruction::Instruction;
 use super::super::oxm::{field_by_name, fields, FieldDef, Match, OxmField, OxmId, OFPVID_PRESENT};
 use super::super::port::PortNo;
 use super::ct::*;
+use super::ext_actions::ext_action;
 use super::lex::*;
 use super::matching::*;
 use super::value::*;
@@ -59,6 +60,15 @@ impl Item {
             Item::Goto(_) => Inst::Goto,
         }
     }
+
+    /// The action, for lists that hold only actions (instructions are
+    /// refused there before this is called).
+    pub(super) fn into_action(self) -> Option<Action> {
+        match self {
+            Item::Act(a) => Some(a),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -76,11 +86,14 @@ pub(super) struct Ctx<'m> {
     pub(super) table: Option<u8>,
     /// A VLAN header is known to be present (matched, or pushed earlier).
     pub(super) has_vlan: bool,
+    /// The packet's Ethertype as the actions so far leave it (the match's,
+    /// until `push_mpls`/`pop_mpls`).
+    pub(super) dl_type: Option<u16>,
 }
 
 impl Ctx<'_> {
     pub(super) fn eth(&self) -> Option<u16> {
-        self.m.exact(fields::ETH_TYPE).map(|v| v as u16)
+        self.dl_type
     }
     pub(super) fn proto(&self) -> Option<u8> {
         self.m.exact(fields::IP_PROTO).map(|v| v as u8)
@@ -112,6 +125,12 @@ impl Ctx<'_> {
             return self.has_vlan;
         }
         let mut m = self.m.clone();
+        if self.dl_type != m.exact(fields::ETH_TYPE).map(|v| v as u16) {
+            m.fields.retain(|f| f.id != fields::ETH_TYPE);
+            if let Some(e) = self.dl_type {
+                m.fields.insert(0, OxmField::new(fields::ETH_TYPE, e.to_be_bytes()));
+            }
+        }
         if m.get(d.id).is_none() {
             m.fields.push(OxmField::new(d.id, vec![0; d.len]));
         }
@@ -212,7 +231,7 @@ pub(super) fn l4_field(ctx: &Ctx, src: bool, at_: &str, what: &str) -> R<&'stati
 }
 
 /// Fails unless the action `kv` has a value; `what` says which.
-fn need(kv: &Kv, what: &str) -> R<()> {
+pub(super) fn need(kv: &Kv, what: &str) -> R<()> {
     if kv.value.is_empty() {
         fail_found(at(kv.key, kv.key.len()), format!("{what} after {}", kv.key), "nothing")
     } else {
@@ -245,22 +264,7 @@ pub(super) fn parse_actions(s: &str, ctx: &mut Ctx, outer: Outer, allow_inst: bo
             }
             continue;
         }
-        let item = match output_action(kv, &lkey, ctx, outer, allow_inst)? {
-            Some(i) => i,
-            None => match header_action(kv, &lkey, ctx, outer)? {
-                Some(i) => i,
-                None => match field_action(kv, &lkey, ctx, outer)? {
-                    Some(i) => i,
-                    None => match mod_action(kv, &lkey, ctx, outer, &mut items)? {
-                        Some(i) => i,
-                        None => match instruction(kv, &lkey, ctx, outer, allow_inst)? {
-                            Some(i) => i,
-                            None => bare_output(kv)?,
-                        },
-                    },
-                },
-            },
-        };
+        let item = keyword_action(kv, &lkey, ctx, outer, allow_inst, &mut items)?;
         items.push((item, key));
     }
     if let Some(d) = drop_at {
@@ -270,6 +274,36 @@ pub(super) fn parse_actions(s: &str, ctx: &mut Ctx, outer: Outer, allow_inst: bo
     }
     check_items(&items, allow_inst)?;
     Ok(items.into_iter().map(|(i, _)| i).collect())
+}
+
+/// The action or instruction `kv` names, by family.
+fn keyword_action<'a>(
+    kv: Kv<'a>,
+    lkey: &str,
+    ctx: &mut Ctx,
+    outer: Outer,
+    allow_inst: bool,
+    items: &mut Vec<(Item, &'a str)>,
+) -> R<Item> {
+    if let Some(i) = ext_action(kv, lkey, ctx, outer)? {
+        return Ok(i);
+    }
+    if let Some(i) = output_action(kv, lkey, ctx, outer, allow_inst)? {
+        return Ok(i);
+    }
+    if let Some(i) = header_action(kv, lkey, ctx, outer)? {
+        return Ok(i);
+    }
+    if let Some(i) = field_action(kv, lkey, ctx, outer)? {
+        return Ok(i);
+    }
+    if let Some(i) = mod_action(kv, lkey, ctx, outer, items)? {
+        return Ok(i);
+    }
+    if let Some(i) = instruction(kv, lkey, ctx, outer, allow_inst)? {
+        return Ok(i);
+    }
+    bare_output(kv)
 }
 
 /// A bare port number or reserved port name outputs there.
@@ -320,15 +354,6 @@ fn check_items(items: &[(Item, &str)], allow_inst: bool) -> R<()> {
 fn output_action<'a>(kv: Kv<'a>, lkey: &str, ctx: &mut Ctx, outer: Outer, allow_inst: bool) -> R<Option<Item>> {
     let Kv { key, value, delim } = kv;
     let item = match lkey {
-            "output" => {
-                need(&kv, "a port (output:PORT)")?;
-                if value.contains('[') {
-                    return fail(value, "a port number or name (output to a register subfield is not supported)");
-                }
-                let port = output_port(value)?;
-                let max_len = if port == PortNo::CONTROLLER { CONTROLLER_MAX_LEN_NO_BUFFER } else { 0 };
-                Item::Act(Action::Output { port, max_len })
-            }
             "controller" => Item::Act(parse_controller(value)?),
             "enqueue" => return fail_found(key, "an action supported in OpenFlow 1.5 (enqueue is not)", key),
             "group" => {
@@ -519,7 +544,7 @@ fn field_action<'a>(kv: Kv<'a>, lkey: &str, ctx: &mut Ctx, outer: Outer) -> R<Op
 fn mod_action<'a>(kv: Kv<'a>, lkey: &str, ctx: &mut Ctx, outer: Outer, items: &mut Vec<(Item, &'a str)>) -> R<Option<Item>> {
     let Kv { key, value, .. } = kv;
     let item = match lkey {
-            "mod_dl_src" | "mod_dl_dst" | "mod_nw_src" | "mod_nw_dst" | "mod_nw_ecn" | "set_tunnel" => {
+            "mod_dl_src" | "mod_dl_dst" | "mod_nw_src" | "mod_nw_dst" | "mod_nw_ecn" | "set_tunnel" | "set_tunnel64" => {
                 need(&kv, "a value")?;
                 let name = match lkey {
                     "mod_dl_src" => "eth_src",

@@ -215,7 +215,9 @@ impl<'a> MatchBuilder<'a> {
 pub(super) const PROTOCOLS: &[(&str, u16, Option<u8>)] = &[
     ("ip", 0x0800, None),
     ("ipv4", 0x0800, None),
+    ("ip4", 0x0800, None),
     ("ipv6", 0x86dd, None),
+    ("ip6", 0x86dd, None),
     ("arp", 0x0806, None),
     ("rarp", 0x8035, None),
     ("icmp", 0x0800, Some(1)),

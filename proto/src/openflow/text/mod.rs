@@ -9,6 +9,7 @@
 mod actions;
 mod ct;
 pub mod diff;
+mod ext_actions;
 mod lex;
 mod matching;
 mod names;

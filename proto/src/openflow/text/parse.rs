@@ -91,6 +91,7 @@ fn flow_inner(s: &str) -> R<FlowMod> {
             let mk = f.mask_u128().map_or(0xffff, |x| x as u16);
             v & mk & OFPVID_PRESENT != 0
         }),
+        dl_type: checked.exact(fields::ETH_TYPE).map(|v| v as u16),
     };
     let items = parse_actions(actions_text, &mut ctx, Outer::Top, true)?;
     fm.instructions = build_instructions(items);

@@ -313,6 +313,9 @@ pub struct FlowView {
     tp_dst: Vm<u16>,
     nd_target: Vm<u128>,
     tcp_flags: Vm<u16>,
+    pkt_mark: Vm<u32>,
+    /// label, tc, ttl, bos of the outermost MPLS label, when matched.
+    mpls: [Option<u32>; 4],
     unknown: Vec<OxmField>,
 }
 
@@ -418,6 +421,11 @@ impl FlowView {
             PACKET_TYPE => self.packet_type = Vm { v: v as u32, m: m as u32 },
             IP_FRAG => self.nw_frag = Vm { v: v as u8, m: m as u8 },
             NW_TTL => self.nw_ttl = Vm { v: v as u8, m: 0xff },
+            PKT_MARK => self.pkt_mark = Vm { v: v as u32, m: m as u32 },
+            MPLS_LABEL => self.mpls[0] = Some(v as u32),
+            MPLS_TC => self.mpls[1] = Some(v as u32),
+            MPLS_TTL => self.mpls[2] = Some(v as u32),
+            MPLS_BOS => self.mpls[3] = Some(v as u32),
             TUN_SRC => self.tun_src = Vm { v: v as u32, m: m as u32 },
             TUN_DST => self.tun_dst = Vm { v: v as u32, m: m as u32 },
             CONJ_ID => self.conj_id = Some(v as u32),
@@ -439,6 +447,7 @@ impl FlowView {
         if priority != DEFAULT_PRIORITY {
             let _ = write!(s, "priority={priority},");
         }
+        u32_masked(&mut s, "pkt_mark", self.pkt_mark);
         self.format_ct(&mut s);
         let mut dl_type = self.dl_type.v;
         if self.packet_type.m != 0 && !(self.packet_type.v == 0 && self.packet_type.m == u32::MAX) {
@@ -639,6 +648,11 @@ impl FlowView {
         }
         if self.nw_ttl.m != 0 {
             put!("nw_ttl={},", self.nw_ttl.v);
+        }
+        for (name, v) in ["mpls_label", "mpls_tc", "mpls_ttl", "mpls_bos"].iter().zip(self.mpls) {
+            if let Some(v) = v {
+                put!("{name}={v},");
+            }
         }
         let fm = self.nw_frag.m & 3;
         if fm != 0 {
@@ -1090,7 +1104,41 @@ pub fn action(a: &Action) -> String {
             None => format!("unknown_action(type=25,data={})", dotted_hex(body)),
         },
         Action::Unknown { ty, body } => format!("unknown_action(type={ty},data={})", dotted_hex(body)),
+        other => ext_action(other),
     }
+}
+
+/// The actions of `action::ext`, as `ovs-ofctl` prints them.
+fn ext_action(a: &Action) -> String {
+    match a {
+        Action::OutputReg { src, .. } => format!("output:{}", subfield(src)),
+        Action::OutputTrunc { port, max_len } => format!("output(port={},max_len={max_len})", port16(*port)),
+        Action::PopQueue => "pop_queue".into(),
+        Action::Exit => "exit".into(),
+        Action::FinTimeout { idle, hard } => {
+            let mut parts = vec![];
+            if *idle != 0 {
+                parts.push(format!("idle_timeout={idle}"));
+            }
+            if *hard != 0 {
+                parts.push(format!("hard_timeout={hard}"));
+            }
+            format!("fin_timeout({})", parts.join(","))
+        }
+        Action::Clone(list) => format!("clone({})", actions_or_empty(list)),
+        Action::StackPush(sf) => format!("push:{}", subfield(sf)),
+        Action::StackPop(sf) => format!("pop:{}", subfield(sf)),
+        Action::PushMpls(e) => format!("push_mpls:0x{e:04x}"),
+        Action::PopMpls(e) => format!("pop_mpls:0x{e:04x}"),
+        Action::SetMplsTtl(t) => format!("set_mpls_ttl({t})"),
+        Action::DecMplsTtl => "dec_mpls_ttl".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Nested actions: empty prints as nothing (`clone()`), not `drop`.
+fn actions_or_empty(a: &[Action]) -> String {
+    a.iter().map(action).collect::<Vec<_>>().join(",")
 }
 
 /// An action list, comma-separated (`drop` when empty).

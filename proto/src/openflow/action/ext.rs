@@ -1,0 +1,179 @@
+//! Wire forms of the actions beyond podflow's own pipeline that Open
+//! vSwitch 3.1 sends and accepts: output to a register or truncated,
+//! `pop_queue`, `exit`, `fin_timeout`, `clone`, the field stack, and MPLS.
+//! Only bytes here; the text forms live in `text::actions` and `print`.
+
+use bytes::{BufMut, BytesMut};
+
+use super::{check_subfield, decode_ofs_nbits, put_nx_header, put_nxm_header, read_field_id, simple32, types, Action, Subfield};
+use crate::error::{DecodeError, EncodeError};
+use crate::wire::Reader;
+
+/// Nicira subtypes of the actions in this module.
+pub mod nxast {
+    pub const POP_QUEUE: u16 = 5;
+    pub const OUTPUT_REG: u16 = 15;
+    pub const EXIT: u16 = 17;
+    pub const FIN_TIMEOUT: u16 = 19;
+    pub const STACK_PUSH: u16 = 27;
+    pub const STACK_POP: u16 = 28;
+    pub const OUTPUT_REG2: u16 = 32;
+    pub const OUTPUT_TRUNC: u16 = 39;
+    pub const CLONE: u16 = 42;
+}
+
+/// Encodes the actions of this module; `None` for any other action. The
+/// caller pads and fills in the length.
+pub(super) fn encode(a: &Action, out: &mut BytesMut) -> Option<Result<(), EncodeError>> {
+    Some(match a {
+        Action::OutputReg { src, max_len } if src.field.experimenter.is_none() => {
+            put_nx_header(out, nxast::OUTPUT_REG);
+            out.put_u16(ofs_nbits(src));
+            put_nxm_header(out, src.field).map(|()| {
+                out.put_u16(*max_len);
+                out.put_bytes(0, 6);
+            })
+        }
+        Action::OutputReg { src, max_len } => {
+            // Experimenter fields do not fit the 32-bit header of OUTPUT_REG.
+            put_nx_header(out, nxast::OUTPUT_REG2);
+            out.put_u16(ofs_nbits(src));
+            out.put_u16(*max_len);
+            put_nxm_header(out, src.field)
+        }
+        Action::OutputTrunc { port, max_len } => {
+            put_nx_header(out, nxast::OUTPUT_TRUNC);
+            out.put_u16(*port);
+            out.put_u32(*max_len);
+            Ok(())
+        }
+        Action::PopQueue | Action::Exit => {
+            put_nx_header(out, if *a == Action::Exit { nxast::EXIT } else { nxast::POP_QUEUE });
+            out.put_bytes(0, 6);
+            Ok(())
+        }
+        Action::FinTimeout { idle, hard } => {
+            put_nx_header(out, nxast::FIN_TIMEOUT);
+            out.put_u16(*idle);
+            out.put_u16(*hard);
+            out.put_u16(0);
+            Ok(())
+        }
+        Action::Clone(list) => {
+            put_nx_header(out, nxast::CLONE);
+            out.put_bytes(0, 6);
+            Action::encode_list(list, out)
+        }
+        Action::StackPush(sf) | Action::StackPop(sf) => {
+            put_nx_header(out, if matches!(a, Action::StackPush(_)) { nxast::STACK_PUSH } else { nxast::STACK_POP });
+            out.put_u16(sf.ofs);
+            put_nxm_header(out, sf.field).map(|()| {
+                out.put_u16(sf.n_bits);
+                // The action is 24 bytes whatever the header's size.
+                let used = if sf.field.experimenter.is_some() { 22 } else { 18 };
+                out.put_bytes(0, 24 - used);
+            })
+        }
+        Action::PushMpls(e) | Action::PopMpls(e) => {
+            out.put_u16(if matches!(a, Action::PushMpls(_)) { types::PUSH_MPLS } else { types::POP_MPLS });
+            out.put_u16(8);
+            out.put_u16(*e);
+            out.put_u16(0);
+            Ok(())
+        }
+        Action::SetMplsTtl(t) => {
+            simple32(out, types::SET_MPLS_TTL, u32::from(*t) << 24);
+            Ok(())
+        }
+        Action::DecMplsTtl => {
+            simple32(out, types::DEC_MPLS_TTL, 0);
+            Ok(())
+        }
+        _ => return None,
+    })
+}
+
+fn ofs_nbits(sf: &Subfield) -> u16 {
+    (sf.ofs << 6) | (sf.n_bits.wrapping_sub(1) & 0x3f)
+}
+
+/// Decodes the standard (non-experimenter) actions of this module.
+pub(super) fn decode_std(ty: u16, a: &mut Reader<'_>) -> Result<Option<Action>, DecodeError> {
+    Ok(Some(match ty {
+        types::PUSH_MPLS | types::POP_MPLS => {
+            let e = a.u16("mpls action")?;
+            a.skip(2, "mpls action")?;
+            if ty == types::PUSH_MPLS {
+                Action::PushMpls(e)
+            } else {
+                Action::PopMpls(e)
+            }
+        }
+        types::SET_MPLS_TTL => {
+            let t = a.u8("set_mpls_ttl")?;
+            a.skip(3, "set_mpls_ttl")?;
+            Action::SetMplsTtl(t)
+        }
+        types::DEC_MPLS_TTL => {
+            a.skip(4, "dec_mpls_ttl")?;
+            Action::DecMplsTtl
+        }
+        _ => return Ok(None),
+    }))
+}
+
+/// Decodes the Nicira actions of this module (after the subtype).
+pub(super) fn decode_nx(subtype: u16, a: &mut Reader<'_>) -> Result<Option<Action>, DecodeError> {
+    Ok(Some(match subtype {
+        nxast::OUTPUT_REG | nxast::OUTPUT_REG2 => {
+            let (ofs, n_bits) = decode_ofs_nbits(a.u16("output_reg")?);
+            let (field, max_len) = if subtype == nxast::OUTPUT_REG {
+                let f = read_field_id(a)?;
+                (f, a.u16("output_reg")?)
+            } else {
+                let m = a.u16("output_reg")?;
+                (read_field_id(a)?, m)
+            };
+            a.rest();
+            let src = Subfield { field, ofs, n_bits };
+            check_subfield(&src, "output_reg source")?;
+            Action::OutputReg { src, max_len }
+        }
+        nxast::OUTPUT_TRUNC => {
+            let port = a.u16("output_trunc")?;
+            Action::OutputTrunc { port, max_len: a.u32("output_trunc")? }
+        }
+        nxast::POP_QUEUE | nxast::EXIT => {
+            a.skip(6, "nicira action")?;
+            if subtype == nxast::EXIT {
+                Action::Exit
+            } else {
+                Action::PopQueue
+            }
+        }
+        nxast::FIN_TIMEOUT => {
+            let idle = a.u16("fin_timeout")?;
+            let hard = a.u16("fin_timeout")?;
+            a.skip(2, "fin_timeout")?;
+            Action::FinTimeout { idle, hard }
+        }
+        nxast::CLONE => {
+            a.skip(6, "clone")?;
+            Action::Clone(Action::decode_list(a)?)
+        }
+        nxast::STACK_PUSH | nxast::STACK_POP => {
+            let ofs = a.u16("stack action")?;
+            let field = read_field_id(a)?;
+            let n_bits = a.u16("stack action")?;
+            a.rest();
+            let sf = Subfield { field, ofs, n_bits };
+            check_subfield(&sf, "stack field")?;
+            if subtype == nxast::STACK_PUSH {
+                Action::StackPush(sf)
+            } else {
+                Action::StackPop(sf)
+            }
+        }
+        _ => return Ok(None),
+    }))
+}

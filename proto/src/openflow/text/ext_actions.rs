@@ -1,0 +1,156 @@
+//! Parsing the Open vSwitch actions beyond podflow's own pipeline:
+//! `output` to a subfield or truncated, `pop_queue`, `exit`,
+//! `fin_timeout`, `clone`, the field stack (`push`/`pop`) and MPLS
+//! (`push_mpls`, `pop_mpls`, `set_mpls_*`, `dec_mpls_ttl`). Checks follow
+//! `ovs-ofctl`'s; the switch checks again when it installs the flow.
+
+use super::actions::{check_dst, check_src, need, output_port, parse_actions, port16, set_field_action, Ctx, Item, Outer};
+use super::lex::*;
+use super::value::*;
+use crate::openflow::action::{Action, CONTROLLER_MAX_LEN_NO_BUFFER};
+use crate::openflow::oxm::field_by_name;
+use crate::openflow::port::PortNo;
+
+const MPLS: u16 = 0x8847;
+const MPLS_MCAST: u16 = 0x8848;
+
+/// The actions of this module; `None` when `lkey` is none of them.
+pub(super) fn ext_action(kv: Kv<'_>, lkey: &str, ctx: &mut Ctx, outer: Outer) -> R<Option<Item>> {
+    let Kv { key, value, delim } = kv;
+    let act = match lkey {
+        "output" if delim == Some('(') => output_trunc(value)?,
+        "output" => {
+            need(&kv, "a port (output:PORT)")?;
+            output(value, ctx)?
+        }
+        "pop_queue" | "exit" if !value.is_empty() => return fail(value, format!("nothing after {key}")),
+        "pop_queue" => Action::PopQueue,
+        "exit" => Action::Exit,
+        "fin_timeout" => fin_timeout(value)?,
+        "clone" => {
+            // What clone's actions change does not outlive the clone.
+            let saved = (ctx.has_vlan, ctx.dl_type);
+            let inner = parse_actions(value, ctx, outer, false)?;
+            (ctx.has_vlan, ctx.dl_type) = saved;
+            Action::Clone(inner.into_iter().filter_map(Item::into_action).collect())
+        }
+        "push" | "pop" => {
+            need(&kv, "a subfield (push:NXM_NX_REG0[])")?;
+            let sf = subfield(value)?;
+            let d = sf.field.action_def().expect("subfield of a known field");
+            if lkey == "push" {
+                check_src(ctx, d, value)?;
+                Action::StackPush(sf)
+            } else {
+                check_dst(ctx, d, outer, value)?;
+                Action::StackPop(sf)
+            }
+        }
+        _ => return mpls_action(kv, lkey, ctx, outer),
+    };
+    Ok(Some(Item::Act(act)))
+}
+
+/// `output:PORT` or `output:SUBFIELD` (the port number is in the field).
+fn output(value: &str, ctx: &Ctx) -> R<Action> {
+    if let Ok(port) = output_port(value) {
+        let max_len = if port == PortNo::CONTROLLER { CONTROLLER_MAX_LEN_NO_BUFFER } else { 0 };
+        return Ok(Action::Output { port, max_len });
+    }
+    let name = value.split('[').next().unwrap_or(value);
+    if !value.contains('[') && field_by_name(name).is_none() {
+        // Neither a port nor a field: report it as a port.
+        output_port(value)?;
+    }
+    let sf = subfield(value)?;
+    check_src(ctx, sf.field.action_def().expect("subfield of a known field"), value)?;
+    Ok(Action::OutputReg { src: sf, max_len: u16::MAX })
+}
+
+/// `output(port=P,max_len=N)`: output at most N bytes of the packet.
+fn output_trunc(value: &str) -> R<Action> {
+    let (mut port, mut max_len) = (None, None);
+    for kv in kvs(value)? {
+        match kv.key {
+            "port" => {
+                let p = port16(kv.value)?;
+                if p >= 0xff00 && p != 0xfffe && p != 0xfff8 {
+                    return fail(kv.value, "a truncate port (a port number, LOCAL or IN_PORT)");
+                }
+                port = Some(p);
+            }
+            "max_len" => {
+                let n: u32 = num(kv.value, "a length in bytes")?;
+                if n < 14 {
+                    return fail(kv.value, "a max_len of at least 14 (an Ethernet header)");
+                }
+                max_len = Some(n);
+            }
+            _ => return fail_found(kv.key, "port= or max_len= in output(...)", kv.key),
+        }
+    }
+    match (port, max_len) {
+        (Some(port), Some(max_len)) => Ok(Action::OutputTrunc { port, max_len }),
+        _ => fail(value, "both port= and max_len= in output(...)"),
+    }
+}
+
+/// `fin_timeout(idle_timeout=N,hard_timeout=M)`.
+fn fin_timeout(value: &str) -> R<Action> {
+    let (mut idle, mut hard) = (0, 0);
+    for kv in kvs(value)? {
+        match kv.key {
+            "idle_timeout" => idle = num(kv.value, "an idle timeout (0 to 65535)")?,
+            "hard_timeout" => hard = num(kv.value, "a hard timeout (0 to 65535)")?,
+            _ => return fail_found(kv.key, "idle_timeout= or hard_timeout= in fin_timeout(...)", kv.key),
+        }
+    }
+    Ok(Action::FinTimeout { idle, hard })
+}
+
+/// The MPLS actions. `push_mpls` and `pop_mpls` change the packet's
+/// Ethertype for the actions after them, as Open vSwitch tracks it.
+fn mpls_action(kv: Kv<'_>, lkey: &str, ctx: &mut Ctx, outer: Outer) -> R<Option<Item>> {
+    let Kv { key, value, .. } = kv;
+    let is_mpls = |ctx: &Ctx| matches!(ctx.eth(), Some(MPLS | MPLS_MCAST));
+    let act = match lkey {
+        "push_mpls" => {
+            need(&kv, "an Ethertype (push_mpls:0x8847)")?;
+            let e: u16 = num(value, "an Ethertype")?;
+            if e != MPLS && e != MPLS_MCAST {
+                return fail(value, "an MPLS Ethertype (0x8847 or 0x8848)");
+            }
+            ctx.dl_type = Some(e);
+            Action::PushMpls(e)
+        }
+        "pop_mpls" => {
+            need(&kv, "an Ethertype (pop_mpls:0x0800)")?;
+            let e: u16 = num(value, "an Ethertype")?;
+            if !is_mpls(ctx) {
+                return fail_found(key, "an MPLS packet (match mpls or push_mpls first) for pop_mpls", key);
+            }
+            ctx.dl_type = Some(e);
+            Action::PopMpls(e)
+        }
+        "set_mpls_ttl" | "dec_mpls_ttl" | "set_mpls_label" | "set_mpls_tc" if !is_mpls(ctx) => {
+            return fail_found(key, format!("an MPLS packet (match mpls or push_mpls first) for {key}"), key);
+        }
+        "set_mpls_ttl" => {
+            need(&kv, "a TTL")?;
+            Action::SetMplsTtl(num(value, "an MPLS TTL (0 to 255)")?)
+        }
+        "dec_mpls_ttl" => Action::DecMplsTtl,
+        "set_mpls_label" | "set_mpls_tc" => {
+            need(&kv, "a value")?;
+            let d = field_by_name(if lkey == "set_mpls_label" { "mpls_label" } else { "mpls_tc" }).expect("MPLS field");
+            let v = match int_all(value) {
+                Some(v) if fits(v, d.bits) => v,
+                _ => return fail(value, format!("a value of at most {} bits", d.bits)),
+            };
+            check_dst(ctx, d, outer, key)?;
+            set_field_action(d, be(v, d.len), None)
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(Item::Act(act)))
+}
