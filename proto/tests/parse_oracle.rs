@@ -48,6 +48,7 @@ fn prereq_prefix(p: Prereq) -> &'static str {
         Prereq::NdAdvert => "icmp6,icmp_type=136,",
         Prereq::VlanVid => "dl_vlan=10,",
         Prereq::Mpls => "mpls,",
+        Prereq::CtValid => "ct_state=+trk+est,ip,",
     }
 }
 

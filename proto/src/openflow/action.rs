@@ -3,7 +3,11 @@
 //! `controller(...)`, `conjunction`). Unknown actions keep their bytes.
 
 mod ext;
+mod hash;
+mod learn;
+pub use hash::{Bundle, Multipath};
 pub use ext::nxast as nxast_ext;
+pub use learn::{learn_flags, Learn, LearnDst, LearnSpec, LearnSrc};
 
 use super::oxm::{OxmField, OxmId};
 use super::port::PortNo;
@@ -205,10 +209,29 @@ pub enum Action {
     PopMpls(u16),
     SetMplsTtl(u8),
     DecMplsTtl,
+    Learn(Box<Learn>),
+    /// `check_pkt_larger(LEN)->DST`: DST (1 bit) = packet longer than LEN.
+    CheckPktLarger { pkt_len: u16, dst: Subfield },
+    Sample(Sample),
+    Bundle(Box<Bundle>),
+    Multipath(Multipath),
     /// An experimenter action we do not decode; `data` follows the experimenter id.
     Experimenter { experimenter: u32, data: Vec<u8> },
     /// A standard action we do not decode; `body` follows type and length.
     Unknown { ty: u16, body: Vec<u8> },
+}
+
+/// `sample(...)`: sends sampled packets to an IPFIX collector set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Sample {
+    pub probability: u16,
+    pub collector_set_id: u32,
+    pub obs_domain_id: u32,
+    pub obs_point_id: u32,
+    /// OpenFlow 1.0 port number; None is OFPP_NONE.
+    pub sampling_port: Option<u16>,
+    /// 0 default, 1 ingress, 2 egress.
+    pub direction: u8,
 }
 
 /// A note's bytes as they travel: zero-padded so the action is a multiple
@@ -264,6 +287,7 @@ fn put_nxm_header(out: &mut BytesMut, id: OxmId) -> Result<(), EncodeError> {
 /// re-encoded faithfully, so the caller keeps the whole action raw instead.
 fn read_field_id(r: &mut Reader<'_>) -> Result<OxmId, DecodeError> {
     let (id, _, _) = OxmId::read_header(r)?;
+    let id = id.canonical().unwrap_or(id);
     if id.action_def().is_none() {
         return Err(DecodeError::Unsupported { what: "subfield", detail: format!("unknown field {}", id.name()) });
     }
@@ -600,7 +624,9 @@ fn copy_field_is_known(body: &[u8]) -> bool {
     if r.skip(8, "copy_field").is_err() {
         return true; // let the typed decoder report the truncation
     }
-    let ok = |r: &mut Reader<'_>| OxmId::read_header(r).map(|(id, _, _)| id.action_def().is_some()).unwrap_or(true);
+    let ok = |r: &mut Reader<'_>| {
+        OxmId::read_header(r).map(|(id, _, _)| id.canonical().unwrap_or(id).action_def().is_some()).unwrap_or(true)
+    };
     ok(&mut r) && ok(&mut r)
 }
 
@@ -807,6 +833,26 @@ mod tests {
             Action::PopMpls(0x0800),
             Action::SetMplsTtl(7),
             Action::DecMplsTtl,
+            Action::Learn(Box::new(Learn {
+                table_id: 10,
+                idle_timeout: 30,
+                cookie: 5,
+                specs: vec![
+                    LearnSpec { n_bits: 48, src: LearnSrc::Field(Subfield { field: fields::ETH_SRC, ofs: 0, n_bits: 48 }), dst: LearnDst::Match(Subfield { field: fields::ETH_DST, ofs: 0, n_bits: 48 }) },
+                    LearnSpec { n_bits: 12, src: LearnSrc::Imm(vec![0, 5]), dst: LearnDst::Match(Subfield { field: fields::VLAN_TCI, ofs: 0, n_bits: 12 }) },
+                    LearnSpec { n_bits: 4, src: LearnSrc::Field(reg0), dst: LearnDst::Load(reg1) },
+                    LearnSpec { n_bits: 4, src: LearnSrc::Field(reg0), dst: LearnDst::Output },
+                ],
+                ..Learn::default()
+            })),
+            Action::CheckPktLarger { pkt_len: 1500, dst: Subfield { field: fields::reg(0), ofs: 3, n_bits: 1 } },
+            Action::Sample(Sample { probability: 7, collector_set_id: 1, obs_domain_id: 2, obs_point_id: 3, sampling_port: None, direction: 0 }),
+            Action::Sample(Sample { probability: 7, collector_set_id: 1, obs_domain_id: 2, obs_point_id: 3, sampling_port: Some(4), direction: 0 }),
+            Action::Sample(Sample { probability: 7, collector_set_id: 1, obs_domain_id: 2, obs_point_id: 3, sampling_port: None, direction: 2 }),
+            Action::Bundle(Box::new(Bundle { algorithm: 1, fields: 1, basis: 60, dst: None, members: vec![2, 3] })),
+            Action::Bundle(Box::new(Bundle { algorithm: 0, fields: 0, basis: 0, dst: Some(reg0), members: vec![] })),
+            Action::Multipath(Multipath { fields: 0, basis: 50, algorithm: 2, max_link: 11, arg: 0, dst: reg0 }),
+            Action::Learn(Box::new(Learn { limit: 3, result_dst: Some(Subfield { field: fields::reg(2), ofs: 7, n_bits: 1 }), ..Learn::default() })),
             Action::Experimenter { experimenter: 0x1234, data: vec![9; 8] },
             Action::Experimenter { experimenter: NX_VENDOR_ID, data: vec![0, 200, 1, 2, 3, 4, 5, 6] },
             Action::Unknown { ty: 11, body: vec![0; 4] },

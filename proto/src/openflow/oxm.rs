@@ -131,6 +131,8 @@ pub enum Prereq {
     VlanVid,
     /// eth_type 0x8847 or 0x8848 (mpls or mplsm).
     Mpls,
+    /// A ct_state match that implies a valid connection (`+trk+est`, …).
+    CtValid,
 }
 
 impl Prereq {
@@ -151,6 +153,7 @@ impl Prereq {
             Prereq::NdAdvert => "icmp6,icmp_type=136",
             Prereq::VlanVid => "a vlan_vid with the present bit (0x1000)",
             Prereq::Mpls => "eth_type=0x8847 or 0x8848 (mpls or mplsm)",
+            Prereq::CtValid => "a ct_state implying a valid connection (like ct_state=+trk+est)",
         }
     }
 }
@@ -248,6 +251,7 @@ pub static FIELDS: &[FieldDef] = &[
     f!(B, 36, "mpls_bos", [], "OXM_OF_MPLS_BOS", 1, false, Mpls, Decimal, 1),
     f!(B, 38, "tun_id", ["tunnel_id"], "NXM_NX_TUN_ID", 8, true, None, Hex, 64),
     f!(B, 42, "tcp_flags", [], "NXM_NX_TCP_FLAGS", 2, true, Tcp, TcpFlags, 12),
+    f!(B, 43, "actset_output", [], "OXM_OF_ACTSET_OUTPUT", 4, false, None, Port, 32),
     f!(B, 44, "packet_type", [], "OXM_OF_PACKET_TYPE", 4, false, None, PacketType, 32),
     f!(NXM_0, 4, "vlan_tci", [], "NXM_OF_VLAN_TCI", 2, true, Ethernet, Hex, 16),
     f!(NXM_1, 0, "reg0", [], "NXM_NX_REG0", 4, true, None, Hex, 32),
@@ -277,6 +281,14 @@ pub static FIELDS: &[FieldDef] = &[
     f!(NXM_1, 106, "ct_zone", [], "NXM_NX_CT_ZONE", 2, false, None, Hex, 16),
     f!(NXM_1, 107, "ct_mark", [], "NXM_NX_CT_MARK", 4, true, None, Hex, 32),
     f!(NXM_1, 108, "ct_label", [], "NXM_NX_CT_LABEL", 16, true, None, Hex, 128),
+    // The original direction's tuple of a tracked connection.
+    f!(NXM_1, 119, "ct_nw_proto", [], "NXM_NX_CT_NW_PROTO", 1, false, CtValid, Decimal, 8),
+    f!(NXM_1, 120, "ct_nw_src", [], "NXM_NX_CT_NW_SRC", 4, true, CtValid, Ipv4, 32),
+    f!(NXM_1, 121, "ct_nw_dst", [], "NXM_NX_CT_NW_DST", 4, true, CtValid, Ipv4, 32),
+    f!(NXM_1, 122, "ct_ipv6_src", [], "NXM_NX_CT_IPV6_SRC", 16, true, CtValid, Ipv6, 128),
+    f!(NXM_1, 123, "ct_ipv6_dst", [], "NXM_NX_CT_IPV6_DST", 16, true, CtValid, Ipv6, 128),
+    f!(NXM_1, 124, "ct_tp_src", [], "NXM_NX_CT_TP_SRC", 2, true, CtValid, Decimal, 16),
+    f!(NXM_1, 125, "ct_tp_dst", [], "NXM_NX_CT_TP_DST", 2, true, CtValid, Decimal, 16),
     f!(PACKET_REGS, 0, "xreg0", [], "OXM_OF_PKT_REG0", 8, true, None, Hex, 64),
     f!(PACKET_REGS, 1, "xreg1", [], "OXM_OF_PKT_REG1", 8, true, None, Hex, 64),
     f!(PACKET_REGS, 2, "xreg2", [], "OXM_OF_PKT_REG2", 8, true, None, Hex, 64),
@@ -303,8 +315,53 @@ pub static ACTION_ONLY_FIELDS: &[FieldDef] = &[
     f!(NXM_1, 116, "xxreg5", [], "NXM_NX_XXREG5", 16, true, None, Hex, 128),
     f!(NXM_1, 117, "xxreg6", [], "NXM_NX_XXREG6", 16, true, None, Hex, 128),
     f!(NXM_1, 118, "xxreg7", [], "NXM_NX_XXREG7", 16, true, None, Hex, 128),
-    f!(NXM_1, 119, "ct_nw_proto", [], "NXM_NX_CT_NW_PROTO", 1, false, None, Decimal, 8),
 ];
+
+/// Nicira NXM headers of fields that podflow keeps under their OpenFlow
+/// 1.2+ OXM identity: (NXM class, NXM field, OXM basic field). Open
+/// vSwitch writes these NXM headers in the actions it sends back (`move`,
+/// `learn`, `output:REG`, …), preferring the older header.
+static NXM_HEADERS: &[(u16, u8, u8)] = &[
+    (class::NXM_0, 1, 3),   // NXM_OF_ETH_DST
+    (class::NXM_0, 2, 4),   // NXM_OF_ETH_SRC
+    (class::NXM_0, 3, 5),   // NXM_OF_ETH_TYPE
+    (class::NXM_0, 6, 10),  // NXM_OF_IP_PROTO
+    (class::NXM_0, 7, 11),  // NXM_OF_IP_SRC
+    (class::NXM_0, 8, 12),  // NXM_OF_IP_DST
+    (class::NXM_0, 9, 13),  // NXM_OF_TCP_SRC
+    (class::NXM_0, 10, 14), // NXM_OF_TCP_DST
+    (class::NXM_0, 11, 15), // NXM_OF_UDP_SRC
+    (class::NXM_0, 12, 16), // NXM_OF_UDP_DST
+    (class::NXM_0, 13, 19), // NXM_OF_ICMP_TYPE
+    (class::NXM_0, 14, 20), // NXM_OF_ICMP_CODE
+    (class::NXM_0, 15, 21), // NXM_OF_ARP_OP
+    (class::NXM_0, 16, 22), // NXM_OF_ARP_SPA
+    (class::NXM_0, 17, 23), // NXM_OF_ARP_TPA
+    (class::NXM_1, 16, 38), // NXM_NX_TUN_ID
+    (class::NXM_1, 17, 24), // NXM_NX_ARP_SHA
+    (class::NXM_1, 18, 25), // NXM_NX_ARP_THA
+    (class::NXM_1, 19, 26), // NXM_NX_IPV6_SRC
+    (class::NXM_1, 20, 27), // NXM_NX_IPV6_DST
+    (class::NXM_1, 21, 29), // NXM_NX_ICMPV6_TYPE
+    (class::NXM_1, 22, 30), // NXM_NX_ICMPV6_CODE
+    (class::NXM_1, 23, 31), // NXM_NX_ND_TARGET
+    (class::NXM_1, 24, 32), // NXM_NX_ND_SLL
+    (class::NXM_1, 25, 33), // NXM_NX_ND_TLL
+    (class::NXM_1, 27, 28), // NXM_NX_IPV6_LABEL
+    (class::NXM_1, 28, 9),  // NXM_NX_IP_ECN
+    (class::NXM_1, 34, 42), // NXM_NX_TCP_FLAGS
+];
+
+impl OxmId {
+    /// The id podflow knows this NXM header's field by, when it keeps the
+    /// field under its OXM identity (see [`NXM_HEADERS`]).
+    pub fn canonical(self) -> Option<OxmId> {
+        NXM_HEADERS
+            .iter()
+            .find(|(c, f, _)| *c == self.class && *f == self.field && self.experimenter.is_none())
+            .map(|(_, _, b)| OxmId::new(class::OPENFLOW_BASIC, *b))
+    }
+}
 
 /// Looks a field up by any of its text names (canonical, alias or NXM name).
 pub fn field_by_name(name: &str) -> Option<&'static FieldDef> {
@@ -355,6 +412,14 @@ pub mod fields {
     pub const VLAN_TCI: OxmId = OxmId::new(class::NXM_0, 4);
     pub const IP_FRAG: OxmId = OxmId::new(class::NXM_1, 26);
     pub const NW_TTL: OxmId = OxmId::new(class::NXM_1, 29);
+    pub const CT_NW_PROTO: OxmId = OxmId::new(class::NXM_1, 119);
+    pub const CT_NW_SRC: OxmId = OxmId::new(class::NXM_1, 120);
+    pub const CT_NW_DST: OxmId = OxmId::new(class::NXM_1, 121);
+    pub const CT_IPV6_SRC: OxmId = OxmId::new(class::NXM_1, 122);
+    pub const CT_IPV6_DST: OxmId = OxmId::new(class::NXM_1, 123);
+    pub const CT_TP_SRC: OxmId = OxmId::new(class::NXM_1, 124);
+    pub const CT_TP_DST: OxmId = OxmId::new(class::NXM_1, 125);
+    pub const ACTSET_OUTPUT: OxmId = OxmId::new(class::OPENFLOW_BASIC, 43);
     pub const MPLS_TTL: OxmId = OxmId::new(class::NXM_1, 30);
     pub const PKT_MARK: OxmId = OxmId::new(class::NXM_1, 33);
     pub const MPLS_LABEL: OxmId = OxmId::new(class::OPENFLOW_BASIC, 34);
@@ -543,6 +608,14 @@ impl Match {
             Prereq::IpAny => ip_any,
             Prereq::Arp => matches!(eth, Some(0x0806) | Some(0x8035)),
             Prereq::Mpls => matches!(eth, Some(0x8847) | Some(0x8848)),
+            Prereq::CtValid => {
+                let (v, m) = self.get(CT_STATE).map_or((0, 0), |f| {
+                    (f.value_u128() as u32, f.mask_u128().map_or(u32::MAX, |m| m as u32))
+                });
+                // Open vSwitch's is_ct_valid(): a state bit that needs a
+                // connection, or +trk with -inv.
+                v & 0xcf != 0 || (v & 0x20 != 0 && m & 0x10 != 0 && v & 0x10 == 0)
+            }
             Prereq::Tcp => ip_any && proto == Some(6),
             Prereq::Udp => ip_any && proto == Some(17),
             Prereq::Sctp => ip_any && proto == Some(132),

@@ -1,6 +1,7 @@
 //! Wire forms of the actions beyond podflow's own pipeline that Open
 //! vSwitch 3.1 sends and accepts: output to a register or truncated,
-//! `pop_queue`, `exit`, `fin_timeout`, `clone`, the field stack, and MPLS.
+//! `pop_queue`, `exit`, `fin_timeout`, `clone`, the field stack, MPLS, and
+//! the dispatch to `learn`.
 //! Only bytes here; the text forms live in `text::actions` and `print`.
 
 use bytes::{BufMut, BytesMut};
@@ -20,6 +21,10 @@ pub mod nxast {
     pub const OUTPUT_REG2: u16 = 32;
     pub const OUTPUT_TRUNC: u16 = 39;
     pub const CLONE: u16 = 42;
+    pub const SAMPLE: u16 = 29;
+    pub const SAMPLE2: u16 = 38;
+    pub const SAMPLE3: u16 = 41;
+    pub const CHECK_PKT_LARGER: u16 = 49;
 }
 
 /// Encodes the actions of this module; `None` for any other action. The
@@ -87,6 +92,36 @@ pub(super) fn encode(a: &Action, out: &mut BytesMut) -> Option<Result<(), Encode
         }
         Action::DecMplsTtl => {
             simple32(out, types::DEC_MPLS_TTL, 0);
+            Ok(())
+        }
+        Action::Learn(l) => super::learn::encode(l, out),
+        Action::Bundle(b) => super::hash::encode_bundle(b, out),
+        Action::Multipath(m) => super::hash::encode_multipath(m, out),
+        Action::CheckPktLarger { pkt_len, dst } => {
+            put_nx_header(out, nxast::CHECK_PKT_LARGER);
+            out.put_u16(*pkt_len);
+            out.put_u16(dst.ofs);
+            put_nxm_header(out, dst.field).map(|()| {
+                let used = if dst.field.experimenter.is_some() { 22 } else { 18 };
+                out.put_bytes(0, 24 - used);
+            })
+        }
+        Action::Sample(sm) => {
+            let sub = match (sm.direction, sm.sampling_port) {
+                (0, None) => nxast::SAMPLE,
+                (0, Some(_)) => nxast::SAMPLE2,
+                _ => nxast::SAMPLE3,
+            };
+            put_nx_header(out, sub);
+            out.put_u16(sm.probability);
+            out.put_u32(sm.collector_set_id);
+            out.put_u32(sm.obs_domain_id);
+            out.put_u32(sm.obs_point_id);
+            if sub != nxast::SAMPLE {
+                out.put_u16(sm.sampling_port.unwrap_or(0xffff));
+                out.put_u8(sm.direction);
+                out.put_bytes(0, 5);
+            }
             Ok(())
         }
         _ => return None,
@@ -174,6 +209,36 @@ pub(super) fn decode_nx(subtype: u16, a: &mut Reader<'_>) -> Result<Option<Actio
                 Action::StackPop(sf)
             }
         }
+        nxast::CHECK_PKT_LARGER => {
+            let pkt_len = a.u16("check_pkt_larger")?;
+            let ofs = a.u16("check_pkt_larger")?;
+            let dst = Subfield { field: read_field_id(a)?, ofs, n_bits: 1 };
+            a.rest();
+            check_subfield(&dst, "check_pkt_larger destination")?;
+            Action::CheckPktLarger { pkt_len, dst }
+        }
+        nxast::SAMPLE | nxast::SAMPLE2 | nxast::SAMPLE3 => {
+            let mut sm = super::Sample {
+                probability: a.u16("sample")?,
+                collector_set_id: a.u32("sample")?,
+                obs_domain_id: a.u32("sample")?,
+                obs_point_id: a.u32("sample")?,
+                sampling_port: None,
+                direction: 0,
+            };
+            if subtype != nxast::SAMPLE {
+                sm.sampling_port = Some(a.u16("sample")?).filter(|&p| p != 0xffff);
+                let d = a.u8("sample")?;
+                sm.direction = if subtype == nxast::SAMPLE3 { d } else { 0 };
+                a.skip(5, "sample")?;
+            }
+            Action::Sample(sm)
+        }
+        super::hash::NXAST_BUNDLE | super::hash::NXAST_BUNDLE_LOAD => {
+            Action::Bundle(Box::new(super::hash::decode_bundle(subtype, a)?))
+        }
+        super::hash::NXAST_MULTIPATH => Action::Multipath(super::hash::decode_multipath(a)?),
+        super::learn::NXAST_LEARN | super::learn::NXAST_LEARN2 => Action::Learn(Box::new(super::learn::decode(subtype, a)?)),
         _ => return Ok(None),
     }))
 }

@@ -5,9 +5,11 @@
 //! `ovs-ofctl`'s; the switch checks again when it installs the flow.
 
 use super::actions::{check_dst, check_src, need, output_port, parse_actions, port16, set_field_action, Ctx, Item, Outer};
+use super::hash_actions::{parse_bundle, parse_multipath};
+use super::learn::parse_learn;
 use super::lex::*;
 use super::value::*;
-use crate::openflow::action::{Action, CONTROLLER_MAX_LEN_NO_BUFFER};
+use crate::openflow::action::{Action, Sample, CONTROLLER_MAX_LEN_NO_BUFFER};
 use crate::openflow::oxm::field_by_name;
 use crate::openflow::port::PortNo;
 
@@ -18,7 +20,9 @@ const MPLS_MCAST: u16 = 0x8848;
 pub(super) fn ext_action(kv: Kv<'_>, lkey: &str, ctx: &mut Ctx, outer: Outer) -> R<Option<Item>> {
     let Kv { key, value, delim } = kv;
     let act = match lkey {
-        "output" if delim == Some('(') => output_trunc(value)?,
+        // As ovs-ofctl: `output(...)` is the truncating form only when it
+        // names both keys; otherwise the parentheses hold a port.
+        "output" if delim == Some('(') && value.contains("port") && value.contains("max_len") => output_trunc(value)?,
         "output" => {
             need(&kv, "a port (output:PORT)")?;
             output(value, ctx)?
@@ -27,6 +31,22 @@ pub(super) fn ext_action(kv: Kv<'_>, lkey: &str, ctx: &mut Ctx, outer: Outer) ->
         "pop_queue" => Action::PopQueue,
         "exit" => Action::Exit,
         "fin_timeout" => fin_timeout(value)?,
+        "learn" => parse_learn(value)?,
+        "sample" => sample(value)?,
+        "bundle" | "bundle_load" => parse_bundle(lkey == "bundle_load", value, ctx, outer)?,
+        "multipath" => parse_multipath(value, ctx, outer)?,
+        "check_pkt_larger" => {
+            // The lexer keeps `LEN)->DST` together as the value.
+            let Some((len, dst)) = value.split_once(")->") else {
+                return fail(value, "check_pkt_larger(LEN)->DST");
+            };
+            let sf = subfield(dst)?;
+            if sf.n_bits != 1 {
+                return fail(dst, "a 1-bit destination (like NXM_NX_REG0[0])");
+            }
+            check_dst(ctx, sf.field.action_def().expect("subfield of a known field"), outer, dst)?;
+            Action::CheckPktLarger { pkt_len: num(len, "a packet length (0 to 65535)")?, dst: sf }
+        }
         "clone" => {
             // What clone's actions change does not outlive the clone.
             let saved = (ctx.has_vlan, ctx.dl_type);
@@ -93,6 +113,41 @@ fn output_trunc(value: &str) -> R<Action> {
         (Some(port), Some(max_len)) => Ok(Action::OutputTrunc { port, max_len }),
         _ => fail(value, "both port= and max_len= in output(...)"),
     }
+}
+
+/// `sample(probability=N,collector_set_id=…,obs_domain_id=…,obs_point_id=…,
+/// sampling_port=P,ingress|egress)`.
+fn sample(value: &str) -> R<Action> {
+    let mut sm = Sample {
+        probability: 0,
+        collector_set_id: 0,
+        obs_domain_id: 0,
+        obs_point_id: 0,
+        sampling_port: None,
+        direction: 0,
+    };
+    for kv in kvs(value)? {
+        let v = kv.value;
+        match kv.key {
+            "probability" => {
+                sm.probability = num(v, "a probability (1 to 65535)")?;
+                if sm.probability == 0 {
+                    return fail(v, "a non-zero probability");
+                }
+            }
+            "collector_set_id" => sm.collector_set_id = num(v, "a 32-bit id")?,
+            "obs_domain_id" => sm.obs_domain_id = num(v, "a 32-bit id")?,
+            "obs_point_id" => sm.obs_point_id = num(v, "a 32-bit id")?,
+            "sampling_port" => sm.sampling_port = Some(port16(v)?),
+            "ingress" => sm.direction = 1,
+            "egress" => sm.direction = 2,
+            _ => return fail_found(kv.key, "a sample keyword (probability, collector_set_id, …)", kv.key),
+        }
+    }
+    if sm.probability == 0 {
+        return fail(value, "a non-zero probability= in sample(...)");
+    }
+    Ok(Action::Sample(sm))
 }
 
 /// `fin_timeout(idle_timeout=N,hard_timeout=M)`.

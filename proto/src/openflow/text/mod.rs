@@ -10,6 +10,8 @@ mod actions;
 mod ct;
 pub mod diff;
 mod ext_actions;
+mod hash_actions;
+mod learn;
 mod lex;
 mod matching;
 mod names;

@@ -160,7 +160,7 @@ fn port(p: PortNo) -> String {
 }
 
 /// A 16-bit (OpenFlow 1.0 numbering) port.
-fn port16(p: u16) -> String {
+pub(super) fn port16(p: u16) -> String {
     match p {
         0xfff7 => "UNSET".into(),
         0xfff8 => "IN_PORT".into(),
@@ -314,6 +314,14 @@ pub struct FlowView {
     nd_target: Vm<u128>,
     tcp_flags: Vm<u16>,
     pkt_mark: Vm<u32>,
+    actset_output: Option<u32>,
+    ct_nw_src: Vm<u32>,
+    ct_nw_dst: Vm<u32>,
+    ct_ipv6_src: Vm<u128>,
+    ct_ipv6_dst: Vm<u128>,
+    ct_nw_proto: Option<u8>,
+    ct_tp_src: Vm<u16>,
+    ct_tp_dst: Vm<u16>,
     /// label, tc, ttl, bos of the outermost MPLS label, when matched.
     mpls: [Option<u32>; 4],
     unknown: Vec<OxmField>,
@@ -422,6 +430,14 @@ impl FlowView {
             IP_FRAG => self.nw_frag = Vm { v: v as u8, m: m as u8 },
             NW_TTL => self.nw_ttl = Vm { v: v as u8, m: 0xff },
             PKT_MARK => self.pkt_mark = Vm { v: v as u32, m: m as u32 },
+            ACTSET_OUTPUT => self.actset_output = Some(v as u32),
+            CT_NW_SRC => self.ct_nw_src = Vm { v: v as u32, m: m as u32 },
+            CT_NW_DST => self.ct_nw_dst = Vm { v: v as u32, m: m as u32 },
+            CT_IPV6_SRC => self.ct_ipv6_src = Vm { v, m },
+            CT_IPV6_DST => self.ct_ipv6_dst = Vm { v, m },
+            CT_NW_PROTO => self.ct_nw_proto = Some(v as u8),
+            CT_TP_SRC => self.ct_tp_src = Vm { v: v as u16, m: m as u16 },
+            CT_TP_DST => self.ct_tp_dst = Vm { v: v as u16, m: m as u16 },
             MPLS_LABEL => self.mpls[0] = Some(v as u32),
             MPLS_TC => self.mpls[1] = Some(v as u32),
             MPLS_TTL => self.mpls[2] = Some(v as u32),
@@ -480,6 +496,9 @@ impl FlowView {
         if let Some(c) = self.conj_id {
             put!("conj_id={c},");
         }
+        if let Some(p) = self.actset_output {
+            put!("actset_output={},", port(PortNo(p)));
+        }
         if self.ct_state.m != 0 {
             if self.ct_state.m == 0xff {
                 put!("ct_state={},", flags_plain(ct_state_name, self.ct_state.v as u32));
@@ -501,6 +520,15 @@ impl FlowView {
                 put!("/{}", hex_bytes(&self.ct_label.m.to_be_bytes()));
             }
             s.push(',');
+        }
+        ip_field(s, "ct_nw_src", self.ct_nw_src);
+        ip6_field(s, "ct_ipv6_src", self.ct_ipv6_src);
+        ip_field(s, "ct_nw_dst", self.ct_nw_dst);
+        ip6_field(s, "ct_ipv6_dst", self.ct_ipv6_dst);
+        if let Some(p) = self.ct_nw_proto {
+            put!("ct_nw_proto={p},");
+            be16_field(s, "ct_tp_src", self.ct_tp_src);
+            be16_field(s, "ct_tp_dst", self.ct_tp_dst);
         }
     }
 
@@ -760,7 +788,7 @@ pub fn match_fields(m: &Match, priority: u16) -> String {
 // Actions.
 
 /// A field value as `set_field` prints it (Open vSwitch's `mf_format`).
-fn field_value(f: &OxmField) -> String {
+pub(super) fn field_value(f: &OxmField) -> String {
     let Some(def) = f.id.def() else {
         let mut s = hex_bytes(&f.value);
         if let Some(m) = &f.mask {
@@ -840,7 +868,7 @@ fn subfield_width(id: OxmId) -> Option<u32> {
     id.action_def().map(|d| d.bits)
 }
 
-fn subfield(sf: &Subfield) -> String {
+pub(super) fn subfield(sf: &Subfield) -> String {
     let mut s = subfield_field_name(sf.field);
     let bits = subfield_width(sf.field);
     if bits.is_some() && sf.ofs == 0 && Some(sf.n_bits as u32) == bits {
@@ -1132,6 +1160,25 @@ fn ext_action(a: &Action) -> String {
         Action::PopMpls(e) => format!("pop_mpls:0x{e:04x}"),
         Action::SetMplsTtl(t) => format!("set_mpls_ttl({t})"),
         Action::DecMplsTtl => "dec_mpls_ttl".into(),
+        Action::Learn(l) => super::learn::format_learn(l),
+        Action::Bundle(b) => super::hash_actions::format_bundle(b),
+        Action::Multipath(m) => super::hash_actions::format_multipath(m),
+        Action::CheckPktLarger { pkt_len, dst } => format!("check_pkt_larger({pkt_len})->{}", subfield(dst)),
+        Action::Sample(sm) => {
+            let mut s = format!(
+                "sample(probability={},collector_set_id={},obs_domain_id={},obs_point_id={}",
+                sm.probability, sm.collector_set_id, sm.obs_domain_id, sm.obs_point_id
+            );
+            if let Some(p) = sm.sampling_port {
+                let _ = write!(s, ",sampling_port={}", port16(p));
+            }
+            s.push_str(match sm.direction {
+                1 => ",ingress)",
+                2 => ",egress)",
+                _ => ")",
+            });
+            s
+        }
         other => format!("{other:?}"),
     }
 }

@@ -3,7 +3,7 @@
 //! (`NAME[A..B]`). Knows nothing of which fields a match or action allows.
 
 use super::super::action::Subfield;
-use super::super::oxm::{field_by_name, fields, FieldDef, Format, OxmId};
+use super::super::oxm::{fields, FieldDef, Format, OxmId};
 use super::super::port::PortNo;
 use super::lex::*;
 use super::names::*;
@@ -292,13 +292,13 @@ fn packet_type_value(s: &str) -> R<(Vec<u8>, Option<Vec<u8>>)> {
 pub(super) fn subfield(s: &str) -> R<Subfield> {
     let Some(lb) = s.find('[') else {
         // A bare field name means the whole field.
-        let Some(d) = field_by_name(s) else {
+        let Some(d) = subfield_field(s) else {
             return fail(s, "a subfield such as NXM_NX_REG0[], reg0[0..15] or reg0");
         };
         return Ok(Subfield { field: d.id, ofs: 0, n_bits: subfield_width(d) as u16 });
     };
     let name = &s[..lb];
-    let Some(d) = field_by_name(name) else {
+    let Some(d) = subfield_field(name) else {
         if name == "NXM_OF_IN_PORT" {
             return fail_found(s, "a subfield of another field (the 16-bit NXM_OF_IN_PORT is not supported)", name);
         }
