@@ -958,6 +958,7 @@ fn prereq_fields(p: Prereq) -> Vec<OxmField> {
         Prereq::VlanVid => vec![OxmField::new(fields::VLAN_VID, [0x10, 0x05])],
         Prereq::Mpls => vec![eth(0x8847)],
         Prereq::CtValid => vec![eth(0x0800), OxmField::masked(fields::CT_STATE, [0, 0, 0, 0x22], [0, 0, 0, 0x22])],
+        Prereq::Nsh => vec![eth(0x894f)],
     }
 }
 

@@ -49,6 +49,7 @@ fn prereq_prefix(p: Prereq) -> &'static str {
         Prereq::VlanVid => "dl_vlan=10,",
         Prereq::Mpls => "mpls,",
         Prereq::CtValid => "ct_state=+trk+est,ip,",
+        Prereq::Nsh => "dl_type=0x894f,",
     }
 }
 

@@ -2,8 +2,10 @@
 //! real pipelines use (`resubmit`, `move`, `load`, `ct`, `nat`, `note`,
 //! `controller(...)`, `conjunction`). Unknown actions keep their bytes.
 
+mod encap;
 mod ext;
 mod hash;
+pub use encap::{EdProp, Encap, PT_USE_NEXT_PROTO};
 mod learn;
 pub use hash::{Bundle, Multipath};
 pub use ext::nxast as nxast_ext;
@@ -215,6 +217,10 @@ pub enum Action {
     Sample(Sample),
     Bundle(Box<Bundle>),
     Multipath(Multipath),
+    Encap(Box<Encap>),
+    /// `decap(...)`: the packet type of the result (see [`PT_USE_NEXT_PROTO`]).
+    Decap(u32),
+    DecNshTtl,
     /// An experimenter action we do not decode; `data` follows the experimenter id.
     Experimenter { experimenter: u32, data: Vec<u8> },
     /// A standard action we do not decode; `body` follows type and length.
@@ -550,7 +556,7 @@ impl Action {
                 Action::DecNwTtl
             }
             types::SET_FIELD => {
-                let f = OxmField::decode(&mut a)?;
+                let f = OxmField::decode_masked_if(&mut a, true)?;
                 if f.id.def().is_none() {
                     // Unknown field: keep the whole action as raw bytes.
                     let mut body = BytesMut::new();
@@ -851,6 +857,11 @@ mod tests {
             Action::Sample(Sample { probability: 7, collector_set_id: 1, obs_domain_id: 2, obs_point_id: 3, sampling_port: None, direction: 2 }),
             Action::Bundle(Box::new(Bundle { algorithm: 1, fields: 1, basis: 60, dst: None, members: vec![2, 3] })),
             Action::Bundle(Box::new(Bundle { algorithm: 0, fields: 0, basis: 0, dst: Some(reg0), members: vec![] })),
+            Action::Encap(Box::new(Encap { hdr_size: 0, packet_type: 0x1_894f, props: vec![EdProp::NshMdType(2), EdProp::NshTlv { class: 0x1000, ty: 10, data: vec![0x12, 0x34, 0x56, 0x78] }] })),
+            Action::Encap(Box::new(Encap { hdr_size: 0, packet_type: 0, props: vec![] })),
+            Action::Decap(PT_USE_NEXT_PROTO),
+            Action::Decap(0x1_0800),
+            Action::DecNshTtl,
             Action::Multipath(Multipath { fields: 0, basis: 50, algorithm: 2, max_link: 11, arg: 0, dst: reg0 }),
             Action::Learn(Box::new(Learn { limit: 3, result_dst: Some(Subfield { field: fields::reg(2), ofs: 7, n_bits: 1 }), ..Learn::default() })),
             Action::Experimenter { experimenter: 0x1234, data: vec![9; 8] },

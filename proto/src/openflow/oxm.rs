@@ -133,6 +133,8 @@ pub enum Prereq {
     Mpls,
     /// A ct_state match that implies a valid connection (`+trk+est`, …).
     CtValid,
+    /// eth_type 0x894f (an NSH packet).
+    Nsh,
 }
 
 impl Prereq {
@@ -153,6 +155,7 @@ impl Prereq {
             Prereq::NdAdvert => "icmp6,icmp_type=136",
             Prereq::VlanVid => "a vlan_vid with the present bit (0x1000)",
             Prereq::Mpls => "eth_type=0x8847 or 0x8848 (mpls or mplsm)",
+            Prereq::Nsh => "eth_type=0x894f (nsh)",
             Prereq::CtValid => "a ct_state implying a valid connection (like ct_state=+trk+est)",
         }
     }
@@ -209,6 +212,26 @@ macro_rules! f {
     };
 }
 
+/// An experimenter field of Open vSwitch's NSH class (NXOXM_NSH_*).
+macro_rules! nsh {
+    ($field:expr, $name:expr, [$($alias:expr),*], $nxm:expr, $len:expr, $mask:expr, $fmt:ident, $bits:expr) => {
+        FieldDef {
+            id: OxmId { class: class::EXPERIMENTER, field: $field, experimenter: Some(NSH_EXPERIMENTER) },
+            name: $name,
+            aliases: &[$($alias),*],
+            nxm_name: $nxm,
+            len: $len,
+            maskable: $mask,
+            prereq: Prereq::Nsh,
+            format: Format::$fmt,
+            bits: $bits,
+        }
+    };
+}
+
+/// Experimenter id of Open vSwitch's NSH match fields.
+pub const NSH_EXPERIMENTER: u32 = 0x005a_d650;
+
 use class::{NXM_0, NXM_1, OPENFLOW_BASIC as B, PACKET_REGS};
 
 /// Every match field podflow knows, with its wire identity and text names.
@@ -251,7 +274,7 @@ pub static FIELDS: &[FieldDef] = &[
     f!(B, 36, "mpls_bos", [], "OXM_OF_MPLS_BOS", 1, false, Mpls, Decimal, 1),
     f!(B, 38, "tun_id", ["tunnel_id"], "NXM_NX_TUN_ID", 8, true, None, Hex, 64),
     f!(B, 42, "tcp_flags", [], "NXM_NX_TCP_FLAGS", 2, true, Tcp, TcpFlags, 12),
-    f!(B, 43, "actset_output", [], "OXM_OF_ACTSET_OUTPUT", 4, false, None, Port, 32),
+    f!(B, 43, "actset_output", [], "ONFOXM_ET_ACTSET_OUTPUT", 4, false, None, Port, 32),
     f!(B, 44, "packet_type", [], "OXM_OF_PACKET_TYPE", 4, false, None, PacketType, 32),
     f!(NXM_0, 4, "vlan_tci", [], "NXM_OF_VLAN_TCI", 2, true, Ethernet, Hex, 16),
     f!(NXM_1, 0, "reg0", [], "NXM_NX_REG0", 4, true, None, Hex, 32),
@@ -289,6 +312,16 @@ pub static FIELDS: &[FieldDef] = &[
     f!(NXM_1, 123, "ct_ipv6_dst", [], "NXM_NX_CT_IPV6_DST", 16, true, CtValid, Ipv6, 128),
     f!(NXM_1, 124, "ct_tp_src", [], "NXM_NX_CT_TP_SRC", 2, true, CtValid, Decimal, 16),
     f!(NXM_1, 125, "ct_tp_dst", [], "NXM_NX_CT_TP_DST", 2, true, CtValid, Decimal, 16),
+    nsh!(1, "nsh_flags", [], "NXOXM_NSH_FLAGS", 1, true, Decimal, 8),
+    nsh!(2, "nsh_mdtype", [], "NXOXM_NSH_MDTYPE", 1, false, Decimal, 8),
+    nsh!(3, "nsh_np", [], "NXOXM_NSH_NP", 1, false, Decimal, 8),
+    nsh!(4, "nsh_spi", ["nsp"], "NXOXM_NSH_SPI", 4, false, Hex, 24),
+    nsh!(5, "nsh_si", ["nsi"], "NXOXM_NSH_SI", 1, false, Decimal, 8),
+    nsh!(6, "nsh_c1", ["nshc1"], "NXOXM_NSH_C1", 4, true, Hex, 32),
+    nsh!(7, "nsh_c2", ["nshc2"], "NXOXM_NSH_C2", 4, true, Hex, 32),
+    nsh!(8, "nsh_c3", ["nshc3"], "NXOXM_NSH_C3", 4, true, Hex, 32),
+    nsh!(9, "nsh_c4", ["nshc4"], "NXOXM_NSH_C4", 4, true, Hex, 32),
+    nsh!(10, "nsh_ttl", [], "NXOXM_NSH_TTL", 1, false, Decimal, 8),
     f!(PACKET_REGS, 0, "xreg0", [], "OXM_OF_PKT_REG0", 8, true, None, Hex, 64),
     f!(PACKET_REGS, 1, "xreg1", [], "OXM_OF_PKT_REG1", 8, true, None, Hex, 64),
     f!(PACKET_REGS, 2, "xreg2", [], "OXM_OF_PKT_REG2", 8, true, None, Hex, 64),
@@ -506,6 +539,13 @@ impl OxmField {
 
     /// Decodes one TLV (header included) from `r`.
     pub fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_masked_if(r, false)
+    }
+
+    /// Decodes one TLV; `any_mask` accepts a mask on any field, as a
+    /// `set_field` action may carry one (Open vSwitch sends `load` to a
+    /// field it cannot match masked, such as `mpls_label`, that way).
+    pub fn decode_masked_if(r: &mut Reader<'_>, any_mask: bool) -> Result<Self, DecodeError> {
         let (id, has_mask, len) = OxmId::read_header(r)?;
         let mut body = r.sub(len, "OXM field value")?;
         if has_mask && len % 2 != 0 {
@@ -516,7 +556,7 @@ impl OxmField {
             if d.len != vlen {
                 return Err(DecodeError::BadLength { what: "OXM field", len, why: "does not match the field's size" });
             }
-            if has_mask && !d.maskable {
+            if has_mask && !d.maskable && !any_mask {
                 return Err(DecodeError::invalid("OXM field", format!("{} cannot be masked", d.name)));
             }
         }
@@ -608,6 +648,7 @@ impl Match {
             Prereq::IpAny => ip_any,
             Prereq::Arp => matches!(eth, Some(0x0806) | Some(0x8035)),
             Prereq::Mpls => matches!(eth, Some(0x8847) | Some(0x8848)),
+            Prereq::Nsh => eth == Some(0x894f),
             Prereq::CtValid => {
                 let (v, m) = self.get(CT_STATE).map_or((0, 0), |f| {
                     (f.value_u128() as u32, f.mask_u128().map_or(u32::MAX, |m| m as u32))

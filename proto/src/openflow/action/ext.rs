@@ -24,6 +24,7 @@ pub mod nxast {
     pub const SAMPLE: u16 = 29;
     pub const SAMPLE2: u16 = 38;
     pub const SAMPLE3: u16 = 41;
+    pub const DEC_NSH_TTL: u16 = 48;
     pub const CHECK_PKT_LARGER: u16 = 49;
 }
 
@@ -52,8 +53,13 @@ pub(super) fn encode(a: &Action, out: &mut BytesMut) -> Option<Result<(), Encode
             out.put_u32(*max_len);
             Ok(())
         }
-        Action::PopQueue | Action::Exit => {
-            put_nx_header(out, if *a == Action::Exit { nxast::EXIT } else { nxast::POP_QUEUE });
+        Action::PopQueue | Action::Exit | Action::DecNshTtl => {
+            let sub = match a {
+                Action::Exit => nxast::EXIT,
+                Action::DecNshTtl => nxast::DEC_NSH_TTL,
+                _ => nxast::POP_QUEUE,
+            };
+            put_nx_header(out, sub);
             out.put_bytes(0, 6);
             Ok(())
         }
@@ -97,6 +103,11 @@ pub(super) fn encode(a: &Action, out: &mut BytesMut) -> Option<Result<(), Encode
         Action::Learn(l) => super::learn::encode(l, out),
         Action::Bundle(b) => super::hash::encode_bundle(b, out),
         Action::Multipath(m) => super::hash::encode_multipath(m, out),
+        Action::Encap(e) => super::encap::encode_encap(e, out),
+        Action::Decap(pt) => {
+            super::encap::encode_decap(*pt, out);
+            Ok(())
+        }
         Action::CheckPktLarger { pkt_len, dst } => {
             put_nx_header(out, nxast::CHECK_PKT_LARGER);
             out.put_u16(*pkt_len);
@@ -178,12 +189,12 @@ pub(super) fn decode_nx(subtype: u16, a: &mut Reader<'_>) -> Result<Option<Actio
             let port = a.u16("output_trunc")?;
             Action::OutputTrunc { port, max_len: a.u32("output_trunc")? }
         }
-        nxast::POP_QUEUE | nxast::EXIT => {
+        nxast::POP_QUEUE | nxast::EXIT | nxast::DEC_NSH_TTL => {
             a.skip(6, "nicira action")?;
-            if subtype == nxast::EXIT {
-                Action::Exit
-            } else {
-                Action::PopQueue
+            match subtype {
+                nxast::EXIT => Action::Exit,
+                nxast::DEC_NSH_TTL => Action::DecNshTtl,
+                _ => Action::PopQueue,
             }
         }
         nxast::FIN_TIMEOUT => {
@@ -237,6 +248,8 @@ pub(super) fn decode_nx(subtype: u16, a: &mut Reader<'_>) -> Result<Option<Actio
         super::hash::NXAST_BUNDLE | super::hash::NXAST_BUNDLE_LOAD => {
             Action::Bundle(Box::new(super::hash::decode_bundle(subtype, a)?))
         }
+        super::encap::NXAST_ENCAP => Action::Encap(Box::new(super::encap::decode_encap(a)?)),
+        super::encap::NXAST_DECAP => Action::Decap(super::encap::decode_decap(a)?),
         super::hash::NXAST_MULTIPATH => Action::Multipath(super::hash::decode_multipath(a)?),
         super::learn::NXAST_LEARN | super::learn::NXAST_LEARN2 => Action::Learn(Box::new(super::learn::decode(subtype, a)?)),
         _ => return Ok(None),

@@ -56,11 +56,11 @@ pub(super) fn parse_ct(value: &str, ctx: &mut Ctx) -> R<Action> {
                         match a {
                             // Open vSwitch also takes nat inside exec and prints a
                             // second nat of a ct that way.
-                            Action::SetField(_) | Action::Nat(_) => ct.actions.push(a),
+                            Action::SetField(_) | Action::Nat(_) | Action::CopyField { .. } => ct.actions.push(a),
                             _ => {
                                 return fail(
                                     kv.value,
-                                    "only set_field or load of ct_mark/ct_label, or nat, inside exec(...)",
+                                    "only set_field, load or move to ct_mark/ct_label, or nat, inside exec(...)",
                                 )
                             }
                         }

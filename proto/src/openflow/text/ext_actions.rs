@@ -5,6 +5,7 @@
 //! `ovs-ofctl`'s; the switch checks again when it installs the flow.
 
 use super::actions::{check_dst, check_src, need, output_port, parse_actions, port16, set_field_action, Ctx, Item, Outer};
+use super::encap::{parse_decap, parse_encap};
 use super::hash_actions::{parse_bundle, parse_multipath};
 use super::learn::parse_learn;
 use super::lex::*;
@@ -27,14 +28,19 @@ pub(super) fn ext_action(kv: Kv<'_>, lkey: &str, ctx: &mut Ctx, outer: Outer) ->
             need(&kv, "a port (output:PORT)")?;
             output(value, ctx)?
         }
-        "pop_queue" | "exit" if !value.is_empty() => return fail(value, format!("nothing after {key}")),
+        "pop_queue" | "exit" | "dec_nsh_ttl" if !value.is_empty() => {
+            return fail(value, format!("nothing after {key}"))
+        }
         "pop_queue" => Action::PopQueue,
         "exit" => Action::Exit,
+        "dec_nsh_ttl" => Action::DecNshTtl,
         "fin_timeout" => fin_timeout(value)?,
         "learn" => parse_learn(value)?,
         "sample" => sample(value)?,
         "bundle" | "bundle_load" => parse_bundle(lkey == "bundle_load", value, ctx, outer)?,
         "multipath" => parse_multipath(value, ctx, outer)?,
+        "encap" => parse_encap(value, ctx)?,
+        "decap" => parse_decap(value, ctx)?,
         "check_pkt_larger" => {
             // The lexer keeps `LEN)->DST` together as the value.
             let Some((len, dst)) = value.split_once(")->") else {

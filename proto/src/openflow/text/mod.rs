@@ -9,6 +9,7 @@
 mod actions;
 mod ct;
 pub mod diff;
+mod encap;
 mod ext_actions;
 mod hash_actions;
 mod learn;

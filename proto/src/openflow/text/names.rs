@@ -37,6 +37,7 @@ pub(super) fn flag_name(table: &[(&'static str, u32)], bit: u32) -> Option<&'sta
 /// one printed; paired with the field's canonical name.
 pub(super) const OXM_NAMES: &[(&str, &str)] = &[
     ("OXM_OF_TUNNEL_ID", "tun_id"),
+    ("OXM_OF_ACTSET_OUTPUT", "actset_output"),
     ("OXM_OF_ETH_SRC", "eth_src"),
     ("OXM_OF_ETH_DST", "eth_dst"),
     ("OXM_OF_ETH_TYPE", "eth_type"),

@@ -314,6 +314,8 @@ pub struct FlowView {
     nd_target: Vm<u128>,
     tcp_flags: Vm<u16>,
     pkt_mark: Vm<u32>,
+    /// The NSH fields, by their experimenter field number minus one.
+    nsh: [Vm<u32>; 10],
     actset_output: Option<u32>,
     ct_nw_src: Vm<u32>,
     ct_nw_dst: Vm<u32>,
@@ -430,6 +432,9 @@ impl FlowView {
             IP_FRAG => self.nw_frag = Vm { v: v as u8, m: m as u8 },
             NW_TTL => self.nw_ttl = Vm { v: v as u8, m: 0xff },
             PKT_MARK => self.pkt_mark = Vm { v: v as u32, m: m as u32 },
+            _ if id.experimenter == Some(crate::openflow::oxm::NSH_EXPERIMENTER) && (1..=10).contains(&id.field) => {
+                self.nsh[usize::from(id.field) - 1] = Vm { v: v as u32, m: m as u32 };
+            }
             ACTSET_OUTPUT => self.actset_output = Some(v as u32),
             CT_NW_SRC => self.ct_nw_src = Vm { v: v as u32, m: m as u32 },
             CT_NW_DST => self.ct_nw_dst = Vm { v: v as u32, m: m as u32 },
@@ -653,6 +658,8 @@ impl FlowView {
         } else if is_arp {
             ip_field(s, "arp_spa", self.nw_src);
             ip_field(s, "arp_tpa", self.nw_dst);
+        } else if dl_type == 0x894f {
+            self.format_nsh(s);
         } else {
             ip_field(s, "nw_src", self.nw_src);
             ip_field(s, "nw_dst", self.nw_dst);
@@ -685,6 +692,41 @@ impl FlowView {
         let fm = self.nw_frag.m & 3;
         if fm != 0 {
             put!("nw_frag={},", frag_name(self.nw_frag.v, fm));
+        }
+    }
+
+    /// The NSH header fields (the context words only for MD type 1), as
+    /// `format_nsh_masked` prints them.
+    fn format_nsh(&self, s: &mut String) {
+        let u8_field = |s: &mut String, name: &str, x: Vm<u32>| match x.m {
+            0 => {}
+            0xff => {
+                let _ = write!(s, "{name}={},", x.v);
+            }
+            m => {
+                let _ = write!(s, "{name}=0x{:02x}/0x{m:02x},", x.v);
+            }
+        };
+        let hex32 = |s: &mut String, name: &str, x: Vm<u32>| match x.m {
+            0 => {}
+            u32::MAX => {
+                let _ = write!(s, "{name}={:#x},", x.v);
+            }
+            m => {
+                let _ = write!(s, "{name}={:#x}/{m:#x},", x.v);
+            }
+        };
+        let n = &self.nsh;
+        for (name, i) in [("nsh_flags", 0), ("nsh_ttl", 9), ("nsh_mdtype", 1), ("nsh_np", 2)] {
+            u8_field(s, name, n[i]);
+        }
+        let spi = Vm { v: n[3].v, m: if n[3].m == 0x00ff_ffff { u32::MAX } else { n[3].m } };
+        hex32(s, "nsh_spi", spi);
+        u8_field(s, "nsh_si", n[4]);
+        if n[1].m == 0xff && n[1].v == 1 {
+            for (i, name) in ["nsh_c1", "nsh_c2", "nsh_c3", "nsh_c4"].iter().enumerate() {
+                hex32(s, name, n[5 + i]);
+            }
         }
     }
 
@@ -1143,6 +1185,7 @@ fn ext_action(a: &Action) -> String {
         Action::OutputTrunc { port, max_len } => format!("output(port={},max_len={max_len})", port16(*port)),
         Action::PopQueue => "pop_queue".into(),
         Action::Exit => "exit".into(),
+        Action::DecNshTtl => "dec_nsh_ttl".into(),
         Action::FinTimeout { idle, hard } => {
             let mut parts = vec![];
             if *idle != 0 {
@@ -1163,6 +1206,8 @@ fn ext_action(a: &Action) -> String {
         Action::Learn(l) => super::learn::format_learn(l),
         Action::Bundle(b) => super::hash_actions::format_bundle(b),
         Action::Multipath(m) => super::hash_actions::format_multipath(m),
+        Action::Encap(e) => super::encap::format_encap(e),
+        Action::Decap(pt) => super::encap::format_decap(*pt),
         Action::CheckPktLarger { pkt_len, dst } => format!("check_pkt_larger({pkt_len})->{}", subfield(dst)),
         Action::Sample(sm) => {
             let mut s = format!(
