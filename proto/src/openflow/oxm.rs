@@ -232,6 +232,24 @@ macro_rules! nsh {
 /// Experimenter id of Open vSwitch's NSH match fields.
 pub const NSH_EXPERIMENTER: u32 = 0x005a_d650;
 
+/// An experimenter field of Open vSwitch's own class (NXOXM_ET_*, the
+/// Nicira id): ERSPAN and GTP-U tunnel metadata.
+macro_rules! nxet {
+    ($field:expr, $name:expr, $nxm:expr, $len:expr, $fmt:ident, $bits:expr) => {
+        FieldDef {
+            id: OxmId { class: class::EXPERIMENTER, field: $field, experimenter: Some(0x0000_2320) },
+            name: $name,
+            aliases: &[],
+            nxm_name: $nxm,
+            len: $len,
+            maskable: true,
+            prereq: Prereq::None,
+            format: Format::$fmt,
+            bits: $bits,
+        }
+    };
+}
+
 use class::{NXM_0, NXM_1, OPENFLOW_BASIC as B, PACKET_REGS};
 
 /// Every match field podflow knows, with its wire identity and text names.
@@ -299,6 +317,16 @@ pub static FIELDS: &[FieldDef] = &[
     f!(NXM_1, 31, "tun_src", [], "NXM_NX_TUN_IPV4_SRC", 4, true, None, Ipv4, 32),
     f!(NXM_1, 32, "tun_dst", [], "NXM_NX_TUN_IPV4_DST", 4, true, None, Ipv4, 32),
     f!(NXM_1, 33, "pkt_mark", [], "NXM_NX_PKT_MARK", 4, true, None, Hex, 32),
+    f!(NXM_1, 38, "tun_gbp_id", [], "NXM_NX_TUN_GBP_ID", 2, true, None, Decimal, 16),
+    f!(NXM_1, 39, "tun_gbp_flags", [], "NXM_NX_TUN_GBP_FLAGS", 1, true, None, Hex, 8),
+    f!(NXM_1, 109, "tun_ipv6_src", [], "NXM_NX_TUN_IPV6_SRC", 16, true, None, Ipv6, 128),
+    f!(NXM_1, 110, "tun_ipv6_dst", [], "NXM_NX_TUN_IPV6_DST", 16, true, None, Ipv6, 128),
+    nxet!(11, "tun_erspan_idx", "NXOXM_ET_ERSPAN_IDX", 4, Hex, 20),
+    nxet!(12, "tun_erspan_ver", "NXOXM_ET_ERSPAN_VER", 1, Decimal, 4),
+    nxet!(13, "tun_erspan_dir", "NXOXM_ET_ERSPAN_DIR", 1, Decimal, 1),
+    nxet!(14, "tun_erspan_hwid", "NXOXM_ET_ERSPAN_HWID", 1, Hex, 6),
+    nxet!(15, "tun_gtpu_flags", "NXOXM_ET_GTPU_FLAGS", 1, Hex, 8),
+    nxet!(16, "tun_gtpu_msgtype", "NXOXM_ET_GTPU_MSGTYPE", 1, Decimal, 8),
     f!(NXM_1, 37, "conj_id", [], "NXM_NX_CONJ_ID", 4, false, None, Decimal, 32),
     f!(NXM_1, 105, "ct_state", [], "NXM_NX_CT_STATE", 4, true, None, CtState, 32),
     f!(NXM_1, 106, "ct_zone", [], "NXM_NX_CT_ZONE", 2, false, None, Hex, 16),
@@ -445,6 +473,10 @@ pub mod fields {
     pub const VLAN_TCI: OxmId = OxmId::new(class::NXM_0, 4);
     pub const IP_FRAG: OxmId = OxmId::new(class::NXM_1, 26);
     pub const NW_TTL: OxmId = OxmId::new(class::NXM_1, 29);
+    pub const TUN_GBP_ID: OxmId = OxmId::new(class::NXM_1, 38);
+    pub const TUN_GBP_FLAGS: OxmId = OxmId::new(class::NXM_1, 39);
+    pub const TUN_IPV6_SRC: OxmId = OxmId::new(class::NXM_1, 109);
+    pub const TUN_IPV6_DST: OxmId = OxmId::new(class::NXM_1, 110);
     pub const CT_NW_PROTO: OxmId = OxmId::new(class::NXM_1, 119);
     pub const CT_NW_SRC: OxmId = OxmId::new(class::NXM_1, 120);
     pub const CT_NW_DST: OxmId = OxmId::new(class::NXM_1, 121);

@@ -314,6 +314,12 @@ pub struct FlowView {
     nd_target: Vm<u128>,
     tcp_flags: Vm<u16>,
     pkt_mark: Vm<u32>,
+    tun_ipv6_src: Vm<u128>,
+    tun_ipv6_dst: Vm<u128>,
+    tun_gbp_id: Vm<u16>,
+    tun_gbp_flags: Vm<u8>,
+    /// ERSPAN idx, ver, dir, hwid and GTP-U flags, msgtype (NXOXM_ET 11..16).
+    tun_et: [Vm<u32>; 6],
     /// The NSH fields, by their experimenter field number minus one.
     nsh: [Vm<u32>; 10],
     actset_output: Option<u32>,
@@ -432,6 +438,13 @@ impl FlowView {
             IP_FRAG => self.nw_frag = Vm { v: v as u8, m: m as u8 },
             NW_TTL => self.nw_ttl = Vm { v: v as u8, m: 0xff },
             PKT_MARK => self.pkt_mark = Vm { v: v as u32, m: m as u32 },
+            TUN_IPV6_SRC => self.tun_ipv6_src = Vm { v, m },
+            TUN_IPV6_DST => self.tun_ipv6_dst = Vm { v, m },
+            TUN_GBP_ID => self.tun_gbp_id = Vm { v: v as u16, m: m as u16 },
+            TUN_GBP_FLAGS => self.tun_gbp_flags = Vm { v: v as u8, m: m as u8 },
+            _ if id.experimenter == Some(crate::openflow::action::NX_VENDOR_ID) && (11..=16).contains(&id.field) => {
+                self.tun_et[usize::from(id.field) - 11] = Vm { v: v as u32, m: m as u32 };
+            }
             _ if id.experimenter == Some(crate::openflow::oxm::NSH_EXPERIMENTER) && (1..=10).contains(&id.field) => {
                 self.nsh[usize::from(id.field) - 1] = Vm { v: v as u32, m: m as u32 };
             }
@@ -605,6 +618,7 @@ impl FlowView {
         u64_masked(s, "tun_id", self.tun_id);
         ip_field(s, "tun_src", self.tun_src);
         ip_field(s, "tun_dst", self.tun_dst);
+        self.format_tunnel_extra(s);
         u64_masked(s, "metadata", self.metadata);
         if let Some(raw) = self.in_port_raw {
             match self.in_port {
@@ -692,6 +706,35 @@ impl FlowView {
         let fm = self.nw_frag.m & 3;
         if fm != 0 {
             put!("nw_frag={},", frag_name(self.nw_frag.v, fm));
+        }
+    }
+
+    /// The tunnel metadata after `tun_dst`, as `format_flow_tunnel` prints it.
+    fn format_tunnel_extra(&self, s: &mut String) {
+        ip6_field(s, "tun_ipv6_src", self.tun_ipv6_src);
+        ip6_field(s, "tun_ipv6_dst", self.tun_ipv6_dst);
+        be16_field(s, "tun_gbp_id", self.tun_gbp_id);
+        if self.tun_gbp_flags.m != 0 {
+            let _ = write!(s, "tun_gbp_flags={:#x},", self.tun_gbp_flags.v);
+        }
+        let [idx, ver, dir, hwid, gflags, gtype] = self.tun_et;
+        if ver.m != 0 {
+            let _ = write!(s, "tun_erspan_ver={},", ver.v);
+        }
+        if idx.m != 0 && ver.v == 1 {
+            let _ = write!(s, "tun_erspan_idx={:#x},", idx.v);
+        }
+        if dir.m != 0 && ver.v == 2 {
+            let _ = write!(s, "tun_erspan_dir={},", dir.v);
+        }
+        if hwid.m != 0 && ver.v == 2 {
+            let _ = write!(s, "tun_erspan_hwid={:#x},", hwid.v);
+        }
+        if gflags.m != 0 {
+            let _ = write!(s, "gtpu_flags={:#x},", gflags.v);
+        }
+        if gtype.m != 0 {
+            let _ = write!(s, "gtpu_msgtype={},", gtype.v);
         }
     }
 
