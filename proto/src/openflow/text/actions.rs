@@ -147,7 +147,14 @@ pub(super) fn is_ct_field(id: OxmId) -> bool {
 
 pub(super) fn writable(id: OxmId) -> bool {
     use fields::*;
-    ![ETH_TYPE, IP_PROTO, IP_FRAG, TCP_FLAGS, PACKET_TYPE, CONJ_ID, CT_STATE, CT_ZONE].contains(&id)
+    const READ_ONLY: &[OxmId] = &[
+        ETH_TYPE, IP_PROTO, IP_FRAG, TCP_FLAGS, PACKET_TYPE, CONJ_ID, CT_STATE, CT_ZONE, MPLS_BOS, ACTSET_OUTPUT,
+        CT_NW_PROTO, CT_NW_SRC, CT_NW_DST, CT_IPV6_SRC, CT_IPV6_DST, CT_TP_SRC, CT_TP_DST,
+    ];
+    // Also read-only: the NSH header's MD type and next protocol, and the
+    // GTP-U metadata (Open vSwitch's meta-flow "Access: read-only").
+    let read_only_names = ["nsh_mdtype", "nsh_np", "tun_gtpu_flags", "tun_gtpu_msgtype"];
+    !READ_ONLY.contains(&id) && !id.def().is_some_and(|d| read_only_names.contains(&d.name))
 }
 
 /// Checks a field an action writes: writable, allowed in this context,
@@ -503,7 +510,7 @@ fn field_action<'a>(kv: Kv<'a>, lkey: &str, ctx: &mut Ctx, outer: Outer) -> R<Op
                 need(&kv, "VALUE->DST[BITS]")?;
                 let (v, dst) = split_arrow(value, "load")?;
                 let sf = subfield(dst)?;
-                let d = sf.field.def().expect("known field");
+                let d = sf.field.action_def().expect("subfield of a known field");
                 let val = match int_all(v) {
                     Some(x) => x,
                     None => return fail(v, "an integer value (decimal or 0x-hex)"),
@@ -531,8 +538,8 @@ fn field_action<'a>(kv: Kv<'a>, lkey: &str, ctx: &mut Ctx, outer: Outer) -> R<Op
                     let at_ = if src.field == fields::IN_PORT { src_s } else { dst_s };
                     return fail(at_, "a field other than in_port (move to or from in_port is not supported)");
                 }
-                check_src(ctx, src.field.def().expect("known"), src_s)?;
-                check_dst(ctx, dst.field.def().expect("known"), outer, dst_s)?;
+                check_src(ctx, src.field.action_def().expect("subfield of a known field"), src_s)?;
+                check_dst(ctx, dst.field.action_def().expect("subfield of a known field"), outer, dst_s)?;
                 Item::Act(Action::CopyField { n_bits: src.n_bits, src, dst })
             }
         _ => return Ok(None),

@@ -34,7 +34,7 @@ pub(super) fn parse_ct(value: &str, ctx: &mut Ctx) -> R<Action> {
                         if sf.n_bits != 16 {
                             return fail(kv.value, "a 16-bit subfield for the zone (like NXM_NX_REG0[0..15])");
                         }
-                        check_src(ctx, sf.field.def().expect("known"), kv.value)?;
+                        check_src(ctx, sf.field.action_def().expect("subfield of a known field"), kv.value)?;
                         CtZone::Field(sf)
                     }
                 }

@@ -368,7 +368,9 @@ fn ovs_spelling<'a>(mb: &mut MatchBuilder<'a>, key: &'a str, value: &'a str) -> 
 /// `FIELD[A..B]=VALUE`: bits of a field, merged with what the match has.
 fn subfield_match<'a>(mb: &mut MatchBuilder<'a>, key: &'a str, value: &'a str) -> R<()> {
     let sf = subfield(key)?;
-    let d = sf.field.def().expect("subfield of a known field");
+    let Some(d) = sf.field.def() else {
+        return fail_found(key, "a subfield of a match field", key);
+    };
     let v = match int_all(value) {
         Some(v) if fits(v, sf.n_bits as u32) => v,
         _ => return fail(value, format!("an integer of at most {} bits", sf.n_bits)),

@@ -26,10 +26,17 @@
 //!
 //! Deliberate differences from `ovs-ofctl`: a field whose prerequisites are
 //! missing is an error (OVS silently drops it); out-of-range IPv4 octets are
-//! an error (OVS wraps them); `output:SUBFIELD` is refused; `apply_actions(…)`
-//! is accepted as the plain action list (OVS refuses it); spec and NXM field
-//! names from `oxm::FIELDS` (`ipv4_src`, `NXM_NX_REG0`, …) are accepted in
-//! matches; `move` to or from `in_port` is refused.
+//! an error (OVS wraps them); `apply_actions(…)` is accepted as the plain
+//! action list (OVS refuses it); spec and NXM field names from
+//! `oxm::FIELDS` (`ipv4_src`, `NXM_NX_REG0`, …) are accepted in matches;
+//! `move` to or from `OXM_OF_IN_PORT` (32 bits in Open vSwitch, 16 here) is
+//! refused, while `NXM_OF_IN_PORT` works as in Open vSwitch. Not yet
+//! supported: port names, `enqueue`, `xxreg` matches and subfields.
+//!
+//! The parser is split by concern: [`super::lex`], [`super::value`],
+//! [`super::matching`], [`super::actions`] with [`super::ct`],
+//! [`super::ext_actions`], [`super::learn`], [`super::hash_actions`] and
+//! [`super::encap`]; this module holds the public entry points.
 
 use super::super::flow::{FlowMod, FlowModCommand, TABLE_ALL};
 use super::super::oxm::{fields, OxmField, OFPVID_PRESENT};

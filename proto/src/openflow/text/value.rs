@@ -39,6 +39,13 @@ pub(super) fn int_value(d: &FieldDef, s: &str) -> R<(u128, Option<u128>)> {
     if !fits(value, valid_bits) {
         return fail_found(v, format!("a value of at most {} bits for {}", valid_bits, d.name), v);
     }
+    // Values Open vSwitch refuses although they fit the field's bytes.
+    if d.name == "nsh_mdtype" && !(1..=2).contains(&value) {
+        return fail_found(v, "an NSH MD type (1 or 2)", v);
+    }
+    if d.name == "nsh_ttl" && value > 63 {
+        return fail_found(v, "an NSH TTL (0 to 63)", v);
+    }
     let mask = match m {
         None => None,
         Some(m) => {
@@ -298,10 +305,10 @@ pub(super) fn subfield(s: &str) -> R<Subfield> {
         return Ok(Subfield { field: d.id, ofs: 0, n_bits: subfield_width(d) as u16 });
     };
     let name = &s[..lb];
-    let Some(d) = subfield_field(name) else {
-        if name == "NXM_OF_IN_PORT" {
-            return fail_found(s, "a subfield of another field (the 16-bit NXM_OF_IN_PORT is not supported)", name);
-        }
+    // The 16-bit NXM_OF_IN_PORT is no match field of OpenFlow 1.5, but
+    // actions read and write it (Open vSwitch's `in_port` in subfields).
+    let nxm_in_port = || (name == "NXM_OF_IN_PORT").then(|| OxmId::new(0, 0).action_def()).flatten();
+    let Some(d) = subfield_field(name).or_else(nxm_in_port) else {
         return fail_found(s, "a field name", name);
     };
     let inner = &s[lb + 1..];
