@@ -715,25 +715,28 @@ impl FlowView {
         ip6_field(s, "tun_ipv6_dst", self.tun_ipv6_dst);
         be16_field(s, "tun_gbp_id", self.tun_gbp_id);
         if self.tun_gbp_flags.m != 0 {
-            let _ = write!(s, "tun_gbp_flags={:#x},", self.tun_gbp_flags.v);
+            let _ = write!(s, "tun_gbp_flags={},", c_hex(self.tun_gbp_flags.v.into()));
         }
         let [idx, ver, dir, hwid, gflags, gtype] = self.tun_et;
-        if ver.m != 0 {
+        // Open vSwitch keeps no match on a zero value of these (its
+        // tunnel metadata reads 0 as absent).
+        let set = |x: Vm<u32>| x.m != 0 && x.v != 0;
+        if set(ver) {
             let _ = write!(s, "tun_erspan_ver={},", ver.v);
         }
-        if idx.m != 0 && ver.v == 1 {
-            let _ = write!(s, "tun_erspan_idx={:#x},", idx.v);
+        if set(idx) && ver.v == 1 {
+            let _ = write!(s, "tun_erspan_idx={},", c_hex(idx.v.into()));
         }
-        if dir.m != 0 && ver.v == 2 {
+        if set(dir) && ver.v == 2 {
             let _ = write!(s, "tun_erspan_dir={},", dir.v);
         }
-        if hwid.m != 0 && ver.v == 2 {
-            let _ = write!(s, "tun_erspan_hwid={:#x},", hwid.v);
+        if set(hwid) && ver.v == 2 {
+            let _ = write!(s, "tun_erspan_hwid={},", c_hex(hwid.v.into()));
         }
-        if gflags.m != 0 {
-            let _ = write!(s, "gtpu_flags={:#x},", gflags.v);
+        if set(gflags) {
+            let _ = write!(s, "gtpu_flags={},", c_hex(gflags.v.into()));
         }
-        if gtype.m != 0 {
+        if set(gtype) {
             let _ = write!(s, "gtpu_msgtype={},", gtype.v);
         }
     }
@@ -832,6 +835,15 @@ fn u64_masked(s: &mut String, name: &str, x: Vm<u64>) {
             let _ = write!(s, "/{}", cx(x.m));
         }
         s.push(',');
+    }
+}
+
+/// C's `%#x`: `0x`-prefixed hex, but a bare `0` for zero.
+fn c_hex(v: u64) -> String {
+    if v == 0 {
+        "0".into()
+    } else {
+        format!("{v:#x}")
     }
 }
 
