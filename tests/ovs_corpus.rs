@@ -44,10 +44,21 @@ const SOURCES: &[&str] = &[
 
 /// Agreement reached so far, in per mille: (install, refuse, dump). The
 /// test fails below these; raise them as the language grows (target 1000).
-const FLOOR: (u32, u32, u32) = (976, 1000, 1000);
+const FLOOR: (u32, u32, u32) = (983, 1000, 1000);
 
 /// Lines left out of the comparison, with the reason.
-const EXCEPTIONS: &[(&str, &str)] = &[];
+///
+/// Not exceptions but still counted against podflow (the work left, as of
+/// the last raise of [`FLOOR`]): port names (`in_port=p1`, `output:p2`;
+/// ovs-ofctl resolves them from the bridge's port description), `enqueue`,
+/// `xxreg` matches and subfields, the 32-bit `OXM_OF_IN_PORT[0..31]`,
+/// `pop_vlan` inside `write_actions` without a VLAN match, and
+/// `nat(src=0.0.0.0)`, which podflow encodes as an address range the switch
+/// refuses.
+const EXCEPTIONS: &[(&str, &str)] = &[(
+    "nw_src=1.2.3.4,actions=5",
+    "podflow refuses a field whose prerequisites are missing; ovs-ofctl installs the flow without the field",
+)];
 
 /// One extracted line and where it came from.
 struct Line {

@@ -605,18 +605,6 @@ mod tests {
     }
 
     #[test]
-    fn diff_text_like_fte_version_format() {
-        let f = parse::flow("table=31,actions=output:65279").unwrap();
-        let mt = |f: &FlowMod| print::match_fields(&f.r#match, f.priority);
-        assert_eq!(diff_text(f.table_id, &mt(&f), 0, 0, 0, 0, &f.instructions), "table=31  actions=output:65279");
-        let f = parse::flow("cookie=0x5,priority=5,idle_timeout=50,importance=3,actions=drop").unwrap();
-        assert_eq!(
-            diff_text(f.table_id, &mt(&f), f.cookie, f.idle_timeout, f.hard_timeout, f.importance, &f.instructions),
-            "priority=5 cookie=0x5 idle_timeout=50 importance=3 actions=drop"
-        );
-    }
-
-    #[test]
     fn bundle_errors_name_file_lines() {
         use podflow_proto::openflow::error::{ErrorKind, ErrorMsg};
         let text = "# comment\ntable=0,actions=drop\n\ntable=1,actions=group:9\n";

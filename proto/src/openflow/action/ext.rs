@@ -100,6 +100,14 @@ pub(super) fn encode(a: &Action, out: &mut BytesMut) -> Option<Result<(), Encode
             simple32(out, types::DEC_MPLS_TTL, 0);
             Ok(())
         }
+        _ => return encode_more(a, out),
+    })
+}
+
+/// The rest of [`encode`]: learn, the hashing actions, encap/decap,
+/// check_pkt_larger and sample.
+fn encode_more(a: &Action, out: &mut BytesMut) -> Option<Result<(), EncodeError>> {
+    Some(match a {
         Action::Learn(l) => super::learn::encode(l, out),
         Action::Bundle(b) => super::hash::encode_bundle(b, out),
         Action::Multipath(m) => super::hash::encode_multipath(m, out),

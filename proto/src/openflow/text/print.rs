@@ -354,6 +354,39 @@ impl FlowView {
         w
     }
 
+    /// The fields of Open vSwitch's extension set (packet mark, tunnel
+    /// metadata, NSH, the conntrack tuple, MPLS); false for any other.
+    fn apply_extension(&mut self, id: OxmId, v: u128, m: u128) -> bool {
+        use fields::*;
+        match id {
+            PKT_MARK => self.pkt_mark = Vm { v: v as u32, m: m as u32 },
+            TUN_IPV6_SRC => self.tun_ipv6_src = Vm { v, m },
+            TUN_IPV6_DST => self.tun_ipv6_dst = Vm { v, m },
+            TUN_GBP_ID => self.tun_gbp_id = Vm { v: v as u16, m: m as u16 },
+            TUN_GBP_FLAGS => self.tun_gbp_flags = Vm { v: v as u8, m: m as u8 },
+            _ if id.experimenter == Some(crate::openflow::action::NX_VENDOR_ID) && (11..=16).contains(&id.field) => {
+                self.tun_et[usize::from(id.field) - 11] = Vm { v: v as u32, m: m as u32 };
+            }
+            _ if id.experimenter == Some(crate::openflow::oxm::NSH_EXPERIMENTER) && (1..=10).contains(&id.field) => {
+                self.nsh[usize::from(id.field) - 1] = Vm { v: v as u32, m: m as u32 };
+            }
+            ACTSET_OUTPUT => self.actset_output = Some(v as u32),
+            CT_NW_SRC => self.ct_nw_src = Vm { v: v as u32, m: m as u32 },
+            CT_NW_DST => self.ct_nw_dst = Vm { v: v as u32, m: m as u32 },
+            CT_IPV6_SRC => self.ct_ipv6_src = Vm { v, m },
+            CT_IPV6_DST => self.ct_ipv6_dst = Vm { v, m },
+            CT_NW_PROTO => self.ct_nw_proto = Some(v as u8),
+            CT_TP_SRC => self.ct_tp_src = Vm { v: v as u16, m: m as u16 },
+            CT_TP_DST => self.ct_tp_dst = Vm { v: v as u16, m: m as u16 },
+            MPLS_LABEL => self.mpls[0] = Some(v as u32),
+            MPLS_TC => self.mpls[1] = Some(v as u32),
+            MPLS_TTL => self.mpls[2] = Some(v as u32),
+            MPLS_BOS => self.mpls[3] = Some(v as u32),
+            _ => return false,
+        }
+        true
+    }
+
     fn apply(&mut self, f: &OxmField) {
         let Some(def) = f.id.def() else {
             self.unknown.push(f.clone());
@@ -437,29 +470,6 @@ impl FlowView {
             PACKET_TYPE => self.packet_type = Vm { v: v as u32, m: m as u32 },
             IP_FRAG => self.nw_frag = Vm { v: v as u8, m: m as u8 },
             NW_TTL => self.nw_ttl = Vm { v: v as u8, m: 0xff },
-            PKT_MARK => self.pkt_mark = Vm { v: v as u32, m: m as u32 },
-            TUN_IPV6_SRC => self.tun_ipv6_src = Vm { v, m },
-            TUN_IPV6_DST => self.tun_ipv6_dst = Vm { v, m },
-            TUN_GBP_ID => self.tun_gbp_id = Vm { v: v as u16, m: m as u16 },
-            TUN_GBP_FLAGS => self.tun_gbp_flags = Vm { v: v as u8, m: m as u8 },
-            _ if id.experimenter == Some(crate::openflow::action::NX_VENDOR_ID) && (11..=16).contains(&id.field) => {
-                self.tun_et[usize::from(id.field) - 11] = Vm { v: v as u32, m: m as u32 };
-            }
-            _ if id.experimenter == Some(crate::openflow::oxm::NSH_EXPERIMENTER) && (1..=10).contains(&id.field) => {
-                self.nsh[usize::from(id.field) - 1] = Vm { v: v as u32, m: m as u32 };
-            }
-            ACTSET_OUTPUT => self.actset_output = Some(v as u32),
-            CT_NW_SRC => self.ct_nw_src = Vm { v: v as u32, m: m as u32 },
-            CT_NW_DST => self.ct_nw_dst = Vm { v: v as u32, m: m as u32 },
-            CT_IPV6_SRC => self.ct_ipv6_src = Vm { v, m },
-            CT_IPV6_DST => self.ct_ipv6_dst = Vm { v, m },
-            CT_NW_PROTO => self.ct_nw_proto = Some(v as u8),
-            CT_TP_SRC => self.ct_tp_src = Vm { v: v as u16, m: m as u16 },
-            CT_TP_DST => self.ct_tp_dst = Vm { v: v as u16, m: m as u16 },
-            MPLS_LABEL => self.mpls[0] = Some(v as u32),
-            MPLS_TC => self.mpls[1] = Some(v as u32),
-            MPLS_TTL => self.mpls[2] = Some(v as u32),
-            MPLS_BOS => self.mpls[3] = Some(v as u32),
             TUN_SRC => self.tun_src = Vm { v: v as u32, m: m as u32 },
             TUN_DST => self.tun_dst = Vm { v: v as u32, m: m as u32 },
             CONJ_ID => self.conj_id = Some(v as u32),
@@ -469,7 +479,9 @@ impl FlowView {
             CT_LABEL => self.ct_label = Vm { v, m },
             _ => {
                 let _ = def;
-                self.unknown.push(f.clone());
+                if !self.apply_extension(id, v, m) {
+                    self.unknown.push(f.clone());
+                }
             }
         }
     }
