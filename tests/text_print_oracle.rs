@@ -114,6 +114,18 @@ fn match_snippets() -> Vec<String> {
         "tcp,tcp_flags=0".into(),
         "tcp6,tcp_flags=-rst+psh+urg-ece+cwr-ns".into(),
         "tcp,tcp_flags=0x002/0x0fff".into(),
+        // Fields of the extension set (tunnel metadata, MPLS, NSH, the
+        // conntrack tuple); tests/ovs_corpus.rs covers them in depth.
+        "mpls,mpls_label=5,mpls_tc=3,mpls_bos=1,mpls_ttl=64".into(),
+        "pkt_mark=0x5/0xff".into(),
+        "actset_output=3".into(),
+        "tun_gbp_id=5,tun_gbp_flags=0x1,tun_ipv6_src=2001:db8::1,tun_ipv6_dst=2001:db8::/32".into(),
+        "tun_erspan_ver=1,tun_erspan_idx=0x7".into(),
+        "tun_erspan_ver=2,tun_erspan_dir=1,tun_erspan_hwid=0x3".into(),
+        "tun_gtpu_flags=0x30,tun_gtpu_msgtype=255".into(),
+        "ct_state=+trk+est,ip,ct_nw_src=10.0.0.1,ct_nw_dst=10.0.0.0/8,ct_nw_proto=6,ct_tp_src=80,ct_tp_dst=0x8000/0xf000".into(),
+        "ct_state=+trk+est,ipv6,ct_ipv6_src=2001:db8::1,ct_ipv6_dst=2001:db8::/32,ct_nw_proto=17".into(),
+        "dl_type=0x894f,nsh_flags=1,nsh_ttl=5,nsh_mdtype=1,nsh_np=3,nsh_spi=0x123,nsh_si=255,nsh_c1=0x11,nsh_c2=0x22/0xff,nsh_c3=0x33,nsh_c4=0x44".into(),
         "arp,arp_op=1".into(),
         "arp,arp_op=2,arp_spa=1.2.3.4,arp_tpa=10.0.0.0/8".into(),
         "arp,arp_sha=00:11:22:33:44:55,arp_tha=00:00:00:00:00:01/ff:ff:ff:00:00:00".into(),
@@ -641,6 +653,8 @@ fn check_coverage(descs: &[FlowDesc]) {
             Action::Conjunction { .. } => "conjunction",
             Action::Experimenter { .. } => "experimenter",
             Action::Unknown { .. } => "unknown",
+            // The extension actions are covered by tests/ovs_corpus.rs.
+            _ => "extension",
         })
         .collect();
     let expect = [
@@ -956,6 +970,9 @@ fn prereq_fields(p: Prereq) -> Vec<OxmField> {
         Prereq::Nd | Prereq::NdSolicit => vec![eth(0x86dd), proto(58), OxmField::new(fields::ICMPV6_TYPE, [135])],
         Prereq::NdAdvert => vec![eth(0x86dd), proto(58), OxmField::new(fields::ICMPV6_TYPE, [136])],
         Prereq::VlanVid => vec![OxmField::new(fields::VLAN_VID, [0x10, 0x05])],
+        Prereq::Mpls => vec![eth(0x8847)],
+        Prereq::CtValid => vec![eth(0x0800), OxmField::masked(fields::CT_STATE, [0, 0, 0, 0x22], [0, 0, 0, 0x22])],
+        Prereq::Nsh => vec![eth(0x894f)],
     }
 }
 
@@ -987,6 +1004,12 @@ fn field_values(d: &FieldDef) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
         vals = vec![128, 129, 1, 0];
     } else if id == fields::IP_FRAG {
         vals = vec![0, 1, 3];
+    } else if d.name == "actset_output" {
+        vals = vec![1, 7, 0xffff_fffe];
+    } else if d.name == "nsh_mdtype" {
+        vals = vec![1, 2];
+    } else if d.name == "nsh_ttl" {
+        vals = vec![0, 1, 63];
     } else if id == fields::ARP_OP {
         // OVS keeps the ARP opcode in 8 bits and refuses larger ones.
         vals = vec![1, 2, 0, 255];
@@ -1026,8 +1049,28 @@ fn settable(id: OxmId) -> bool {
         fields::CT_ZONE,
         fields::CT_MARK,
         fields::CT_LABEL,
+        fields::MPLS_BOS,
+        fields::ACTSET_OUTPUT,
+        fields::CT_NW_PROTO,
+        fields::CT_NW_SRC,
+        fields::CT_NW_DST,
+        fields::CT_IPV6_SRC,
+        fields::CT_IPV6_DST,
+        fields::CT_TP_SRC,
+        fields::CT_TP_DST,
     ]
     .contains(&id)
+        && !id.def().is_some_and(|d| ["nsh_mdtype", "nsh_np", "tun_gtpu_flags", "tun_gtpu_msgtype"].contains(&d.name))
+}
+
+/// The match fields `d` needs (the conntrack IPv6 tuple needs an IPv6
+/// connection).
+fn field_prereqs(d: &FieldDef) -> Vec<OxmField> {
+    let mut v = prereq_fields(d.prereq);
+    if d.name.starts_with("ct_ipv6") {
+        v[0] = OxmField::new(fields::ETH_TYPE, 0x86ddu16.to_be_bytes());
+    }
+    v
 }
 
 /// One FLOW_MOD per (field, value[, mask]) as a match, and per settable
@@ -1037,7 +1080,7 @@ fn per_field_flow_mods() -> Vec<FlowMod> {
     for d in FIELDS {
         for (i, (value, mask)) in field_values(d).into_iter().enumerate() {
             let mut m = Match::new();
-            for f in prereq_fields(d.prereq) {
+            for f in field_prereqs(d) {
                 m.set(f);
             }
             let field = OxmField { id: d.id, value: value.clone(), mask: mask.clone() };
@@ -1050,7 +1093,7 @@ fn per_field_flow_mods() -> Vec<FlowMod> {
             });
             if settable(d.id) && !(d.id == fields::VLAN_VID && value[0] & 0x10 == 0) {
                 let mut pm = Match::new();
-                for f in prereq_fields(d.prereq) {
+                for f in field_prereqs(d) {
                     pm.set(f);
                 }
                 if d.id == fields::VLAN_PCP || d.id == fields::VLAN_VID {

@@ -4,22 +4,22 @@
 //! `ovs-ofctl -O OpenFlow15` prints.
 //!
 //! Owns: finding the switch (bridge name or address), reading flow files
-//! with their line numbers, the flow comparison of `replace-flows` and
-//! `diff-flows`, and mapping switch errors back to file lines. Never:
+//! with their line numbers, turning the flow comparison
+//! (`text::diff`) into `replace-flows` changes, and mapping switch errors
+//! back to file lines. Never:
 //! encodes messages by hand, retries a change whose outcome is unknown, or
 //! changes the switch in the read-only commands (`dump-flows`,
 //! `diff-flows`, `dump-ports`).
 
-use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use podflow_proto::openflow::bundle::flags as bundle_flags;
 use podflow_proto::openflow::flow::{flags as flow_flags, FlowDesc, FlowMod, FlowModCommand, FlowStatsRequest};
-use podflow_proto::openflow::instruction::Instruction;
 use podflow_proto::openflow::message::Message;
 use podflow_proto::openflow::multipart::{MultipartReply, MultipartReplyBody, MultipartRequest, MultipartRequestBody, PortStats, MORE};
+use podflow_proto::openflow::text::diff::Comparison;
 use podflow_proto::openflow::text::{parse, print, PrintOptions};
 
 use crate::openflow::{Addr, BundleError, MessageError, OfError, Session, SessionConfig};
@@ -422,92 +422,14 @@ pub async fn del_flows(a: DelFlowsArgs) -> Result<ExitCode, CliError> {
 // ---------------------------------------------------------------------------
 // replace-flows and diff-flows
 
-/// What identifies a flow in a table: table, priority and match (as
-/// printed, so equal matches compare equal whatever their field order).
-type Key = (u8, std::cmp::Reverse<u16>, String);
-
-/// One side's version of a flow.
-struct Version {
-    /// The `ovs-ofctl diff-flows` line (without `-`/`+` and newline); two
-    /// versions are equal when these are.
-    text: String,
-    /// Index into the file's flows, for file versions.
-    file_index: Option<usize>,
-    /// The switch's flow, for switch versions.
-    desc: Option<FlowDesc>,
-}
-
-#[derive(Default)]
-struct Entry {
-    switch: Option<Version>,
-    file: Option<Version>,
-}
-
-/// `fte_version_format` of `ovs-ofctl`: `[table=N ]MATCH[ cookie=…]
-/// [ idle_timeout=…][ hard_timeout=…][ importance=…] actions=…`.
-fn diff_text(table: u8, match_text: &str, cookie: u64, idle: u16, hard: u16, importance: u16, instr: &[Instruction]) -> String {
-    let mut s = String::with_capacity(match_text.len() + 100);
-    if table != 0 {
-        s.push_str(&format!("table={table} "));
-    }
-    s.push_str(match_text);
-    if cookie != 0 {
-        s.push_str(&format!(" cookie={cookie:#x}"));
-    }
-    if idle != 0 {
-        s.push_str(&format!(" idle_timeout={idle}"));
-    }
-    if hard != 0 {
-        s.push_str(&format!(" hard_timeout={hard}"));
-    }
-    if importance != 0 {
-        s.push_str(&format!(" importance={importance}"));
-    }
-    s.push_str(" actions=");
-    s.push_str(&print::instructions(instr));
-    s
-}
-
-/// The flow as the switch will hold it: encoded and decoded again, so
-/// that what the wire pads or normalises (e.g. `note` padding) compares
-/// equal to the switch's copy.
-fn canonical(fm: &FlowMod) -> Result<FlowMod, String> {
-    let b = Message::FlowMod(fm.clone()).encode(0).map_err(|e| e.to_string())?;
-    match Message::decode(&b) {
-        Ok((_, Message::FlowMod(f))) => Ok(f),
-        Ok((_, m)) => Err(format!("decodes as {}", m.name())),
-        Err(e) => Err(e.to_string()),
-    }
-}
-
-/// The switch's flows and the file's, side by side.
-struct Comparison {
-    entries: BTreeMap<Key, Entry>,
-}
-
-impl Comparison {
-    fn new(switch: Vec<FlowDesc>, file: &FlowFile) -> Result<Comparison, CliError> {
-        let mut entries: BTreeMap<Key, Entry> = BTreeMap::new();
-        for d in switch {
-            let mt = print::match_fields(&d.r#match, d.priority);
-            let text = diff_text(d.table_id, &mt, d.cookie, d.idle_timeout, d.hard_timeout, d.importance, &d.instructions);
-            let key = (d.table_id, std::cmp::Reverse(d.priority), mt);
-            entries.entry(key).or_default().switch = Some(Version { text, file_index: None, desc: Some(d) });
-        }
-        for (i, (line, fm)) in file.flows.iter().enumerate() {
-            let c = canonical(fm).map_err(|e| {
-                CliError::Usage(format!("{}: line {line} (`{}`) cannot be encoded: {e}", file.name, file.line_text(*line)))
-            })?;
-            // As in ovs-ofctl, a flow without a table (or table=all) is in table 0.
-            let table = if c.table_id == podflow_proto::openflow::flow::TABLE_ALL { 0 } else { c.table_id };
-            let mt = print::match_fields(&c.r#match, c.priority);
-            let text = diff_text(table, &mt, c.cookie, c.idle_timeout, c.hard_timeout, c.importance, &c.instructions);
-            let key = (table, std::cmp::Reverse(c.priority), mt);
-            // A later line for the same flow replaces an earlier one.
-            entries.entry(key).or_default().file = Some(Version { text, file_index: Some(i), desc: None });
-        }
-        Ok(Comparison { entries })
-    }
+/// The switch's flows compared with the file's; a file line that cannot
+/// be encoded is a usage error naming it.
+fn compare(switch: Vec<FlowDesc>, file: &FlowFile) -> Result<Comparison, CliError> {
+    let flows: Vec<FlowMod> = file.flows.iter().map(|(_, f)| f.clone()).collect();
+    Comparison::new(switch, &flows).map_err(|(i, e)| {
+        let line = file.flows[i].0;
+        CliError::Usage(format!("{}: line {line} (`{}`) cannot be encoded: {e}", file.name, file.line_text(line)))
+    })
 }
 
 /// `podflow diff-flows`.
@@ -516,24 +438,7 @@ pub async fn diff_flows(a: FileArgs) -> Result<ExitCode, CliError> {
     let s = a.switch.connect().await?;
     let flows: Vec<FlowDesc> = flow_parts(&s, FlowStatsRequest::default()).await?.into_iter().flat_map(|p| p.1).collect();
     s.close();
-    let cmp = Comparison::new(flows, &file)?;
-    let mut o = String::new();
-    for e in cmp.entries.values() {
-        let same = matches!((&e.switch, &e.file), (Some(a), Some(b)) if a.text == b.text);
-        if same {
-            continue;
-        }
-        if let Some(v) = &e.switch {
-            o.push('-');
-            o.push_str(&v.text);
-            o.push('\n');
-        }
-        if let Some(v) = &e.file {
-            o.push('+');
-            o.push_str(&v.text);
-            o.push('\n');
-        }
-    }
+    let o = compare(flows, &file)?.diff_lines();
     emit(&o)?;
     Ok(if o.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_DIFFERENT) })
 }
@@ -543,7 +448,7 @@ pub async fn replace_flows(a: FileArgs) -> Result<ExitCode, CliError> {
     let file = FlowFile::read(&a.file, "; nothing was sent to the switch")?;
     let s = a.switch.connect().await?;
     let flows: Vec<FlowDesc> = flow_parts(&s, FlowStatsRequest::default()).await?.into_iter().flat_map(|p| p.1).collect();
-    let cmp = Comparison::new(flows, &file)?;
+    let cmp = compare(flows, &file)?;
 
     // Deletes first, then adds; each message remembers what it stands for.
     let (mut deletes, mut adds) = (Vec::new(), Vec::new());
@@ -697,18 +602,6 @@ mod tests {
         assert_eq!(reply_header("OFPST_FLOW", 2, MORE), "OFPST_FLOW reply (OF1.5) (xid=0x2): flags=[more]");
         assert_eq!(reply_header("OFPST_FLOW", 6, 0), "OFPST_FLOW reply (OF1.5) (xid=0x6):");
         assert_eq!(reply_header("OFPST_PORT", 2, 0x10), "OFPST_PORT reply (OF1.5) (xid=0x2): flags=[***unknown flags 0x0010***]");
-    }
-
-    #[test]
-    fn diff_text_like_fte_version_format() {
-        let f = parse::flow("table=31,actions=output:65279").unwrap();
-        let mt = |f: &FlowMod| print::match_fields(&f.r#match, f.priority);
-        assert_eq!(diff_text(f.table_id, &mt(&f), 0, 0, 0, 0, &f.instructions), "table=31  actions=output:65279");
-        let f = parse::flow("cookie=0x5,priority=5,idle_timeout=50,importance=3,actions=drop").unwrap();
-        assert_eq!(
-            diff_text(f.table_id, &mt(&f), f.cookie, f.idle_timeout, f.hard_timeout, f.importance, &f.instructions),
-            "priority=5 cookie=0x5 idle_timeout=50 importance=3 actions=drop"
-        );
     }
 
     #[test]

@@ -2,6 +2,15 @@
 //! real pipelines use (`resubmit`, `move`, `load`, `ct`, `nat`, `note`,
 //! `controller(...)`, `conjunction`). Unknown actions keep their bytes.
 
+mod encap;
+mod ext;
+mod hash;
+pub use encap::{EdProp, Encap, PT_USE_NEXT_PROTO};
+mod learn;
+pub use hash::{Bundle, Multipath};
+pub use ext::nxast as nxast_ext;
+pub use learn::{learn_flags, Learn, LearnDst, LearnSpec, LearnSrc};
+
 use super::oxm::{OxmField, OxmId};
 use super::port::PortNo;
 use crate::error::{DecodeError, EncodeError};
@@ -184,10 +193,51 @@ pub enum Action {
     Nat(Nat),
     Controller(Controller),
     Conjunction { id: u32, clause: u8, n_clauses: u8 },
+    /// NXAST_OUTPUT_REG(2): output to the port number held in a subfield.
+    OutputReg { src: Subfield, max_len: u16 },
+    /// NXAST_OUTPUT_TRUNC: `output(port=P,max_len=N)`.
+    OutputTrunc { port: u16, max_len: u32 },
+    PopQueue,
+    Exit,
+    /// `fin_timeout(idle_timeout=…,hard_timeout=…)`.
+    FinTimeout { idle: u16, hard: u16 },
+    Clone(Vec<Action>),
+    /// `push:SUBFIELD` onto the field stack.
+    StackPush(Subfield),
+    /// `pop:SUBFIELD` from the field stack.
+    StackPop(Subfield),
+    PushMpls(u16),
+    /// `pop_mpls:ETHERTYPE` (the Ethertype after the pop).
+    PopMpls(u16),
+    SetMplsTtl(u8),
+    DecMplsTtl,
+    Learn(Box<Learn>),
+    /// `check_pkt_larger(LEN)->DST`: DST (1 bit) = packet longer than LEN.
+    CheckPktLarger { pkt_len: u16, dst: Subfield },
+    Sample(Sample),
+    Bundle(Box<Bundle>),
+    Multipath(Multipath),
+    Encap(Box<Encap>),
+    /// `decap(...)`: the packet type of the result (see [`PT_USE_NEXT_PROTO`]).
+    Decap(u32),
+    DecNshTtl,
     /// An experimenter action we do not decode; `data` follows the experimenter id.
     Experimenter { experimenter: u32, data: Vec<u8> },
     /// A standard action we do not decode; `body` follows type and length.
     Unknown { ty: u16, body: Vec<u8> },
+}
+
+/// `sample(...)`: sends sampled packets to an IPFIX collector set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Sample {
+    pub probability: u16,
+    pub collector_set_id: u32,
+    pub obs_domain_id: u32,
+    pub obs_point_id: u32,
+    /// OpenFlow 1.0 port number; None is OFPP_NONE.
+    pub sampling_port: Option<u16>,
+    /// 0 default, 1 ingress, 2 egress.
+    pub direction: u8,
 }
 
 /// A note's bytes as they travel: zero-padded so the action is a multiple
@@ -243,6 +293,7 @@ fn put_nxm_header(out: &mut BytesMut, id: OxmId) -> Result<(), EncodeError> {
 /// re-encoded faithfully, so the caller keeps the whole action raw instead.
 fn read_field_id(r: &mut Reader<'_>) -> Result<OxmId, DecodeError> {
     let (id, _, _) = OxmId::read_header(r)?;
+    let id = id.canonical().unwrap_or(id);
     if id.action_def().is_none() {
         return Err(DecodeError::Unsupported { what: "subfield", detail: format!("unknown field {}", id.name()) });
     }
@@ -462,6 +513,7 @@ impl Action {
                 out.put_slice(body);
                 return finish_action(out, start);
             }
+            other => ext::encode(other, out).unwrap_or(Ok(()))?,
         }
         finish_action(out, start)
     }
@@ -504,7 +556,7 @@ impl Action {
                 Action::DecNwTtl
             }
             types::SET_FIELD => {
-                let f = OxmField::decode(&mut a)?;
+                let f = OxmField::decode_masked_if(&mut a, true)?;
                 if f.id.def().is_none() {
                     // Unknown field: keep the whole action as raw bytes.
                     let mut body = BytesMut::new();
@@ -544,7 +596,10 @@ impl Action {
                     Action::Experimenter { experimenter, data: a.rest().to_vec() }
                 }
             }
-            _ => Action::Unknown { ty, body: a.rest().to_vec() },
+            _ => match ext::decode_std(ty, &mut a)? {
+                Some(act) => act,
+                None => Action::Unknown { ty, body: a.rest().to_vec() },
+            },
         };
         // Fixed-size actions must have used their whole length, except for
         // trailing zero padding that some encoders add.
@@ -575,7 +630,9 @@ fn copy_field_is_known(body: &[u8]) -> bool {
     if r.skip(8, "copy_field").is_err() {
         return true; // let the typed decoder report the truncation
     }
-    let ok = |r: &mut Reader<'_>| OxmId::read_header(r).map(|(id, _, _)| id.action_def().is_some()).unwrap_or(true);
+    let ok = |r: &mut Reader<'_>| {
+        OxmId::read_header(r).map(|(id, _, _)| id.canonical().unwrap_or(id).action_def().is_some()).unwrap_or(true)
+    };
     ok(&mut r) && ok(&mut r)
 }
 
@@ -706,7 +763,7 @@ fn decode_nx(a: &mut Reader<'_>) -> Result<Option<Action>, DecodeError> {
             a.rest();
             Action::Nat(nat)
         }
-        _ => return Ok(None),
+        _ => return ext::decode_nx(subtype, a),
     }))
 }
 
@@ -769,6 +826,44 @@ mod tests {
             Action::Controller(Controller { max_len: 128, reason: 0, userdata: vec![1, 2], ..Controller::default() }),
             Action::Controller(Controller { legacy: true, ..Controller::default() }),
             Action::Conjunction { id: 7, clause: 0, n_clauses: 2 },
+            Action::OutputReg { src: reg1, max_len: u16::MAX },
+            Action::OutputTrunc { port: 3, max_len: 100 },
+            Action::PopQueue,
+            Action::Exit,
+            Action::FinTimeout { idle: 10, hard: 0 },
+            Action::Clone(vec![Action::PopVlan, Action::output(PortNo(2))]),
+            Action::Clone(vec![]),
+            Action::StackPush(reg0),
+            Action::StackPop(reg1),
+            Action::PushMpls(0x8847),
+            Action::PopMpls(0x0800),
+            Action::SetMplsTtl(7),
+            Action::DecMplsTtl,
+            Action::Learn(Box::new(Learn {
+                table_id: 10,
+                idle_timeout: 30,
+                cookie: 5,
+                specs: vec![
+                    LearnSpec { n_bits: 48, src: LearnSrc::Field(Subfield { field: fields::ETH_SRC, ofs: 0, n_bits: 48 }), dst: LearnDst::Match(Subfield { field: fields::ETH_DST, ofs: 0, n_bits: 48 }) },
+                    LearnSpec { n_bits: 12, src: LearnSrc::Imm(vec![0, 5]), dst: LearnDst::Match(Subfield { field: fields::VLAN_TCI, ofs: 0, n_bits: 12 }) },
+                    LearnSpec { n_bits: 4, src: LearnSrc::Field(reg0), dst: LearnDst::Load(reg1) },
+                    LearnSpec { n_bits: 4, src: LearnSrc::Field(reg0), dst: LearnDst::Output },
+                ],
+                ..Learn::default()
+            })),
+            Action::CheckPktLarger { pkt_len: 1500, dst: Subfield { field: fields::reg(0), ofs: 3, n_bits: 1 } },
+            Action::Sample(Sample { probability: 7, collector_set_id: 1, obs_domain_id: 2, obs_point_id: 3, sampling_port: None, direction: 0 }),
+            Action::Sample(Sample { probability: 7, collector_set_id: 1, obs_domain_id: 2, obs_point_id: 3, sampling_port: Some(4), direction: 0 }),
+            Action::Sample(Sample { probability: 7, collector_set_id: 1, obs_domain_id: 2, obs_point_id: 3, sampling_port: None, direction: 2 }),
+            Action::Bundle(Box::new(Bundle { algorithm: 1, fields: 1, basis: 60, dst: None, members: vec![2, 3] })),
+            Action::Bundle(Box::new(Bundle { algorithm: 0, fields: 0, basis: 0, dst: Some(reg0), members: vec![] })),
+            Action::Encap(Box::new(Encap { hdr_size: 0, packet_type: 0x1_894f, props: vec![EdProp::NshMdType(2), EdProp::NshTlv { class: 0x1000, ty: 10, data: vec![0x12, 0x34, 0x56, 0x78] }] })),
+            Action::Encap(Box::new(Encap { hdr_size: 0, packet_type: 0, props: vec![] })),
+            Action::Decap(PT_USE_NEXT_PROTO),
+            Action::Decap(0x1_0800),
+            Action::DecNshTtl,
+            Action::Multipath(Multipath { fields: 0, basis: 50, algorithm: 2, max_link: 11, arg: 0, dst: reg0 }),
+            Action::Learn(Box::new(Learn { limit: 3, result_dst: Some(Subfield { field: fields::reg(2), ofs: 7, n_bits: 1 }), ..Learn::default() })),
             Action::Experimenter { experimenter: 0x1234, data: vec![9; 8] },
             Action::Experimenter { experimenter: NX_VENDOR_ID, data: vec![0, 200, 1, 2, 3, 4, 5, 6] },
             Action::Unknown { ty: 11, body: vec![0; 4] },

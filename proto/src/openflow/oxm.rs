@@ -129,6 +129,12 @@ pub enum Prereq {
     NdAdvert,
     /// A VLAN id is matched (`vlan_vid` with the present bit).
     VlanVid,
+    /// eth_type 0x8847 or 0x8848 (mpls or mplsm).
+    Mpls,
+    /// A ct_state match that implies a valid connection (`+trk+est`, …).
+    CtValid,
+    /// eth_type 0x894f (an NSH packet).
+    Nsh,
 }
 
 impl Prereq {
@@ -148,6 +154,9 @@ impl Prereq {
             Prereq::NdSolicit => "icmp6,icmp_type=135",
             Prereq::NdAdvert => "icmp6,icmp_type=136",
             Prereq::VlanVid => "a vlan_vid with the present bit (0x1000)",
+            Prereq::Mpls => "eth_type=0x8847 or 0x8848 (mpls or mplsm)",
+            Prereq::Nsh => "eth_type=0x894f (nsh)",
+            Prereq::CtValid => "a ct_state implying a valid connection (like ct_state=+trk+est)",
         }
     }
 }
@@ -203,6 +212,44 @@ macro_rules! f {
     };
 }
 
+/// An experimenter field of Open vSwitch's NSH class (NXOXM_NSH_*).
+macro_rules! nsh {
+    ($field:expr, $name:expr, [$($alias:expr),*], $nxm:expr, $len:expr, $mask:expr, $fmt:ident, $bits:expr) => {
+        FieldDef {
+            id: OxmId { class: class::EXPERIMENTER, field: $field, experimenter: Some(NSH_EXPERIMENTER) },
+            name: $name,
+            aliases: &[$($alias),*],
+            nxm_name: $nxm,
+            len: $len,
+            maskable: $mask,
+            prereq: Prereq::Nsh,
+            format: Format::$fmt,
+            bits: $bits,
+        }
+    };
+}
+
+/// Experimenter id of Open vSwitch's NSH match fields.
+pub const NSH_EXPERIMENTER: u32 = 0x005a_d650;
+
+/// An experimenter field of Open vSwitch's own class (NXOXM_ET_*, the
+/// Nicira id): ERSPAN and GTP-U tunnel metadata.
+macro_rules! nxet {
+    ($field:expr, $name:expr, $nxm:expr, $len:expr, $fmt:ident, $bits:expr) => {
+        FieldDef {
+            id: OxmId { class: class::EXPERIMENTER, field: $field, experimenter: Some(0x0000_2320) },
+            name: $name,
+            aliases: &[],
+            nxm_name: $nxm,
+            len: $len,
+            maskable: true,
+            prereq: Prereq::None,
+            format: Format::$fmt,
+            bits: $bits,
+        }
+    };
+}
+
 use class::{NXM_0, NXM_1, OPENFLOW_BASIC as B, PACKET_REGS};
 
 /// Every match field podflow knows, with its wire identity and text names.
@@ -240,8 +287,12 @@ pub static FIELDS: &[FieldDef] = &[
     f!(B, 31, "nd_target", ["ipv6_nd_target"], "NXM_NX_ND_TARGET", 16, true, Nd, Ipv6, 128),
     f!(B, 32, "nd_sll", ["ipv6_nd_sll"], "NXM_NX_ND_SLL", 6, true, NdSolicit, Ethernet, 48),
     f!(B, 33, "nd_tll", ["ipv6_nd_tll"], "NXM_NX_ND_TLL", 6, true, NdAdvert, Ethernet, 48),
+    f!(B, 34, "mpls_label", [], "OXM_OF_MPLS_LABEL", 4, false, Mpls, Decimal, 20),
+    f!(B, 35, "mpls_tc", [], "OXM_OF_MPLS_TC", 1, false, Mpls, Decimal, 3),
+    f!(B, 36, "mpls_bos", [], "OXM_OF_MPLS_BOS", 1, false, Mpls, Decimal, 1),
     f!(B, 38, "tun_id", ["tunnel_id"], "NXM_NX_TUN_ID", 8, true, None, Hex, 64),
     f!(B, 42, "tcp_flags", [], "NXM_NX_TCP_FLAGS", 2, true, Tcp, TcpFlags, 12),
+    f!(B, 43, "actset_output", [], "ONFOXM_ET_ACTSET_OUTPUT", 4, false, None, Port, 32),
     f!(B, 44, "packet_type", [], "OXM_OF_PACKET_TYPE", 4, false, None, PacketType, 32),
     f!(NXM_0, 4, "vlan_tci", [], "NXM_OF_VLAN_TCI", 2, true, Ethernet, Hex, 16),
     f!(NXM_1, 0, "reg0", [], "NXM_NX_REG0", 4, true, None, Hex, 32),
@@ -262,13 +313,43 @@ pub static FIELDS: &[FieldDef] = &[
     f!(NXM_1, 15, "reg15", [], "NXM_NX_REG15", 4, true, None, Hex, 32),
     f!(NXM_1, 26, "ip_frag", ["nw_frag"], "NXM_NX_IP_FRAG", 1, true, IpAny, Frag, 2),
     f!(NXM_1, 29, "nw_ttl", [], "NXM_NX_IP_TTL", 1, false, IpAny, Decimal, 8),
+    f!(NXM_1, 30, "mpls_ttl", [], "NXM_NX_MPLS_TTL", 1, false, Mpls, Decimal, 8),
     f!(NXM_1, 31, "tun_src", [], "NXM_NX_TUN_IPV4_SRC", 4, true, None, Ipv4, 32),
     f!(NXM_1, 32, "tun_dst", [], "NXM_NX_TUN_IPV4_DST", 4, true, None, Ipv4, 32),
+    f!(NXM_1, 33, "pkt_mark", [], "NXM_NX_PKT_MARK", 4, true, None, Hex, 32),
+    f!(NXM_1, 38, "tun_gbp_id", [], "NXM_NX_TUN_GBP_ID", 2, true, None, Decimal, 16),
+    f!(NXM_1, 39, "tun_gbp_flags", [], "NXM_NX_TUN_GBP_FLAGS", 1, true, None, Hex, 8),
+    f!(NXM_1, 109, "tun_ipv6_src", [], "NXM_NX_TUN_IPV6_SRC", 16, true, None, Ipv6, 128),
+    f!(NXM_1, 110, "tun_ipv6_dst", [], "NXM_NX_TUN_IPV6_DST", 16, true, None, Ipv6, 128),
+    nxet!(11, "tun_erspan_idx", "NXOXM_ET_ERSPAN_IDX", 4, Hex, 20),
+    nxet!(12, "tun_erspan_ver", "NXOXM_ET_ERSPAN_VER", 1, Decimal, 4),
+    nxet!(13, "tun_erspan_dir", "NXOXM_ET_ERSPAN_DIR", 1, Decimal, 1),
+    nxet!(14, "tun_erspan_hwid", "NXOXM_ET_ERSPAN_HWID", 1, Hex, 6),
+    nxet!(15, "tun_gtpu_flags", "NXOXM_ET_GTPU_FLAGS", 1, Hex, 8),
+    nxet!(16, "tun_gtpu_msgtype", "NXOXM_ET_GTPU_MSGTYPE", 1, Decimal, 8),
     f!(NXM_1, 37, "conj_id", [], "NXM_NX_CONJ_ID", 4, false, None, Decimal, 32),
     f!(NXM_1, 105, "ct_state", [], "NXM_NX_CT_STATE", 4, true, None, CtState, 32),
     f!(NXM_1, 106, "ct_zone", [], "NXM_NX_CT_ZONE", 2, false, None, Hex, 16),
     f!(NXM_1, 107, "ct_mark", [], "NXM_NX_CT_MARK", 4, true, None, Hex, 32),
     f!(NXM_1, 108, "ct_label", [], "NXM_NX_CT_LABEL", 16, true, None, Hex, 128),
+    // The original direction's tuple of a tracked connection.
+    f!(NXM_1, 119, "ct_nw_proto", [], "NXM_NX_CT_NW_PROTO", 1, false, CtValid, Decimal, 8),
+    f!(NXM_1, 120, "ct_nw_src", [], "NXM_NX_CT_NW_SRC", 4, true, CtValid, Ipv4, 32),
+    f!(NXM_1, 121, "ct_nw_dst", [], "NXM_NX_CT_NW_DST", 4, true, CtValid, Ipv4, 32),
+    f!(NXM_1, 122, "ct_ipv6_src", [], "NXM_NX_CT_IPV6_SRC", 16, true, CtValid, Ipv6, 128),
+    f!(NXM_1, 123, "ct_ipv6_dst", [], "NXM_NX_CT_IPV6_DST", 16, true, CtValid, Ipv6, 128),
+    f!(NXM_1, 124, "ct_tp_src", [], "NXM_NX_CT_TP_SRC", 2, true, CtValid, Decimal, 16),
+    f!(NXM_1, 125, "ct_tp_dst", [], "NXM_NX_CT_TP_DST", 2, true, CtValid, Decimal, 16),
+    nsh!(1, "nsh_flags", [], "NXOXM_NSH_FLAGS", 1, true, Decimal, 8),
+    nsh!(2, "nsh_mdtype", [], "NXOXM_NSH_MDTYPE", 1, false, Decimal, 8),
+    nsh!(3, "nsh_np", [], "NXOXM_NSH_NP", 1, false, Decimal, 8),
+    nsh!(4, "nsh_spi", ["nsp"], "NXOXM_NSH_SPI", 4, false, Hex, 24),
+    nsh!(5, "nsh_si", ["nsi"], "NXOXM_NSH_SI", 1, false, Decimal, 8),
+    nsh!(6, "nsh_c1", ["nshc1"], "NXOXM_NSH_C1", 4, true, Hex, 32),
+    nsh!(7, "nsh_c2", ["nshc2"], "NXOXM_NSH_C2", 4, true, Hex, 32),
+    nsh!(8, "nsh_c3", ["nshc3"], "NXOXM_NSH_C3", 4, true, Hex, 32),
+    nsh!(9, "nsh_c4", ["nshc4"], "NXOXM_NSH_C4", 4, true, Hex, 32),
+    nsh!(10, "nsh_ttl", [], "NXOXM_NSH_TTL", 1, false, Decimal, 8),
     f!(PACKET_REGS, 0, "xreg0", [], "OXM_OF_PKT_REG0", 8, true, None, Hex, 64),
     f!(PACKET_REGS, 1, "xreg1", [], "OXM_OF_PKT_REG1", 8, true, None, Hex, 64),
     f!(PACKET_REGS, 2, "xreg2", [], "OXM_OF_PKT_REG2", 8, true, None, Hex, 64),
@@ -285,7 +366,6 @@ pub static FIELDS: &[FieldDef] = &[
 pub static ACTION_ONLY_FIELDS: &[FieldDef] = &[
     f!(NXM_0, 0, "in_port", [], "NXM_OF_IN_PORT", 2, false, None, Port, 16),
     f!(NXM_0, 5, "nw_tos", [], "NXM_OF_IP_TOS", 1, false, IpAny, Decimal, 8),
-    f!(NXM_1, 33, "pkt_mark", [], "NXM_NX_PKT_MARK", 4, true, None, Hex, 32),
     f!(NXM_1, 35, "dp_hash", [], "NXM_NX_DP_HASH", 4, true, None, Hex, 32),
     f!(NXM_1, 36, "recirc_id", [], "NXM_NX_RECIRC_ID", 4, false, None, Decimal, 32),
     f!(NXM_1, 111, "xxreg0", [], "NXM_NX_XXREG0", 16, true, None, Hex, 128),
@@ -296,8 +376,53 @@ pub static ACTION_ONLY_FIELDS: &[FieldDef] = &[
     f!(NXM_1, 116, "xxreg5", [], "NXM_NX_XXREG5", 16, true, None, Hex, 128),
     f!(NXM_1, 117, "xxreg6", [], "NXM_NX_XXREG6", 16, true, None, Hex, 128),
     f!(NXM_1, 118, "xxreg7", [], "NXM_NX_XXREG7", 16, true, None, Hex, 128),
-    f!(NXM_1, 119, "ct_nw_proto", [], "NXM_NX_CT_NW_PROTO", 1, false, None, Decimal, 8),
 ];
+
+/// Nicira NXM headers of fields that podflow keeps under their OpenFlow
+/// 1.2+ OXM identity: (NXM class, NXM field, OXM basic field). Open
+/// vSwitch writes these NXM headers in the actions it sends back (`move`,
+/// `learn`, `output:REG`, …), preferring the older header.
+static NXM_HEADERS: &[(u16, u8, u8)] = &[
+    (class::NXM_0, 1, 3),   // NXM_OF_ETH_DST
+    (class::NXM_0, 2, 4),   // NXM_OF_ETH_SRC
+    (class::NXM_0, 3, 5),   // NXM_OF_ETH_TYPE
+    (class::NXM_0, 6, 10),  // NXM_OF_IP_PROTO
+    (class::NXM_0, 7, 11),  // NXM_OF_IP_SRC
+    (class::NXM_0, 8, 12),  // NXM_OF_IP_DST
+    (class::NXM_0, 9, 13),  // NXM_OF_TCP_SRC
+    (class::NXM_0, 10, 14), // NXM_OF_TCP_DST
+    (class::NXM_0, 11, 15), // NXM_OF_UDP_SRC
+    (class::NXM_0, 12, 16), // NXM_OF_UDP_DST
+    (class::NXM_0, 13, 19), // NXM_OF_ICMP_TYPE
+    (class::NXM_0, 14, 20), // NXM_OF_ICMP_CODE
+    (class::NXM_0, 15, 21), // NXM_OF_ARP_OP
+    (class::NXM_0, 16, 22), // NXM_OF_ARP_SPA
+    (class::NXM_0, 17, 23), // NXM_OF_ARP_TPA
+    (class::NXM_1, 16, 38), // NXM_NX_TUN_ID
+    (class::NXM_1, 17, 24), // NXM_NX_ARP_SHA
+    (class::NXM_1, 18, 25), // NXM_NX_ARP_THA
+    (class::NXM_1, 19, 26), // NXM_NX_IPV6_SRC
+    (class::NXM_1, 20, 27), // NXM_NX_IPV6_DST
+    (class::NXM_1, 21, 29), // NXM_NX_ICMPV6_TYPE
+    (class::NXM_1, 22, 30), // NXM_NX_ICMPV6_CODE
+    (class::NXM_1, 23, 31), // NXM_NX_ND_TARGET
+    (class::NXM_1, 24, 32), // NXM_NX_ND_SLL
+    (class::NXM_1, 25, 33), // NXM_NX_ND_TLL
+    (class::NXM_1, 27, 28), // NXM_NX_IPV6_LABEL
+    (class::NXM_1, 28, 9),  // NXM_NX_IP_ECN
+    (class::NXM_1, 34, 42), // NXM_NX_TCP_FLAGS
+];
+
+impl OxmId {
+    /// The id podflow knows this NXM header's field by, when it keeps the
+    /// field under its OXM identity (see [`NXM_HEADERS`]).
+    pub fn canonical(self) -> Option<OxmId> {
+        NXM_HEADERS
+            .iter()
+            .find(|(c, f, _)| *c == self.class && *f == self.field && self.experimenter.is_none())
+            .map(|(_, _, b)| OxmId::new(class::OPENFLOW_BASIC, *b))
+    }
+}
 
 /// Looks a field up by any of its text names (canonical, alias or NXM name).
 pub fn field_by_name(name: &str) -> Option<&'static FieldDef> {
@@ -348,6 +473,23 @@ pub mod fields {
     pub const VLAN_TCI: OxmId = OxmId::new(class::NXM_0, 4);
     pub const IP_FRAG: OxmId = OxmId::new(class::NXM_1, 26);
     pub const NW_TTL: OxmId = OxmId::new(class::NXM_1, 29);
+    pub const TUN_GBP_ID: OxmId = OxmId::new(class::NXM_1, 38);
+    pub const TUN_GBP_FLAGS: OxmId = OxmId::new(class::NXM_1, 39);
+    pub const TUN_IPV6_SRC: OxmId = OxmId::new(class::NXM_1, 109);
+    pub const TUN_IPV6_DST: OxmId = OxmId::new(class::NXM_1, 110);
+    pub const CT_NW_PROTO: OxmId = OxmId::new(class::NXM_1, 119);
+    pub const CT_NW_SRC: OxmId = OxmId::new(class::NXM_1, 120);
+    pub const CT_NW_DST: OxmId = OxmId::new(class::NXM_1, 121);
+    pub const CT_IPV6_SRC: OxmId = OxmId::new(class::NXM_1, 122);
+    pub const CT_IPV6_DST: OxmId = OxmId::new(class::NXM_1, 123);
+    pub const CT_TP_SRC: OxmId = OxmId::new(class::NXM_1, 124);
+    pub const CT_TP_DST: OxmId = OxmId::new(class::NXM_1, 125);
+    pub const ACTSET_OUTPUT: OxmId = OxmId::new(class::OPENFLOW_BASIC, 43);
+    pub const MPLS_TTL: OxmId = OxmId::new(class::NXM_1, 30);
+    pub const PKT_MARK: OxmId = OxmId::new(class::NXM_1, 33);
+    pub const MPLS_LABEL: OxmId = OxmId::new(class::OPENFLOW_BASIC, 34);
+    pub const MPLS_TC: OxmId = OxmId::new(class::OPENFLOW_BASIC, 35);
+    pub const MPLS_BOS: OxmId = OxmId::new(class::OPENFLOW_BASIC, 36);
     pub const TUN_SRC: OxmId = OxmId::new(class::NXM_1, 31);
     pub const TUN_DST: OxmId = OxmId::new(class::NXM_1, 32);
     pub const CONJ_ID: OxmId = OxmId::new(class::NXM_1, 37);
@@ -429,6 +571,13 @@ impl OxmField {
 
     /// Decodes one TLV (header included) from `r`.
     pub fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_masked_if(r, false)
+    }
+
+    /// Decodes one TLV; `any_mask` accepts a mask on any field, as a
+    /// `set_field` action may carry one (Open vSwitch sends `load` to a
+    /// field it cannot match masked, such as `mpls_label`, that way).
+    pub fn decode_masked_if(r: &mut Reader<'_>, any_mask: bool) -> Result<Self, DecodeError> {
         let (id, has_mask, len) = OxmId::read_header(r)?;
         let mut body = r.sub(len, "OXM field value")?;
         if has_mask && len % 2 != 0 {
@@ -439,7 +588,7 @@ impl OxmField {
             if d.len != vlen {
                 return Err(DecodeError::BadLength { what: "OXM field", len, why: "does not match the field's size" });
             }
-            if has_mask && !d.maskable {
+            if has_mask && !d.maskable && !any_mask {
                 return Err(DecodeError::invalid("OXM field", format!("{} cannot be masked", d.name)));
             }
         }
@@ -530,6 +679,16 @@ impl Match {
             Prereq::Ipv6 => eth == Some(0x86dd),
             Prereq::IpAny => ip_any,
             Prereq::Arp => matches!(eth, Some(0x0806) | Some(0x8035)),
+            Prereq::Mpls => matches!(eth, Some(0x8847) | Some(0x8848)),
+            Prereq::Nsh => eth == Some(0x894f),
+            Prereq::CtValid => {
+                let (v, m) = self.get(CT_STATE).map_or((0, 0), |f| {
+                    (f.value_u128() as u32, f.mask_u128().map_or(u32::MAX, |m| m as u32))
+                });
+                // Open vSwitch's is_ct_valid(): a state bit that needs a
+                // connection, or +trk with -inv.
+                v & 0xcf != 0 || (v & 0x20 != 0 && m & 0x10 != 0 && v & 0x10 == 0)
+            }
             Prereq::Tcp => ip_any && proto == Some(6),
             Prereq::Udp => ip_any && proto == Some(17),
             Prereq::Sctp => ip_any && proto == Some(132),

@@ -1,9 +1,24 @@
 //! The `ovs-ofctl` flow text dialect: printing flows exactly as
 //! `ovs-ofctl -O OpenFlow15 dump-flows` does ([`print`]), and parsing
-//! `add-flow` syntax ([`parse`]).
+//! `add-flow` syntax ([`parse`]), comparing flow sets as `diff-flows` does
+//! ([`diff`]), split by concern: [`lex`] (positions,
+//! key/value splitting, numbers), [`names`] (name tables shared by both
+//! directions), [`value`] (field values and subfields), [`matching`],
+//! [`actions`] and [`ct`].
 
+mod actions;
+mod ct;
+pub mod diff;
+mod encap;
+mod ext_actions;
+mod hash_actions;
+mod learn;
+mod lex;
+mod matching;
+mod names;
 pub mod parse;
 pub mod print;
+mod value;
 
 pub use parse::{flow, flow_criteria, flows_file, ParseError};
 pub use print::PrintOptions;

@@ -22,6 +22,8 @@ use crate::openflow::oxm::{class, fields, Format, Match, OxmField, OxmId};
 use crate::openflow::oxs::Stats;
 use crate::openflow::port::PortNo;
 use std::fmt::Write;
+
+use super::names::{flag_name, CT_STATE_FLAGS, TCP_FLAGS};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// How [`flow_desc`] prints a flow.
@@ -158,7 +160,7 @@ fn port(p: PortNo) -> String {
 }
 
 /// A 16-bit (OpenFlow 1.0 numbering) port.
-fn port16(p: u16) -> String {
+pub(super) fn port16(p: u16) -> String {
     match p {
         0xfff7 => "UNSET".into(),
         0xfff8 => "IN_PORT".into(),
@@ -174,34 +176,16 @@ fn port16(p: u16) -> String {
 }
 
 fn ct_state_name(bit: u32) -> Option<&'static str> {
-    Some(match bit {
-        0x01 => "new",
-        0x02 => "est",
-        0x04 => "rel",
-        0x08 => "rpl",
-        0x10 => "inv",
-        0x20 => "trk",
-        0x40 => "snat",
-        0x80 => "dnat",
-        _ => return None,
-    })
+    flag_name(CT_STATE_FLAGS, bit)
 }
 
 fn tcp_flag_name(bit: u32) -> Option<&'static str> {
-    Some(match bit {
-        0x001 => "fin",
-        0x002 => "syn",
-        0x004 => "rst",
-        0x008 => "psh",
-        0x010 => "ack",
-        0x020 => "urg",
-        0x040 => "ece",
-        0x080 => "cwr",
-        0x100 => "ns",
-        0x200 => "[200]",
-        0x400 => "[400]",
-        0x800 => "[800]",
-        _ => return None,
+    // Open vSwitch prints the three unnamed reserved bits as `[HEX]`.
+    flag_name(TCP_FLAGS, bit).or(match bit {
+        0x200 => Some("[200]"),
+        0x400 => Some("[400]"),
+        0x800 => Some("[800]"),
+        _ => None,
     })
 }
 
@@ -329,6 +313,25 @@ pub struct FlowView {
     tp_dst: Vm<u16>,
     nd_target: Vm<u128>,
     tcp_flags: Vm<u16>,
+    pkt_mark: Vm<u32>,
+    tun_ipv6_src: Vm<u128>,
+    tun_ipv6_dst: Vm<u128>,
+    tun_gbp_id: Vm<u16>,
+    tun_gbp_flags: Vm<u8>,
+    /// ERSPAN idx, ver, dir, hwid and GTP-U flags, msgtype (NXOXM_ET 11..16).
+    tun_et: [Vm<u32>; 6],
+    /// The NSH fields, by their experimenter field number minus one.
+    nsh: [Vm<u32>; 10],
+    actset_output: Option<u32>,
+    ct_nw_src: Vm<u32>,
+    ct_nw_dst: Vm<u32>,
+    ct_ipv6_src: Vm<u128>,
+    ct_ipv6_dst: Vm<u128>,
+    ct_nw_proto: Option<u8>,
+    ct_tp_src: Vm<u16>,
+    ct_tp_dst: Vm<u16>,
+    /// label, tc, ttl, bos of the outermost MPLS label, when matched.
+    mpls: [Option<u32>; 4],
     unknown: Vec<OxmField>,
 }
 
@@ -349,6 +352,39 @@ impl FlowView {
             w.apply(f);
         }
         w
+    }
+
+    /// The fields of Open vSwitch's extension set (packet mark, tunnel
+    /// metadata, NSH, the conntrack tuple, MPLS); false for any other.
+    fn apply_extension(&mut self, id: OxmId, v: u128, m: u128) -> bool {
+        use fields::*;
+        match id {
+            PKT_MARK => self.pkt_mark = Vm { v: v as u32, m: m as u32 },
+            TUN_IPV6_SRC => self.tun_ipv6_src = Vm { v, m },
+            TUN_IPV6_DST => self.tun_ipv6_dst = Vm { v, m },
+            TUN_GBP_ID => self.tun_gbp_id = Vm { v: v as u16, m: m as u16 },
+            TUN_GBP_FLAGS => self.tun_gbp_flags = Vm { v: v as u8, m: m as u8 },
+            _ if id.experimenter == Some(crate::openflow::action::NX_VENDOR_ID) && (11..=16).contains(&id.field) => {
+                self.tun_et[usize::from(id.field) - 11] = Vm { v: v as u32, m: m as u32 };
+            }
+            _ if id.experimenter == Some(crate::openflow::oxm::NSH_EXPERIMENTER) && (1..=10).contains(&id.field) => {
+                self.nsh[usize::from(id.field) - 1] = Vm { v: v as u32, m: m as u32 };
+            }
+            ACTSET_OUTPUT => self.actset_output = Some(v as u32),
+            CT_NW_SRC => self.ct_nw_src = Vm { v: v as u32, m: m as u32 },
+            CT_NW_DST => self.ct_nw_dst = Vm { v: v as u32, m: m as u32 },
+            CT_IPV6_SRC => self.ct_ipv6_src = Vm { v, m },
+            CT_IPV6_DST => self.ct_ipv6_dst = Vm { v, m },
+            CT_NW_PROTO => self.ct_nw_proto = Some(v as u8),
+            CT_TP_SRC => self.ct_tp_src = Vm { v: v as u16, m: m as u16 },
+            CT_TP_DST => self.ct_tp_dst = Vm { v: v as u16, m: m as u16 },
+            MPLS_LABEL => self.mpls[0] = Some(v as u32),
+            MPLS_TC => self.mpls[1] = Some(v as u32),
+            MPLS_TTL => self.mpls[2] = Some(v as u32),
+            MPLS_BOS => self.mpls[3] = Some(v as u32),
+            _ => return false,
+        }
+        true
     }
 
     fn apply(&mut self, f: &OxmField) {
@@ -443,7 +479,9 @@ impl FlowView {
             CT_LABEL => self.ct_label = Vm { v, m },
             _ => {
                 let _ = def;
-                self.unknown.push(f.clone());
+                if !self.apply_extension(id, v, m) {
+                    self.unknown.push(f.clone());
+                }
             }
         }
     }
@@ -452,14 +490,44 @@ impl FlowView {
     /// it is the default priority.
     pub fn format(&self, priority: u16) -> String {
         let mut s = String::new();
+        if priority != DEFAULT_PRIORITY {
+            let _ = write!(s, "priority={priority},");
+        }
+        u32_masked(&mut s, "pkt_mark", self.pkt_mark);
+        self.format_ct(&mut s);
+        let mut dl_type = self.dl_type.v;
+        if self.packet_type.m != 0 && !(self.packet_type.v == 0 && self.packet_type.m == u32::MAX) {
+            let _ = write!(s, "{},", packet_type_masked(self.packet_type.v, self.packet_type.m));
+            if self.packet_type.v >> 16 == 1 {
+                dl_type = self.packet_type.v as u16;
+            }
+        }
+        let (skip_type, skip_proto) = self.format_protocol(&mut s, dl_type);
+        self.format_l2(&mut s);
+        eth_field(&mut s, "dl_src", self.dl_src);
+        eth_field(&mut s, "dl_dst", self.dl_dst);
+        if !skip_type && self.dl_type.m != 0 {
+            let _ = write!(s, "dl_type=0x{dl_type:04x},");
+        }
+        self.format_l3(&mut s, dl_type, skip_proto);
+        self.format_l4(&mut s, dl_type);
+        self.format_unknown(&mut s);
+        if s.ends_with(',') {
+            s.pop();
+        }
+        s
+    }
+
+    /// `conj_id` and the connection tracking fields.
+    fn format_ct(&self, s: &mut String) {
         macro_rules! put {
             ($($t:tt)*) => {{ let _ = write!(s, $($t)*); }};
         }
-        if priority != DEFAULT_PRIORITY {
-            put!("priority={priority},");
-        }
         if let Some(c) = self.conj_id {
             put!("conj_id={c},");
+        }
+        if let Some(p) = self.actset_output {
+            put!("actset_output={},", port(PortNo(p)));
         }
         if self.ct_state.m != 0 {
             if self.ct_state.m == 0xff {
@@ -475,7 +543,7 @@ impl FlowView {
                 put!("ct_zone={:#x}/{:#x},", self.ct_zone.v, self.ct_zone.m);
             }
         }
-        u32_masked(&mut s, "ct_mark", self.ct_mark);
+        u32_masked(s, "ct_mark", self.ct_mark);
         if self.ct_label.m != 0 {
             put!("ct_label={}", hex_bytes(&self.ct_label.v.to_be_bytes()));
             if self.ct_label.m != u128::MAX {
@@ -483,12 +551,22 @@ impl FlowView {
             }
             s.push(',');
         }
-        let mut dl_type = self.dl_type.v;
-        if self.packet_type.m != 0 && !(self.packet_type.v == 0 && self.packet_type.m == u32::MAX) {
-            put!("{},", packet_type_masked(self.packet_type.v, self.packet_type.m));
-            if self.packet_type.v >> 16 == 1 {
-                dl_type = self.packet_type.v as u16;
-            }
+        ip_field(s, "ct_nw_src", self.ct_nw_src);
+        ip6_field(s, "ct_ipv6_src", self.ct_ipv6_src);
+        ip_field(s, "ct_nw_dst", self.ct_nw_dst);
+        ip6_field(s, "ct_ipv6_dst", self.ct_ipv6_dst);
+        if let Some(p) = self.ct_nw_proto {
+            put!("ct_nw_proto={p},");
+            be16_field(s, "ct_tp_src", self.ct_tp_src);
+            be16_field(s, "ct_tp_dst", self.ct_tp_dst);
+        }
+    }
+
+    /// The protocol keyword (`ip`, `tcp6`, `arp`, …) for `dl_type` and
+    /// `nw_proto`; says whether it stood for the type and the protocol.
+    fn format_protocol(&self, s: &mut String, dl_type: u16) -> (bool, bool) {
+        macro_rules! put {
+            ($($t:tt)*) => {{ let _ = write!(s, $($t)*); }};
         }
         let mut skip_type = false;
         let mut skip_proto = false;
@@ -538,13 +616,22 @@ impl FlowView {
                 None => skip_type = false,
             }
         }
-        for (i, r) in self.regs.iter().enumerate() {
-            u32_masked(&mut s, &format!("reg{i}"), *r);
+        (skip_type, skip_proto)
+    }
+
+    /// Registers, tunnel, metadata, in_port and the 802.1Q header.
+    fn format_l2(&self, s: &mut String) {
+        macro_rules! put {
+            ($($t:tt)*) => {{ let _ = write!(s, $($t)*); }};
         }
-        u64_masked(&mut s, "tun_id", self.tun_id);
-        ip_field(&mut s, "tun_src", self.tun_src);
-        ip_field(&mut s, "tun_dst", self.tun_dst);
-        u64_masked(&mut s, "metadata", self.metadata);
+        for (i, r) in self.regs.iter().enumerate() {
+            u32_masked(s, &format!("reg{i}"), *r);
+        }
+        u64_masked(s, "tun_id", self.tun_id);
+        ip_field(s, "tun_src", self.tun_src);
+        ip_field(s, "tun_dst", self.tun_dst);
+        self.format_tunnel_extra(s);
+        u64_masked(s, "metadata", self.metadata);
         if let Some(raw) = self.in_port_raw {
             match self.in_port {
                 Some(p) => put!("in_port={},", port16(p)),
@@ -574,15 +661,19 @@ impl FlowView {
                 put!("vlan_tci=0x{:04x}/0x{:04x},", tci.v, tci.m);
             }
         }
-        eth_field(&mut s, "dl_src", self.dl_src);
-        eth_field(&mut s, "dl_dst", self.dl_dst);
-        if !skip_type && self.dl_type.m != 0 {
-            put!("dl_type=0x{dl_type:04x},");
+    }
+
+    /// Addresses and the IP header fields (ARP's in ARP's names).
+    fn format_l3(&self, s: &mut String, dl_type: u16, skip_proto: bool) {
+        let proto_set = self.nw_proto.m != 0;
+        let proto = self.nw_proto.v;
+        macro_rules! put {
+            ($($t:tt)*) => {{ let _ = write!(s, $($t)*); }};
         }
         let is_arp = dl_type == 0x0806 || dl_type == 0x8035;
         if dl_type == 0x86dd {
-            ip6_field(&mut s, "ipv6_src", self.ipv6_src);
-            ip6_field(&mut s, "ipv6_dst", self.ipv6_dst);
+            ip6_field(s, "ipv6_src", self.ipv6_src);
+            ip6_field(s, "ipv6_dst", self.ipv6_dst);
             if self.ipv6_label.m != 0 {
                 if self.ipv6_label.m == u32::MAX {
                     put!("ipv6_label=0x{:05x},", self.ipv6_label.v);
@@ -591,11 +682,13 @@ impl FlowView {
                 }
             }
         } else if is_arp {
-            ip_field(&mut s, "arp_spa", self.nw_src);
-            ip_field(&mut s, "arp_tpa", self.nw_dst);
+            ip_field(s, "arp_spa", self.nw_src);
+            ip_field(s, "arp_tpa", self.nw_dst);
+        } else if dl_type == 0x894f {
+            self.format_nsh(s);
         } else {
-            ip_field(&mut s, "nw_src", self.nw_src);
-            ip_field(&mut s, "nw_dst", self.nw_dst);
+            ip_field(s, "nw_src", self.nw_src);
+            ip_field(s, "nw_dst", self.nw_dst);
         }
         if !skip_proto && proto_set {
             if is_arp {
@@ -605,8 +698,8 @@ impl FlowView {
             }
         }
         if is_arp {
-            eth_field(&mut s, "arp_sha", self.arp_sha);
-            eth_field(&mut s, "arp_tha", self.arp_tha);
+            eth_field(s, "arp_sha", self.arp_sha);
+            eth_field(s, "arp_tha", self.arp_tha);
         }
         if self.nw_tos.m & 0xfc != 0 {
             put!("nw_tos={},", self.nw_tos.v & 0xfc);
@@ -617,28 +710,115 @@ impl FlowView {
         if self.nw_ttl.m != 0 {
             put!("nw_ttl={},", self.nw_ttl.v);
         }
+        for (name, v) in ["mpls_label", "mpls_tc", "mpls_ttl", "mpls_bos"].iter().zip(self.mpls) {
+            if let Some(v) = v {
+                put!("{name}={v},");
+            }
+        }
         let fm = self.nw_frag.m & 3;
         if fm != 0 {
             put!("nw_frag={},", frag_name(self.nw_frag.v, fm));
         }
+    }
+
+    /// The tunnel metadata after `tun_dst`, as `format_flow_tunnel` prints it.
+    fn format_tunnel_extra(&self, s: &mut String) {
+        ip6_field(s, "tun_ipv6_src", self.tun_ipv6_src);
+        ip6_field(s, "tun_ipv6_dst", self.tun_ipv6_dst);
+        be16_field(s, "tun_gbp_id", self.tun_gbp_id);
+        if self.tun_gbp_flags.m != 0 {
+            let _ = write!(s, "tun_gbp_flags={},", c_hex(self.tun_gbp_flags.v.into()));
+        }
+        let [idx, ver, dir, hwid, gflags, gtype] = self.tun_et;
+        // Open vSwitch keeps no match on a zero value of these (its
+        // tunnel metadata reads 0 as absent).
+        let set = |x: Vm<u32>| x.m != 0 && x.v != 0;
+        if set(ver) {
+            let _ = write!(s, "tun_erspan_ver={},", ver.v);
+        }
+        if set(idx) && ver.v == 1 {
+            let _ = write!(s, "tun_erspan_idx={},", c_hex(idx.v.into()));
+        }
+        if set(dir) && ver.v == 2 {
+            let _ = write!(s, "tun_erspan_dir={},", dir.v);
+        }
+        if set(hwid) && ver.v == 2 {
+            let _ = write!(s, "tun_erspan_hwid={},", c_hex(hwid.v.into()));
+        }
+        if set(gflags) {
+            let _ = write!(s, "gtpu_flags={},", c_hex(gflags.v.into()));
+        }
+        if set(gtype) {
+            let _ = write!(s, "gtpu_msgtype={},", gtype.v);
+        }
+    }
+
+    /// The NSH header fields (the context words only for MD type 1), as
+    /// `format_nsh_masked` prints them.
+    fn format_nsh(&self, s: &mut String) {
+        let u8_field = |s: &mut String, name: &str, x: Vm<u32>| match x.m {
+            0 => {}
+            0xff => {
+                let _ = write!(s, "{name}={},", x.v);
+            }
+            m => {
+                let _ = write!(s, "{name}=0x{:02x}/0x{m:02x},", x.v);
+            }
+        };
+        let hex32 = |s: &mut String, name: &str, x: Vm<u32>| match x.m {
+            0 => {}
+            u32::MAX => {
+                let _ = write!(s, "{name}={:#x},", x.v);
+            }
+            m => {
+                let _ = write!(s, "{name}={:#x}/{m:#x},", x.v);
+            }
+        };
+        let n = &self.nsh;
+        for (name, i) in [("nsh_flags", 0), ("nsh_ttl", 9), ("nsh_mdtype", 1), ("nsh_np", 2)] {
+            u8_field(s, name, n[i]);
+        }
+        let spi = Vm { v: n[3].v, m: if n[3].m == 0x00ff_ffff { u32::MAX } else { n[3].m } };
+        hex32(s, "nsh_spi", spi);
+        u8_field(s, "nsh_si", n[4]);
+        if n[1].m == 0xff && n[1].v == 1 {
+            for (i, name) in ["nsh_c1", "nsh_c2", "nsh_c3", "nsh_c4"].iter().enumerate() {
+                hex32(s, name, n[5 + i]);
+            }
+        }
+    }
+
+    /// Transport ports, ICMP type and code, ND fields, TCP flags.
+    fn format_l4(&self, s: &mut String, dl_type: u16) {
+        let proto = self.nw_proto.v;
+        macro_rules! put {
+            ($($t:tt)*) => {{ let _ = write!(s, $($t)*); }};
+        }
         if dl_type == 0x0800 && proto == 1 {
-            be16_field(&mut s, "icmp_type", self.tp_src);
-            be16_field(&mut s, "icmp_code", self.tp_dst);
+            be16_field(s, "icmp_type", self.tp_src);
+            be16_field(s, "icmp_code", self.tp_dst);
         } else if dl_type == 0x86dd && proto == 58 {
-            be16_field(&mut s, "icmp_type", self.tp_src);
-            be16_field(&mut s, "icmp_code", self.tp_dst);
-            ip6_field(&mut s, "nd_target", self.nd_target);
-            eth_field(&mut s, "nd_sll", self.arp_sha);
-            eth_field(&mut s, "nd_tll", self.arp_tha);
+            be16_field(s, "icmp_type", self.tp_src);
+            be16_field(s, "icmp_code", self.tp_dst);
+            ip6_field(s, "nd_target", self.nd_target);
+            eth_field(s, "nd_sll", self.arp_sha);
+            eth_field(s, "nd_tll", self.arp_tha);
         } else {
-            be16_field(&mut s, "tp_src", self.tp_src);
-            be16_field(&mut s, "tp_dst", self.tp_dst);
+            be16_field(s, "tp_src", self.tp_src);
+            be16_field(s, "tp_dst", self.tp_dst);
         }
         if (dl_type == 0x0800 || dl_type == 0x86dd) && proto == 6 && self.tcp_flags.m != 0 {
             put!(
                 "tcp_flags={},",
                 flags_masked(tcp_flag_name, self.tcp_flags.v as u32, self.tcp_flags.m as u32 & 0x0fff, 0x0fff)
             );
+        }
+    }
+
+    /// Fields the view has no place for, raw.
+    fn format_unknown(&self, s: &mut String) {
+        macro_rules! put {
+            ($($t:tt)*) => {{ let _ = write!(s, $($t)*); }};
         }
         for f in &self.unknown {
             put!("{}={}", f.id.name(), hex_bytes(&f.value));
@@ -647,10 +827,6 @@ impl FlowView {
             }
             s.push(',');
         }
-        if s.ends_with(',') {
-            s.pop();
-        }
-        s
     }
 }
 
@@ -671,6 +847,15 @@ fn u64_masked(s: &mut String, name: &str, x: Vm<u64>) {
             let _ = write!(s, "/{}", cx(x.m));
         }
         s.push(',');
+    }
+}
+
+/// C's `%#x`: `0x`-prefixed hex, but a bare `0` for zero.
+fn c_hex(v: u64) -> String {
+    if v == 0 {
+        "0".into()
+    } else {
+        format!("{v:#x}")
     }
 }
 
@@ -712,7 +897,7 @@ pub fn match_fields(m: &Match, priority: u16) -> String {
 // Actions.
 
 /// A field value as `set_field` prints it (Open vSwitch's `mf_format`).
-fn field_value(f: &OxmField) -> String {
+pub(super) fn field_value(f: &OxmField) -> String {
     let Some(def) = f.id.def() else {
         let mut s = hex_bytes(&f.value);
         if let Some(m) = &f.mask {
@@ -792,7 +977,7 @@ fn subfield_width(id: OxmId) -> Option<u32> {
     id.action_def().map(|d| d.bits)
 }
 
-fn subfield(sf: &Subfield) -> String {
+pub(super) fn subfield(sf: &Subfield) -> String {
     let mut s = subfield_field_name(sf.field);
     let bits = subfield_width(sf.field);
     if bits.is_some() && sf.ofs == 0 && Some(sf.n_bits as u32) == bits {
@@ -1056,7 +1241,63 @@ pub fn action(a: &Action) -> String {
             None => format!("unknown_action(type=25,data={})", dotted_hex(body)),
         },
         Action::Unknown { ty, body } => format!("unknown_action(type={ty},data={})", dotted_hex(body)),
+        other => ext_action(other),
     }
+}
+
+/// The actions of `action::ext`, as `ovs-ofctl` prints them.
+fn ext_action(a: &Action) -> String {
+    match a {
+        Action::OutputReg { src, .. } => format!("output:{}", subfield(src)),
+        Action::OutputTrunc { port, max_len } => format!("output(port={},max_len={max_len})", port16(*port)),
+        Action::PopQueue => "pop_queue".into(),
+        Action::Exit => "exit".into(),
+        Action::DecNshTtl => "dec_nsh_ttl".into(),
+        Action::FinTimeout { idle, hard } => {
+            let mut parts = vec![];
+            if *idle != 0 {
+                parts.push(format!("idle_timeout={idle}"));
+            }
+            if *hard != 0 {
+                parts.push(format!("hard_timeout={hard}"));
+            }
+            format!("fin_timeout({})", parts.join(","))
+        }
+        Action::Clone(list) => format!("clone({})", actions_or_empty(list)),
+        Action::StackPush(sf) => format!("push:{}", subfield(sf)),
+        Action::StackPop(sf) => format!("pop:{}", subfield(sf)),
+        Action::PushMpls(e) => format!("push_mpls:0x{e:04x}"),
+        Action::PopMpls(e) => format!("pop_mpls:0x{e:04x}"),
+        Action::SetMplsTtl(t) => format!("set_mpls_ttl({t})"),
+        Action::DecMplsTtl => "dec_mpls_ttl".into(),
+        Action::Learn(l) => super::learn::format_learn(l),
+        Action::Bundle(b) => super::hash_actions::format_bundle(b),
+        Action::Multipath(m) => super::hash_actions::format_multipath(m),
+        Action::Encap(e) => super::encap::format_encap(e),
+        Action::Decap(pt) => super::encap::format_decap(*pt),
+        Action::CheckPktLarger { pkt_len, dst } => format!("check_pkt_larger({pkt_len})->{}", subfield(dst)),
+        Action::Sample(sm) => {
+            let mut s = format!(
+                "sample(probability={},collector_set_id={},obs_domain_id={},obs_point_id={}",
+                sm.probability, sm.collector_set_id, sm.obs_domain_id, sm.obs_point_id
+            );
+            if let Some(p) = sm.sampling_port {
+                let _ = write!(s, ",sampling_port={}", port16(p));
+            }
+            s.push_str(match sm.direction {
+                1 => ",ingress)",
+                2 => ",egress)",
+                _ => ")",
+            });
+            s
+        }
+        other => format!("{other:?}"),
+    }
+}
+
+/// Nested actions: empty prints as nothing (`clone()`), not `drop`.
+fn actions_or_empty(a: &[Action]) -> String {
+    a.iter().map(action).collect::<Vec<_>>().join(",")
 }
 
 /// An action list, comma-separated (`drop` when empty).

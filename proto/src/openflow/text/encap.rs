@@ -1,0 +1,123 @@
+//! `encap(...)` and `decap(...)` in both directions, as `ovs-ofctl` reads
+//! and prints them, and what they do to the packet type that later
+//! actions are checked against.
+
+use std::fmt::Write as _;
+
+use super::actions::Ctx;
+use super::lex::*;
+use crate::openflow::action::{Action, EdProp, Encap, PT_USE_NEXT_PROTO};
+
+/// Encap headers: (name, packet type).
+const HEADERS: &[(&str, u32)] =
+    &[("ethernet", 0), ("nsh", 0x1_894f), ("mpls", 0x1_8847), ("mpls_mc", 0x1_8848)];
+
+/// After an action leaves the packet with `packet_type`, later actions
+/// see its Ethertype (namespace 1) or an Ethernet frame (type (0,0)).
+fn set_packet_type(ctx: &mut Ctx, packet_type: u32) {
+    ctx.ethernet = packet_type == 0;
+    ctx.dl_type = (packet_type >> 16 == 1).then_some(packet_type as u16);
+}
+
+/// `encap(ethernet)`, `encap(nsh(md_type=1,tlv(CLASS,TYPE,0xHEX)))`, …
+pub(super) fn parse_encap(value: &str, ctx: &mut Ctx) -> R<Action> {
+    let Some(kv) = kvs(value)?.into_iter().next() else {
+        return fail_found(value, "an encap header (ethernet, nsh, mpls, mpls_mc)", "nothing");
+    };
+    let Some(&(_, packet_type)) = HEADERS.iter().find(|(n, _)| *n == kv.key) else {
+        return fail_found(kv.key, "an encap header (ethernet, nsh, mpls, mpls_mc)", kv.key);
+    };
+    let mut props = Vec::new();
+    for p in kvs(kv.value)? {
+        if kv.key != "nsh" {
+            return fail_found(p.key, format!("no properties for encap({})", kv.key), p.key);
+        }
+        props.push(match p.key {
+            "md_type" => match int_all(p.value) {
+                Some(t @ 1..=2) => EdProp::NshMdType(t as u8),
+                _ => return fail(p.value, "md_type 1 or 2"),
+            },
+            "tlv" => nsh_tlv(p.value)?,
+            _ => return fail_found(p.key, "md_type= or tlv(...) in encap(nsh(...))", p.key),
+        });
+    }
+    set_packet_type(ctx, packet_type);
+    Ok(Action::Encap(Box::new(Encap { hdr_size: 0, packet_type, props })))
+}
+
+/// `tlv(CLASS,TYPE,0xVALUE)`.
+fn nsh_tlv(v: &str) -> R<EdProp> {
+    let mut parts = v.splitn(3, ',');
+    let (Some(c), Some(t), Some(d)) = (parts.next(), parts.next(), parts.next()) else {
+        return fail(v, "tlv(CLASS,TYPE,0xVALUE)");
+    };
+    let class = num(c.trim(), "a TLV class (0 to 65535)")?;
+    let ty = num(t.trim(), "a TLV type (0 to 255)")?;
+    let hex = d.trim().strip_prefix("0x").unwrap_or(d.trim());
+    let data = hex_bytes(hex)?;
+    if data.len() > 127 {
+        return fail(d, "a TLV value of at most 127 bytes");
+    }
+    Ok(EdProp::NshTlv { class, ty, data })
+}
+
+/// `decap()` or `decap(packet_type(ns=N,type=T))`.
+pub(super) fn parse_decap(value: &str, ctx: &mut Ctx) -> R<Action> {
+    let mut packet_type = PT_USE_NEXT_PROTO;
+    if let Some(kv) = kvs(value)?.into_iter().next() {
+        if kv.key != "packet_type" {
+            return fail_found(kv.key, "packet_type(ns=N,type=T) in decap(...)", kv.key);
+        }
+        let f = kvs(kv.value)?;
+        let (Some(ns), Some(ty)) = (f.first().filter(|k| k.key == "ns"), f.get(1).filter(|k| k.key == "type")) else {
+            return fail(kv.value, "ns=N,type=T");
+        };
+        let ns: u32 = num(ns.value, "a namespace (0 or 1)")?;
+        if ns > 1 {
+            return fail(kv.value, "namespace 0 (OpenFlow) or 1 (Ethertype)");
+        }
+        packet_type = (ns << 16) | u32::from(num::<u16>(ty.value, "a type (0 to 65535)")?);
+    }
+    set_packet_type(ctx, packet_type);
+    Ok(Action::Decap(packet_type))
+}
+
+pub(super) fn format_encap(e: &Encap) -> String {
+    let name = HEADERS.iter().find(|(_, t)| *t == e.packet_type).map_or("UNKNOWN", |(n, _)| *n);
+    let mut s = format!("encap({name}");
+    if !e.props.is_empty() {
+        let props: Vec<String> = e
+            .props
+            .iter()
+            .map(|p| match p {
+                EdProp::NshMdType(t) => format!("md_type={t}"),
+                EdProp::NshTlv { class, ty, data } => {
+                    let mut t = format!("tlv(0x{class:04x},{ty},");
+                    match data.iter().position(|&b| b != 0) {
+                        None => t.push('0'),
+                        Some(i) => {
+                            let _ = write!(t, "0x{:x}", data[i]);
+                            data[i + 1..].iter().for_each(|b| {
+                                let _ = write!(t, "{b:02x}");
+                            });
+                        }
+                    }
+                    t.push(')');
+                    t
+                }
+            })
+            .collect();
+        let _ = write!(s, "({})", props.join(","));
+    }
+    s.push(')');
+    s
+}
+
+pub(super) fn format_decap(packet_type: u32) -> String {
+    if packet_type == PT_USE_NEXT_PROTO {
+        return "decap()".into();
+    }
+    let ty = packet_type & 0xffff;
+    let ty = if ty == 0 { "0".to_string() } else { format!("{ty:#x}") };
+    format!("decap(packet_type(ns={},type={ty}))", packet_type >> 16)
+}
