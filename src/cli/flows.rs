@@ -130,7 +130,7 @@ impl SwitchArgs {
             Some(b) if b.is_empty() || b.contains('/') || b.contains(':') => Err(CliError::Usage(format!(
                 "{b:?} is neither a bridge name nor an address (unix:PATH or tcp:HOST:PORT)"
             ))),
-            Some(b) => Ok(Addr::Unix(self.rundir.ovs_rundir.join(format!("{b}.mgmt")))),
+            Some(b) => Ok(Addr::bridge_mgmt(&self.rundir.ovs_rundir, b)),
         }
     }
 
