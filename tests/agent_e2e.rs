@@ -88,3 +88,67 @@ fn bad_cni_input_gets_cni_errors_and_creates_nothing() {
     let leases: Vec<_> = std::fs::read_dir(node.dir.join("ipam/podflow-test")).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
     assert!(leases.iter().all(|n| !n.to_string_lossy().starts_with("198.")), "a lease was left behind: {leases:?}");
 }
+
+/// TCP and UDP, not only ARP and ICMP: a veth leaves TCP/UDP checksums to
+/// the hardware (TX checksum offload), the userspace datapath forwards them
+/// unfinished and the receiver drops them, so without the agent turning
+/// offload off on netdev no TCP connection between pods is established.
+#[test]
+fn tcp_and_udp_cross_the_userspace_datapath() {
+    use podflow::host::netns::run_in_netns;
+    use std::io::{Read, Write};
+    use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
+    use std::time::Duration;
+
+    let Some(mut node) = Node::new("tcp") else { return };
+    node.start_agent();
+    let a = node.add_pod("a");
+    let b = node.add_pod("b");
+    let t = Duration::from_secs(5);
+
+    // TCP from pod a to a listener in `netns` at `ip`: 256 KiB out (many
+    // full-size segments), its length back.
+    let tcp = |netns: &str, ip: &str, from: &str| -> Result<u64, String> {
+        let at: SocketAddr = format!("{ip}:7070").parse().unwrap();
+        let listener = run_in_netns(Some(netns), move || Ok(TcpListener::bind(at)?)).map_err(|e| e.to_string())?;
+        let server = std::thread::spawn(move || -> std::io::Result<()> {
+            let (mut s, _) = listener.accept()?;
+            s.set_read_timeout(Some(Duration::from_secs(5)))?;
+            let mut n = 0u64;
+            let mut buf = [0u8; 16384];
+            loop {
+                match s.read(&mut buf)? {
+                    0 => break,
+                    k => n += k as u64,
+                }
+            }
+            s.write_all(&n.to_be_bytes())
+        });
+        let mut c = run_in_netns(Some(from), move || Ok(TcpStream::connect_timeout(&at, t)?)).map_err(|e| format!("connect to {at}: {e}"))?;
+        c.set_read_timeout(Some(t)).unwrap();
+        c.set_write_timeout(Some(t)).unwrap();
+        c.write_all(&vec![0x5a; 256 * 1024]).map_err(|e| format!("send to {at}: {e}"))?;
+        c.shutdown(Shutdown::Write).unwrap();
+        let mut n = [0u8; 8];
+        c.read_exact(&mut n).map_err(|e| format!("answer from {at}: {e}"))?;
+        server.join().unwrap().map_err(|e| format!("server at {at}: {e}"))?;
+        Ok(u64::from_be_bytes(n))
+    };
+    assert_eq!(tcp(&b.netns, &b.ip, &a.netns), Ok(256 * 1024), "TCP from pod a to pod b");
+    assert_eq!(tcp(&node.sb.netns, GATEWAY_IP, &a.netns), Ok(256 * 1024), "TCP from pod a to the gateway (the node)");
+
+    // UDP both ways between the pods.
+    let (a_at, b_at): (SocketAddr, SocketAddr) = (format!("{}:7071", a.ip).parse().unwrap(), format!("{}:7071", b.ip).parse().unwrap());
+    let ua = run_in_netns(Some(&a.netns), move || Ok(UdpSocket::bind(a_at)?)).unwrap();
+    let ub = run_in_netns(Some(&b.netns), move || Ok(UdpSocket::bind(b_at)?)).unwrap();
+    for s in [&ua, &ub] {
+        s.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    }
+    let mut buf = [0u8; 64];
+    // The first datagram may wait for ARP: up to three tries each way.
+    let mut delivered = |from: &UdpSocket, to: &UdpSocket, dst: SocketAddr| {
+        (0..3).any(|_| from.send_to(b"podflow", dst).is_ok() && matches!(to.recv_from(&mut buf), Ok((7, _))))
+    };
+    assert!(delivered(&ua, &ub, b_at), "UDP from pod a to pod b was not delivered");
+    assert!(delivered(&ub, &ua, a_at), "UDP from pod b to pod a was not delivered");
+}

@@ -43,6 +43,8 @@ pub struct DaemonConfig {
     /// Secondary bridge and its uplink NIC (`--secondary-bridge BR:IF`).
     pub secondary: Option<(String, String)>,
     pub secondary_allow_primary: bool,
+    /// `--disable-tx-checksum-offload`; on netdev it is done regardless.
+    pub disable_tx_checksum_offload: bool,
     /// `--secondary-probe ADDR` and `--keep-reachable ADDR` for its attach.
     pub secondary_probe: Option<std::net::IpAddr>,
     pub keep_reachable: Vec<std::net::IpAddr>,
@@ -298,7 +300,7 @@ async fn start(cfg: &DaemonConfig) -> Result<Running, DaemonError> {
     let dbops = OvsdbConfig { client: db.clone(), bridge: cfg.bridge.clone(), timeout: Duration::from_secs(10) };
     let counters = Arc::new(Counters::default());
     let switch = OpenFlowSwitch::new(sup.clone()).counting(counters.clone());
-    let agent = Arc::new(Agent::new(agent_cfg, switch, dbops, NetlinkHost).map_err(|e| DaemonError::Setup(e.msg))?);
+    let agent = Arc::new(Agent::new(agent_cfg, switch, dbops, NetlinkHost::new(cfg.datapath_type, cfg.disable_tx_checksum_offload)).map_err(|e| DaemonError::Setup(e.msg))?);
     agent.set_connected(None, Some(true)).await;
     if let Err(e) = agent.reconcile().await {
         tracing::error!(error = %e, "could not remove the ports and veths of pods without a record; a DEL of each still does");

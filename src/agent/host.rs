@@ -5,13 +5,26 @@
 
 use super::backend::{BackendError, HostOps, Plumbed};
 use crate::api::AddPod;
-use crate::host::{AddrFlags, Host, HostError, IpPrefix, NetnsTarget, Route};
+use crate::host::{ethtool, AddrFlags, Host, HostError, IpPrefix, NetnsTarget, Route};
+use crate::ovsdb::vswitch::DatapathType;
 use std::net::IpAddr;
 use std::path::Path;
 
 /// Netlink plumbing in the agent's own namespace and the pods'.
 #[derive(Debug, Clone, Default)]
-pub struct NetlinkHost;
+pub struct NetlinkHost {
+    /// Turn TX checksum offload off on both veth ends (see
+    /// [`crate::host::ethtool`]).
+    disable_tx_checksum: bool,
+}
+
+impl NetlinkHost {
+    /// On the userspace datapath TX checksum offload is always turned off:
+    /// it forwards a veth's unfinished TCP/UDP checksums as they are.
+    pub fn new(datapath: DatapathType, disable_tx_checksum_offload: bool) -> NetlinkHost {
+        NetlinkHost { disable_tx_checksum: disable_tx_checksum_offload || datapath == DatapathType::Netdev }
+    }
+}
 
 fn host_err(e: HostError) -> BackendError {
     BackendError::Other(e.to_string())
@@ -43,6 +56,13 @@ impl HostOps for NetlinkHost {
         }
         let peer = peer_tmp_name(host_ifname);
         let (host_link, _) = node.create_veth(host_ifname, &peer).await.map_err(host_err)?;
+        if self.disable_tx_checksum {
+            // Both ends, while both are still in the agent's namespace (the
+            // setting moves with the link).
+            for ifname in [host_ifname, peer.as_str()] {
+                ethtool::set_tx_checksum(ifname, false).map_err(host_err)?;
+            }
+        }
         node.move_link(&peer, NetnsTarget::Path(Path::new(&req.netns))).await.map_err(host_err)?;
 
         let pod = Host::open_path(Path::new(&req.netns)).await.map_err(host_err)?;

@@ -64,6 +64,11 @@ pub struct AgentArgs {
     /// Allow the secondary bridge's NIC to be the node's primary interface.
     #[arg(long, env = "PODFLOW_SECONDARY_ALLOW_PRIMARY")]
     pub secondary_allow_primary: bool,
+    /// Turn TX checksum offload off on both ends of every pod's veth, also on
+    /// the kernel datapath (always done on netdev, whose userspace datapath
+    /// forwards the veth's unfinished TCP/UDP checksums as they are).
+    #[arg(long, env = "PODFLOW_DISABLE_TX_CHECKSUM_OFFLOAD")]
+    pub disable_tx_checksum_offload: bool,
     /// Address the secondary bridge's attach probes [default: its NIC's gateway].
     #[arg(long, env = "PODFLOW_SECONDARY_PROBE", value_name = "ADDR")]
     pub secondary_probe: Option<std::net::IpAddr>,
@@ -117,6 +122,7 @@ pub async fn run_agent(a: AgentArgs) -> Result<ExitCode, CliError> {
     let cfg = DaemonConfig {
         secondary,
         secondary_allow_primary: a.secondary_allow_primary,
+        disable_tx_checksum_offload: a.disable_tx_checksum_offload,
         secondary_probe: a.secondary_probe,
         keep_reachable: a.keep_reachable.clone(),
         ovsdb: a.ovsdb.clone().unwrap_or_else(|| format!("unix:{}", a.ovs_rundir.join("db.sock").display())),

@@ -13,6 +13,7 @@
 //! [`HostError`]. It never shells out to `ip`.
 
 mod error;
+pub mod ethtool;
 pub mod netns;
 mod types;
 pub mod wire;
