@@ -26,17 +26,13 @@ use podflow_proto::openflow::bundle::flags;
 use podflow_proto::openflow::Message;
 use std::io::Write;
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BRIDGE: &str = "br-int";
-
-fn bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    // target/release/examples/agent_bench → target/release/<name>
-    exe.parent().unwrap().parent().unwrap().join(name)
-}
+#[path = "common/mod.rs"]
+mod common;
+use common::{bin, spawn_agent, BRIDGE};
 
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
@@ -44,21 +40,7 @@ fn median(v: &mut [f64]) -> f64 {
 }
 
 fn start_agent(sb: &Sandbox, state: &Path, cidr: &str) -> Child {
-    let log = std::fs::File::create(state.with_extension("log")).unwrap();
-    let c = Command::new("ip")
-        .args(["netns", "exec", &sb.netns])
-        .arg(bin("podflow"))
-        .args(["agent", "--bridge", BRIDGE, "--datapath-type", "netdev", "--pod-cidr", cidr, "--gate-deadline", "0"])
-        .arg("--ovs-rundir")
-        .arg(&sb.dir)
-        .arg("--state-dir")
-        .arg(state)
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap();
+    let c = spawn_agent(sb, state, cidr, &["--gate-deadline", "0"]);
     let sock = state.join("podflow.sock");
     let t0 = Instant::now();
     loop {

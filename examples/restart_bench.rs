@@ -24,18 +24,15 @@ use podflow::api::{self, Request, Response};
 use podflow::cni::runtime;
 use podflow::ovsdb::vswitch::FlowRestoreWaitLog;
 use podflow::sandbox::Sandbox;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Child;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-const BRIDGE: &str = "br-int";
-const CIDR: &str = "198.18.0.0/24";
+#[path = "common/mod.rs"]
+mod common;
+use common::{bin, spawn_agent, BRIDGE};
 
-fn bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    // target/release/examples/restart_bench → target/release/<name>
-    exe.parent().unwrap().parent().unwrap().join(name)
-}
+const CIDR: &str = "198.18.0.0/24";
 
 fn unix_ns() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64
@@ -64,22 +61,7 @@ impl Drop for Agent {
 }
 
 fn start_agent(sb: &Sandbox, state: &Path) -> Agent {
-    let log = std::fs::File::create(state.with_extension("log")).unwrap();
-    let c = Command::new("ip")
-        .args(["netns", "exec", &sb.netns])
-        .arg(bin("podflow"))
-        .args(["agent", "--bridge", BRIDGE, "--datapath-type", "netdev", "--pod-cidr", CIDR])
-        .arg("--ovs-rundir")
-        .arg(&sb.dir)
-        .arg("--state-dir")
-        .arg(state)
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let agent = Agent(c);
+    let agent = Agent(spawn_agent(sb, state, CIDR, &[]));
     let sock = state.join("podflow.sock");
     wait(|| ready(&sock), Duration::from_secs(60), "the agent to be ready");
     agent
