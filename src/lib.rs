@@ -5,6 +5,7 @@
 //! - [`openflow`] and [`ovsdb`]: async sessions to `ovs-vswitchd` and
 //!   `ovsdb-server` (sockets, time, reconnects; no pods), both reaching
 //!   their daemon through [`dial`] (one address type, one reconnect policy).
+//! - [`peers`]: the other nodes (sources: file, Kubernetes).
 //! - [`host`]: netlink (links, veths, namespaces, addresses, routes) and
 //!   [`probe`]: the ARP prober; both can act inside a named netns.
 //! - `podflow_proto`: sans-IO wire formats.
@@ -19,6 +20,7 @@ pub mod demo;
 pub mod dial;
 pub mod host;
 pub mod openflow;
+pub mod peers;
 pub mod ovsdb;
 pub mod pipeline;
 pub mod probe;
