@@ -11,20 +11,20 @@
 //! changes the switch in the read-only commands (`dump-flows`,
 //! `diff-flows`, `dump-ports`).
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use podflow_proto::openflow::bundle::flags as bundle_flags;
 use podflow_proto::openflow::flow::{flags as flow_flags, FlowDesc, FlowMod, FlowModCommand, FlowStatsRequest};
 use podflow_proto::openflow::message::Message;
-use podflow_proto::openflow::multipart::{MultipartReply, MultipartReplyBody, MultipartRequest, MultipartRequestBody, PortStats, MORE};
+use podflow_proto::openflow::multipart::{MultipartReply, MultipartReplyBody, MultipartRequest, MultipartRequestBody, PortStats};
 use podflow_proto::openflow::text::diff::Comparison;
-use podflow_proto::openflow::text::{parse, print, PrintOptions};
+use podflow_proto::openflow::text::{parse, print, with_port_names, ParseError, PrintOptions};
 
-use crate::openflow::{Addr, BundleError, MessageError, OfError, Session, SessionConfig};
+use crate::openflow::{BundleError, MessageError, Session};
 
-use super::{CliError, RunDir};
+use super::switch::{apply, emit, parse_named, reply_header, session_failed, SwitchArgs};
+use super::CliError;
 
 /// `ovs-ofctl dump-flows` prints the xid of *its* request, which is 2
 /// without a MATCH argument and 6 with one (it makes other requests
@@ -45,7 +45,8 @@ The output is byte for byte that of `ovs-ofctl -O OpenFlow15 dump-flows`, with o
 `OFPST_FLOW reply` header per reply message (`flags=[more]` on all but the last). The xid in
 the header is the one ovs-ofctl prints (0x2, or 0x6 with a MATCH, --table or --cookie), not
 podflow's own, so that the two outputs diff cleanly. Flows come in the switch's order. Ports
-are printed as numbers, as ovs-ofctl does when its output is not a terminal.
+are printed as numbers, as ovs-ofctl does when its output is not a terminal; --names prints
+the bridge's port names instead (and, like ovs-ofctl, no header). MATCH may name ports.
 
 Examples:
   podflow dump-flows br-int
@@ -66,14 +67,29 @@ Examples:
   printf 'table=0,priority=10,actions=drop\\n' | podflow add-flows br-int -";
 
 pub const DEL_FLOWS_HELP: &str = "\
-Deletes (non-strict) every flow matching MATCH in the ovs-ofctl syntax (with table=N,
-cookie=VALUE/MASK, out_port=P, out_group=G); without MATCH, every flow of every table.
-podflow returns after the switch's BARRIER reply, i.e. once the flows are gone.
-Exit status: 0 done, 1 refused or not sent, 3 outcome unknown (connection lost after sending).
+Deletes every flow matching MATCH in the ovs-ofctl syntax (with table=N, cookie=VALUE/MASK,
+out_port=P, out_group=G); without MATCH, every flow of every table. With --strict only the
+flow whose match and priority (priority=N, default 32768) are exactly these. Ports may be
+named (in_port=veth1). podflow returns after the switch's BARRIER reply, i.e. once the flows
+are gone. Exit status: 0 done, 1 refused or not sent, 3 outcome unknown (connection lost
+after sending).
 
 Examples:
   podflow del-flows br-int
-  podflow del-flows br-int 'table=10,cookie=0x5/-1'";
+  podflow del-flows br-int 'table=10,cookie=0x5/-1'
+  podflow del-flows br-int --strict 'table=10,priority=100,in_port=veth1'";
+
+pub const MOD_FLOWS_HELP: &str = "\
+Changes the actions (and timeouts and flags) of every flow matching FLOW's match, like
+`ovs-ofctl -O OpenFlow15 mod-flows`; with --strict only of the flow whose match and priority
+are exactly FLOW's. The table defaults to 0. If no flow matches, the switch adds FLOW. As in
+OpenFlow 1.5, a cookie without a mask is not changed (cookie=V/M selects flows by cookie).
+podflow returns after the switch's BARRIER reply. Exit status: 0 done, 1 refused or not
+sent, 3 outcome unknown (connection lost after sending).
+
+Examples:
+  podflow mod-flows br-int 'table=10,ip,actions=drop'
+  podflow mod-flows br-int --strict 'table=10,priority=100,in_port=veth1,actions=output:veth2'";
 
 pub const REPLACE_FLOWS_HELP: &str = "\
 Reads the switch's flows, compares them with FILE (flows are the same when table, priority and
@@ -105,54 +121,6 @@ Examples:
   podflow dump-ports br-int LOCAL
   podflow dump-ports br-int pod-a1b2c3";
 
-/// Which switch to talk to.
-#[derive(Debug, clap::Args)]
-pub struct SwitchArgs {
-    /// Bridge name (socket <ovs-rundir>/<bridge>.mgmt), or unix:PATH or tcp:HOST:PORT.
-    #[arg(value_name = "TARGET")]
-    pub target: String,
-    #[command(flatten)]
-    pub rundir: RunDir,
-    /// Seconds to wait for the connection and for each answer of the switch.
-    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
-    pub timeout: u64,
-}
-
-impl SwitchArgs {
-    /// Bridge name when TARGET is one.
-    fn bridge(&self) -> Option<&str> {
-        (!self.target.starts_with("unix:") && !self.target.starts_with("tcp:")).then_some(self.target.as_str())
-    }
-
-    fn addr(&self) -> Result<Addr, CliError> {
-        match self.bridge() {
-            None => self.target.parse().map_err(|e: crate::dial::AddrError| CliError::Usage(e.to_string())),
-            Some(b) if b.is_empty() || b.contains('/') || b.contains(':') => Err(CliError::Usage(format!(
-                "{b:?} is neither a bridge name nor an address (unix:PATH or tcp:HOST:PORT)"
-            ))),
-            Some(b) => Ok(Addr::bridge_mgmt(&self.rundir.ovs_rundir, b)),
-        }
-    }
-
-    async fn connect(&self) -> Result<Session, CliError> {
-        let addr = self.addr()?;
-        let t = Duration::from_secs(self.timeout.max(1));
-        let mut config = SessionConfig { connect_timeout: t, ..SessionConfig::default() };
-        config.timing.request_timeout = t;
-        match Session::connect(&addr, config).await {
-            Ok(s) => Ok(s),
-            Err(e) => match (&addr, self.bridge()) {
-                (Addr::Unix(p), Some(b)) if !p.exists() => Err(CliError::Failed(format!(
-                    "bridge {b} has no management socket {} (is ovs-vswitchd running with this bridge? \
-                     --ovs-rundir or OVS_RUNDIR names another run directory)",
-                    p.display()
-                ))),
-                _ => Err(CliError::Failed(e.to_string())),
-            },
-        }
-    }
-}
-
 /// `dump-flows` arguments.
 #[derive(Debug, clap::Args)]
 pub struct DumpFlowsArgs {
@@ -170,6 +138,9 @@ pub struct DumpFlowsArgs {
     /// Leave out cookie, duration, table, counters and ages (and the header), like ovs-ofctl --no-stats.
     #[arg(long)]
     pub no_stats: bool,
+    /// Show ports by name (the bridge's port names), like ovs-ofctl --names; no header then.
+    #[arg(long)]
+    pub names: bool,
 }
 
 /// `del-flows` arguments.
@@ -180,6 +151,22 @@ pub struct DelFlowsArgs {
     /// Delete only flows matching this (ovs-ofctl syntax, with table=, cookie=V/M, out_port=, out_group=).
     #[arg(value_name = "MATCH")]
     pub r#match: Option<String>,
+    /// Only the flow with exactly this match and priority (DELETE_STRICT).
+    #[arg(long)]
+    pub strict: bool,
+}
+
+/// `mod-flows` arguments.
+#[derive(Debug, clap::Args)]
+pub struct ModFlowsArgs {
+    #[command(flatten)]
+    pub switch: SwitchArgs,
+    /// The flows to change and their new actions (ovs-ofctl syntax, `…,actions=…`).
+    #[arg(value_name = "FLOW")]
+    pub flow: String,
+    /// Only the flow with exactly this match and priority (MODIFY_STRICT).
+    #[arg(long)]
+    pub strict: bool,
 }
 
 /// Arguments of the commands that read a flow file.
@@ -193,47 +180,13 @@ pub struct FileArgs {
 }
 
 // ---------------------------------------------------------------------------
-// Output.
-
-/// Writes `s` to standard output. A closed pipe (`| head`) ends the
-/// command quietly.
-fn emit(s: &str) -> Result<(), CliError> {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(s.as_bytes()).and_then(|_| out.flush()) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(CliError::Failed(format!("cannot write to standard output: {e}"))),
-    }
-}
-
-/// The header `ovs-ofctl` prints for one multipart reply message.
-fn reply_header(what: &str, xid: u32, flags: u16) -> String {
-    let mut s = format!("{what} reply (OF1.5) (xid={xid:#x}):");
-    if flags != 0 {
-        s.push_str(" flags=");
-        if flags & MORE != 0 {
-            s.push_str("[more]");
-        }
-        let rest = flags & !MORE;
-        if rest != 0 {
-            s.push_str(&format!("[***unknown flags 0x{rest:04x}***]"));
-        }
-    }
-    s
-}
-
-fn session_failed(e: OfError) -> CliError {
-    CliError::Failed(e.to_string())
-}
-
-// ---------------------------------------------------------------------------
 // dump-flows
 
 impl DumpFlowsArgs {
-    fn request(&self) -> Result<FlowStatsRequest, CliError> {
+    pub(super) fn request(&self) -> Result<FlowStatsRequest, ParseErrorIn> {
         let mut req = FlowStatsRequest::default();
         if let Some(m) = &self.r#match {
-            let c = parse::flow_criteria(m).map_err(|e| CliError::Usage(format!("MATCH {m:?}: {e}")))?;
+            let c = parse::flow_criteria(m).map_err(|e| ParseErrorIn("MATCH", m.clone(), e))?;
             req = criteria_request(c);
         }
         if let Some(t) = self.table {
@@ -241,11 +194,20 @@ impl DumpFlowsArgs {
         }
         if let Some(c) = &self.cookie {
             let spec = if c.contains('/') { c.clone() } else { format!("{c}/-1") };
-            let f = parse::flow_criteria(&format!("cookie={spec}")).map_err(|e| CliError::Usage(format!("--cookie {c:?}: {e}")))?;
+            let f = parse::flow_criteria(&format!("cookie={spec}")).map_err(|e| ParseErrorIn("--cookie", c.clone(), e))?;
             req.cookie = f.cookie;
             req.cookie_mask = f.cookie_mask;
         }
         Ok(req)
+    }
+}
+
+/// A command-line argument that does not parse: (which, text, why).
+pub(super) struct ParseErrorIn(&'static str, String, ParseError);
+
+impl From<ParseErrorIn> for CliError {
+    fn from(ParseErrorIn(what, text, e): ParseErrorIn) -> CliError {
+        CliError::Usage(format!("{what} {text:?}: {e}"))
     }
 }
 
@@ -274,23 +236,32 @@ async fn flow_parts(s: &Session, req: FlowStatsRequest) -> Result<Vec<(u16, Vec<
 
 /// `podflow dump-flows`.
 pub async fn dump_flows(a: DumpFlowsArgs) -> Result<ExitCode, CliError> {
-    let req = a.request()?;
     let s = a.switch.connect().await?;
+    let req = parse_named(&s, || a.request()).await??;
+    let names = if a.names { Some(SwitchArgs::port_map(&s).await?) } else { None };
     let parts = flow_parts(&s, req).await?;
     s.close();
     let xid = if a.r#match.is_some() || a.table.is_some() || a.cookie.is_some() { OFCTL_XID_WITH_MATCH } else { OFCTL_XID };
     let opts = PrintOptions { stats: !a.no_stats };
-    let mut o = String::with_capacity(parts.iter().map(|p| p.1.len()).sum::<usize>() * 200);
-    for (flags, flows) in &parts {
-        if opts.stats {
-            o.push_str(&reply_header("OFPST_FLOW", xid, *flags));
-            o.push('\n');
+    let print_all = || {
+        let mut o = String::with_capacity(parts.iter().map(|p| p.1.len()).sum::<usize>() * 200);
+        for (flags, flows) in &parts {
+            // ovs-ofctl prints reply headers only for a plain dump.
+            if opts.stats && names.is_none() {
+                o.push_str(&reply_header("OFPST_FLOW", xid, *flags));
+                o.push('\n');
+            }
+            for f in flows {
+                o.push_str(&print::flow_desc(f, &opts));
+                o.push('\n');
+            }
         }
-        for f in flows {
-            o.push_str(&print::flow_desc(f, &opts));
-            o.push('\n');
-        }
-    }
+        o
+    };
+    let o = match &names {
+        Some(m) => with_port_names(m, print_all),
+        None => print_all(),
+    };
     emit(&o)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -307,9 +278,10 @@ struct FlowFile {
 }
 
 impl FlowFile {
-    /// Reads and parses `name` (`-`: standard input). `after` ends a
-    /// syntax error's sentence (e.g. "; nothing was sent to the switch").
-    fn read(name: &str, after: &str) -> Result<FlowFile, CliError> {
+    /// Reads `name` (`-`: standard input) and parses it, with the
+    /// bridge's port names when it names ports. `after` ends a syntax
+    /// error's sentence (e.g. "; nothing was sent to the switch").
+    async fn read(s: &Session, name: &str, after: &str) -> Result<FlowFile, CliError> {
         let mut text = String::new();
         let res = if name == "-" {
             std::io::stdin().read_to_string(&mut text).map(|_| ())
@@ -318,7 +290,7 @@ impl FlowFile {
         };
         let shown = if name == "-" { "standard input".to_string() } else { name.to_string() };
         res.map_err(|e| CliError::Failed(format!("cannot read {shown}: {e}")))?;
-        let flows = parse::flows_file(&text).map_err(|e| {
+        let flows = parse_named(s, || parse::flows_file(&text)).await?.map_err(|e| {
             let line = e.line.and_then(|l| text.lines().nth(l.checked_sub(1)?)).map(str::trim_end).unwrap_or("");
             CliError::Usage(format!("{shown}: {e}, in `{line}`{after}"))
         })?;
@@ -340,7 +312,7 @@ impl FlowFile {
 
 /// Turns a failed bundle into one sentence, naming each refused message
 /// with `describe(index)`.
-fn bundle_failed(e: BundleError, describe: impl Fn(usize) -> String) -> CliError {
+pub(super) fn bundle_failed(e: BundleError, describe: impl Fn(usize) -> String) -> CliError {
     let list = |errors: &[MessageError]| {
         let mut v: Vec<String> = errors.iter().take(10).map(|m| format!("{}: {}", describe(m.index), m.error)).collect();
         if errors.len() > 10 {
@@ -377,8 +349,8 @@ fn bundle_failed(e: BundleError, describe: impl Fn(usize) -> String) -> CliError
 
 /// `podflow add-flows`.
 pub async fn add_flows(a: FileArgs) -> Result<ExitCode, CliError> {
-    let file = FlowFile::read(&a.file, "; nothing was sent to the switch")?;
     let s = a.switch.connect().await?;
+    let file = FlowFile::read(&s, &a.file, "; nothing was sent to the switch").await?;
     if !file.flows.is_empty() {
         let msgs: Vec<Message> = file.flows.iter().map(|(_, fm)| Message::FlowMod(fm.clone())).collect();
         let res = s.bundle(&msgs, bundle_flags::ATOMIC | bundle_flags::ORDERED).await;
@@ -390,31 +362,29 @@ pub async fn add_flows(a: FileArgs) -> Result<ExitCode, CliError> {
 }
 
 // ---------------------------------------------------------------------------
-// del-flows
+// del-flows and mod-flows
 
-/// `podflow del-flows`: a non-strict DELETE, then a barrier; an error the
-/// switch sends for the delete arrives before the barrier reply.
+/// `podflow del-flows`: a DELETE (or DELETE_STRICT), then a barrier; an
+/// error the switch sends for the delete arrives before the barrier reply.
 pub async fn del_flows(a: DelFlowsArgs) -> Result<ExitCode, CliError> {
-    let fm = match &a.r#match {
-        Some(m) => parse::flow_criteria(m).map_err(|e| CliError::Usage(format!("MATCH {m:?}: {e}")))?,
-        None => parse::flow_criteria("").map_err(|e| CliError::Usage(e.to_string()))?,
-    };
     let s = a.switch.connect().await?;
-    let mut events = s.subscribe();
-    let xid = s.send(&Message::FlowMod(fm)).map_err(session_failed)?;
-    if let Err(e) = s.barrier().await {
-        return Err(match e {
-            e @ (OfError::Disconnected(_) | OfError::Timeout { .. }) => CliError::OutcomeUnknown(format!(
-                "the delete was sent but not acknowledged ({e}); some or all matching flows may have been deleted"
-            )),
-            e => session_failed(e),
-        });
-    }
-    while let Ok(ev) = events.try_recv() {
-        if let (true, Message::Error(err)) = (ev.xid == xid, &ev.message) {
-            return Err(CliError::Failed(format!("the switch refused the delete: {err}")));
-        }
-    }
+    let m = a.r#match.clone().unwrap_or_default();
+    let fm = parse_named(&s, || parse::flow_delete(&m, a.strict)).await?.map_err(|e| ParseErrorIn("MATCH", m.clone(), e))?;
+    apply(&s, &Message::FlowMod(fm), "delete").await.map_err(|e| match e {
+        CliError::OutcomeUnknown(_) => CliError::OutcomeUnknown(
+            "the delete was sent but not acknowledged; some or all matching flows may have been deleted".into(),
+        ),
+        e => e,
+    })?;
+    s.close();
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `podflow mod-flows`: a MODIFY (or MODIFY_STRICT) and a barrier.
+pub async fn mod_flows(a: ModFlowsArgs) -> Result<ExitCode, CliError> {
+    let s = a.switch.connect().await?;
+    let fm = parse_named(&s, || parse::flow_modify(&a.flow, a.strict)).await?.map_err(|e| ParseErrorIn("FLOW", a.flow.clone(), e))?;
+    apply(&s, &Message::FlowMod(fm), "flow modification").await?;
     s.close();
     Ok(ExitCode::SUCCESS)
 }
@@ -434,8 +404,8 @@ fn compare(switch: Vec<FlowDesc>, file: &FlowFile) -> Result<Comparison, CliErro
 
 /// `podflow diff-flows`.
 pub async fn diff_flows(a: FileArgs) -> Result<ExitCode, CliError> {
-    let file = FlowFile::read(&a.file, "")?;
     let s = a.switch.connect().await?;
+    let file = FlowFile::read(&s, &a.file, "").await?;
     let flows: Vec<FlowDesc> = flow_parts(&s, FlowStatsRequest::default()).await?.into_iter().flat_map(|p| p.1).collect();
     s.close();
     let o = compare(flows, &file)?.diff_lines();
@@ -445,8 +415,8 @@ pub async fn diff_flows(a: FileArgs) -> Result<ExitCode, CliError> {
 
 /// `podflow replace-flows`.
 pub async fn replace_flows(a: FileArgs) -> Result<ExitCode, CliError> {
-    let file = FlowFile::read(&a.file, "; nothing was sent to the switch")?;
     let s = a.switch.connect().await?;
+    let file = FlowFile::read(&s, &a.file, "; nothing was sent to the switch").await?;
     let flows: Vec<FlowDesc> = flow_parts(&s, FlowStatsRequest::default()).await?.into_iter().flat_map(|p| p.1).collect();
     let cmp = compare(flows, &file)?;
 
@@ -596,6 +566,9 @@ pub async fn dump_ports(a: DumpPortsArgs) -> Result<ExitCode, CliError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::RunDir;
+    use crate::openflow::{Addr, OfError};
+    use podflow_proto::openflow::multipart::MORE;
 
     #[test]
     fn headers_like_ovs_ofctl() {

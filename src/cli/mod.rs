@@ -4,6 +4,9 @@
 
 pub mod agent;
 pub mod flows;
+pub mod groups;
+pub mod switch;
+pub mod tables;
 pub mod ovsdb;
 pub mod arping;
 pub mod uplink;
@@ -95,6 +98,9 @@ pub enum Command {
     /// Delete the flows matching MATCH (all flows without it); waits for the switch's acknowledgement.
     #[command(after_help = flows::DEL_FLOWS_HELP)]
     DelFlows(flows::DelFlowsArgs),
+    /// Change the actions of matching flows (like ovs-ofctl mod-flows).
+    #[command(after_help = flows::MOD_FLOWS_HELP)]
+    ModFlows(flows::ModFlowsArgs),
     /// Make the switch's flows equal to a file, sending only the difference in one atomic bundle.
     #[command(after_help = flows::REPLACE_FLOWS_HELP)]
     ReplaceFlows(flows::FileArgs),
@@ -104,6 +110,38 @@ pub enum Command {
     /// Run the restart demo: a private Open vSwitch, the agent, three pods, ARP probes, an ovs-vswitchd restart, its timeline.
     #[command(after_help = demo::DEMO_HELP)]
     Demo(demo::DemoArgs),
+    /// Print the switch's groups like `ovs-ofctl -O OpenFlow15 dump-groups`.
+    #[command(after_help = groups::GROUPS_HELP)]
+    DumpGroups(groups::DumpGroupsArgs),
+    /// Add one group; waits for the switch's acknowledgement.
+    #[command(after_help = groups::GROUPS_HELP)]
+    AddGroup(groups::TextArgs),
+    /// Add every group of a file (one per line) in one atomic bundle.
+    #[command(after_help = groups::GROUPS_HELP)]
+    AddGroups(groups::GroupFileArgs),
+    /// Replace a group's type and buckets.
+    #[command(after_help = groups::GROUPS_HELP)]
+    ModGroup(groups::TextArgs),
+    /// Delete one group (group_id=N), or every group.
+    #[command(after_help = groups::GROUPS_HELP)]
+    DelGroups(groups::MaybeTextArgs),
+    /// Print the switch's meters like `ovs-ofctl -O OpenFlow15 dump-meters`.
+    #[command(after_help = groups::METERS_HELP)]
+    DumpMeters(groups::MaybeTextArgs),
+    /// Add one meter; waits for the switch's acknowledgement.
+    #[command(after_help = groups::METERS_HELP)]
+    AddMeter(groups::TextArgs),
+    /// Replace a meter's flags and bands.
+    #[command(after_help = groups::METERS_HELP)]
+    ModMeter(groups::TextArgs),
+    /// Delete one meter (meter=N), or every meter.
+    #[command(after_help = groups::METERS_HELP)]
+    DelMeter(groups::MaybeTextArgs),
+    /// Print table counters like `ovs-ofctl -O OpenFlow15 dump-tables`.
+    DumpTables(switch::SwitchArgs),
+    /// Print the aggregate counters of matching flows like `ovs-ofctl -O OpenFlow15 dump-aggregate`.
+    #[command(after_help = flows::DUMP_FLOWS_HELP)]
+    DumpAggregate(flows::DumpFlowsArgs),
     /// Print port counters like `ovs-ofctl -O OpenFlow15 dump-ports`.
     #[command(after_help = flows::DUMP_PORTS_HELP)]
     DumpPorts(flows::DumpPortsArgs),
@@ -129,9 +167,21 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::DumpFlows(a) => flows::dump_flows(a).await,
         Command::AddFlows(a) => flows::add_flows(a).await,
         Command::DelFlows(a) => flows::del_flows(a).await,
+        Command::ModFlows(a) => flows::mod_flows(a).await,
         Command::ReplaceFlows(a) => flows::replace_flows(a).await,
         Command::DiffFlows(a) => flows::diff_flows(a).await,
         Command::DumpPorts(a) => flows::dump_ports(a).await,
+        Command::DumpGroups(a) => groups::dump_groups(a).await,
+        Command::AddGroup(a) => groups::add_group(a).await,
+        Command::AddGroups(a) => groups::add_groups(a).await,
+        Command::ModGroup(a) => groups::mod_group(a).await,
+        Command::DelGroups(a) => groups::del_groups(a).await,
+        Command::DumpMeters(a) => groups::dump_meters(a).await,
+        Command::AddMeter(a) => groups::add_meter(a).await,
+        Command::ModMeter(a) => groups::mod_meter(a).await,
+        Command::DelMeter(a) => groups::del_meter(a).await,
+        Command::DumpTables(a) => tables::dump_tables(a).await,
+        Command::DumpAggregate(a) => tables::dump_aggregate(a).await,
         Command::Uplink(c) => uplink::run(c).await,
         Command::Demo(a) => demo::run(a).await,
     }

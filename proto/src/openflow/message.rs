@@ -4,6 +4,7 @@ use super::bundle::{BundleAdd, BundleControl};
 use super::error::ErrorMsg;
 use super::flow::{FlowMod, FlowRemoved};
 use super::group::GroupMod;
+use super::meter::MeterMod;
 use super::multipart::{MultipartReply, MultipartRequest};
 use super::packet::{PacketIn, PacketOut};
 use super::port::{PortMod, PortStatus};
@@ -40,6 +41,7 @@ pub mod types {
     pub const MULTIPART_REPLY: u8 = 19;
     pub const BARRIER_REQUEST: u8 = 20;
     pub const BARRIER_REPLY: u8 = 21;
+    pub const METER_MOD: u8 = 29;
     pub const BUNDLE_CONTROL: u8 = 33;
     pub const BUNDLE_ADD_MESSAGE: u8 = 34;
 }
@@ -101,6 +103,7 @@ pub enum Message {
     FlowMod(FlowMod),
     GroupMod(GroupMod),
     PortMod(PortMod),
+    MeterMod(MeterMod),
     MultipartRequest(MultipartRequest),
     MultipartReply(MultipartReply),
     BarrierRequest,
@@ -132,6 +135,7 @@ impl Message {
             Message::FlowMod(_) => FLOW_MOD,
             Message::GroupMod(_) => GROUP_MOD,
             Message::PortMod(_) => PORT_MOD,
+            Message::MeterMod(_) => METER_MOD,
             Message::MultipartRequest(_) => MULTIPART_REQUEST,
             Message::MultipartReply(_) => MULTIPART_REPLY,
             Message::BarrierRequest => BARRIER_REQUEST,
@@ -162,6 +166,7 @@ impl Message {
             Message::FlowMod(_) => "FLOW_MOD",
             Message::GroupMod(_) => "GROUP_MOD",
             Message::PortMod(_) => "PORT_MOD",
+            Message::MeterMod(_) => "METER_MOD",
             Message::MultipartRequest(_) => "MULTIPART_REQUEST",
             Message::MultipartReply(_) => "MULTIPART_REPLY",
             Message::BarrierRequest => "BARRIER_REQUEST",
@@ -234,6 +239,7 @@ impl Message {
             Message::FlowMod(f) => f.encode(out),
             Message::GroupMod(g) => g.encode(out),
             Message::PortMod(p) => p.encode(out),
+            Message::MeterMod(m) => m.encode(out),
             Message::MultipartRequest(m) => m.encode(out),
             Message::MultipartReply(m) => m.encode(out),
             Message::BundleControl(b) => b.encode(out),
@@ -293,6 +299,7 @@ impl Message {
             FLOW_MOD => Message::FlowMod(FlowMod::decode(r)?),
             GROUP_MOD => Message::GroupMod(GroupMod::decode(r)?),
             PORT_MOD => Message::PortMod(PortMod::decode(r)?),
+            METER_MOD => Message::MeterMod(MeterMod::decode(r)?),
             MULTIPART_REQUEST => Message::MultipartRequest(MultipartRequest::decode(r)?),
             MULTIPART_REPLY => Message::MultipartReply(MultipartReply::decode(r)?),
             BARRIER_REQUEST => return empty(r, Message::BarrierRequest, "barrier_request"),

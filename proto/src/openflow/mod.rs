@@ -14,6 +14,7 @@ pub mod flow;
 pub mod group;
 pub mod instruction;
 pub mod message;
+pub mod meter;
 pub mod multipart;
 pub mod oxm;
 pub mod oxs;

@@ -1,8 +1,10 @@
 //! MULTIPART requests and replies: flow desc, aggregate, table stats, port
-//! stats, port desc. A reply may span several messages; each carries
+//! stats, port desc, group desc, meter desc. A reply may span several messages; each carries
 //! [`MORE`] except the last, and the session collects them all.
 
 use super::flow::{FlowDesc, FlowStatsRequest};
+use super::group::GroupDesc;
+use super::meter::MeterConfig;
 use super::oxs::Stats;
 use super::port::{Port, PortNo};
 use crate::error::{DecodeError, EncodeError};
@@ -19,6 +21,9 @@ pub mod types {
     pub const AGGREGATE_STATS: u16 = 2;
     pub const TABLE_STATS: u16 = 3;
     pub const PORT_STATS: u16 = 4;
+    pub const GROUP_DESC: u16 = 7;
+    /// `OFPMP_METER_DESC` (OpenFlow 1.3's METER_CONFIG).
+    pub const METER_DESC: u16 = 10;
     pub const PORT_DESC: u16 = 13;
     pub const EXPERIMENTER: u16 = 0xffff;
 }
@@ -30,6 +35,8 @@ pub enum MultipartRequestBody {
     TableStats,
     PortStats { port_no: PortNo },
     PortDesc { port_no: PortNo },
+    GroupDesc { group_id: u32 },
+    MeterDesc { meter_id: u32 },
     Other { ty: u16, body: Vec<u8> },
 }
 
@@ -72,6 +79,8 @@ pub enum MultipartReplyBody {
     TableStats(Vec<TableStats>),
     PortStats(Vec<PortStats>),
     PortDesc(Vec<Port>),
+    GroupDesc(Vec<GroupDesc>),
+    MeterDesc(Vec<MeterConfig>),
     Other { ty: u16, body: Vec<u8> },
 }
 
@@ -100,6 +109,8 @@ impl MultipartRequest {
             MultipartRequestBody::TableStats => types::TABLE_STATS,
             MultipartRequestBody::PortStats { .. } => types::PORT_STATS,
             MultipartRequestBody::PortDesc { .. } => types::PORT_DESC,
+            MultipartRequestBody::GroupDesc { .. } => types::GROUP_DESC,
+            MultipartRequestBody::MeterDesc { .. } => types::METER_DESC,
             MultipartRequestBody::Other { ty, .. } => *ty,
         };
         out.put_u16(ty);
@@ -110,6 +121,10 @@ impl MultipartRequest {
             MultipartRequestBody::TableStats => {}
             MultipartRequestBody::PortStats { port_no } | MultipartRequestBody::PortDesc { port_no } => {
                 out.put_u32(port_no.0);
+                out.put_bytes(0, 4);
+            }
+            MultipartRequestBody::GroupDesc { group_id: id } | MultipartRequestBody::MeterDesc { meter_id: id } => {
+                out.put_u32(*id);
                 out.put_bytes(0, 4);
             }
             MultipartRequestBody::Other { body, .. } => out.put_slice(body),
@@ -135,6 +150,15 @@ impl MultipartRequest {
                 }
             }
             types::PORT_DESC => MultipartRequestBody::PortDesc { port_no: PortNo::ANY },
+            types::GROUP_DESC | types::METER_DESC if r.remaining() == 8 => {
+                let id = r.u32("multipart request")?;
+                r.skip(4, "multipart request")?;
+                if ty == types::GROUP_DESC {
+                    MultipartRequestBody::GroupDesc { group_id: id }
+                } else {
+                    MultipartRequestBody::MeterDesc { meter_id: id }
+                }
+            }
             _ => MultipartRequestBody::Other { ty, body: r.rest().to_vec() },
         };
         r.finish("multipart request")?;
@@ -150,6 +174,8 @@ impl MultipartReply {
             MultipartReplyBody::TableStats(_) => types::TABLE_STATS,
             MultipartReplyBody::PortStats(_) => types::PORT_STATS,
             MultipartReplyBody::PortDesc(_) => types::PORT_DESC,
+            MultipartReplyBody::GroupDesc(_) => types::GROUP_DESC,
+            MultipartReplyBody::MeterDesc(_) => types::METER_DESC,
             MultipartReplyBody::Other { ty, .. } => *ty,
         };
         out.put_u16(ty);
@@ -191,6 +217,8 @@ impl MultipartReply {
                 }
             }
             MultipartReplyBody::PortDesc(v) => v.iter().try_for_each(|p| p.encode(out))?,
+            MultipartReplyBody::GroupDesc(v) => v.iter().try_for_each(|g| g.encode(out))?,
+            MultipartReplyBody::MeterDesc(v) => v.iter().try_for_each(|m| m.encode(out))?,
             MultipartReplyBody::Other { body, .. } => out.put_slice(body),
         }
         Ok(())
@@ -274,6 +302,20 @@ impl MultipartReply {
                     v.push(Port::decode(r)?);
                 }
                 MultipartReplyBody::PortDesc(v)
+            }
+            types::GROUP_DESC => {
+                let mut v = Vec::new();
+                while !r.is_empty() {
+                    v.push(GroupDesc::decode(r)?);
+                }
+                MultipartReplyBody::GroupDesc(v)
+            }
+            types::METER_DESC => {
+                let mut v = Vec::new();
+                while !r.is_empty() {
+                    v.push(MeterConfig::decode(r)?);
+                }
+                MultipartReplyBody::MeterDesc(v)
             }
             _ => MultipartReplyBody::Other { ty, body: r.rest().to_vec() },
         };

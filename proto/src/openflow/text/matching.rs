@@ -252,10 +252,30 @@ pub(super) fn rank(id: OxmId) -> u8 {
 }
 
 /// Which FlowMod keywords a context allows.
+/// Which flow keywords a text may carry, by command (Open vSwitch's rules):
+/// additions and modifications set timeouts, priority and flags (only
+/// additions set importance); deletes and dump criteria select by
+/// `out_port`/`out_group`, strict deletes by priority too.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Mode {
     Add,
+    Modify,
     Criteria,
+    CriteriaStrict,
+}
+
+impl Mode {
+    fn sets_flow(self) -> bool {
+        matches!(self, Mode::Add | Mode::Modify)
+    }
+
+    fn selects(self) -> bool {
+        matches!(self, Mode::Criteria | Mode::CriteriaStrict)
+    }
+
+    fn has_priority(self) -> bool {
+        self != Mode::Criteria
+    }
 }
 
 /// Parses the match part; returns the match and the table if one was given.
@@ -281,7 +301,7 @@ pub(super) fn parse_match(text: &str, fm: &mut FlowMod, mode: Mode) -> R<(Match,
                 continue;
             }
             "send_flow_rem" | "check_overlap" | "reset_counts" | "no_packet_counts" | "no_byte_counts"
-                if mode == Mode::Add =>
+                if mode.sets_flow() =>
             {
                 fm.flags |= match key {
                     "send_flow_rem" => flags::SEND_FLOW_REM,
@@ -393,17 +413,17 @@ fn flow_keyword(fm: &mut FlowMod, key: &str, value: &str, mode: Mode, table: &mu
             fm.table_id = num::<u8>(value, "a table number (0 to 254, or 255 for all)")?;
             *table = Some(fm.table_id);
         }
-        "out_port" if mode == Mode::Criteria => fm.out_port = port_value(value)?,
-        "out_group" if mode == Mode::Criteria => {
+        "out_port" if mode.selects() => fm.out_port = port_value(value)?,
+        "out_group" if mode.selects() => {
             fm.out_group = if value.eq_ignore_ascii_case("any") || value.eq_ignore_ascii_case("all") {
                 0xffff_ffff
             } else {
                 num::<u32>(value, "a group number")?
             }
         }
-        "priority" if mode == Mode::Add => fm.priority = num(value, "a priority (0 to 65535)")?,
-        "idle_timeout" if mode == Mode::Add => fm.idle_timeout = num(value, "an idle timeout (0 to 65535)")?,
-        "hard_timeout" if mode == Mode::Add => fm.hard_timeout = num(value, "a hard timeout (0 to 65535)")?,
+        "priority" if mode.has_priority() => fm.priority = num(value, "a priority (0 to 65535)")?,
+        "idle_timeout" if mode.sets_flow() => fm.idle_timeout = num(value, "an idle timeout (0 to 65535)")?,
+        "hard_timeout" if mode.sets_flow() => fm.hard_timeout = num(value, "a hard timeout (0 to 65535)")?,
         "importance" if mode == Mode::Add => fm.importance = num(value, "an importance (0 to 65535)")?,
         "cookie" => match value.split_once('/') {
             Some((v, m)) => {
@@ -417,10 +437,15 @@ fn flow_keyword(fm: &mut FlowMod, key: &str, value: &str, mode: Mode, table: &mu
                 fm.cookie_mask = if m == "-1" { u64::MAX } else { num(m, "a 64-bit cookie mask")? };
             }
             None => {
-                if mode == Mode::Criteria {
+                if mode.selects() {
                     return fail(value, format!("a cookie mask (to match on a cookie, write cookie={value}/-1)"));
                 }
-                fm.cookie = num(value, "a 64-bit cookie")?;
+                let cookie = num(value, "a 64-bit cookie")?;
+                // OpenFlow 1.5 cannot change a cookie in a modify: Open
+                // vSwitch sends cookie & mask there, so a bare cookie is lost.
+                if mode == Mode::Add {
+                    fm.cookie = cookie;
+                }
             }
         },
         "duration" | "n_packets" | "n_bytes" | "idle_age" | "hard_age" => {}

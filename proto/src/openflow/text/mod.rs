@@ -4,21 +4,26 @@
 //! ([`diff`]), split by concern: [`lex`] (positions,
 //! key/value splitting, numbers), [`names`] (name tables shared by both
 //! directions), [`value`] (field values and subfields), [`matching`],
-//! [`actions`] and [`ct`].
+//! [`actions`] and [`ct`]; [`ports`] resolves and shows port names.
 
 mod actions;
 mod ct;
 pub mod diff;
 mod encap;
 mod ext_actions;
+pub mod group;
 mod hash_actions;
 mod learn;
 mod lex;
 mod matching;
+pub mod meter;
 mod names;
 pub mod parse;
+pub mod ports;
+pub mod stats;
 pub mod print;
 mod value;
 
-pub use parse::{flow, flow_criteria, flows_file, ParseError};
+pub use parse::{flow, flow_criteria, flow_delete, flow_modify, flows_file, ParseError};
+pub use ports::{with_port_map, with_port_names, PortMap};
 pub use print::PrintOptions;

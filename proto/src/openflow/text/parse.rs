@@ -30,8 +30,9 @@
 //! action list (OVS refuses it); spec and NXM field names from
 //! `oxm::FIELDS` (`ipv4_src`, `NXM_NX_REG0`, …) are accepted in matches;
 //! `move` to or from `OXM_OF_IN_PORT` (32 bits in Open vSwitch, 16 here) is
-//! refused, while `NXM_OF_IN_PORT` works as in Open vSwitch. Not yet
-//! supported: port names, `enqueue`, `xxreg` matches and subfields.
+//! refused, while `NXM_OF_IN_PORT` works as in Open vSwitch. Port names
+//! resolve inside [`super::with_port_map`] (the bridge's ports). Not yet
+//! supported: `enqueue`, `xxreg` matches and subfields.
 //!
 //! The parser is split by concern: [`super::lex`], [`super::value`],
 //! [`super::matching`], [`super::actions`] with [`super::ct`],
@@ -72,7 +73,13 @@ impl std::error::Error for ParseError {}
 /* ------------------------------------------------------------------ */
 
 fn flow_inner(s: &str) -> R<FlowMod> {
-    let mut fm = FlowMod::default();
+    flow_command(s, FlowModCommand::ADD)
+}
+
+/// A flow with actions for ADD, MODIFY or MODIFY_STRICT.
+fn flow_command(s: &str, command: FlowModCommand) -> R<FlowMod> {
+    let mode = if command == FlowModCommand::ADD { Mode::Add } else { Mode::Modify };
+    let mut fm = FlowMod { command, ..FlowMod::default() };
     let Some(ai) = s.find("action") else {
         return fail_found(at(s, s.len()), "actions=… (a flow must specify its actions)", "end of input");
     };
@@ -82,7 +89,10 @@ fn flow_inner(s: &str) -> R<FlowMod> {
         return fail(after, "`=` after actions");
     };
     let actions_text = &after[eq + 1..];
-    let (m, table) = parse_match(match_text, &mut fm, Mode::Add)?;
+    let (m, table) = parse_match(match_text, &mut fm, mode)?;
+    if mode == Mode::Modify {
+        fm.cookie &= fm.cookie_mask;
+    }
     // For action checks, a packet_type of (1,TYPE) implies eth_type TYPE.
     let pt = m.exact(fields::PACKET_TYPE).map(|v| v as u32);
     let mut checked = m.clone();
@@ -116,12 +126,33 @@ pub fn flow(s: &str) -> Result<FlowMod, ParseError> {
 /// command DELETE, `table_id` 255 (all tables) unless given, and no
 /// instructions; callers building a flow stats request copy what they need.
 pub fn flow_criteria(s: &str) -> Result<FlowMod, ParseError> {
+    flow_delete(s, false)
+}
+
+/// Parses a `del-flows` argument: [`flow_criteria`] as DELETE, or with
+/// `strict` as DELETE_STRICT (which also takes `priority=`).
+pub fn flow_delete(s: &str, strict: bool) -> Result<FlowMod, ParseError> {
     let inner = || -> R<FlowMod> {
-        let mut fm = FlowMod { command: FlowModCommand::DELETE, table_id: TABLE_ALL, ..FlowMod::default() };
-        fm.r#match = parse_match(s, &mut fm, Mode::Criteria)?.0;
+        let (command, mode) = if strict {
+            (FlowModCommand::DELETE_STRICT, Mode::CriteriaStrict)
+        } else {
+            (FlowModCommand::DELETE, Mode::Criteria)
+        };
+        let mut fm = FlowMod { command, table_id: TABLE_ALL, ..FlowMod::default() };
+        fm.r#match = parse_match(s, &mut fm, mode)?.0;
+        fm.cookie &= fm.cookie_mask;
         Ok(fm)
     };
     inner().map_err(|e| to_public(s, None, e))
+}
+
+/// Parses a `mod-flows` argument: a flow with actions, sent as MODIFY (or
+/// MODIFY_STRICT with `strict`). As in `ovs-ofctl`, the table defaults to
+/// 0, `importance` is refused, and a cookie without a mask is not sent
+/// (OpenFlow 1.5 has no way to change it in a modify).
+pub fn flow_modify(s: &str, strict: bool) -> Result<FlowMod, ParseError> {
+    let command = if strict { FlowModCommand::MODIFY_STRICT } else { FlowModCommand::MODIFY };
+    flow_command(s, command).map_err(|e| to_public(s, None, e))
 }
 
 /// Parses an `add-flows` file: one flow per line. As in `ovs-ofctl`, a `#`

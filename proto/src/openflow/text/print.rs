@@ -152,7 +152,7 @@ fn ipv6_masked(v: u128, m: u128) -> String {
 
 /// An OpenFlow 1.1+ port as Open vSwitch prints it (after converting it to
 /// its 16-bit form).
-fn port(p: PortNo) -> String {
+pub(super) fn port(p: PortNo) -> String {
     match p.to_of10() {
         Some(p16) => port16(p16),
         None => p.0.to_string(),
@@ -171,7 +171,7 @@ pub(super) fn port16(p: u16) -> String {
         0xfffd => "CONTROLLER".into(),
         0xfffe => "LOCAL".into(),
         0xffff => "ANY".into(),
-        n => n.to_string(),
+        n => super::ports::shown(PortNo::from_of10(n)).unwrap_or_else(|| n.to_string()),
     }
 }
 

@@ -83,7 +83,14 @@ pub(super) fn port_value(s: &str) -> R<PortNo> {
         Some(v) if v < 0xff00 => Ok(PortNo(v as u32)),
         Some(v) if v <= 0xffff => Ok(PortNo::from_of10(v as u16)),
         Some(v) if (0xffff_ff00..=0xffff_ffff).contains(&v) => Ok(PortNo(v as u32)),
-        _ => fail(s, "a port number (below 65280) or a reserved port name (LOCAL, CONTROLLER, IN_PORT, …)"),
+        Some(_) => fail(s, "a port number (below 65280) or a reserved port name (LOCAL, CONTROLLER, IN_PORT, …)"),
+        None => match super::ports::resolve(s) {
+            Some(p) => Ok(p),
+            None if super::ports::resolving() => {
+                fail(s, "a port number, a reserved port name (LOCAL, CONTROLLER, IN_PORT, …) or the name of one of the bridge's ports")
+            }
+            None => fail(s, "a port number (below 65280) or a reserved port name (LOCAL, CONTROLLER, IN_PORT, …)"),
+        },
     }
 }
 
