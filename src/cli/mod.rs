@@ -5,6 +5,7 @@
 pub mod agent;
 pub mod flows;
 pub mod groups;
+pub mod monitor;
 pub mod switch;
 pub mod tables;
 pub mod ovsdb;
@@ -142,6 +143,9 @@ pub enum Command {
     /// Print the aggregate counters of matching flows like `ovs-ofctl -O OpenFlow15 dump-aggregate`.
     #[command(after_help = flows::DUMP_FLOWS_HELP)]
     DumpAggregate(flows::DumpFlowsArgs),
+    /// Print flow table changes live, like `ovs-ofctl -O OpenFlow15 monitor TARGET watch:`.
+    #[command(after_help = monitor::MONITOR_HELP)]
+    Monitor(monitor::MonitorArgs),
     /// Print port counters like `ovs-ofctl -O OpenFlow15 dump-ports`.
     #[command(after_help = flows::DUMP_PORTS_HELP)]
     DumpPorts(flows::DumpPortsArgs),
@@ -181,6 +185,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::ModMeter(a) => groups::mod_meter(a).await,
         Command::DelMeter(a) => groups::del_meter(a).await,
         Command::DumpTables(a) => tables::dump_tables(a).await,
+        Command::Monitor(a) => monitor::monitor(a).await,
         Command::DumpAggregate(a) => tables::dump_aggregate(a).await,
         Command::Uplink(c) => uplink::run(c).await,
         Command::Demo(a) => demo::run(a).await,

@@ -270,7 +270,13 @@ impl<W> Core<W> {
                 }
                 self.out.push_back(Output::Event { xid, msg: Message::Error(error) });
             }
-            m @ (Message::PacketIn(_) | Message::PortStatus(_) | Message::FlowRemoved(_) | Message::Experimenter { .. } | Message::Unknown { .. }) => {
+            // An unsolicited MULTIPART_REPLY carries flow monitor updates.
+            m @ (Message::PacketIn(_)
+            | Message::PortStatus(_)
+            | Message::FlowRemoved(_)
+            | Message::MultipartReply(_)
+            | Message::Experimenter { .. }
+            | Message::Unknown { .. }) => {
                 self.out.push_back(Output::Event { xid, msg: m });
             }
             other => self.out.push_back(Output::Stray { xid, name: other.name() }),

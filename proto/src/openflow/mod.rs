@@ -15,6 +15,7 @@ pub mod group;
 pub mod instruction;
 pub mod message;
 pub mod meter;
+pub mod monitor;
 pub mod multipart;
 pub mod oxm;
 pub mod oxs;

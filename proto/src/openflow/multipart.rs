@@ -1,10 +1,11 @@
 //! MULTIPART requests and replies: flow desc, aggregate, table stats, port
-//! stats, port desc, group desc, meter desc. A reply may span several messages; each carries
+//! stats, port desc, group desc, meter desc, flow monitor. A reply may span several messages; each carries
 //! [`MORE`] except the last, and the session collects them all.
 
 use super::flow::{FlowDesc, FlowStatsRequest};
 use super::group::GroupDesc;
 use super::meter::MeterConfig;
+use super::monitor::{FlowMonitorRequest, FlowUpdate};
 use super::oxs::Stats;
 use super::port::{Port, PortNo};
 use crate::error::{DecodeError, EncodeError};
@@ -25,6 +26,7 @@ pub mod types {
     /// `OFPMP_METER_DESC` (OpenFlow 1.3's METER_CONFIG).
     pub const METER_DESC: u16 = 10;
     pub const PORT_DESC: u16 = 13;
+    pub const FLOW_MONITOR: u16 = 16;
     pub const EXPERIMENTER: u16 = 0xffff;
 }
 
@@ -37,6 +39,7 @@ pub enum MultipartRequestBody {
     PortDesc { port_no: PortNo },
     GroupDesc { group_id: u32 },
     MeterDesc { meter_id: u32 },
+    FlowMonitor(Vec<FlowMonitorRequest>),
     Other { ty: u16, body: Vec<u8> },
 }
 
@@ -81,6 +84,7 @@ pub enum MultipartReplyBody {
     PortDesc(Vec<Port>),
     GroupDesc(Vec<GroupDesc>),
     MeterDesc(Vec<MeterConfig>),
+    FlowMonitor(Vec<FlowUpdate>),
     Other { ty: u16, body: Vec<u8> },
 }
 
@@ -111,6 +115,7 @@ impl MultipartRequest {
             MultipartRequestBody::PortDesc { .. } => types::PORT_DESC,
             MultipartRequestBody::GroupDesc { .. } => types::GROUP_DESC,
             MultipartRequestBody::MeterDesc { .. } => types::METER_DESC,
+            MultipartRequestBody::FlowMonitor(_) => types::FLOW_MONITOR,
             MultipartRequestBody::Other { ty, .. } => *ty,
         };
         out.put_u16(ty);
@@ -127,6 +132,7 @@ impl MultipartRequest {
                 out.put_u32(*id);
                 out.put_bytes(0, 4);
             }
+            MultipartRequestBody::FlowMonitor(v) => v.iter().try_for_each(|m| m.encode(out))?,
             MultipartRequestBody::Other { body, .. } => out.put_slice(body),
         }
         Ok(())
@@ -150,6 +156,13 @@ impl MultipartRequest {
                 }
             }
             types::PORT_DESC => MultipartRequestBody::PortDesc { port_no: PortNo::ANY },
+            types::FLOW_MONITOR => {
+                let mut v = Vec::new();
+                while !r.is_empty() {
+                    v.push(FlowMonitorRequest::decode(r)?);
+                }
+                MultipartRequestBody::FlowMonitor(v)
+            }
             types::GROUP_DESC | types::METER_DESC if r.remaining() == 8 => {
                 let id = r.u32("multipart request")?;
                 r.skip(4, "multipart request")?;
@@ -176,6 +189,7 @@ impl MultipartReply {
             MultipartReplyBody::PortDesc(_) => types::PORT_DESC,
             MultipartReplyBody::GroupDesc(_) => types::GROUP_DESC,
             MultipartReplyBody::MeterDesc(_) => types::METER_DESC,
+            MultipartReplyBody::FlowMonitor(_) => types::FLOW_MONITOR,
             MultipartReplyBody::Other { ty, .. } => *ty,
         };
         out.put_u16(ty);
@@ -219,6 +233,7 @@ impl MultipartReply {
             MultipartReplyBody::PortDesc(v) => v.iter().try_for_each(|p| p.encode(out))?,
             MultipartReplyBody::GroupDesc(v) => v.iter().try_for_each(|g| g.encode(out))?,
             MultipartReplyBody::MeterDesc(v) => v.iter().try_for_each(|m| m.encode(out))?,
+            MultipartReplyBody::FlowMonitor(v) => v.iter().try_for_each(|u| u.encode(out))?,
             MultipartReplyBody::Other { body, .. } => out.put_slice(body),
         }
         Ok(())
@@ -316,6 +331,13 @@ impl MultipartReply {
                     v.push(MeterConfig::decode(r)?);
                 }
                 MultipartReplyBody::MeterDesc(v)
+            }
+            types::FLOW_MONITOR => {
+                let mut v = Vec::new();
+                while !r.is_empty() {
+                    v.push(FlowUpdate::decode(r)?);
+                }
+                MultipartReplyBody::FlowMonitor(v)
             }
             _ => MultipartReplyBody::Other { ty, body: r.rest().to_vec() },
         };

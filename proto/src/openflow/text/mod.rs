@@ -17,6 +17,7 @@ mod learn;
 mod lex;
 mod matching;
 pub mod meter;
+pub mod monitor;
 mod names;
 pub mod parse;
 pub mod ports;
