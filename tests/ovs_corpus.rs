@@ -49,8 +49,7 @@ const FLOOR: (u32, u32, u32) = (983, 1000, 1000);
 /// Lines left out of the comparison, with the reason.
 ///
 /// Not exceptions but still counted against podflow (the work left, as of
-/// the last raise of [`FLOOR`]): port names (`in_port=p1`, `output:p2`;
-/// ovs-ofctl resolves them from the bridge's port description), `enqueue`,
+/// the last raise of [`FLOOR`]): `enqueue`,
 /// `xxreg` matches and subfields, the 32-bit `OXM_OF_IN_PORT[0..31]`,
 /// `pop_vlan` inside `write_actions` without a VLAN match, and
 /// `nat(src=0.0.0.0)`, which podflow encodes as an address range the switch

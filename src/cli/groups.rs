@@ -15,7 +15,7 @@ use podflow_proto::openflow::message::Message;
 use podflow_proto::openflow::meter::{command as meter_cmd, MeterConfig};
 use podflow_proto::openflow::multipart::{MultipartReplyBody, MultipartRequest, MultipartRequestBody};
 use podflow_proto::openflow::text::group::{group_desc, group_mod, group_mods_file};
-use podflow_proto::openflow::text::meter::{meter_config, meter_mod, MeterText};
+use podflow_proto::openflow::text::meter::{meter_config, meter_id_text, meter_mod, MeterText};
 use podflow_proto::openflow::text::with_port_names;
 
 use crate::openflow::OfError;
@@ -38,8 +38,8 @@ Examples:
 pub const METERS_HELP: &str = "\
 METER uses the ovs-ofctl syntax: meter=N,kbps|pktps[,burst][,stats],bands=type=drop|dscp_remark,
 rate=R[,burst_size=B][,prec_level=P]. Meters cannot be bundled: each is one METER_MOD
-acknowledged by a barrier. Like ovs-ofctl, dump-meters prints a refused request on stderr and
-exits 0. Exit status: 0 done, 1 refused or not sent, 3 outcome unknown.
+acknowledged by a barrier. Like ovs-ofctl, dump-meters prints a refused request (e.g. an
+unknown meter) as ovs-ofctl does and exits 0. Exit status: 0 done, 1 refused or not sent, 3 outcome unknown.
 
 Examples:
   podflow add-meter br-int 'meter=1,kbps,band=type=drop,rate=1000'
@@ -192,7 +192,13 @@ pub async fn dump_meters(a: MaybeTextArgs) -> Result<ExitCode, CliError> {
     let parts = match s.multipart(req).await {
         Ok(p) => p,
         Err(OfError::Refused { error: e, .. }) => {
-            eprintln!("the switch refused the meter request: {e}");
+            // ovs-ofctl prints the error and its request on stdout, exit 0.
+            emit(&format!(
+                "OFPT_ERROR (OF1.5) (xid={OFCTL_XID:#x}): {}\nOFPST_METER_CONFIG request (OF1.5) (xid={OFCTL_XID:#x}): {}\n",
+                e.kind.name(),
+                meter_id_text(mm.meter.meter_id, '=')
+            ))?;
+            eprintln!("podflow: the switch refused the meter request: {e}");
             return Ok(ExitCode::SUCCESS);
         }
         Err(e) => return Err(session_failed(e)),
