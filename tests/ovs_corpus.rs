@@ -44,7 +44,7 @@ const SOURCES: &[&str] = &[
 
 /// Agreement reached so far, in per mille: (install, refuse, dump). The
 /// test fails below these; raise them as the language grows (target 1000).
-const FLOOR: (u32, u32, u32) = (983, 1000, 1000);
+const FLOOR: (u32, u32, u32) = (991, 1000, 1000);
 
 /// Lines left out of the comparison, with the reason.
 ///
