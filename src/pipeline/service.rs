@@ -166,7 +166,7 @@ mod tests {
         for eth in [ETH_IPV4, ETH_IPV6] {
             let of_family: Vec<&FlowMod> = f.iter().filter(|x| x.r#match.get(fields::ETH_TYPE).is_some_and(|t| t.value == eth.to_be_bytes())).collect();
             assert_eq!(of_family.len(), 3, "{eth:#x}");
-            let reply = of_family.iter().find(|x| x.priority == priority::REPLY_TO_GATEWAY).expect("a reply flow");
+            let reply = of_family.iter().find(|x| x.table_id == table::CONNTRACK_STATE && x.priority == priority::REPLY_TO_GATEWAY).expect("a reply flow");
             assert_eq!(reply.instructions.last(), Some(&Instruction::GotoTable(table::L2_OUTPUT)));
         }
     }
