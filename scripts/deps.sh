@@ -11,6 +11,7 @@ missing_packages() {
     command -v ping >/dev/null || need+=(iputils-ping)
     [ -x /usr/lib/cni/host-local ] || need+=(containernetworking-plugins)
     command -v ethtool >/dev/null || need+=(ethtool)
+    command -v nft >/dev/null || need+=(nftables)
     [ -f /usr/src/openvswitch/openvswitch.tar.gz ] || need+=(openvswitch-source)
     echo "${need[*]}"
 }

@@ -18,6 +18,7 @@ pub mod cli;
 pub mod cni;
 pub mod demo;
 pub mod dial;
+pub mod egress;
 pub mod host;
 pub mod openflow;
 pub mod peers;

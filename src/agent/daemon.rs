@@ -50,6 +50,8 @@ pub struct DaemonConfig {
     pub keep_reachable: Vec<std::net::IpAddr>,
     /// Serve Prometheus metrics on this TCP address.
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// `--cluster-cidr`: destinations the egress masquerade leaves alone.
+    pub cluster_cidrs: Vec<ipnet::IpNet>,
 }
 
 /// The secondary bridge as a gate participant: its flows are re-installed
@@ -188,6 +190,16 @@ async fn setup_bridge(cfg: &DaemonConfig, db: &Client) -> Result<Gateway, Daemon
     Ok(Gateway { ofport: ofport as u32, mac, ip: gw_ip })
 }
 
+/// Re-creates the egress masquerade table (one nft transaction).
+async fn setup_egress(cfg: &DaemonConfig) -> Result<(), DaemonError> {
+    let (net, len) = cfg.pod_cidr;
+    let pods = [ipnet::IpNet::V4(ipnet::Ipv4Net::new(net, len).map_err(|e| DaemonError::Config(e.to_string()))?)];
+    let rules = crate::egress::EgressRules::new(&pods, &cfg.cluster_cidrs, &gateway_port_name(&cfg.bridge)).map_err(|e| DaemonError::Config(e.to_string()))?;
+    crate::egress::install(&rules).await.map_err(|e| DaemonError::Setup(e.to_string()))?;
+    tracing::info!(table = crate::egress::TABLE, pods = ?rules.pod_cidrs(), cluster = ?rules.cluster_cidrs(), "egress masquerade rules installed");
+    Ok(())
+}
+
 /// Unix time (ns) of the round's `FlowRestoreWaitCleared` event (the
 /// agent's events carry monotonic instants).
 async fn frw_removed_unix_ns(agent: &LiveAgent) -> u64 {
@@ -285,6 +297,7 @@ async fn start(cfg: &DaemonConfig) -> Result<Running, DaemonError> {
     retry("connect to OVSDB", || db.wait_synced(Instant::now() + Duration::from_secs(10))).await;
     let gateway = setup_bridge(cfg, &db).await?;
     tracing::info!(bridge = %cfg.bridge, gateway = %gateway.ip, "bridge ready");
+    setup_egress(cfg).await?;
 
     let mgmt = Addr::bridge_mgmt(&cfg.ovs_rundir, &cfg.bridge);
     let sup = Arc::new(Supervisor::spawn(mgmt, SupervisorConfig::default()));

@@ -41,8 +41,8 @@ pub struct AgentArgs {
     #[arg(long, env = "PODFLOW_STATE_DIR", default_value = "/var/lib/podflow")]
     pub state_dir: PathBuf,
     /// Pod CIDR of this node (IPv4); the gateway port takes its first address.
-    #[arg(long, env = "PODFLOW_POD_CIDR")]
-    pub pod_cidr: String,
+    #[arg(long, env = "PODFLOW_POD_CIDR", required_unless_present = "cleanup")]
+    pub pod_cidr: Option<String>,
     /// API socket for the CNI plugin and the CLI [default: <state-dir>/podflow.sock].
     #[arg(long, env = "PODFLOW_API_SOCKET")]
     pub api_socket: Option<PathBuf>,
@@ -78,6 +78,15 @@ pub struct AgentArgs {
     /// Serve Prometheus metrics (`GET /metrics`) on this TCP address, e.g. 127.0.0.1:9476.
     #[arg(long, env = "PODFLOW_METRICS_ADDR", value_name = "ADDR")]
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// The cluster's pod CIDRs (repeatable, either family): pods' traffic to
+    /// anywhere else leaves masqueraded with the node's address. A family
+    /// without one takes this node's pod CIDRs of that family.
+    #[arg(long, env = "PODFLOW_CLUSTER_CIDR", value_name = "CIDR", value_delimiter = ',')]
+    pub cluster_cidr: Vec<ipnet::IpNet>,
+    /// Remove what the agent installed in the kernel (its nftables table
+    /// `inet podflow`, nothing else) in this network namespace, and exit.
+    #[arg(long)]
+    pub cleanup: bool,
     /// Test-only fault injection (`clear-flow-restore-wait-early`).
     #[arg(long, env = "PODFLOW_FAULT", hide = true)]
     pub fault: Option<String>,
@@ -107,6 +116,11 @@ pub(super) fn init_logging(format: LogFormat, default: &str) {
 
 pub async fn run_agent(a: AgentArgs) -> Result<ExitCode, CliError> {
     init_logging(a.log_format, "info");
+    if a.cleanup {
+        crate::egress::cleanup().await.map_err(|e| CliError::Failed(e.to_string()))?;
+        println!("removed the nftables table {} {} (if it was there)", crate::egress::rules::FAMILY, crate::egress::TABLE);
+        return Ok(ExitCode::SUCCESS);
+    }
     let fault_clear_key_early = match a.fault.as_deref() {
         None | Some("") => false,
         Some("clear-flow-restore-wait-early") => true,
@@ -134,7 +148,8 @@ pub async fn run_agent(a: AgentArgs) -> Result<ExitCode, CliError> {
             Datapath::Netdev => DatapathType::Netdev,
         },
         state_dir: a.state_dir,
-        pod_cidr: parse_cidr(&a.pod_cidr)?,
+        pod_cidr: parse_cidr(a.pod_cidr.as_deref().unwrap_or_default())?,
+        cluster_cidrs: a.cluster_cidr.iter().map(|c| c.trunc()).collect(),
         gate_deadline: (a.gate_deadline > 0).then(|| Duration::from_secs(a.gate_deadline)),
         set_key_on_disconnect: !a.no_set_flow_restore_wait,
         fault_clear_key_early,

@@ -20,6 +20,10 @@ pub const CATEGORY_POD: u8 = 2;
 /// object id is the uplink's OpenFlow port. They live on another
 /// bridge than the pod pipeline's, and are replaced as one set.
 pub const CATEGORY_UPLINK: u8 = 3;
+/// The conntrack flows that send replies of connections from the gateway
+/// back to it (Services through the host's kube-proxy); part of the base
+/// bundle, object id the gateway's port (0 for table-miss flows).
+pub const CATEGORY_SERVICE: u8 = 4;
 
 pub fn make(round: u16, category: u8, object: u32) -> u64 {
     (round as u64) << ROUND_SHIFT | (category as u64) << CATEGORY_SHIFT | MAGIC << MAGIC_SHIFT | object as u64

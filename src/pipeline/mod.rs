@@ -3,6 +3,8 @@
 //!
 //! - [`cookie`]: the one cookie layout, shared by every writer;
 //! - [`pod`]: the pod bridge's tables, priorities, base and per-pod flows;
+//! - [`service`]: the conntrack tables in front of L3 forwarding that send
+//!   replies of connections from the gateway back through it (Services);
 //! - [`uplink`]: a secondary (uplink) bridge's forwarding flows.
 //!
 //! Both the agent and the uplink migration import from here; nothing here
@@ -10,6 +12,7 @@
 
 pub mod cookie;
 pub mod pod;
+pub mod service;
 pub mod uplink;
 
 pub use pod::*;

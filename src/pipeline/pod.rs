@@ -20,6 +20,11 @@ pub mod table {
     pub const SPOOF_GUARD: u8 = 10;
     /// ARP: requests and replies are delivered to the owner of the target address.
     pub const ARP: u8 = 20;
+    /// Conntrack in podflow's zone, for IPv4 and IPv6 (flows in `service.rs`).
+    pub const CONNTRACK: u8 = 25;
+    /// After conntrack: commit connections from the gateway, send their
+    /// replies back to it (flows in `service.rs`).
+    pub const CONNTRACK_STATE: u8 = 26;
     /// L3: local pods by destination IP, everything else to the gateway.
     pub const L3_FORWARD: u8 = 30;
     /// L2: output to the port chosen earlier (in `reg1`).
@@ -85,7 +90,8 @@ fn set_out_port_and_goto(port: u32, next: u8) -> Vec<Instruction> {
     ]
 }
 
-/// The base pipeline: one table-miss drop per table, and the gateway's flows.
+/// The base pipeline: one table-miss drop per table, the gateway's flows
+/// and the conntrack tables of [`super::service`].
 pub fn base_flows(round: u16, gw: &Gateway) -> Vec<FlowMod> {
     let c = cookie::CATEGORY_BASE;
     let mut v: Vec<FlowMod> = [table::CLASSIFY, table::SPOOF_GUARD, table::ARP, table::L3_FORWARD, table::L2_OUTPUT]
@@ -105,8 +111,8 @@ pub fn base_flows(round: u16, gw: &Gateway) -> Vec<FlowMod> {
         Match::new().with(eth_type(0x0806)).with(OxmField::new(fields::ARP_TPA, gw.ip.octets())),
         set_out_port_and_goto(gw.ofport, table::L2_OUTPUT),
     ));
-    // Non-ARP traffic continues to L3.
-    v.push(flow(round, c, 0, table::ARP, priority::DEFAULT_ROUTE, Match::new(), goto(table::L3_FORWARD)));
+    // Non-ARP traffic continues to conntrack, then L3.
+    v.push(flow(round, c, 0, table::ARP, priority::DEFAULT_ROUTE, Match::new(), goto(table::CONNTRACK)));
     // IP not for a local pod: to the gateway (the node's stack routes it).
     v.push(flow(
         round,
@@ -132,6 +138,7 @@ pub fn base_flows(round: u16, gw: &Gateway) -> Vec<FlowMod> {
         Match::new().with(OxmField::new(fields::reg(REG_OUT_PORT), gw.ofport.to_be_bytes())),
         vec![Instruction::ApplyActions(vec![Action::output(PortNo(gw.ofport))])],
     ));
+    v.extend(super::service::service_flows(round, gw));
     v
 }
 
