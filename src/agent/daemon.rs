@@ -50,6 +50,8 @@ pub struct DaemonConfig {
     pub keep_reachable: Vec<std::net::IpAddr>,
     /// Serve Prometheus metrics on this TCP address.
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// `--traffic-mode`: how pods reach peers' pods (used only with peers).
+    pub traffic_mode: crate::crossnode::TrafficMode,
 }
 
 /// The secondary bridge as a gate participant: its flows are re-installed

@@ -78,6 +78,11 @@ pub struct AgentArgs {
     /// Serve Prometheus metrics (`GET /metrics`) on this TCP address, e.g. 127.0.0.1:9476.
     #[arg(long, env = "PODFLOW_METRICS_ADDR", value_name = "ADDR")]
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// How pods reach pods on other nodes, when there are peers
+    /// (`--nodes-from`): `noencap` (kernel routes via each peer's node
+    /// address). `geneve` is not built yet.
+    #[arg(long, env = "PODFLOW_TRAFFIC_MODE", default_value = "noencap", value_name = "MODE")]
+    pub traffic_mode: crate::crossnode::TrafficMode,
     /// Test-only fault injection (`clear-flow-restore-wait-early`).
     #[arg(long, env = "PODFLOW_FAULT", hide = true)]
     pub fault: Option<String>,
@@ -139,6 +144,7 @@ pub async fn run_agent(a: AgentArgs) -> Result<ExitCode, CliError> {
         set_key_on_disconnect: !a.no_set_flow_restore_wait,
         fault_clear_key_early,
         metrics_addr: a.metrics_addr,
+        traffic_mode: a.traffic_mode,
     };
     std::fs::create_dir_all(&cfg.state_dir).map_err(|e| CliError::Failed(format!("cannot create the state directory {}: {e}", cfg.state_dir.display())))?;
     daemon::run(cfg).await.map_err(|e| CliError::Failed(e.to_string()))?;
