@@ -12,7 +12,7 @@
 //! source itself (that is [`crate::peers`]) and never programs the switch.
 
 pub mod driver;
-// pub mod participant; (needs the peers branch)
+pub mod participant;
 pub mod routes;
 
 use std::fmt;
