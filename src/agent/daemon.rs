@@ -50,6 +50,8 @@ pub struct DaemonConfig {
     pub keep_reachable: Vec<std::net::IpAddr>,
     /// Serve Prometheus metrics on this TCP address.
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Peer source (`--nodes-from`, `--node-name`, `--node-ip`); None: single node.
+    pub peers: Option<crate::peers::PeersConfig>,
 }
 
 /// The secondary bridge as a gate participant: its flows are re-installed
@@ -119,7 +121,7 @@ pub fn gateway_port_name(bridge: &str) -> String {
 
 type LiveAgent = Agent<OpenFlowSwitch, OvsdbConfig, NetlinkHost>;
 
-struct ApiHandler(Arc<LiveAgent>);
+struct ApiHandler(Arc<LiveAgent>, Option<Arc<crate::peers::PeerHandle>>);
 
 impl Handler for ApiHandler {
     async fn handle(&self, req: Request, client: ClientGone) -> Response {
@@ -132,6 +134,10 @@ impl Handler for ApiHandler {
             Request::GetPod { key } => Response::Pods(a.pod(&key).await.into_iter().collect()),
             Request::ListPods => Response::Pods(a.pods().await),
             Request::Status => Response::Status(a.status().await),
+            Request::ListNodes => match &self.1 {
+                Some(p) => Response::Nodes(p.report()),
+                None => Response::Error(ApiError { code: crate::api::code::NOT_AVAILABLE, msg: "this agent has no peer source (--nodes-from)".into(), details: String::new() }),
+            },
         }
     }
 }
@@ -203,15 +209,15 @@ async fn frw_removed_unix_ns(agent: &LiveAgent) -> u64 {
 
 /// Binds the metrics address and serves it; OVSDB reconnects are read
 /// from the client's resync generation at each scrape.
-async fn spawn_metrics(addr: std::net::SocketAddr, agent: Arc<LiveAgent>, counters: Arc<Counters>, db: Client) -> Result<tokio::task::JoinHandle<()>, DaemonError> {
+async fn spawn_metrics(addr: std::net::SocketAddr, agent: Arc<LiveAgent>, counters: Arc<Counters>, db: Client, peers: Option<Arc<crate::peers::PeerHandle>>) -> Result<tokio::task::JoinHandle<()>, DaemonError> {
     let listener = metrics::bind(addr).await.map_err(|e| DaemonError::Setup(e.to_string()))?;
     tracing::info!(%addr, "serving metrics");
     Ok(tokio::spawn(metrics::serve(listener, move || {
-        let (agent, counters, db) = (agent.clone(), counters.clone(), db.clone());
+        let (agent, counters, db, peers) = (agent.clone(), counters.clone(), db.clone(), peers.clone());
         async move {
             Counters::set_reconnects(&counters.ovsdb_reconnects, db.read(|s| s.generation));
             let snap = metrics::Snapshot::new(agent.status().await, agent.last_restore_duration().await, &counters);
-            metrics::render(&snap)
+            metrics::render(&snap) + &peers.map(|p| p.render_metrics()).unwrap_or_default()
         }
     })))
 }
@@ -274,12 +280,17 @@ struct Running {
     sup: Arc<Supervisor>,
     counters: Arc<Counters>,
     secondary: Option<Arc<crate::uplink::Executor>>,
+    /// The peer source (its snapshots: `subscribe()`), when configured.
+    #[allow(dead_code)]
+    peers: Option<Arc<crate::peers::PeerHandle>>,
     _api: AbortOnDrop<std::io::Result<()>>,
     _socket: server::BoundSocket,
     _metrics: Option<AbortOnDrop<()>>,
 }
 
 async fn start(cfg: &DaemonConfig) -> Result<Running, DaemonError> {
+    // The peer source starts first: its (replayed) snapshot exists before any round.
+    let peers = cfg.peers.clone().map(|p| Arc::new(crate::peers::spawn(p, Some(&cfg.state_dir))));
     let addr: Address = cfg.ovsdb.parse().map_err(|e: crate::dial::AddrError| DaemonError::Config(e.to_string()))?;
     let db = Client::start(addr, Options::default());
     retry("connect to OVSDB", || db.wait_synced(Instant::now() + Duration::from_secs(10))).await;
@@ -308,12 +319,12 @@ async fn start(cfg: &DaemonConfig) -> Result<Running, DaemonError> {
     let secondary = setup_secondary(cfg, &agent).await;
 
     let (listener, socket) = server::bind(&cfg.api_socket).map_err(|e| DaemonError::Api { path: cfg.api_socket.display().to_string(), source: e })?;
-    let api = AbortOnDrop(tokio::spawn(server::serve(listener, Arc::new(ApiHandler(agent.clone())))));
+    let api = AbortOnDrop(tokio::spawn(server::serve(listener, Arc::new(ApiHandler(agent.clone(), peers.clone())))));
     let metrics = match cfg.metrics_addr {
-        Some(addr) => Some(AbortOnDrop(spawn_metrics(addr, agent.clone(), counters.clone(), db.clone()).await?)),
+        Some(addr) => Some(AbortOnDrop(spawn_metrics(addr, agent.clone(), counters.clone(), db.clone(), peers.clone()).await?)),
         None => None,
     };
-    Ok(Running { agent, sup, counters, secondary, _api: api, _socket: socket, _metrics: metrics })
+    Ok(Running { agent, sup, counters, secondary, peers, _api: api, _socket: socket, _metrics: metrics })
 }
 
 /// Retries `f` until it succeeds (for the tasks below; they are aborted

@@ -78,6 +78,9 @@ pub struct AgentArgs {
     /// Serve Prometheus metrics (`GET /metrics`) on this TCP address, e.g. 127.0.0.1:9476.
     #[arg(long, env = "PODFLOW_METRICS_ADDR", value_name = "ADDR")]
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Peer source flags (src/cli/nodes.rs).
+    #[command(flatten)]
+    pub peers: super::nodes::PeerArgs,
     /// Test-only fault injection (`clear-flow-restore-wait-early`).
     #[arg(long, env = "PODFLOW_FAULT", hide = true)]
     pub fault: Option<String>,
@@ -119,7 +122,9 @@ pub async fn run_agent(a: AgentArgs) -> Result<ExitCode, CliError> {
             _ => return Err(CliError::Usage(format!("--secondary-bridge {s:?} is not BR:IF (e.g. br-ext:eth1)"))),
         },
     };
+    let peers = a.peers.config()?;
     let cfg = DaemonConfig {
+        peers,
         secondary,
         secondary_allow_primary: a.secondary_allow_primary,
         disable_tx_checksum_offload: a.disable_tx_checksum_offload,

@@ -26,6 +26,8 @@ pub struct Node {
     pub gate_deadline: u64,
     /// `--metrics-addr` for the agent (inside the sandbox namespace).
     pub metrics_addr: Option<String>,
+    /// More `podflow agent` arguments (e.g. `--nodes-from`).
+    pub extra_args: Vec<String>,
     pub pods: Vec<Pod>,
 }
 
@@ -65,7 +67,7 @@ impl Node {
         let sb = super::sandbox(tag)?;
         let dir = sb.dir.join("node");
         std::fs::create_dir_all(&dir).unwrap();
-        Some(Node { sb, dir, agent: None, fault: None, gate_deadline: 30, metrics_addr: None, pods: vec![] })
+        Some(Node { sb, dir, agent: None, fault: None, gate_deadline: 30, metrics_addr: None, extra_args: vec![], pods: vec![] })
     }
 
     pub fn api_socket(&self) -> PathBuf {
@@ -100,6 +102,7 @@ impl Node {
         if let Some(m) = &self.metrics_addr {
             cmd.args(["--metrics-addr", m]);
         }
+        cmd.args(&self.extra_args);
         cmd.spawn().unwrap()
     }
 
