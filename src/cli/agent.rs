@@ -83,6 +83,9 @@ pub struct AgentArgs {
     /// address). `geneve` is not built yet.
     #[arg(long, env = "PODFLOW_TRAFFIC_MODE", default_value = "noencap", value_name = "MODE")]
     pub traffic_mode: crate::crossnode::TrafficMode,
+    /// Peer source flags (src/cli/nodes.rs).
+    #[command(flatten)]
+    pub peers: super::nodes::PeerArgs,
     /// Test-only fault injection (`clear-flow-restore-wait-early`).
     #[arg(long, env = "PODFLOW_FAULT", hide = true)]
     pub fault: Option<String>,
@@ -124,7 +127,9 @@ pub async fn run_agent(a: AgentArgs) -> Result<ExitCode, CliError> {
             _ => return Err(CliError::Usage(format!("--secondary-bridge {s:?} is not BR:IF (e.g. br-ext:eth1)"))),
         },
     };
+    let peers = a.peers.config()?;
     let cfg = DaemonConfig {
+        peers,
         secondary,
         secondary_allow_primary: a.secondary_allow_primary,
         disable_tx_checksum_offload: a.disable_tx_checksum_offload,
