@@ -179,10 +179,25 @@ fn unix_ns() -> u64 {
 /// When the agent's round `round` acknowledged the peers (its log line
 /// `peers acknowledged round=R unix_ns=T`).
 fn peers_acked_ns(log: &str, round: u16) -> Option<u64> {
-    log.lines().filter(|l| l.contains("peers acknowledged")).find_map(|l| {
+    log.lines().filter(|l| l.contains("peers acknowledged")).map(strip_ansi).find_map(|l| {
         let field = |k: &str| l.split_whitespace().find_map(|w| w.strip_prefix(k)).and_then(|v| v.parse::<u64>().ok());
         (field("round=")? == u64::from(round)).then(|| field("unix_ns="))?
     })
+}
+
+/// The log line without terminal colour sequences (`ESC [ … m`).
+fn strip_ansi(l: &str) -> String {
+    let mut out = String::new();
+    let mut esc = false;
+    for ch in l.chars() {
+        match (esc, ch) {
+            (false, '\x1b') => esc = true,
+            (true, 'm') => esc = false,
+            (true, _) => {}
+            (false, c) => out.push(c),
+        }
+    }
+    out
 }
 
 struct RestartOutcome {
@@ -268,6 +283,7 @@ async fn restart_key_removed_after_pods_and_peers_acked_and_no_cross_node_probe_
     let v = o.violations();
     let lost = o.probes.iter().filter(|p| !p.replied).count();
     eprintln!("UDP probes n1 -> n2: {} sent, {lost} lost (while vswitchd was down or before the key's removal)", o.probes.len());
+    eprintln!("key removed {} µs after the last pod ack, {} µs after the peers' ack", (o.removed_ns - o.last_pod_ack_ns.min(o.removed_ns)) / 1000, o.peers_ack_ns.map_or(0, |p| (o.removed_ns.saturating_sub(p)) / 1000));
     assert!(v.is_empty(), "{}", v.join("\n"));
 }
 
@@ -276,5 +292,6 @@ async fn restart_check_catches_a_key_removed_before_the_replay() {
     let _serial = SERIAL.lock().await;
     let Some(o) = restart_node1(Some("clear-flow-restore-wait-early")).await else { return };
     let v = o.violations();
+    eprintln!("with the fault: {}", v.join("\n"));
     assert!(!v.is_empty(), "the cross-node restart test did not notice flow-restore-wait removed before the flows");
 }
