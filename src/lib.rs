@@ -16,6 +16,7 @@ pub mod agent;
 pub mod api;
 pub mod cli;
 pub mod cni;
+pub mod crossnode;
 pub mod demo;
 pub mod dial;
 pub mod egress;

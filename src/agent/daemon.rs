@@ -11,6 +11,7 @@ use super::runtime::{Agent, AgentConfig, RoundEvent};
 use super::instance::{AbortOnDrop, InstanceLock, LockError};
 use super::switch::OpenFlowSwitch;
 use crate::api::server::{self, ClientGone, Handler};
+use crate::crossnode::participant::CrossNode;
 use crate::api::{ApiError, Request, Response};
 use crate::host::{AddrFlags, Host, IpPrefix};
 use crate::openflow::{Addr, LinkState, Supervisor, SupervisorConfig};
@@ -52,6 +53,10 @@ pub struct DaemonConfig {
     pub metrics_addr: Option<std::net::SocketAddr>,
     /// `--cluster-cidr`: destinations the egress masquerade leaves alone.
     pub cluster_cidrs: Vec<ipnet::IpNet>,
+    /// `--traffic-mode`: how pods reach peers' pods (used only with peers).
+    pub traffic_mode: crate::crossnode::TrafficMode,
+    /// Peer source (`--nodes-from`, `--node-name`, `--node-ip`); None: single node.
+    pub peers: Option<crate::peers::PeersConfig>,
 }
 
 /// The secondary bridge as a gate participant: its flows are re-installed
@@ -121,7 +126,7 @@ pub fn gateway_port_name(bridge: &str) -> String {
 
 type LiveAgent = Agent<OpenFlowSwitch, OvsdbConfig, NetlinkHost>;
 
-struct ApiHandler(Arc<LiveAgent>);
+struct ApiHandler(Arc<LiveAgent>, Option<Arc<crate::peers::PeerHandle>>, Option<Arc<CrossNode>>);
 
 impl Handler for ApiHandler {
     async fn handle(&self, req: Request, client: ClientGone) -> Response {
@@ -134,6 +139,16 @@ impl Handler for ApiHandler {
             Request::GetPod { key } => Response::Pods(a.pod(&key).await.into_iter().collect()),
             Request::ListPods => Response::Pods(a.pods().await),
             Request::Status => Response::Status(a.status().await),
+            Request::ListNodes => match &self.1 {
+                Some(p) => {
+                    let mut report = p.report();
+                    if let Some(x) = &self.2 {
+                        x.fill(&mut report);
+                    }
+                    Response::Nodes(report)
+                }
+                None => Response::Error(ApiError { code: crate::api::code::NOT_AVAILABLE, msg: "this agent has no peer source (--nodes-from)".into(), details: String::new() }),
+            },
         }
     }
 }
@@ -215,15 +230,15 @@ async fn frw_removed_unix_ns(agent: &LiveAgent) -> u64 {
 
 /// Binds the metrics address and serves it; OVSDB reconnects are read
 /// from the client's resync generation at each scrape.
-async fn spawn_metrics(addr: std::net::SocketAddr, agent: Arc<LiveAgent>, counters: Arc<Counters>, db: Client) -> Result<tokio::task::JoinHandle<()>, DaemonError> {
+async fn spawn_metrics(addr: std::net::SocketAddr, agent: Arc<LiveAgent>, counters: Arc<Counters>, db: Client, peers: Option<Arc<crate::peers::PeerHandle>>, cross: Option<Arc<CrossNode>>) -> Result<tokio::task::JoinHandle<()>, DaemonError> {
     let listener = metrics::bind(addr).await.map_err(|e| DaemonError::Setup(e.to_string()))?;
     tracing::info!(%addr, "serving metrics");
     Ok(tokio::spawn(metrics::serve(listener, move || {
-        let (agent, counters, db) = (agent.clone(), counters.clone(), db.clone());
+        let (agent, counters, db, peers, cross) = (agent.clone(), counters.clone(), db.clone(), peers.clone(), cross.clone());
         async move {
             Counters::set_reconnects(&counters.ovsdb_reconnects, db.read(|s| s.generation));
             let snap = metrics::Snapshot::new(agent.status().await, agent.last_restore_duration().await, &counters);
-            metrics::render(&snap)
+            metrics::render(&snap) + &peers.map(|p| p.render_metrics()).unwrap_or_default() + &cross.map(|x| x.render_metrics()).unwrap_or_default()
         }
     })))
 }
@@ -286,12 +301,19 @@ struct Running {
     sup: Arc<Supervisor>,
     counters: Arc<Counters>,
     secondary: Option<Arc<crate::uplink::Executor>>,
+    /// The peer source (its snapshots: `subscribe()`), when configured.
+    #[allow(dead_code)]
+    peers: Option<Arc<crate::peers::PeerHandle>>,
+    /// Cross-node forwarding (peer routes), when there are peers.
+    _cross: Option<Arc<CrossNode>>,
     _api: AbortOnDrop<std::io::Result<()>>,
     _socket: server::BoundSocket,
     _metrics: Option<AbortOnDrop<()>>,
 }
 
 async fn start(cfg: &DaemonConfig) -> Result<Running, DaemonError> {
+    // The peer source starts first: its (replayed) snapshot exists before any round.
+    let peers = cfg.peers.clone().map(|p| Arc::new(crate::peers::spawn(p, Some(&cfg.state_dir))));
     let addr: Address = cfg.ovsdb.parse().map_err(|e: crate::dial::AddrError| DaemonError::Config(e.to_string()))?;
     let db = Client::start(addr, Options::default());
     retry("connect to OVSDB", || db.wait_synced(Instant::now() + Duration::from_secs(10))).await;
@@ -319,14 +341,36 @@ async fn start(cfg: &DaemonConfig) -> Result<Running, DaemonError> {
         tracing::error!(error = %e, "could not remove the ports and veths of pods without a record; a DEL of each still does");
     }
     let secondary = setup_secondary(cfg, &agent).await;
-
-    let (listener, socket) = server::bind(&cfg.api_socket).map_err(|e| DaemonError::Api { path: cfg.api_socket.display().to_string(), source: e })?;
-    let api = AbortOnDrop(tokio::spawn(server::serve(listener, Arc::new(ApiHandler(agent.clone())))));
-    let metrics = match cfg.metrics_addr {
-        Some(addr) => Some(AbortOnDrop(spawn_metrics(addr, agent.clone(), counters.clone(), db.clone()).await?)),
+    // Before the first round: the peers are one of its gate's participants.
+    let cross = match &peers {
+        Some(p) => Some(start_crossnode(cfg, p, &agent).await?),
         None => None,
     };
-    Ok(Running { agent, sup, counters, secondary, _api: api, _socket: socket, _metrics: metrics })
+
+    let (listener, socket) = server::bind(&cfg.api_socket).map_err(|e| DaemonError::Api { path: cfg.api_socket.display().to_string(), source: e })?;
+    let api = AbortOnDrop(tokio::spawn(server::serve(listener, Arc::new(ApiHandler(agent.clone(), peers.clone(), cross.clone())))));
+    let metrics = match cfg.metrics_addr {
+        Some(addr) => Some(AbortOnDrop(spawn_metrics(addr, agent.clone(), counters.clone(), db.clone(), peers.clone(), cross.clone()).await?)),
+        None => None,
+    };
+    Ok(Running { agent, sup, counters, secondary, peers, _cross: cross, _api: api, _socket: socket, _metrics: metrics })
+}
+
+/// Starts cross-node forwarding on the peer source's snapshots and makes
+/// the peers a participant of every round's gate.
+async fn start_crossnode(cfg: &DaemonConfig, peers: &crate::peers::PeerHandle, agent: &Arc<LiveAgent>) -> Result<Arc<CrossNode>, DaemonError> {
+    if cfg.traffic_mode == crate::crossnode::TrafficMode::Geneve {
+        return Err(DaemonError::Config("--traffic-mode geneve is not built yet; use noencap".into()));
+    }
+    let rcfg = crate::crossnode::driver::RouteConfig {
+        node_name: peers.config.node_name.clone(),
+        mode: cfg.traffic_mode,
+        gateway_dev: gateway_port_name(&cfg.bridge),
+        table: crate::host::RT_TABLE_MAIN,
+    };
+    let x = Arc::new(CrossNode::start(rcfg, peers.subscribe()).await.map_err(|e| DaemonError::Setup(e.to_string()))?);
+    agent.set_peers(x.clone());
+    Ok(x)
 }
 
 /// Retries `f` until it succeeds (for the tasks below; they are aborted

@@ -23,6 +23,9 @@ pub enum Participant {
     Pod(String),
     /// A secondary bridge's forwarding flows.
     Bridge(String),
+    /// The peers of the first complete peer list (their routes or tunnel
+    /// flows): cross-node traffic must forward when the key goes.
+    Peers,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

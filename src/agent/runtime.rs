@@ -63,6 +63,8 @@ pub enum RoundEvent {
     FlowRestoreWaitCleared,
     /// Every round's flows but `kept` were deleted.
     StaleRoundsDeleted { kept: u16 },
+    /// The peers' routes/flows of the first complete peer list are in place.
+    PeersAcked,
 }
 
 #[derive(Debug)]
@@ -111,9 +113,21 @@ pub trait SecondaryFlows: Send + Sync + 'static {
     fn install<'a>(&'a self, bridge: &'a str) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), BackendError>> + Send + 'a>>;
 }
 
+/// The cross-node part of every round (`crate::crossnode`): a gate
+/// participant once the agent has a peer source.
+pub trait PeerFlows: Send + Sync + 'static {
+    /// Installs what the current peer list needs for `round` and returns
+    /// once it is in place (acknowledged); `Ok(false)` while the source has
+    /// no complete list yet.
+    fn install(&self, round: u16) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<bool, BackendError>> + Send + '_>>;
+    /// Resolves when the peer list may have changed (a retry may succeed).
+    fn changed(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>>;
+}
+
 /// The pod network agent.
 pub struct Agent<S, D, H> {
     secondary: std::sync::Mutex<Option<Arc<dyn SecondaryFlows>>>,
+    peers: std::sync::Mutex<Option<Arc<dyn PeerFlows>>>,
     cfg: AgentConfig,
     switch: S,
     db: D,
@@ -199,6 +213,7 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
         st.round = std::fs::read_to_string(cfg.state_dir.join("round")).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
         Ok(Agent {
             secondary: std::sync::Mutex::new(None),
+            peers: std::sync::Mutex::new(None),
             cfg,
             switch,
             db,
@@ -214,6 +229,11 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
     /// Makes secondary bridges participants of every later round.
     pub fn set_secondary(&self, s: Arc<dyn SecondaryFlows>) {
         *self.secondary.lock().unwrap_or_else(|e| e.into_inner()) = Some(s);
+    }
+
+    /// Makes the peers a participant of every later round.
+    pub fn set_peers(&self, p: Arc<dyn PeerFlows>) {
+        *self.peers.lock().unwrap_or_else(|e| e.into_inner()) = Some(p);
     }
 
     async fn log(&self, e: RoundEvent) {
@@ -325,9 +345,14 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
         // Every participant is registered before anything is installed.
         let secondary = self.secondary.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let mut bridges: Vec<String> = secondary.as_ref().map(|s| s.bridges()).unwrap_or_default();
+        let peers = self.peers.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut peers_pending = peers.is_some();
         let mut gate = Gate::new(
             round,
-            keys.iter().map(|k| Participant::Pod(k.file_name())).chain(bridges.iter().map(|b| Participant::Bridge(b.clone()))),
+            keys.iter()
+                .map(|k| Participant::Pod(k.file_name()))
+                .chain(bridges.iter().map(|b| Participant::Bridge(b.clone())))
+                .chain(peers.iter().map(|_| Participant::Peers)),
             t0,
             self.cfg.gate_deadline,
         );
@@ -370,6 +395,22 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
                 }
                 bridges = still;
             }
+            if let (Some(p), true) = (&peers, peers_pending) {
+                match p.install(round).await {
+                    Ok(true) => {
+                        gate.acked(&Participant::Peers, Instant::now());
+                        peers_pending = false;
+                        let unix_ns = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+                        tracing::info!(round, unix_ns, "peers acknowledged");
+                        self.log(RoundEvent::PeersAcked).await;
+                    }
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::error!(error = %e, "the peers' routes/flows failed during replay");
+                        gate.failed(&Participant::Peers, e.to_string());
+                    }
+                }
+            }
             let pending: Vec<(PodKey, Option<PodPort>)> = {
                 let st = self.state.lock().await;
                 st.pods
@@ -405,9 +446,16 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
                     if let Some(u) = until {
                         sleep = sleep.min(u.saturating_duration_since(Instant::now()));
                     }
+                    let peers_changed = async {
+                        match (&peers, peers_pending) {
+                            (Some(p), true) => p.changed().await,
+                            _ => std::future::pending().await,
+                        }
+                    };
                     tokio::select! {
                         _ = tokio::time::sleep(sleep) => {}
                         _ = self.round_wake.notified() => {}
+                        _ = peers_changed => {}
                     }
                     delay = (delay * 2).min(self.cfg.retry_max);
                 }

@@ -178,6 +178,8 @@ pub enum Request {
     GetPod { key: PodKey },
     ListPods,
     Status,
+    /// The peer list and each peer's state (`podflow nodes`).
+    ListNodes,
 }
 
 /// What the agent made for a pod (the interface part of a CNI result).
@@ -265,8 +267,63 @@ pub enum Response {
     Done,
     Pods(Vec<PodInfo>),
     Status(Status),
+    Nodes(NodesReport),
     Error(ApiError),
 }
+
+// --- peers (`podflow nodes`); owned by the peers work -----------------------
+
+/// One node of the peer list and what the agent made of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeInfo {
+    #[serde(flatten)]
+    pub peer: crate::peers::Peer,
+    /// This node's own entry (`--node-name`).
+    pub local: bool,
+    /// Routes/flows towards the peer, when the cross-node pipeline runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<PeerState>,
+}
+
+/// Whether a peer's routes or flows are in place.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum PeerState {
+    /// Not installed yet, or not acknowledged by the switch there now.
+    Pending {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// Installed and acknowledged in `round`.
+    Installed { round: u16 },
+    Failed { error: String },
+}
+
+/// What `podflow nodes` prints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodesReport {
+    /// `--nodes-from` (`file:PATH`, `kubernetes`).
+    pub source: String,
+    /// The source delivered a whole list (or one was replayed).
+    pub complete: bool,
+    /// The list shown is the one saved by the previous run; the source has
+    /// not answered yet.
+    pub replayed: bool,
+    /// `--node-name`, and whether the list has it.
+    pub local_node: String,
+    pub local_in_list: bool,
+    /// The address towards peers (`--node-ip`, else this node's internal IP).
+    pub node_ip: Option<std::net::IpAddr>,
+    pub updates: u64,
+    pub errors: u64,
+    /// Kubernetes nodes left out (invalid or incomplete).
+    pub skipped: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    pub nodes: Vec<NodeInfo>,
+}
+
+// ---------------------------------------------------------------------------
 
 /// Why talking to the agent failed (not an error the agent reported).
 #[derive(Debug, thiserror::Error)]

@@ -87,6 +87,14 @@ pub struct AgentArgs {
     /// `inet podflow`, nothing else) in this network namespace, and exit.
     #[arg(long)]
     pub cleanup: bool,
+    /// How pods reach pods on other nodes, when there are peers
+    /// (`--nodes-from`): `noencap` (kernel routes via each peer's node
+    /// address). `geneve` is not built yet.
+    #[arg(long, env = "PODFLOW_TRAFFIC_MODE", default_value = "noencap", value_name = "MODE")]
+    pub traffic_mode: crate::crossnode::TrafficMode,
+    /// Peer source flags (src/cli/nodes.rs).
+    #[command(flatten)]
+    pub peers: super::nodes::PeerArgs,
     /// Test-only fault injection (`clear-flow-restore-wait-early`).
     #[arg(long, env = "PODFLOW_FAULT", hide = true)]
     pub fault: Option<String>,
@@ -133,7 +141,9 @@ pub async fn run_agent(a: AgentArgs) -> Result<ExitCode, CliError> {
             _ => return Err(CliError::Usage(format!("--secondary-bridge {s:?} is not BR:IF (e.g. br-ext:eth1)"))),
         },
     };
+    let peers = a.peers.config()?;
     let cfg = DaemonConfig {
+        peers,
         secondary,
         secondary_allow_primary: a.secondary_allow_primary,
         disable_tx_checksum_offload: a.disable_tx_checksum_offload,
@@ -154,6 +164,7 @@ pub async fn run_agent(a: AgentArgs) -> Result<ExitCode, CliError> {
         set_key_on_disconnect: !a.no_set_flow_restore_wait,
         fault_clear_key_early,
         metrics_addr: a.metrics_addr,
+        traffic_mode: a.traffic_mode,
     };
     std::fs::create_dir_all(&cfg.state_dir).map_err(|e| CliError::Failed(format!("cannot create the state directory {}: {e}", cfg.state_dir.display())))?;
     daemon::run(cfg).await.map_err(|e| CliError::Failed(e.to_string()))?;

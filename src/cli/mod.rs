@@ -12,6 +12,7 @@ pub mod ovsdb;
 pub mod arping;
 pub mod uplink;
 pub mod demo;
+pub mod nodes;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -70,6 +71,9 @@ pub enum Command {
     /// List the agent's pods and their readiness.
     #[command(after_help = "Example:\n  podflow pods --api-socket /var/lib/podflow/podflow.sock --json")]
     Pods(agent::ClientArgs),
+    /// List the other nodes the agent knows (its peer source) and their state.
+    #[command(after_help = "Example:\n  podflow nodes --api-socket /var/lib/podflow/podflow.sock --json")]
+    Nodes(agent::ClientArgs),
     /// Show the agent's connections, round and flow-restore-wait.
     #[command(after_help = "Example:\n  podflow status --json")]
     Status(agent::ClientArgs),
@@ -161,6 +165,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Agent(a) => agent::run_agent(a).await,
         Command::Pods(a) => agent::pods(a).await,
         Command::Status(a) => agent::status(a).await,
+        Command::Nodes(a) => nodes::run(a).await,
         Command::Version => {
             println!("podflow {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)

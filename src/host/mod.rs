@@ -15,6 +15,7 @@
 mod error;
 pub mod ethtool;
 pub mod netns;
+pub mod routes;
 mod types;
 pub mod wire;
 
@@ -497,7 +498,9 @@ impl Host {
         h.table = if table < 256 { table as u8 } else { 0 };
         if delete {
             h.scope = route.scope.map_or(RouteScope::NoWhere, |s| s.0.into());
-            h.protocol = RouteProtocol::Unspec;
+            // A protocol, when given, must match too (unset: any), so a
+            // delete of podflow's route can never take a foreign one.
+            h.protocol = route.protocol.map_or(RouteProtocol::Unspec, RouteProtocol::from);
             h.kind = RouteType::Unspec;
         } else {
             h.protocol = route.protocol.map_or(RouteProtocol::Boot, RouteProtocol::from);

@@ -1,10 +1,12 @@
 //! Shared harness for integration tests.
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod fake_switch;
 pub mod netns;
 pub mod node;
 pub mod restart;
+pub mod traffic;
 
 use podflow::sandbox::{unavailable_reason, Sandbox};
 

@@ -26,6 +26,11 @@ pub struct Node {
     pub gate_deadline: u64,
     /// `--metrics-addr` for the agent (inside the sandbox namespace).
     pub metrics_addr: Option<String>,
+    /// More `podflow agent` arguments (e.g. `--nodes-from`).
+    pub extra_args: Vec<String>,
+    /// `--pod-cidr` and its gateway (default [`POD_CIDR`], [`GATEWAY_IP`]).
+    pub pod_cidr: String,
+    pub gateway_ip: String,
     pub pods: Vec<Pod>,
 }
 
@@ -65,7 +70,7 @@ impl Node {
         let sb = super::sandbox(tag)?;
         let dir = sb.dir.join("node");
         std::fs::create_dir_all(&dir).unwrap();
-        Some(Node { sb, dir, agent: None, fault: None, gate_deadline: 30, metrics_addr: None, pods: vec![] })
+        Some(Node { sb, dir, agent: None, fault: None, gate_deadline: 30, metrics_addr: None, extra_args: vec![], pod_cidr: POD_CIDR.into(), gateway_ip: GATEWAY_IP.into(), pods: vec![] })
     }
 
     pub fn api_socket(&self) -> PathBuf {
@@ -84,7 +89,7 @@ impl Node {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join(log)).unwrap();
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", &self.sb.netns, env!("CARGO_BIN_EXE_podflow"), "agent"])
-            .args(["--bridge", BRIDGE, "--datapath-type", "netdev", "--pod-cidr", POD_CIDR])
+            .args(["--bridge", BRIDGE, "--datapath-type", "netdev", "--pod-cidr", &self.pod_cidr])
             .arg("--ovs-rundir")
             .arg(&self.sb.dir)
             .arg("--state-dir")
@@ -100,6 +105,7 @@ impl Node {
         if let Some(m) = &self.metrics_addr {
             cmd.args(["--metrics-addr", m]);
         }
+        cmd.args(&self.extra_args);
         cmd.spawn().unwrap()
     }
 
@@ -196,7 +202,7 @@ impl Node {
     }
 
     fn netconf(&self) -> String {
-        runtime::host_local_netconf("podflow-test", &self.api_socket(), POD_CIDR, GATEWAY_IP, &self.dir.join("ipam"))
+        runtime::host_local_netconf("podflow-test", &self.api_socket(), &self.pod_cidr, &self.gateway_ip, &self.dir.join("ipam"))
     }
 
     /// Runs the real CNI plugin; returns (exit success, stdout JSON).

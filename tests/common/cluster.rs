@@ -1,0 +1,136 @@
+//! Several test nodes joined by an underlay: each node is a [`Node`] (its
+//! own namespace, private Open vSwitch and `podflow agent`), with a veth
+//! `eth0` (192.0.2.(10+i)/24) into a Linux bridge in a fourth namespace,
+//! pod CIDR 198.18.i.0/24, and peers from one JSON file (`--nodes-from
+//! file:`) that the test rewrites atomically. Everything is removed on
+//! drop, also when the test fails.
+#![allow(dead_code)]
+
+use super::netns::TestNetns;
+use super::node::Node;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+pub struct Cluster {
+    /// Dropped first: the agents stop before their namespaces go.
+    pub nodes: Vec<(usize, Node)>,
+    pub underlay: TestNetns,
+    pub dir: PathBuf,
+    pub mode: &'static str,
+    tag: String,
+}
+
+pub fn node_name(i: usize) -> String {
+    format!("n{i}")
+}
+pub fn node_ip(i: usize) -> String {
+    format!("192.0.2.{}", 10 + i)
+}
+pub fn pod_cidr(i: usize) -> String {
+    format!("198.18.{i}.0/24")
+}
+
+impl Cluster {
+    /// An underlay and an empty peer list; `None` (printed why) where the
+    /// test cannot run.
+    pub fn new(tag: &str, mode: &'static str) -> Option<Cluster> {
+        let why = podflow::sandbox::unavailable_reason().or_else(|| {
+            (!std::path::Path::new("/usr/lib/cni/host-local").exists()).then(|| "/usr/lib/cni/host-local is missing (apt-get install containernetworking-plugins)".to_string())
+        });
+        if let Some(why) = why {
+            if super::in_ci() {
+                panic!("CI must run the multi-node tests, but: {why}");
+            }
+            eprintln!("SKIPPED: {why}");
+            return None;
+        }
+        let underlay = TestNetns::new(&format!("{tag}ul"));
+        underlay.ip(&["link", "add", "br0", "type", "bridge"]);
+        underlay.ip(&["link", "set", "br0", "up"]);
+        let dir = std::env::temp_dir().join(format!("podflow-{}", underlay.name));
+        std::fs::create_dir_all(&dir).unwrap();
+        let c = Cluster { nodes: vec![], underlay, dir, mode, tag: tag.to_string() };
+        c.write_peers(&[]);
+        Some(c)
+    }
+
+    pub fn peers_file(&self) -> PathBuf {
+        self.dir.join("nodes.json")
+    }
+
+    /// Writes the peer list with nodes `ids` (atomically: write, rename).
+    pub fn write_peers(&self, ids: &[usize]) {
+        let list: Vec<serde_json::Value> = ids
+            .iter()
+            .map(|&i| serde_json::json!({"name": node_name(i), "podCIDRs": [pod_cidr(i)], "internalIPs": [node_ip(i)]}))
+            .collect();
+        let tmp = self.dir.join("nodes.json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(&list).unwrap()).unwrap();
+        std::fs::rename(&tmp, self.peers_file()).unwrap();
+    }
+
+    /// Creates node `i` (not started): its underlay link, forwarding on,
+    /// its pod CIDR and the agent's peer arguments.
+    pub fn add_node(&mut self, i: usize) -> &mut Node {
+        let mut node = Node::new(&format!("{}{i}", self.tag)).expect("a node");
+        node.pod_cidr = pod_cidr(i);
+        node.gateway_ip = format!("198.18.{i}.1");
+        let ns = node.sb.netns.clone();
+        let ul = format!("n{i}");
+        self.underlay.ip(&["link", "add", &ul, "type", "veth", "peer", "name", "eth0", "netns", &ns]);
+        self.underlay.ip(&["link", "set", &ul, "master", "br0", "up"]);
+        let nip = |args: &[&str]| super::netns::ip(&[&["-n", ns.as_str()], args].concat());
+        nip(&["addr", "add", &format!("{}/24", node_ip(i)), "dev", "eth0"]);
+        nip(&["link", "set", "eth0", "up"]);
+        node.sb.exec(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]).unwrap();
+        node.extra_args = vec![
+            "--nodes-from".into(),
+            format!("file:{}", self.peers_file().display()),
+            "--node-name".into(),
+            node_name(i),
+            "--traffic-mode".into(),
+            self.mode.into(),
+        ];
+        self.nodes.push((i, node));
+        &mut self.nodes.last_mut().unwrap().1
+    }
+
+    pub fn node(&self, i: usize) -> &Node {
+        &self.nodes.iter().find(|(n, _)| *n == i).expect("no such node").1
+    }
+
+    pub fn node_mut(&mut self, i: usize) -> &mut Node {
+        &mut self.nodes.iter_mut().find(|(n, _)| *n == i).expect("no such node").1
+    }
+
+    /// podflow's routes (`proto 159`) in node `i`'s kernel, sorted.
+    pub fn routes(&self, i: usize) -> Vec<String> {
+        let ns = &self.node(i).sb.netns;
+        let mut v: Vec<String> = super::netns::ip(&["-n", ns, "route", "show", "proto", "159"]).lines().map(|l| l.trim().to_string()).collect();
+        v.sort();
+        v
+    }
+
+    /// Waits (bounded) until `cond` holds on node `i`'s routes; panics with
+    /// what was there and the agent's log otherwise.
+    pub fn wait_routes(&self, i: usize, what: &str, cond: impl Fn(&[String]) -> bool) {
+        let t0 = Instant::now();
+        loop {
+            let r = self.routes(i);
+            if cond(&r) {
+                return;
+            }
+            if t0.elapsed() > Duration::from_secs(20) {
+                panic!("node {i}: {what}; routes now: {r:?}\nagent log:\n{}", self.node(i).agent_log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.nodes.clear();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
