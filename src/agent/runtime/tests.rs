@@ -168,7 +168,7 @@ fn rig_in(dir: PathBuf, deadline: Option<Duration>) -> Rig {
     let cfg = AgentConfig {
         bridge: "br-int".into(),
         state_dir: dir.clone(),
-        gateway: Gateway { ofport: 2, mac: [2, 0, 0, 0, 0, 0xfe], ip: Ipv4Addr::new(198, 18, 0, 1) },
+        gateway: Gateway::v4(2, [2, 0, 0, 0, 0, 0xfe], Ipv4Addr::new(198, 18, 0, 1)),
         gate_deadline: deadline,
         retry_initial: Duration::from_millis(5),
         retry_max: Duration::from_millis(20),
