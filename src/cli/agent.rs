@@ -250,3 +250,22 @@ pub async fn status(a: ClientArgs) -> Result<ExitCode, CliError> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cidrs(v: &[&str]) -> Result<Vec<String>, CliError> {
+        parse_cidrs(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>()).map(|v| v.iter().map(|c| c.to_string()).collect())
+    }
+
+    #[test]
+    fn pod_cidrs_one_per_family() {
+        assert_eq!(cidrs(&["198.18.0.7/24"]).unwrap(), ["198.18.0.0/24"]);
+        assert_eq!(cidrs(&["198.18.0.0/24", "fd00:10::5/64"]).unwrap(), ["198.18.0.0/24", "fd00:10::/64"]);
+        assert_eq!(cidrs(&["fd00:10::/64"]).unwrap(), ["fd00:10::/64"]);
+        for bad in [&["198.18.0.0/24", "198.19.0.0/24"][..], &["fd00::/64", "fd01::/64"], &["198.18.0.0/31"], &["fd00::/127"], &["nope"], &[]] {
+            assert!(matches!(cidrs(bad), Err(CliError::Usage(_))), "{bad:?}");
+        }
+    }
+}

@@ -590,3 +590,17 @@ async fn reconcile_removes_what_no_record_names_and_spares_quarantine() {
     assert!(r.host.plumbed.lock().unwrap().contains(&host_ifname(&add_req(0).key)));
     assert!(!r.db.ports.lock().unwrap().contains_key(&orphan) && !r.host.plumbed.lock().unwrap().contains(&orphan));
 }
+
+#[test]
+fn pod_addresses_one_per_family_old_records_load() {
+    let ips = |v: &[&str]| v.iter().map(|a| IpConfig { address: a.to_string(), gateway: None }).collect::<Vec<_>>();
+    let v4: std::net::Ipv4Addr = "198.18.0.5".parse().unwrap();
+    let v6: std::net::Ipv6Addr = "fd00::5".parse().unwrap();
+    // A record written before IPv6 existed: one IPv4 address.
+    assert_eq!(super::pod_addrs(&ips(&["198.18.0.5/24"])), Ok((Some(v4), None)));
+    assert_eq!(super::pod_addrs(&ips(&["fd00::5/64"])), Ok((None, Some(v6))));
+    assert_eq!(super::pod_addrs(&ips(&["fd00::5/64", "198.18.0.5/24"])), Ok((Some(v4), Some(v6))));
+    for bad in [&[][..], &["198.18.0.5/24", "198.18.0.6/24"], &["fd00::5/64", "fd00::6/64"], &["nonsense/24"]] {
+        assert!(super::pod_addrs(&ips(bad)).is_err(), "{bad:?}");
+    }
+}
