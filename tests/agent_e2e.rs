@@ -231,6 +231,9 @@ fn dual_stack_pods_talk_over_both_families() {
     assert_eq!(udp_both_ways(&a.netns, &a6, &b.netns, &b6), None);
 
     assert_eq!(pod_flow_count(&node, ofport_of(&node, &a)), 20, "{}", node.flow_table().join("\n"));
+    if std::env::var_os("PODFLOW_SHOW_FLOWS").is_some() {
+        eprintln!("pod a: {} {} {a6} port {}\n{}", a.mac, a.ip, ofport_of(&node, &a), node.sb.ofctl("dump-flows", BRIDGE, &["--no-stats"]).unwrap());
+    }
 }
 
 /// An IPv6-only node: pods get one IPv6 address, reach each other and the
