@@ -243,7 +243,7 @@ fn setup(tag: &str, extra_env: &[(&str, &str)]) -> Setup {
 
 fn prober(s: &Setup) -> Prober {
     let opts = ProbeOptions { interval: Duration::from_millis(10), limit: Limit::UntilStopped, ..ProbeOptions::default() };
-    Prober::new(Some(&s.a.name), "eth0", s.b_ip.parse().unwrap(), opts)
+    Prober::new(Some(&s.a.name), "eth0", s.b_ip.parse::<std::net::Ipv4Addr>().unwrap(), opts)
 }
 
 /// Connects an independent monitor to the *new* ovsdb-server as soon as
@@ -308,7 +308,7 @@ async fn restart_ovs(s: &Setup, steps: &[&[&str]]) -> Outcome {
         (removed_ns - started_ns) as f64 / 1e9,
     );
     let warnings = p.logs().lines().filter(|l| l.contains("WARN") || l.contains("ERROR")).collect::<Vec<_>>().join("\n");
-    Outcome { removed_ns, acks_ns, probes, before, after: p.flows(), warnings }
+    Outcome { removed_ns, acks_ns, probes, nd_probes: None, before, after: p.flows(), warnings }
 }
 
 fn pods_acked_in(p: &Project, round: u16) -> Vec<u64> {

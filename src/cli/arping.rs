@@ -32,8 +32,8 @@ pub struct ArpingArgs {
     /// Source IPv4 address (default: the interface's).
     #[arg(long, short = 's')]
     pub source: Option<Ipv4Addr>,
-    /// IPv4 address to probe.
-    pub target: Ipv4Addr,
+    /// Address to probe: IPv4 by ARP, IPv6 by neighbor solicitations.
+    pub target: std::net::IpAddr,
     /// Time between probes, e.g. 10ms, 1ms, 0.5s (at least 1ms).
     #[arg(long, default_value = "10ms", value_parser = parse_duration)]
     pub interval: Duration,

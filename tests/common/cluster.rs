@@ -73,8 +73,7 @@ impl Cluster {
     /// its pod CIDR and the agent's peer arguments.
     pub fn add_node(&mut self, i: usize) -> &mut Node {
         let mut node = Node::new(&format!("{}{i}", self.tag)).expect("a node");
-        node.pod_cidr = pod_cidr(i);
-        node.gateway_ip = format!("198.18.{i}.1");
+        node.cidrs = vec![(pod_cidr(i), format!("198.18.{i}.1"))];
         let ns = node.sb.netns.clone();
         let ul = format!("n{i}");
         self.underlay.ip(&["link", "add", &ul, "type", "veth", "peer", "name", "eth0", "netns", &ns]);

@@ -4,6 +4,7 @@
 pub mod cluster;
 pub mod fake_switch;
 pub mod netns;
+pub mod raw;
 pub mod node;
 pub mod restart;
 pub mod traffic;
