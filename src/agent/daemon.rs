@@ -227,12 +227,52 @@ pub fn first_host(cidr: &ipnet::IpNet) -> IpAddr {
 }
 
 /// Re-creates the egress masquerade table (one nft transaction).
-async fn setup_egress(cfg: &DaemonConfig) -> Result<(), DaemonError> {
+/// Without `--cluster-cidr`, the cluster is every pod CIDR the agent
+/// knows: its own and, with a peer source, every node's in `peers`.
+async fn setup_egress(cfg: &DaemonConfig, peers: Option<&crate::peers::PeerSnapshot>) -> Result<(), DaemonError> {
     let pods: Vec<ipnet::IpNet> = cfg.pod_cidrs.iter().map(|c| c.trunc()).collect();
-    let rules = crate::egress::EgressRules::new(&pods, &cfg.cluster_cidrs, &gateway_port_name(&cfg.bridge)).map_err(|e| DaemonError::Config(e.to_string()))?;
+    let mut cluster = cfg.cluster_cidrs.clone();
+    if cluster.is_empty() {
+        if let Some(snap) = peers {
+            cluster = pods.iter().copied().chain(snap.nodes.iter().flat_map(|n| n.pod_cidrs.iter().map(|c| c.trunc()))).collect();
+            cluster.sort();
+            cluster.dedup();
+        }
+    }
+    let rules = crate::egress::EgressRules::new(&pods, &cluster, &gateway_port_name(&cfg.bridge)).map_err(|e| DaemonError::Config(e.to_string()))?;
     crate::egress::install(&rules).await.map_err(|e| DaemonError::Setup(e.to_string()))?;
     tracing::info!(table = crate::egress::TABLE, pods = ?rules.pod_cidrs(), cluster = ?rules.cluster_cidrs(), "egress masquerade rules installed");
     Ok(())
+}
+
+/// Keeps the egress rules' cluster CIDRs in step with the peer list
+/// (when `--cluster-cidr` does not fix them): a peer's pods are not
+/// "outside", their traffic must keep its pod source address.
+fn spawn_egress_follower(cfg: &DaemonConfig, peers: &crate::peers::PeerHandle) -> Option<AbortOnDrop<()>> {
+    if !cfg.cluster_cidrs.is_empty() {
+        return None;
+    }
+    let cfg = cfg.clone();
+    let mut rx = peers.subscribe();
+    Some(AbortOnDrop(tokio::spawn(async move {
+        let mut installed: Option<std::sync::Arc<Vec<crate::peers::Peer>>> = None;
+        loop {
+            let snap = rx.borrow_and_update().clone();
+            if snap.complete && installed.as_ref() != Some(&snap.nodes) {
+                match setup_egress(&cfg, Some(&snap)).await {
+                    Ok(()) => installed = Some(snap.nodes.clone()),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot update the egress rules for the peer list; retrying in 1 s");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
+                }
+            }
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    })))
 }
 
 /// Unix time (ns) of the round's `FlowRestoreWaitCleared` event (the
@@ -326,6 +366,8 @@ struct Running {
     peers: Option<Arc<crate::peers::PeerHandle>>,
     /// Cross-node forwarding (peer routes), when there are peers.
     _cross: Option<Arc<CrossNode>>,
+    /// Re-installs the egress rules when the peer list changes.
+    _egress: Option<AbortOnDrop<()>>,
     _api: AbortOnDrop<std::io::Result<()>>,
     _socket: server::BoundSocket,
     _metrics: Option<AbortOnDrop<()>>,
@@ -339,7 +381,9 @@ async fn start(cfg: &DaemonConfig) -> Result<Running, DaemonError> {
     retry("connect to OVSDB", || db.wait_synced(Instant::now() + Duration::from_secs(10))).await;
     let gateway = setup_bridge(cfg, &db).await?;
     tracing::info!(bridge = %cfg.bridge, gateway_ipv4 = ?gateway.ipv4, gateway_ipv6 = ?gateway.ipv6, "bridge ready");
-    setup_egress(cfg).await?;
+    let snap = peers.as_ref().map(|p| p.current()).filter(|s| s.complete);
+    setup_egress(cfg, snap.as_ref()).await?;
+    let egress_follower = peers.as_ref().and_then(|p| spawn_egress_follower(cfg, p));
 
     let mgmt = Addr::bridge_mgmt(&cfg.ovs_rundir, &cfg.bridge);
     let sup = Arc::new(Supervisor::spawn(mgmt, SupervisorConfig::default()));
@@ -373,7 +417,7 @@ async fn start(cfg: &DaemonConfig) -> Result<Running, DaemonError> {
         Some(addr) => Some(AbortOnDrop(spawn_metrics(addr, agent.clone(), counters.clone(), db.clone(), peers.clone(), cross.clone()).await?)),
         None => None,
     };
-    Ok(Running { agent, sup, counters, secondary, peers, _cross: cross, _api: api, _socket: socket, _metrics: metrics })
+    Ok(Running { agent, sup, counters, secondary, peers, _cross: cross, _egress: egress_follower, _api: api, _socket: socket, _metrics: metrics })
 }
 
 /// Starts cross-node forwarding on the peer source's snapshots and makes
