@@ -41,7 +41,9 @@ pub fn tcp(netns: &str, ip: &str, port: u16, from: &str) -> Result<u64, String> 
 }
 
 /// A UDP datagram from (`a_ns`, `a_ip`) to (`b_ns`, `b_ip`) and one back;
-/// up to three tries each way. Returns which directions worked.
+/// up to three tries each way. A direction works only when the datagram
+/// arrives from the sender's own address (pods talk without NAT: a
+/// masquerade between them would be a bug). Returns which directions worked.
 pub fn udp_both_ways(a_ns: &str, a_ip: &str, b_ns: &str, b_ip: &str, port: u16) -> (bool, bool) {
     let (a_at, b_at): (SocketAddr, SocketAddr) = (format!("{a_ip}:{port}").parse().unwrap(), format!("{b_ip}:{port}").parse().unwrap());
     let ua = run_in_netns(Some(a_ns), move || Ok(UdpSocket::bind(a_at)?)).unwrap();
@@ -50,7 +52,10 @@ pub fn udp_both_ways(a_ns: &str, a_ip: &str, b_ns: &str, b_ip: &str, port: u16) 
         s.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
     }
     let mut buf = [0u8; 64];
-    let mut delivered = |from: &UdpSocket, to: &UdpSocket, dst: SocketAddr| (0..3).any(|_| from.send_to(b"podflow", dst).is_ok() && matches!(to.recv_from(&mut buf), Ok((7, _))));
+    let mut delivered = |from: &UdpSocket, to: &UdpSocket, dst: SocketAddr| {
+        let src = from.local_addr().unwrap();
+        (0..3).any(|_| from.send_to(b"podflow", dst).is_ok() && matches!(to.recv_from(&mut buf), Ok((7, s)) if s == src))
+    };
     (delivered(&ua, &ub, b_at), delivered(&ub, &ua, a_at))
 }
 
