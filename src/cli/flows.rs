@@ -1,5 +1,5 @@
 //! The flow command group: `dump-flows`, `add-flows`, `del-flows`,
-//! `replace-flows`, `diff-flows` and `dump-ports`, the `ovs-ofctl` commands
+//! `mod-flows`, `replace-flows`, `diff-flows` and `dump-ports`, the `ovs-ofctl` commands
 //! of the same names over podflow's own OpenFlow 1.5 session, printing what
 //! `ovs-ofctl -O OpenFlow15` prints.
 //!

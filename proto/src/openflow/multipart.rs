@@ -94,6 +94,15 @@ pub struct MultipartReply {
     pub body: MultipartReplyBody,
 }
 
+/// Entries decoded one after another until `r` is empty.
+fn list<T>(r: &mut Reader<'_>, decode: fn(&mut Reader<'_>) -> Result<T, DecodeError>) -> Result<Vec<T>, DecodeError> {
+    let mut v = Vec::new();
+    while !r.is_empty() {
+        v.push(decode(r)?);
+    }
+    Ok(v)
+}
+
 impl MultipartReply {
     /// Whether more replies of the same request follow.
     pub fn more(&self) -> bool {
@@ -318,27 +327,9 @@ impl MultipartReply {
                 }
                 MultipartReplyBody::PortDesc(v)
             }
-            types::GROUP_DESC => {
-                let mut v = Vec::new();
-                while !r.is_empty() {
-                    v.push(GroupDesc::decode(r)?);
-                }
-                MultipartReplyBody::GroupDesc(v)
-            }
-            types::METER_DESC => {
-                let mut v = Vec::new();
-                while !r.is_empty() {
-                    v.push(MeterConfig::decode(r)?);
-                }
-                MultipartReplyBody::MeterDesc(v)
-            }
-            types::FLOW_MONITOR => {
-                let mut v = Vec::new();
-                while !r.is_empty() {
-                    v.push(FlowUpdate::decode(r)?);
-                }
-                MultipartReplyBody::FlowMonitor(v)
-            }
+            types::GROUP_DESC => MultipartReplyBody::GroupDesc(list(r, GroupDesc::decode)?),
+            types::METER_DESC => MultipartReplyBody::MeterDesc(list(r, MeterConfig::decode)?),
+            types::FLOW_MONITOR => MultipartReplyBody::FlowMonitor(list(r, FlowUpdate::decode)?),
             _ => MultipartReplyBody::Other { ty, body: r.rest().to_vec() },
         };
         r.finish("multipart reply")?;
