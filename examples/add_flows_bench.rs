@@ -17,13 +17,13 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn flows_text(pods: u32) -> String {
-    let gw = Gateway { ofport: 2, mac: [0x0a, 0x58, 10, 0, 0, 1], ip: Ipv4Addr::new(10, 0, 0, 1) };
+    let gw = Gateway::v4(2, [0x0a, 0x58, 10, 0, 0, 1], Ipv4Addr::new(10, 0, 0, 1));
     let mut flows = base_flows(1, &gw);
     for i in 0..pods {
         let n = i + 10;
         let ip = Ipv4Addr::new(10, (n >> 16) as u8, (n >> 8) as u8, n as u8);
         let o = ip.octets();
-        flows.extend(pod_flows(1, &PodPort { ofport: 100 + i, mac: [0x0a, 0x58, o[0], o[1], o[2], o[3]], ip }));
+        flows.extend(pod_flows(1, &PodPort::v4(100 + i, [0x0a, 0x58, o[0], o[1], o[2], o[3]], ip)));
     }
     let mut s = String::with_capacity(flows.len() * 160);
     for f in &flows {

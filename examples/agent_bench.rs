@@ -148,11 +148,11 @@ fn main() {
     std::fs::write(&file, &dump).unwrap();
 
     // The identical flows through ovs-ofctl, and through the session alone.
-    let gw = Gateway { ofport: 2, mac: [2, 0, 0, 0, 0, 1], ip: Ipv4Addr::new(198, 18, 0, 1) };
+    let gw = Gateway::v4(2, [2, 0, 0, 0, 0, 1], Ipv4Addr::new(198, 18, 0, 1));
     let mut msgs: Vec<Message> = pipeline::base_flows(1, &gw).into_iter().map(Message::FlowMod).collect();
     for i in 0..pods {
         let mac = [2, 0, (i >> 24) as u8, (i >> 16) as u8, (i >> 8) as u8, i as u8];
-        msgs.extend(pipeline::pod_flows(1, &PodPort { ofport: 10 + i, mac, ip: pod_ip(i) }).into_iter().map(Message::FlowMod));
+        msgs.extend(pipeline::pod_flows(1, &PodPort::v4(10 + i, mac, pod_ip(i))).into_iter().map(Message::FlowMod));
     }
     let mut ofctl = Vec::new();
     let mut session = Vec::new();

@@ -27,10 +27,10 @@ async fn pipeline_installs_and_rounds_delete_only_our_flows() {
     let sup = Arc::new(Supervisor::spawn(addr, SupervisorConfig::default()));
     tokio::time::timeout(Duration::from_secs(10), sup.connected_after(0)).await.expect("connected");
     let sw = OpenFlowSwitch::new(sup.clone());
-    let gw = Gateway { ofport: 2, mac: [2, 0, 0, 0, 0, 1], ip: Ipv4Addr::new(198, 18, 0, 1) };
+    let gw = Gateway::v4(2, [2, 0, 0, 0, 0, 1], Ipv4Addr::new(198, 18, 0, 1));
     sw.install(pipeline::base_flows(1, &gw)).await.unwrap();
     for i in 0..3u32 {
-        let pod = PodPort { ofport: 10 + i, mac: [2, 0, 0, 0, 1, i as u8], ip: Ipv4Addr::new(198, 18, 0, 10 + i as u8) };
+        let pod = PodPort::v4(10 + i, [2, 0, 0, 0, 1, i as u8], Ipv4Addr::new(198, 18, 0, 10 + i as u8));
         sw.install(pipeline::pod_flows(1, &pod)).await.unwrap();
     }
     let cookies = switch_cookies(&sup).await;

@@ -63,11 +63,11 @@ fn sorted(s: &str) -> Vec<String> {
 
 /// The pod pipeline of `pods` pods plus the base flows, as add-flow text.
 fn pipeline_text(pods: u32, round: u16) -> String {
-    let gw = Gateway { ofport: 2, mac: [0x0a, 0x58, 10, 0, 0, 1], ip: Ipv4Addr::new(10, 0, 0, 1) };
+    let gw = Gateway::v4(2, [0x0a, 0x58, 10, 0, 0, 1], Ipv4Addr::new(10, 0, 0, 1));
     let mut flows = base_flows(round, &gw);
     for i in 0..pods {
         let n = i + 10;
-        let pod = PodPort { ofport: 100 + i, mac: [0x0a, 0x58, 10, 0, (n >> 8) as u8, n as u8], ip: Ipv4Addr::new(10, 0, (n >> 8) as u8, n as u8) };
+        let pod = PodPort::v4(100 + i, [0x0a, 0x58, 10, 0, (n >> 8) as u8, n as u8], Ipv4Addr::new(10, 0, (n >> 8) as u8, n as u8));
         flows.extend(pod_flows(round, &pod));
     }
     flows.iter().map(|f| print::flow_mod(f) + "\n").collect()

@@ -308,7 +308,7 @@ async fn restart_ovs(s: &Setup, steps: &[&[&str]]) -> Outcome {
         (removed_ns - started_ns) as f64 / 1e9,
     );
     let warnings = p.logs().lines().filter(|l| l.contains("WARN") || l.contains("ERROR")).collect::<Vec<_>>().join("\n");
-    Outcome { removed_ns, acks_ns, probes, before, after: p.flows(), warnings }
+    Outcome { removed_ns, acks_ns, probes, nd_probes: None, before, after: p.flows(), warnings }
 }
 
 fn pods_acked_in(p: &Project, round: u16) -> Vec<u64> {

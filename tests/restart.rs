@@ -1,5 +1,6 @@
 //! The restart test: two pods, an ARP probe every 10 ms from one to the
-//! other, `flow-restore-wait` preset, `ovs-vswitchd` killed with -9 and
+//! other (and an ND probe every 10 ms when the pods are dual-stack),
+//! `flow-restore-wait` preset, `ovs-vswitchd` killed with -9 and
 //! started again. The key must be removed only after the last pod's flows
 //! were acknowledged (removal time from an independent OVSDB monitor, ack
 //! times from the agent), no probe sent more than 20 ms after the removal
@@ -15,7 +16,7 @@ use podflow::api::PodState;
 use podflow::ovsdb::client::Address;
 use podflow::ovsdb::vswitch::FlowRestoreWaitLog;
 use podflow::probe::{Limit, ProbeOptions, Prober};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The tests of this file measure packet loss at 10 ms resolution on a
@@ -39,6 +40,13 @@ fn probe(node: &Node, from: &Pod, to: &Pod) -> Prober {
     Prober::new(Some(&from.netns), "eth0", target, opts)
 }
 
+/// Neighbor solicitations every 10 ms from `from` for `to`'s IPv6 address.
+fn nd_probe(from: &Pod, to: &Pod) -> Prober {
+    let opts = ProbeOptions { interval: Duration::from_millis(10), limit: Limit::UntilStopped, ..ProbeOptions::default() };
+    let target: Ipv6Addr = to.ip6.as_deref().expect("an IPv6 address").parse().unwrap();
+    Prober::new(Some(&from.netns), "eth0", target, opts)
+}
+
 fn round(node: &Node) -> u16 {
     node.status().map(|s| s.round).unwrap_or(0)
 }
@@ -51,8 +59,9 @@ async fn wait_for(mut f: impl FnMut() -> bool, limit: Duration, what: &str) {
     }
 }
 
-async fn restart_switch(fault: Option<&str>, extra_pods: usize) -> Outcome {
-    let mut node = Node::new("restart").expect("checked by the caller");
+/// `dual_stack`: IPv4 and IPv6 pods, probed by ARP and by ND.
+async fn restart_switch(fault: Option<&str>, extra_pods: usize, dual_stack: bool) -> Outcome {
+    let mut node = if dual_stack { Node::with_ipv6("restart", true) } else { Node::new("restart") }.expect("checked by the caller");
     node.fault = fault.map(str::to_string);
     node.start_agent();
     let a = node.add_pod("a");
@@ -64,6 +73,7 @@ async fn restart_switch(fault: Option<&str>, extra_pods: usize) -> Outcome {
     let before = node.flow_table();
     let frw = monitor(&node).await;
     let handle = probe(&node, &a, &b).start().await.unwrap();
+    let nd_handle = if dual_stack { Some(nd_probe(&a, &b).start().await.unwrap()) } else { None };
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let r0 = round(&node);
@@ -76,7 +86,14 @@ async fn restart_switch(fault: Option<&str>, extra_pods: usize) -> Outcome {
     wait_for(|| round(&node) > r0 && node.status().is_some_and(|s| s.ready), Duration::from_secs(30), "the agent's new round").await;
     tokio::time::sleep(Duration::from_millis(600)).await;
     handle.stop();
+    if let Some(h) = &nd_handle {
+        h.stop();
+    }
     let probes = handle.finish().await.unwrap();
+    let nd_probes = match nd_handle {
+        Some(h) => Some(h.finish().await.unwrap()),
+        None => None,
+    };
 
     let removed_ns = frw
         .removed_after(preset_ns)
@@ -92,7 +109,7 @@ async fn restart_switch(fault: Option<&str>, extra_pods: usize) -> Outcome {
         .collect();
     let after = node.flow_table();
     let warnings = node.agent_log().lines().filter(|l| l.contains("WARN") || l.contains("ERROR")).collect::<Vec<_>>().join("\n");
-    Outcome { removed_ns, acks_ns, probes, before, after, warnings }
+    Outcome { removed_ns, acks_ns, probes, nd_probes, before, after, warnings }
 }
 
 fn can_run() -> bool {
@@ -106,10 +123,13 @@ async fn key_removed_after_every_pod_ack_and_no_probe_lost() {
     if !can_run() {
         return;
     }
-    let o = restart_switch(None, 0).await;
+    let o = restart_switch(None, 0, true).await;
     let v = o.violations();
-    let s = &o.probes.summary;
-    eprintln!("probes: {} sent, {} answered, {} lost (all of them while vswitchd was down or before the key's removal)", s.sent, s.answered, s.lost);
+    for (kind, r) in [("ARP", &o.probes), ("ND", o.nd_probes.as_ref().expect("dual-stack pods"))] {
+        let s = &r.summary;
+        assert!(s.answered > 20, "{kind} probes must be answered before and after the restart: {s:?}");
+        eprintln!("{kind} probes: {} sent, {} answered, {} lost (all of them while vswitchd was down or before the key's removal)", s.sent, s.answered, s.lost);
+    }
     assert!(v.is_empty(), "{}\nagent warnings:\n{}", v.join("\n"), o.warnings);
 }
 
@@ -119,7 +139,7 @@ async fn the_test_catches_a_key_removed_before_the_replay() {
     if !can_run() {
         return;
     }
-    let o = restart_switch(Some("clear-flow-restore-wait-early"), 0).await;
+    let o = restart_switch(Some("clear-flow-restore-wait-early"), 0, true).await;
     let v = o.violations();
     assert!(!v.is_empty(), "the restart test did not notice flow-restore-wait removed before the pods' flows");
     assert!(v[0].contains("before the last pod acknowledgement"), "{v:?}");
@@ -155,7 +175,7 @@ async fn a_hundred_pods_are_replayed_before_the_key_goes() {
     if !can_run() {
         return;
     }
-    let o = restart_switch(None, 98).await;
+    let o = restart_switch(None, 98, false).await;
     assert_eq!(o.acks_ns.len(), 100);
     let v = o.violations();
     assert!(v.is_empty(), "{}\nagent warnings:\n{}", v.join("\n"), o.warnings);

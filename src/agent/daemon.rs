@@ -31,8 +31,9 @@ pub struct DaemonConfig {
     pub ovsdb: String,
     pub datapath_type: DatapathType,
     pub state_dir: PathBuf,
-    /// Pod CIDR; the gateway takes its first address.
-    pub pod_cidr: (Ipv4Addr, u8),
+    /// Pod CIDRs, at most one per family; the gateway takes the first
+    /// address of each.
+    pub pod_cidrs: Vec<ipnet::IpNet>,
     pub api_socket: PathBuf,
     pub gate_deadline: Option<Duration>,
     /// Set `flow-restore-wait` while the switch is unreachable.
@@ -176,25 +177,43 @@ async fn setup_bridge(cfg: &DaemonConfig, db: &Client) -> Result<Gateway, Daemon
         external_ids: BTreeMap::from([("podflow-role".to_string(), "gateway".to_string())]),
     };
     let ofport = retry("add the gateway port", || vswitch::add_port(db, &cfg.bridge, &port, Instant::now() + Duration::from_secs(10))).await;
-    let (net, len) = cfg.pod_cidr;
-    let gw_ip = Ipv4Addr::from(u32::from(net) + 1);
     let host = Host::open(None).await.map_err(|e| DaemonError::Setup(e.to_string()))?;
     let link = host.link(&gw_name).await.map_err(|e| DaemonError::Setup(e.to_string()))?;
-    let prefix = IpPrefix::new(IpAddr::V4(gw_ip), len).map_err(|e| DaemonError::Setup(e.to_string()))?;
+    let mac = link.mac.map(|m| m.0).ok_or_else(|| DaemonError::Setup(format!("gateway port {gw_name} has no MAC")))?;
+    let mut gw = Gateway { ofport: ofport as u32, mac, ipv4: None, ipv6: None };
+    if cfg.pod_cidrs.iter().any(|c| matches!(c, ipnet::IpNet::V6(_))) {
+        super::host::prepare_gateway_ipv6(&gw_name).map_err(|e| DaemonError::Setup(e.to_string()))?;
+    }
     let have = host.addresses(Some(&gw_name)).await.map_err(|e| DaemonError::Setup(e.to_string()))?;
-    if !have.iter().any(|a| a.prefix == prefix) {
-        host.add_address(&gw_name, prefix, None, AddrFlags::default()).await.map_err(|e| DaemonError::Setup(e.to_string()))?;
+    for cidr in &cfg.pod_cidrs {
+        let first = first_host(cidr);
+        let prefix = IpPrefix::new(first, cidr.prefix_len()).map_err(|e| DaemonError::Setup(e.to_string()))?;
+        if !have.iter().any(|a| a.prefix == prefix) {
+            // IPv6 without duplicate address detection: a tentative
+            // address would not answer the pods' solicitations for a second.
+            let flags = if first.is_ipv6() { AddrFlags::NODAD } else { AddrFlags::default() };
+            host.add_address(&gw_name, prefix, None, flags).await.map_err(|e| DaemonError::Setup(e.to_string()))?;
+        }
+        match first {
+            IpAddr::V4(ip) => gw.ipv4 = Some(ip),
+            IpAddr::V6(ip) => gw.ipv6 = Some(ip),
+        }
     }
     host.set_up(&gw_name, true).await.map_err(|e| DaemonError::Setup(e.to_string()))?;
-    let mac = link.mac.map(|m| m.0).ok_or_else(|| DaemonError::Setup(format!("gateway port {gw_name} has no MAC")))?;
-    Ok(Gateway { ofport: ofport as u32, mac, ip: gw_ip })
+    Ok(gw)
+}
+
+/// The first address of a pod CIDR (the gateway's).
+pub fn first_host(cidr: &ipnet::IpNet) -> IpAddr {
+    match cidr.network() {
+        IpAddr::V4(n) => IpAddr::V4(Ipv4Addr::from(u32::from(n) + 1)),
+        IpAddr::V6(n) => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(n) + 1)),
+    }
 }
 
 /// Re-creates the egress masquerade table (one nft transaction).
 async fn setup_egress(cfg: &DaemonConfig) -> Result<(), DaemonError> {
-    let (net, len) = cfg.pod_cidr;
-    let pods = [ipnet::IpNet::V4(ipnet::Ipv4Net::new(net, len).map_err(|e| DaemonError::Config(e.to_string()))?)];
-    let rules = crate::egress::EgressRules::new(&pods, &cfg.cluster_cidrs, &gateway_port_name(&cfg.bridge)).map_err(|e| DaemonError::Config(e.to_string()))?;
+    let rules = crate::egress::EgressRules::new(&cfg.pod_cidrs, &cfg.cluster_cidrs, &gateway_port_name(&cfg.bridge)).map_err(|e| DaemonError::Config(e.to_string()))?;
     crate::egress::install(&rules).await.map_err(|e| DaemonError::Setup(e.to_string()))?;
     tracing::info!(table = crate::egress::TABLE, pods = ?rules.pod_cidrs(), cluster = ?rules.cluster_cidrs(), "egress masquerade rules installed");
     Ok(())
@@ -296,7 +315,7 @@ async fn start(cfg: &DaemonConfig) -> Result<Running, DaemonError> {
     let db = Client::start(addr, Options::default());
     retry("connect to OVSDB", || db.wait_synced(Instant::now() + Duration::from_secs(10))).await;
     let gateway = setup_bridge(cfg, &db).await?;
-    tracing::info!(bridge = %cfg.bridge, gateway = %gateway.ip, "bridge ready");
+    tracing::info!(bridge = %cfg.bridge, gateway_ipv4 = ?gateway.ipv4, gateway_ipv6 = ?gateway.ipv6, "bridge ready");
     setup_egress(cfg).await?;
 
     let mgmt = Addr::bridge_mgmt(&cfg.ovs_rundir, &cfg.bridge);

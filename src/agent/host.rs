@@ -75,17 +75,23 @@ impl HostOps for NetlinkHost {
         }
         let pod_link = pod.rename_link(&peer, &req.key.ifname).await.map_err(host_err)?;
         pod.set_up(&req.key.ifname, true).await.map_err(host_err)?;
-        let mut gateway: Option<IpAddr> = None;
+        // One gateway per family, from the lease.
+        let mut gateways: Vec<IpAddr> = Vec::new();
         for ip in &req.ips {
             let prefix: IpPrefix = ip.address.parse().map_err(host_err)?;
-            pod.add_address(&req.key.ifname, prefix, None, AddrFlags::default()).await.map_err(host_err)?;
-            if gateway.is_none() {
-                gateway = ip.gateway.as_deref().and_then(|g| g.parse().ok());
+            // IPv6 without duplicate address detection, so the address is
+            // usable when ADD answers (a tentative address cannot send).
+            let flags = if prefix.addr.is_ipv6() { AddrFlags::NODAD } else { AddrFlags::default() };
+            pod.add_address(&req.key.ifname, prefix, None, flags).await.map_err(host_err)?;
+            if let Some(g) = ip.gateway.as_deref().and_then(|g| g.parse::<IpAddr>().ok()) {
+                if !gateways.iter().any(|x| x.is_ipv6() == g.is_ipv6()) {
+                    gateways.push(g);
+                }
             }
         }
         for r in &req.routes {
             let dst: IpPrefix = r.dst.parse().map_err(host_err)?;
-            let via = r.gw.as_deref().and_then(|g| g.parse().ok()).or(gateway);
+            let via = r.gw.as_deref().and_then(|g| g.parse().ok()).or_else(|| gateways.iter().copied().find(|g| g.is_ipv6() == dst.addr.is_ipv6()));
             let mut route = Route::to(dst).dev(&req.key.ifname);
             if let Some(g) = via {
                 route = route.via(g);
@@ -115,4 +121,27 @@ impl HostOps for NetlinkHost {
     fn netns_exists(&self, netns: &str) -> bool {
         Path::new(netns).exists()
     }
+}
+
+/// Makes the gateway port ready for IPv6, in the agent's own namespace:
+/// IPv6 enabled on it (`net.ipv6.conf.<gw>.disable_ipv6=0`), the only
+/// sysctl the agent writes. Routing pods' IPv6 beyond the node needs
+/// `net.ipv6.conf.all.forwarding=1`, which is the node's to set (with
+/// `accept_ra=2` on an uplink that learns its default route by router
+/// advertisements, since forwarding turns RA acceptance off): the agent
+/// only warns when it is off.
+pub fn prepare_gateway_ipv6(gw_ifname: &str) -> Result<(), HostError> {
+    if gw_ifname.contains('/') || gw_ifname.contains("..") {
+        return Err(HostError::InvalidInput(format!("`{gw_ifname}` is not an interface name")));
+    }
+    let path = format!("/proc/sys/net/ipv6/conf/{gw_ifname}/disable_ipv6");
+    match std::fs::read_to_string(&path) {
+        Ok(v) if v.trim() == "0" => {}
+        Ok(_) => std::fs::write(&path, "0").map_err(HostError::Io)?,
+        Err(e) => return Err(HostError::InvalidInput(format!("IPv6 is not available on {gw_ifname} ({path}: {e})"))),
+    }
+    if std::fs::read_to_string("/proc/sys/net/ipv6/conf/all/forwarding").is_ok_and(|v| v.trim() != "1") {
+        tracing::warn!("net.ipv6.conf.all.forwarding is 0: pods' IPv6 traffic reaches the node but is not routed beyond it");
+    }
+    Ok(())
 }

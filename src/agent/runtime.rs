@@ -24,7 +24,7 @@ use crate::api::{code, AddPod, ApiError, PodAttachment, PodInfo, PodKey, PodStat
 use podflow_proto::openflow::flow::{FlowModCommand, TABLE_ALL};
 use podflow_proto::openflow::FlowMod;
 use std::collections::{BTreeMap, HashMap};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -166,12 +166,33 @@ pub fn host_ifname(key: &PodKey) -> String {
 
 /// What a record must give the pipeline; a stored record without it is quarantined.
 fn usable(rec: &PodRecord) -> Result<(), String> {
-    pod_port(rec).map(drop).ok_or_else(|| "the record has no usable IPv4 address or MAC".to_string())
+    pod_addrs(&rec.request.ips)?;
+    pod_port(rec).map(drop).ok_or_else(|| "the record has no usable MAC".to_string())
+}
+
+/// A pod's addresses, typed: one per family (IPv4 and/or IPv6), at least
+/// one. Records written before IPv6 existed hold one IPv4 address and load
+/// as they are.
+pub fn pod_addrs(ips: &[crate::api::IpConfig]) -> Result<(Option<Ipv4Addr>, Option<Ipv6Addr>), String> {
+    let (mut v4, mut v6) = (None, None);
+    for c in ips {
+        let a = c.address.split('/').next().unwrap_or_default();
+        match a.parse::<IpAddr>() {
+            Ok(IpAddr::V4(ip)) if v4.is_none() => v4 = Some(ip),
+            Ok(IpAddr::V6(ip)) if v6.is_none() => v6 = Some(ip),
+            Ok(_) => return Err(format!("the pod has more than one address of the family of {a} (podflow takes one per family)")),
+            Err(_) => return Err(format!("the pod's address {:?} is not an IP address", c.address)),
+        }
+    }
+    if v4.is_none() && v6.is_none() {
+        return Err("the pod has no IPv4 or IPv6 address".into());
+    }
+    Ok((v4, v6))
 }
 
 fn pod_port(rec: &PodRecord) -> Option<PodPort> {
-    let ip: Ipv4Addr = rec.request.ips.iter().find_map(|c| c.address.split('/').next()?.parse().ok())?;
-    Some(PodPort { ofport: rec.attachment.ofport, mac: parse_mac(&rec.attachment.mac)?, ip })
+    let (ipv4, ipv6) = pod_addrs(&rec.request.ips).ok()?;
+    Some(PodPort { ofport: rec.attachment.ofport, mac: parse_mac(&rec.attachment.mac)?, ipv4, ipv6 })
 }
 
 /// Round events kept for status, metrics and the demo.
@@ -634,11 +655,7 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
         if !self.host.netns_exists(&req.netns) {
             return Err(api_err(code::INVALID_ENV, format!("network namespace {} does not exist", req.netns)));
         }
-        let ip: Ipv4Addr = req
-            .ips
-            .iter()
-            .find_map(|c| c.address.split('/').next()?.parse().ok())
-            .ok_or_else(|| api_err(code::INVALID_CONFIG, "the pod has no IPv4 address (podflow's pipeline needs one)"))?;
+        let ip = pod_addrs(&req.ips).map_err(|e| api_err(code::INVALID_CONFIG, e))?;
         let _r = self.round_lock.read().await;
         if !self.state.lock().await.ready {
             return Err(api_err(code::TRY_AGAIN_LATER, "the agent is not connected to the switch yet; try again later"));
@@ -674,7 +691,7 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
     }
 
     /// The part of ADD that creates things; on failure it leaves nothing.
-    async fn plumb_and_install(&self, req: &AddPod, ip: Ipv4Addr, ofport_req: u32, client_gone: &(impl Fn() -> bool + Send + Sync)) -> Result<PodAttachment, ApiError> {
+    async fn plumb_and_install(&self, req: &AddPod, ip: (Option<Ipv4Addr>, Option<Ipv6Addr>), ofport_req: u32, client_gone: &(impl Fn() -> bool + Send + Sync)) -> Result<PodAttachment, ApiError> {
         let host_if = host_ifname(&req.key);
         let undo = |why: &str, e: &BackendError| tracing::error!(pod = %req.key.file_name(), error = %e, "{why}; undoing the pod");
         let plumbed = match self.host.plumb(req, &host_if).await {
@@ -733,7 +750,7 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
             st.pods.insert(req.key.clone(), Pod { record: rec.clone(), state: PodState::Pending { reason: None } });
             st.round
         };
-        let port = PodPort { ofport, mac: plumbed.pod_mac, ip };
+        let port = PodPort { ofport, mac: plumbed.pod_mac, ipv4: ip.0, ipv6: ip.1 };
         match self.switch.install(pipeline::pod_flows(round, &port)).await {
             Ok(()) if client_gone() => {
                 tracing::warn!(pod = %req.key.file_name(), "the client went away before the answer; undoing the pod");

@@ -6,7 +6,6 @@ use crate::agent::daemon::{self, DaemonConfig};
 use crate::api::{self, PodState, Request, Response};
 use crate::ovsdb::vswitch::DatapathType;
 use clap::{Args, ValueEnum};
-use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -40,9 +39,11 @@ pub struct AgentArgs {
     /// Where pod records and the round live.
     #[arg(long, env = "PODFLOW_STATE_DIR", default_value = "/var/lib/podflow")]
     pub state_dir: PathBuf,
-    /// Pod CIDR of this node (IPv4); the gateway port takes its first address.
-    #[arg(long, env = "PODFLOW_POD_CIDR", required_unless_present = "cleanup")]
-    pub pod_cidr: Option<String>,
+    /// Pod CIDR of this node, IPv4 or IPv6; repeat it (or separate with
+    /// commas) for a dual-stack node, one per family. The gateway port
+    /// takes the first address of each.
+    #[arg(long, env = "PODFLOW_POD_CIDR", required_unless_present = "cleanup", value_delimiter = ',')]
+    pub pod_cidr: Vec<String>,
     /// API socket for the CNI plugin and the CLI [default: <state-dir>/podflow.sock].
     #[arg(long, env = "PODFLOW_API_SOCKET")]
     pub api_socket: Option<PathBuf>,
@@ -92,16 +93,29 @@ pub struct AgentArgs {
     pub fault: Option<String>,
 }
 
-fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), CliError> {
-    let bad = || CliError::Usage(format!("--pod-cidr {s:?} is not an IPv4 CIDR like 198.18.0.0/24"));
-    let (a, l) = s.split_once('/').ok_or_else(bad)?;
-    let ip: Ipv4Addr = a.parse().map_err(|_| bad())?;
-    let len: u8 = l.parse().map_err(|_| bad())?;
-    if !(1..=30).contains(&len) {
-        return Err(bad());
+/// The pod CIDRs: each a network (host bits cleared), at most one per
+/// family, with room for the gateway and pods.
+pub fn parse_cidrs(v: &[String]) -> Result<Vec<ipnet::IpNet>, CliError> {
+    let mut out: Vec<ipnet::IpNet> = Vec::new();
+    for s in v {
+        let bad = || CliError::Usage(format!("--pod-cidr {s:?} is not a CIDR like 198.18.0.0/24 or fd00:10::/64"));
+        let net: ipnet::IpNet = s.trim().parse().map_err(|_| bad())?;
+        let room = match net {
+            ipnet::IpNet::V4(n) => (1..=30).contains(&n.prefix_len()),
+            ipnet::IpNet::V6(n) => (1..=126).contains(&n.prefix_len()),
+        };
+        if !room {
+            return Err(bad());
+        }
+        if out.iter().any(|o| o.addr().is_ipv6() == net.addr().is_ipv6()) {
+            return Err(CliError::Usage(format!("--pod-cidr {s:?}: only one pod CIDR per family")));
+        }
+        out.push(net.trunc());
     }
-    let mask = u32::MAX << (32 - len);
-    Ok((Ipv4Addr::from(u32::from(ip) & mask), len))
+    if out.is_empty() {
+        return Err(CliError::Usage("--pod-cidr is required".into()));
+    }
+    Ok(out)
 }
 
 /// Logs to stderr; `RUST_LOG` overrides `default` (e.g. "info").
@@ -148,7 +162,7 @@ pub async fn run_agent(a: AgentArgs) -> Result<ExitCode, CliError> {
             Datapath::Netdev => DatapathType::Netdev,
         },
         state_dir: a.state_dir,
-        pod_cidr: parse_cidr(a.pod_cidr.as_deref().unwrap_or_default())?,
+        pod_cidrs: parse_cidrs(&a.pod_cidr)?,
         cluster_cidrs: a.cluster_cidr.iter().map(|c| c.trunc()).collect(),
         gate_deadline: (a.gate_deadline > 0).then(|| Duration::from_secs(a.gate_deadline)),
         set_key_on_disconnect: !a.no_set_flow_restore_wait,
@@ -250,4 +264,23 @@ pub async fn status(a: ClientArgs) -> Result<ExitCode, CliError> {
         return Err(CliError::Failed(format!("the agent is not ready: {why}")));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cidrs(v: &[&str]) -> Result<Vec<String>, CliError> {
+        parse_cidrs(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>()).map(|v| v.iter().map(|c| c.to_string()).collect())
+    }
+
+    #[test]
+    fn pod_cidrs_one_per_family() {
+        assert_eq!(cidrs(&["198.18.0.7/24"]).unwrap(), ["198.18.0.0/24"]);
+        assert_eq!(cidrs(&["198.18.0.0/24", "fd00:10::5/64"]).unwrap(), ["198.18.0.0/24", "fd00:10::/64"]);
+        assert_eq!(cidrs(&["fd00:10::/64"]).unwrap(), ["fd00:10::/64"]);
+        for bad in [&["198.18.0.0/24", "198.19.0.0/24"][..], &["fd00::/64", "fd01::/64"], &["198.18.0.0/31"], &["fd00::/127"], &["nope"], &[]] {
+            assert!(matches!(cidrs(bad), Err(CliError::Usage(_))), "{bad:?}");
+        }
+    }
 }

@@ -67,6 +67,22 @@ pub fn invoke(plugin: &Path, inv: &Invocation<'_>, netconf: &str) -> std::io::Re
 /// podflow's network configuration with `host-local` IPAM for `subnet`
 /// (default route via `gateway`), its address records in `ipam_dir`.
 pub fn host_local_netconf(name: &str, agent_socket: &Path, subnet: &str, gateway: &str, ipam_dir: &Path) -> String {
+    host_local_netconf_ranges(name, agent_socket, &[(subnet, gateway)], ipam_dir)
+}
+
+/// Like [`host_local_netconf`] with one range per `(subnet, gateway)` (a
+/// dual-stack pod gets an address from each) and a default route for each
+/// family present.
+pub fn host_local_netconf_ranges(name: &str, agent_socket: &Path, ranges: &[(&str, &str)], ipam_dir: &Path) -> String {
+    let v6 = |s: &str| s.contains(':');
+    let mut routes = Vec::new();
+    if ranges.iter().any(|(s, _)| !v6(s)) {
+        routes.push(serde_json::json!({ "dst": "0.0.0.0/0" }));
+    }
+    if ranges.iter().any(|(s, _)| v6(s)) {
+        routes.push(serde_json::json!({ "dst": "::/0" }));
+    }
+    let ranges: Vec<_> = ranges.iter().map(|(s, g)| serde_json::json!([{ "subnet": s, "gateway": g }])).collect();
     serde_json::json!({
         "cniVersion": "1.0.0",
         "name": name,
@@ -74,8 +90,8 @@ pub fn host_local_netconf(name: &str, agent_socket: &Path, subnet: &str, gateway
         "agentSocket": agent_socket,
         "ipam": {
             "type": "host-local",
-            "ranges": [[{ "subnet": subnet, "gateway": gateway }]],
-            "routes": [{ "dst": "0.0.0.0/0" }],
+            "ranges": ranges,
+            "routes": routes,
             "dataDir": ipam_dir,
         }
     })

@@ -8,7 +8,7 @@ use podflow_proto::openflow::action::Action;
 use podflow_proto::openflow::flow::FlowModCommand;
 use podflow_proto::openflow::oxm::{fields, Match, OxmField};
 use podflow_proto::openflow::{FlowMod, Instruction, PortNo};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::cookie;
 
@@ -16,16 +16,22 @@ use super::cookie;
 pub mod table {
     /// Classification by in_port; a pod port only with its own MAC.
     pub const CLASSIFY: u8 = 0;
-    /// IP and ARP spoof guard: a pod sends only from its own IP.
+    /// IP and ARP spoof guard: a pod sends only from its own IP (IPv4,
+    /// IPv6, its link-local address, or `::` for duplicate address detection).
     pub const SPOOF_GUARD: u8 = 10;
-    /// ARP: requests and replies are delivered to the owner of the target address.
+    /// Neighbor Discovery guard (IPv6 from pods only): solicitations and
+    /// advertisements must carry the pod's own MAC, advertisements only for
+    /// the pod's own addresses; router advertisements and redirects dropped.
+    pub const ND_GUARD: u8 = 12;
+    /// ARP and ND: requests/replies and neighbor solicitations are
+    /// delivered to the owner of the target address.
     pub const ARP: u8 = 20;
     /// Conntrack in podflow's zone, for IPv4 and IPv6 (flows in `service.rs`).
     pub const CONNTRACK: u8 = 25;
     /// After conntrack: commit connections from the gateway, send their
     /// replies back to it (flows in `service.rs`).
     pub const CONNTRACK_STATE: u8 = 26;
-    /// L3: local pods by destination IP, everything else to the gateway.
+    /// L3: local pods by destination IP (v4 or v6), everything else to the gateway.
     pub const L3_FORWARD: u8 = 30;
     /// L2: output to the port chosen earlier (in `reg1`).
     pub const L2_OUTPUT: u8 = 40;
@@ -35,6 +41,8 @@ pub mod table {
 pub mod priority {
     pub const POD: u16 = 200;
     pub const GATEWAY: u16 = 190;
+    /// ND messages from pods that no pod flow allowed (table `ND_GUARD`): drop.
+    pub const ND_DENY: u16 = 100;
     pub const DEFAULT_ROUTE: u16 = 10;
     /// Table-miss: drop.
     pub const MISS: u16 = 0;
@@ -43,20 +51,57 @@ pub mod priority {
 /// Register that carries the output port between tables.
 pub const REG_OUT_PORT: u8 = 1;
 
-/// What the pipeline needs to know about a pod.
+const ETH_IPV4: u16 = 0x0800;
+const ETH_ARP: u16 = 0x0806;
+const ETH_IPV6: u16 = 0x86dd;
+const IPPROTO_ICMPV6: u8 = 58;
+/// ICMPv6 types of Neighbor Discovery (RFC 4861).
+pub mod icmp6 {
+    pub const ROUTER_ADVERT: u8 = 134;
+    pub const NEIGHBOR_SOLICIT: u8 = 135;
+    pub const NEIGHBOR_ADVERT: u8 = 136;
+    pub const REDIRECT: u8 = 137;
+}
+
+/// What the pipeline needs to know about a pod: at least one address
+/// (one per family).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PodPort {
     pub ofport: u32,
     pub mac: [u8; 6],
-    pub ip: Ipv4Addr,
+    pub ipv4: Option<Ipv4Addr>,
+    pub ipv6: Option<Ipv6Addr>,
 }
 
-/// The node's gateway port (an internal port holding the first address of the pod CIDR).
+impl PodPort {
+    /// An IPv4-only pod.
+    pub fn v4(ofport: u32, mac: [u8; 6], ip: Ipv4Addr) -> PodPort {
+        PodPort { ofport, mac, ipv4: Some(ip), ipv6: None }
+    }
+}
+
+/// The node's gateway port (an internal port holding the first address of
+/// each pod CIDR).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Gateway {
     pub ofport: u32,
     pub mac: [u8; 6],
-    pub ip: Ipv4Addr,
+    pub ipv4: Option<Ipv4Addr>,
+    pub ipv6: Option<Ipv6Addr>,
+}
+
+impl Gateway {
+    /// A gateway of an IPv4-only node.
+    pub fn v4(ofport: u32, mac: [u8; 6], ip: Ipv4Addr) -> Gateway {
+        Gateway { ofport, mac, ipv4: Some(ip), ipv6: None }
+    }
+}
+
+/// The link-local address Linux gives an interface with this MAC
+/// (`fe80::/64` with the modified EUI-64 interface id, RFC 4291 appendix A;
+/// `addr_gen_mode` 0, the default).
+pub fn link_local(mac: [u8; 6]) -> Ipv6Addr {
+    Ipv6Addr::from([0xfe, 0x80, 0, 0, 0, 0, 0, 0, mac[0] ^ 0x02, mac[1], mac[2], 0xff, 0xfe, mac[3], mac[4], mac[5]])
 }
 
 fn flow(round: u16, category: u8, object: u32, table_id: u8, priority: u16, m: Match, instructions: Vec<Instruction>) -> FlowMod {
@@ -83,6 +128,14 @@ fn eth_type(t: u16) -> OxmField {
     OxmField::new(fields::ETH_TYPE, t.to_be_bytes())
 }
 
+/// `icmp6,icmp_type=T` (with its prerequisites).
+fn icmp6(t: u8) -> Match {
+    Match::new()
+        .with(eth_type(ETH_IPV6))
+        .with(OxmField::new(fields::IP_PROTO, [IPPROTO_ICMPV6]))
+        .with(OxmField::new(fields::ICMPV6_TYPE, [t]))
+}
+
 fn set_out_port_and_goto(port: u32, next: u8) -> Vec<Instruction> {
     vec![
         Instruction::ApplyActions(vec![Action::SetField(OxmField::new(fields::reg(REG_OUT_PORT), port.to_be_bytes()))]),
@@ -90,45 +143,71 @@ fn set_out_port_and_goto(port: u32, next: u8) -> Vec<Instruction> {
     ]
 }
 
-/// The base pipeline: one table-miss drop per table, the gateway's flows
-/// and the conntrack tables of [`super::service`].
+/// Rewrite the destination MAC, choose the output port, go to L2 output.
+fn route_to(mac: [u8; 6], port: u32) -> Vec<Instruction> {
+    vec![
+        Instruction::ApplyActions(vec![
+            Action::SetField(OxmField::new(fields::ETH_DST, mac)),
+            Action::SetField(OxmField::new(fields::reg(REG_OUT_PORT), port.to_be_bytes())),
+        ]),
+        Instruction::GotoTable(table::L2_OUTPUT),
+    ]
+}
+
+/// The base pipeline: one table-miss drop per table, and the gateway's
+/// flows, and the conntrack tables of [`super::service`]. The IPv6 part (the ND guard table, ND for the gateway, the IPv6
+/// default route) is there only when the gateway has an IPv6 address; the
+/// IPv4 part only when it has an IPv4 address.
 pub fn base_flows(round: u16, gw: &Gateway) -> Vec<FlowMod> {
     let c = cookie::CATEGORY_BASE;
-    let mut v: Vec<FlowMod> = [table::CLASSIFY, table::SPOOF_GUARD, table::ARP, table::L3_FORWARD, table::L2_OUTPUT]
-        .into_iter()
-        .map(|t| flow(round, c, 0, t, priority::MISS, Match::new(), vec![]))
-        .collect();
+    let mut tables = vec![table::CLASSIFY, table::SPOOF_GUARD, table::ARP, table::L3_FORWARD, table::L2_OUTPUT];
+    if gw.ipv6.is_some() {
+        tables.insert(2, table::ND_GUARD);
+    }
+    let mut v: Vec<FlowMod> = tables.into_iter().map(|t| flow(round, c, 0, t, priority::MISS, Match::new(), vec![])).collect();
     let gw_obj = gw.ofport;
     v.push(flow(round, c, gw_obj, table::CLASSIFY, priority::GATEWAY, Match::new().with(in_port(gw.ofport)), goto(table::SPOOF_GUARD)));
     v.push(flow(round, c, gw_obj, table::SPOOF_GUARD, priority::GATEWAY, Match::new().with(in_port(gw.ofport)), goto(table::ARP)));
-    // ARP for the gateway address goes to the gateway port.
-    v.push(flow(
-        round,
-        c,
-        gw_obj,
-        table::ARP,
-        priority::GATEWAY,
-        Match::new().with(eth_type(0x0806)).with(OxmField::new(fields::ARP_TPA, gw.ip.octets())),
-        set_out_port_and_goto(gw.ofport, table::L2_OUTPUT),
-    ));
-    // Non-ARP traffic continues to conntrack, then L3.
+    if let Some(ip) = gw.ipv4 {
+        // ARP for the gateway address goes to the gateway port.
+        v.push(flow(
+            round,
+            c,
+            gw_obj,
+            table::ARP,
+            priority::GATEWAY,
+            Match::new().with(eth_type(ETH_ARP)).with(OxmField::new(fields::ARP_TPA, ip.octets())),
+            set_out_port_and_goto(gw.ofport, table::L2_OUTPUT),
+        ));
+    }
+    if let Some(ip) = gw.ipv6 {
+        // Neighbor solicitations for the gateway's address go to the
+        // gateway port (its kernel answers them).
+        v.push(flow(
+            round,
+            c,
+            gw_obj,
+            table::ARP,
+            priority::GATEWAY,
+            icmp6(icmp6::NEIGHBOR_SOLICIT).with(OxmField::new(fields::ND_TARGET, ip.octets())),
+            set_out_port_and_goto(gw.ofport, table::L2_OUTPUT),
+        ));
+        // ND guard: ND messages from pods that no pod flow allowed, router
+        // advertisements and redirects are dropped; other IPv6 goes on.
+        for t in [icmp6::ROUTER_ADVERT, icmp6::NEIGHBOR_SOLICIT, icmp6::NEIGHBOR_ADVERT, icmp6::REDIRECT] {
+            v.push(flow(round, c, 0, table::ND_GUARD, priority::ND_DENY, icmp6(t), vec![]));
+        }
+        v.push(flow(round, c, 0, table::ND_GUARD, priority::DEFAULT_ROUTE, Match::new().with(eth_type(ETH_IPV6)), goto(table::ARP)));
+    }
+    // Anything that is not ARP/ND for a known target continues to L3.
     v.push(flow(round, c, 0, table::ARP, priority::DEFAULT_ROUTE, Match::new(), goto(table::CONNTRACK)));
     // IP not for a local pod: to the gateway (the node's stack routes it).
-    v.push(flow(
-        round,
-        c,
-        gw_obj,
-        table::L3_FORWARD,
-        priority::DEFAULT_ROUTE,
-        Match::new().with(eth_type(0x0800)),
-        vec![
-            Instruction::ApplyActions(vec![
-                Action::SetField(OxmField::new(fields::ETH_DST, gw.mac)),
-                Action::SetField(OxmField::new(fields::reg(REG_OUT_PORT), gw.ofport.to_be_bytes())),
-            ]),
-            Instruction::GotoTable(table::L2_OUTPUT),
-        ],
-    ));
+    if gw.ipv4.is_some() {
+        v.push(flow(round, c, gw_obj, table::L3_FORWARD, priority::DEFAULT_ROUTE, Match::new().with(eth_type(ETH_IPV4)), route_to(gw.mac, gw.ofport)));
+    }
+    if gw.ipv6.is_some() {
+        v.push(flow(round, c, gw_obj, table::L3_FORWARD, priority::DEFAULT_ROUTE, Match::new().with(eth_type(ETH_IPV6)), route_to(gw.mac, gw.ofport)));
+    }
     v.push(flow(
         round,
         c,
@@ -142,75 +221,77 @@ pub fn base_flows(round: u16, gw: &Gateway) -> Vec<FlowMod> {
     v
 }
 
-/// The six flows of one pod.
+/// The flows of one pod: 6 for an IPv4-only pod (as before IPv6 existed),
+/// 14 more for its IPv6 address.
 pub fn pod_flows(round: u16, pod: &PodPort) -> Vec<FlowMod> {
     let c = cookie::CATEGORY_POD;
     let o = pod.ofport;
     let mac = OxmField::new(fields::ETH_SRC, pod.mac);
-    vec![
-        // Classification: the pod's port, with the pod's own source MAC only.
-        flow(round, c, o, table::CLASSIFY, priority::POD, Match::new().with(in_port(o)).with(mac.clone()), goto(table::SPOOF_GUARD)),
+    let f = |t: u8, m: Match, i: Vec<Instruction>| flow(round, c, o, t, priority::POD, m, i);
+    // Classification: the pod's port, with the pod's own source MAC only.
+    let mut v = vec![f(table::CLASSIFY, Match::new().with(in_port(o)).with(mac.clone()), goto(table::SPOOF_GUARD))];
+    if let Some(ip) = pod.ipv4 {
         // Spoof guard, IP: the pod's own source address only.
-        flow(
-            round,
-            c,
-            o,
-            table::SPOOF_GUARD,
-            priority::POD,
-            Match::new().with(in_port(o)).with(eth_type(0x0800)).with(OxmField::new(fields::IPV4_SRC, pod.ip.octets())),
-            goto(table::ARP),
-        ),
+        v.push(f(table::SPOOF_GUARD, Match::new().with(in_port(o)).with(eth_type(ETH_IPV4)).with(OxmField::new(fields::IPV4_SRC, ip.octets())), goto(table::ARP)));
         // Spoof guard, ARP: sender address and sender MAC must be the pod's.
-        flow(
-            round,
-            c,
-            o,
+        v.push(f(
             table::SPOOF_GUARD,
-            priority::POD,
             Match::new()
                 .with(in_port(o))
-                .with(eth_type(0x0806))
-                .with(OxmField::new(fields::ARP_SPA, pod.ip.octets()))
+                .with(eth_type(ETH_ARP))
+                .with(OxmField::new(fields::ARP_SPA, ip.octets()))
                 .with(OxmField::new(fields::ARP_SHA, pod.mac)),
             goto(table::ARP),
-        ),
+        ));
         // ARP for the pod's address is delivered to the pod.
-        flow(
-            round,
-            c,
-            o,
-            table::ARP,
-            priority::POD,
-            Match::new().with(eth_type(0x0806)).with(OxmField::new(fields::ARP_TPA, pod.ip.octets())),
-            set_out_port_and_goto(o, table::L2_OUTPUT),
-        ),
+        v.push(f(table::ARP, Match::new().with(eth_type(ETH_ARP)).with(OxmField::new(fields::ARP_TPA, ip.octets())), set_out_port_and_goto(o, table::L2_OUTPUT)));
         // L3: IP to the pod's address, with its MAC as destination.
-        flow(
-            round,
-            c,
-            o,
-            table::L3_FORWARD,
-            priority::POD,
-            Match::new().with(eth_type(0x0800)).with(OxmField::new(fields::IPV4_DST, pod.ip.octets())),
-            vec![
-                Instruction::ApplyActions(vec![
-                    Action::SetField(OxmField::new(fields::ETH_DST, pod.mac)),
-                    Action::SetField(OxmField::new(fields::reg(REG_OUT_PORT), o.to_be_bytes())),
-                ]),
-                Instruction::GotoTable(table::L2_OUTPUT),
-            ],
-        ),
-        // L2: output.
-        flow(
-            round,
-            c,
-            o,
-            table::L2_OUTPUT,
-            priority::POD,
-            Match::new().with(OxmField::new(fields::reg(REG_OUT_PORT), o.to_be_bytes())),
-            vec![Instruction::ApplyActions(vec![Action::output(PortNo(o))])],
-        ),
-    ]
+        v.push(f(table::L3_FORWARD, Match::new().with(eth_type(ETH_IPV4)).with(OxmField::new(fields::IPV4_DST, ip.octets())), route_to(pod.mac, o)));
+    }
+    if let Some(ip) = pod.ipv6 {
+        let own = [ip, link_local(pod.mac)];
+        let nd_target = |a: Ipv6Addr| OxmField::new(fields::ND_TARGET, a.octets());
+        for a in own {
+            // Spoof guard, IPv6: its address and its link-local address.
+            v.push(f(table::SPOOF_GUARD, Match::new().with(in_port(o)).with(eth_type(ETH_IPV6)).with(OxmField::new(fields::IPV6_SRC, a.octets())), goto(table::ND_GUARD)));
+        }
+        for a in own {
+            // Duplicate address detection: a solicitation from `::`, only for its own addresses.
+            v.push(f(
+                table::SPOOF_GUARD,
+                icmp6(icmp6::NEIGHBOR_SOLICIT).with(in_port(o)).with(OxmField::new(fields::IPV6_SRC, Ipv6Addr::UNSPECIFIED.octets())).with(nd_target(a)),
+                goto(table::ND_GUARD),
+            ));
+        }
+        // ND guard: a solicitation carries the pod's MAC as source
+        // link-layer address, or none (DAD, or a sender that leaves it out).
+        for sll in [pod.mac, [0; 6]] {
+            v.push(f(table::ND_GUARD, icmp6(icmp6::NEIGHBOR_SOLICIT).with(in_port(o)).with(OxmField::new(fields::ND_SLL, sll)), goto(table::ARP)));
+        }
+        // An advertisement only for its own addresses, with its MAC as
+        // target link-layer address or none (Linux leaves it out when
+        // answering a unicast solicitation).
+        for a in own {
+            for tll in [pod.mac, [0; 6]] {
+                v.push(f(
+                    table::ND_GUARD,
+                    icmp6(icmp6::NEIGHBOR_ADVERT).with(in_port(o)).with(nd_target(a)).with(OxmField::new(fields::ND_TLL, tll)),
+                    goto(table::ARP),
+                ));
+            }
+        }
+        for a in own {
+            // Solicitations are multicast: delivered by their target.
+            v.push(f(table::ARP, icmp6(icmp6::NEIGHBOR_SOLICIT).with(nd_target(a)), set_out_port_and_goto(o, table::L2_OUTPUT)));
+        }
+        for a in own {
+            // L3: IPv6 (advertisements included) to its addresses.
+            v.push(f(table::L3_FORWARD, Match::new().with(eth_type(ETH_IPV6)).with(OxmField::new(fields::IPV6_DST, a.octets())), route_to(pod.mac, o)));
+        }
+    }
+    // L2: output.
+    v.push(f(table::L2_OUTPUT, Match::new().with(OxmField::new(fields::reg(REG_OUT_PORT), o.to_be_bytes())), vec![Instruction::ApplyActions(vec![Action::output(PortNo(o))])]));
+    v
 }
 
 /// Deletes that together remove podflow's flows of every round except
@@ -239,7 +320,38 @@ mod tests {
     use super::*;
 
     fn pod() -> PodPort {
-        PodPort { ofport: 7, mac: [2, 0, 0, 0, 0, 7], ip: Ipv4Addr::new(198, 18, 0, 7) }
+        PodPort::v4(7, [2, 0, 0, 0, 0, 7], Ipv4Addr::new(198, 18, 0, 7))
+    }
+
+    fn dual() -> PodPort {
+        PodPort { ipv6: Some("fd00:10::7".parse().unwrap()), ..pod() }
+    }
+
+    #[test]
+    fn link_local_is_modified_eui64() {
+        assert_eq!(link_local([0x22, 0x50, 0x71, 0x4b, 0x38, 0x95]), "fe80::2050:71ff:fe4b:3895".parse::<Ipv6Addr>().unwrap());
+    }
+
+    #[test]
+    fn ipv6_flows_are_valid_tagged_and_ipv4_keeps_its_six() {
+        let v4 = pod_flows(3, &pod());
+        let d = pod_flows(3, &dual());
+        assert_eq!(d.len(), 6 + 14);
+        // The IPv4 flows are the same, in the same order.
+        let v4_in_dual: Vec<_> = d.iter().filter(|f| !f.r#match.fields.iter().any(|x| x.id == fields::ETH_TYPE && x.value == ETH_IPV6.to_be_bytes())).cloned().collect();
+        assert_eq!(v4_in_dual, v4);
+        let v6only = pod_flows(3, &PodPort { ipv4: None, ..dual() });
+        assert_eq!(v6only.len(), 2 + 14);
+        for f in d.iter().chain(&v6only) {
+            assert!(f.r#match.check_prerequisites().is_ok(), "{f:?}");
+            assert_eq!(f.cookie, cookie::make(3, cookie::CATEGORY_POD, 7));
+        }
+        let gw = Gateway::v4(2, [2, 0, 0, 0, 0, 1], Ipv4Addr::new(198, 18, 0, 1));
+        assert_eq!(base_flows(1, &gw).len(), 11, "an IPv4-only node's base pipeline is unchanged");
+        let gw6 = Gateway { ipv6: Some("fd00:10::1".parse().unwrap()), ..gw };
+        for f in base_flows(1, &gw6) {
+            assert!(f.r#match.check_prerequisites().is_ok(), "{f:?}");
+        }
     }
 
     #[test]

@@ -153,7 +153,7 @@ mod tests {
     use std::net::Ipv4Addr;
 
     fn gw() -> Gateway {
-        Gateway { ofport: 2, mac: [2, 0, 0, 0, 0, 0xfe], ip: Ipv4Addr::new(198, 18, 0, 1) }
+        Gateway::v4(2, [2, 0, 0, 0, 0, 0xfe], Ipv4Addr::new(198, 18, 0, 1))
     }
 
     #[test]

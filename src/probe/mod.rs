@@ -1,17 +1,20 @@
-//! ARP prober: sends ARP requests for one IPv4 target out of one interface
+//! ARP and ND prober: sends ARP requests for one IPv4 target, or IPv6
+//! neighbor solicitations for one IPv6 target, out of one interface
 //! (optionally inside a named network namespace) at a fixed interval, and
 //! records for every probe when it was sent, whether it was answered and
 //! its round trip. Used to measure forwarding loss (e.g. around a switch
 //! restart) by tests, the demo and `podflow arping`.
 //!
 //! It owns one raw `AF_PACKET` socket bound to that interface and to the
-//! ARP ethertype only, and a dedicated thread that paces the probes (timers
-//! finer than tokio's millisecond). It must never send anything but ARP
-//! requests, never more than the configured count or duration, and never
-//! change the interface or the namespace it runs in.
+//! ARP (or IPv6) ethertype only, and a dedicated thread that paces the
+//! probes (timers finer than tokio's millisecond). It must never send
+//! anything but ARP requests or neighbor solicitations, never more than the
+//! configured count or duration, and never change the interface or the
+//! namespace it runs in.
 
 mod arp;
 mod matcher;
+pub mod nd;
 mod socket;
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -35,9 +38,9 @@ pub enum ProbeError {
     /// The interface or namespace could not be looked up.
     #[error("cannot look up the probing interface: {0}")]
     Host(#[from] HostError),
-    /// The interface has no IPv4 address to send from, and none was given.
-    #[error("interface `{ifname}` has no IPv4 address to send ARP requests from; give a source address")]
-    NoSourceAddress { ifname: String },
+    /// The interface has no address of the target's family to send from, and none was given.
+    #[error("interface `{ifname}` has no {family} address to send probes from; give a source address")]
+    NoSourceAddress { ifname: String, family: &'static str },
     /// The interface has no Ethernet MAC address.
     #[error("interface `{ifname}` has no Ethernet MAC address, so ARP cannot be used on it")]
     NoMac { ifname: String },
@@ -68,8 +71,10 @@ pub struct ProbeOptions {
     pub limit: Limit,
     /// How long after sending a probe a reply still counts for it.
     pub reply_window: Duration,
-    /// Source IPv4 address; default: the interface's address in the
-    /// target's subnet, else its first IPv4 address.
+    /// Source IPv4 address for ARP; default: the interface's address in
+    /// the target's subnet, else its first IPv4 address. ND probes send
+    /// from the interface's IPv6 address in the target's subnet, else its
+    /// first of the target's scope (link-local or global).
     pub source_ip: Option<Ipv4Addr>,
     /// Source MAC; default: the interface's.
     pub source_mac: Option<MacAddr>,
@@ -160,9 +165,9 @@ pub struct LossSummary {
 pub struct ProbeReport {
     pub netns: Option<String>,
     pub interface: String,
-    pub source_ip: Ipv4Addr,
+    pub source_ip: IpAddr,
     pub source_mac: MacAddr,
-    pub target: Ipv4Addr,
+    pub target: IpAddr,
     /// The MAC of the first reply, if any.
     pub target_mac: Option<MacAddr>,
     pub interval_ns: u64,
@@ -183,12 +188,12 @@ impl ProbeReport {
     }
 }
 
-/// An ARP prober for one target from one interface.
+/// An ARP (IPv4 target) or ND (IPv6 target) prober for one target from one interface.
 #[derive(Debug, Clone)]
 pub struct Prober {
     netns: Option<String>,
     ifname: String,
-    target: Ipv4Addr,
+    target: IpAddr,
     opts: ProbeOptions,
 }
 
@@ -235,13 +240,14 @@ impl ProbeHandle {
 struct Resolved {
     socket: socket::ArpSocket,
     src_mac: MacAddr,
-    src_ip: Ipv4Addr,
+    src_ip: IpAddr,
 }
 
 impl Prober {
     /// A prober sending from `ifname` (inside `netns`, if given) for `target`.
-    pub fn new(netns: Option<&str>, ifname: &str, target: Ipv4Addr, opts: ProbeOptions) -> Prober {
-        Prober { netns: netns.map(str::to_string), ifname: ifname.to_string(), target, opts }
+    /// An IPv4 target is probed by ARP, an IPv6 target by neighbor solicitations.
+    pub fn new(netns: Option<&str>, ifname: &str, target: impl Into<IpAddr>, opts: ProbeOptions) -> Prober {
+        Prober { netns: netns.map(str::to_string), ifname: ifname.to_string(), target: target.into(), opts }
     }
 
     /// Runs to the limit and returns the report.
@@ -296,7 +302,8 @@ impl Prober {
         if o.reply_window.is_zero() || o.reply_window > MAX_WAIT {
             return Err(ProbeError::InvalidOptions(format!("the reply window must be more than zero and at most an hour, not {:?}", o.reply_window)));
         }
-        if self.target.is_unspecified() || self.target.is_broadcast() || self.target.is_multicast() {
+        let broadcast = matches!(self.target, IpAddr::V4(t) if t.is_broadcast());
+        if self.target.is_unspecified() || broadcast || self.target.is_multicast() {
             return Err(ProbeError::InvalidOptions(format!("{} is not a unicast target", self.target)));
         }
         Ok(())
@@ -309,22 +316,29 @@ impl Prober {
             Some(m) => m,
             None => link.mac.filter(|m| *m != MacAddr::ZERO).ok_or_else(|| ProbeError::NoMac { ifname: self.ifname.clone() })?,
         };
-        let src_ip = match self.opts.source_ip {
-            Some(ip) => ip,
-            None => {
+        let src_ip = match (self.target, self.opts.source_ip) {
+            (IpAddr::V4(_), Some(ip)) => IpAddr::V4(ip),
+            _ => {
                 let addrs = host.addresses(Some(&link.name)).await?;
-                let v4: Vec<_> = addrs.iter().filter(|a| a.prefix.addr.is_ipv4()).collect();
-                let pick = v4.iter().find(|a| a.prefix.contains(IpAddr::V4(self.target))).or(v4.first());
-                match pick.map(|a| a.prefix.addr) {
-                    Some(IpAddr::V4(ip)) => ip,
-                    _ => return Err(ProbeError::NoSourceAddress { ifname: self.ifname.clone() }),
-                }
+                let link_local = |a: &IpAddr| matches!(a, IpAddr::V6(v) if v.segments()[0] & 0xffc0 == 0xfe80);
+                let same: Vec<_> = addrs
+                    .iter()
+                    .map(|a| (a.prefix, a.prefix.addr))
+                    .filter(|(_, a)| a.is_ipv4() == self.target.is_ipv4() && link_local(a) == link_local(&self.target))
+                    .collect();
+                let family = if self.target.is_ipv4() { "IPv4" } else { "IPv6" };
+                same.iter()
+                    .find(|(p, _)| p.contains(self.target))
+                    .or(same.first())
+                    .map(|(_, a)| *a)
+                    .ok_or_else(|| ProbeError::NoSourceAddress { ifname: self.ifname.clone(), family })?
             }
         };
         let index = link.index;
+        let ethertype = if self.target.is_ipv4() { arp::ETH_P_ARP } else { nd::ETH_P_IPV6 };
         // The socket is created inside the namespace (then bound to the
         // interface there); it keeps working from the probing thread.
-        let socket = crate::host::netns::run_in_netns_async(self.netns.as_deref(), move || Ok(socket::ArpSocket::open(index)))
+        let socket = crate::host::netns::run_in_netns_async(self.netns.as_deref(), move || Ok(socket::ArpSocket::open(index, ethertype)))
             .await?
             .map_err(|(op, source)| ProbeError::Socket { op, source })?;
         Ok(Resolved { socket, src_mac, src_ip })
@@ -333,7 +347,20 @@ impl Prober {
     /// The probing thread: paces requests, reads replies, fills the report.
     fn probe_loop(self, r: Resolved, stop: &AtomicBool, events: Option<tokio::sync::mpsc::UnboundedSender<ProbeRecord>>) -> Result<ProbeReport, ProbeError> {
         let o = &self.opts;
-        let frame = arp::request(r.src_mac, r.src_ip, self.target);
+        let frame = match (r.src_ip, self.target) {
+            (IpAddr::V4(src), IpAddr::V4(t)) => arp::request(r.src_mac, src, t),
+            (IpAddr::V6(src), IpAddr::V6(t)) => nd::solicit(r.src_mac, src, t),
+            _ => return Err(ProbeError::InvalidOptions("the source and the target are of different families".into())),
+        };
+        // The answer to our request: the target's MAC, if `f` is one.
+        let (src_ip, target) = (r.src_ip, self.target);
+        let answer = move |f: &[u8]| -> Option<MacAddr> {
+            match (src_ip, target) {
+                (IpAddr::V4(src), IpAddr::V4(t)) => arp::parse_reply(f).filter(|a| a.sender_ip == t && a.target_ip == src).map(|a| a.sender_mac),
+                (IpAddr::V6(src), IpAddr::V6(t)) => nd::parse_advert(f).filter(|a| a.target == t && a.dst_ip == src).map(|a| a.tll.unwrap_or(a.src_mac)),
+                _ => None,
+            }
+        };
         let start = Instant::now();
         let start_mono = monotonic_ns();
         let start_wall = unix_ns(SystemTime::now());
@@ -361,12 +388,9 @@ impl Prober {
                     Some(ns) if ns >= start_wall => read_at.min(Duration::from_nanos(ns - start_wall)),
                     _ => read_at,
                 };
-                let Some(reply) = arp::parse_reply(&buf[..n]) else { continue };
-                if reply.sender_ip != self.target || reply.target_ip != r.src_ip {
-                    continue;
-                }
+                let Some(sender_mac) = answer(&buf[..n]) else { continue };
                 if let Some(m) = matcher.on_reply(at) {
-                    target_mac.get_or_insert(reply.sender_mac);
+                    target_mac.get_or_insert(sender_mac);
                     if let Some(p) = probes.get_mut(m.seq as usize) {
                         p.replied = true;
                         p.rtt_ns = Some(m.rtt.as_nanos() as u64);
@@ -542,11 +566,14 @@ pub fn rfc3339_utc(unix_ns: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv6Addr;
 
     #[test]
     fn options_are_checked_before_anything_is_opened() {
         let t = Ipv4Addr::new(198, 18, 0, 2);
         let check = |o: ProbeOptions, t: Ipv4Addr| Prober::new(None, "x", t, o).check();
+        assert!(Prober::new(None, "x", "fd00::2".parse::<Ipv6Addr>().unwrap(), ProbeOptions::default()).check().is_ok());
+        assert!(Prober::new(None, "x", "ff02::1".parse::<Ipv6Addr>().unwrap(), ProbeOptions::default()).check().is_err());
         assert!(check(ProbeOptions::default(), t).is_ok());
         let bad = [
             ProbeOptions { interval: Duration::from_micros(999), ..Default::default() },

@@ -1,7 +1,7 @@
 //! The raw `AF_PACKET` socket of the prober: opened with protocol 0 (so it
-//! receives nothing yet), then bound to one interface and the ARP ethertype,
-//! so it only ever sees ARP frames of that interface; frames we sent
-//! ourselves are ignored.
+//! receives nothing yet), then bound to one interface and one ethertype (ARP,
+//! or IPv6 for Neighbor Discovery), so it only ever sees those frames of that
+//! interface; frames we sent ourselves are ignored.
 
 use std::io;
 use std::mem::MaybeUninit;
@@ -9,8 +9,6 @@ use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
-
-use super::arp::ETH_P_ARP;
 
 /// `PACKET_IGNORE_OUTGOING` (Linux 4.20+): do not loop our own frames back.
 const PACKET_IGNORE_OUTGOING: libc::c_int = 23;
@@ -26,13 +24,13 @@ type OpError = (&'static str, io::Error);
 
 impl ArpSocket {
     /// Opens the socket in the calling thread's network namespace and binds
-    /// it to interface `ifindex` of that namespace.
-    pub fn open(ifindex: u32) -> Result<ArpSocket, OpError> {
+    /// it to interface `ifindex` of that namespace and to `ethertype`.
+    pub fn open(ifindex: u32, ethertype: u16) -> Result<ArpSocket, OpError> {
         let socket = Socket::new(Domain::PACKET, Type::RAW, Some(Protocol::from(0))).map_err(|e| ("open a raw packet socket (needs CAP_NET_RAW)", e))?;
         // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
         let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
         sll.sll_family = libc::AF_PACKET as u16;
-        sll.sll_protocol = ETH_P_ARP.to_be();
+        sll.sll_protocol = ethertype.to_be();
         sll.sll_ifindex = ifindex as i32;
         // SAFETY: the pointer and length describe `sll`, alive for the call.
         let rc = unsafe {

@@ -3,6 +3,7 @@
 
 pub mod fake_switch;
 pub mod netns;
+pub mod raw;
 pub mod node;
 pub mod restart;
 

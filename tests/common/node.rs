@@ -16,6 +16,9 @@ use std::time::{Duration, Instant};
 pub const BRIDGE: &str = "br-int";
 pub const POD_CIDR: &str = "198.18.0.0/24";
 pub const GATEWAY_IP: &str = "198.18.0.1";
+/// The IPv6 pod CIDR of dual-stack and IPv6-only nodes (ULA), and its gateway.
+pub const POD_CIDR6: &str = "fd00:198:18::/64";
+pub const GATEWAY_IP6: &str = "fd00:198:18::1";
 
 pub struct Node {
     pub sb: Sandbox,
@@ -26,6 +29,8 @@ pub struct Node {
     pub gate_deadline: u64,
     /// `--metrics-addr` for the agent (inside the sandbox namespace).
     pub metrics_addr: Option<String>,
+    /// The pod CIDRs and their gateways (`--pod-cidr` each, one IPAM range each).
+    pub cidrs: Vec<(&'static str, &'static str)>,
     pub pods: Vec<Pod>,
 }
 
@@ -33,7 +38,12 @@ pub struct Node {
 pub struct Pod {
     pub netns: String,
     pub container_id: String,
+    /// The pod's IPv4 address (its IPv6 one on an IPv6-only node).
     pub ip: String,
+    /// Its IPv6 address, if it has one.
+    pub ip6: Option<String>,
+    /// Its interface's MAC.
+    pub mac: String,
 }
 
 impl Pod {
@@ -65,7 +75,18 @@ impl Node {
         let sb = super::sandbox(tag)?;
         let dir = sb.dir.join("node");
         std::fs::create_dir_all(&dir).unwrap();
-        Some(Node { sb, dir, agent: None, fault: None, gate_deadline: 30, metrics_addr: None, pods: vec![] })
+        Some(Node { sb, dir, agent: None, fault: None, gate_deadline: 30, metrics_addr: None, cidrs: vec![(POD_CIDR, GATEWAY_IP)], pods: vec![] })
+    }
+
+    /// A dual-stack node (IPv4 and IPv6 pod CIDRs), or an IPv6-only one,
+    /// with IPv6 forwarding on in its namespace (what the agent expects the
+    /// node to have).
+    pub fn with_ipv6(tag: &str, ipv4_too: bool) -> Option<Node> {
+        let mut n = Node::new(tag)?;
+        n.cidrs = if ipv4_too { vec![(POD_CIDR, GATEWAY_IP), (POD_CIDR6, GATEWAY_IP6)] } else { vec![(POD_CIDR6, GATEWAY_IP6)] };
+        let ok = Command::new("ip").args(["netns", "exec", &n.sb.netns, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"]).status().unwrap();
+        assert!(ok.success(), "cannot turn IPv6 forwarding on in the node namespace");
+        Some(n)
     }
 
     pub fn api_socket(&self) -> PathBuf {
@@ -84,7 +105,8 @@ impl Node {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join(log)).unwrap();
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", &self.sb.netns, env!("CARGO_BIN_EXE_podflow"), "agent"])
-            .args(["--bridge", BRIDGE, "--datapath-type", "netdev", "--pod-cidr", POD_CIDR])
+            .args(["--bridge", BRIDGE, "--datapath-type", "netdev"])
+            .args(self.cidrs.iter().flat_map(|(c, _)| ["--pod-cidr", c]))
             .arg("--ovs-rundir")
             .arg(&self.sb.dir)
             .arg("--state-dir")
@@ -196,7 +218,7 @@ impl Node {
     }
 
     fn netconf(&self) -> String {
-        runtime::host_local_netconf("podflow-test", &self.api_socket(), POD_CIDR, GATEWAY_IP, &self.dir.join("ipam"))
+        runtime::host_local_netconf_ranges("podflow-test", &self.api_socket(), &self.cidrs, &self.dir.join("ipam"))
     }
 
     /// Runs the real CNI plugin; returns (exit success, stdout JSON).
@@ -221,8 +243,11 @@ impl Node {
         let path = format!("/var/run/netns/{netns}");
         let (ok, v) = self.cni("ADD", &container_id, &path, &[]);
         assert!(ok, "CNI ADD failed: {v}\nagent log:\n{}", self.agent_log());
-        let ip = v["ips"][0]["address"].as_str().expect("an address").split('/').next().unwrap().to_string();
-        let pod = Pod { netns, container_id, ip };
+        let ips: Vec<String> = v["ips"].as_array().expect("addresses").iter().map(|i| i["address"].as_str().unwrap().split('/').next().unwrap().to_string()).collect();
+        let ip6 = ips.iter().find(|i| i.contains(':')).cloned();
+        let ip = ips.iter().find(|i| !i.contains(':')).or(ip6.as_ref()).expect("an address").clone();
+        let mac = v["interfaces"].as_array().and_then(|a| a.iter().find(|i| i["sandbox"].as_str().is_some_and(|s| !s.is_empty()))).and_then(|i| i["mac"].as_str()).unwrap_or_default().to_string();
+        let pod = Pod { netns, container_id, ip, ip6, mac };
         self.pods.push(pod.clone());
         pod
     }

@@ -11,7 +11,10 @@ pub struct Outcome {
     pub removed_ns: u64,
     /// Unix ns of each pod's acknowledgement in the new round.
     pub acks_ns: Vec<u64>,
+    /// ARP probes (IPv4).
     pub probes: ProbeReport,
+    /// ND probes (IPv6), when the pods have IPv6 addresses.
+    pub nd_probes: Option<ProbeReport>,
     pub before: Vec<String>,
     pub after: Vec<String>,
     /// The agent's warnings and errors, for a failure's message.
@@ -26,15 +29,11 @@ impl Outcome {
         if self.removed_ns <= last_ack {
             v.push(format!("flow-restore-wait was removed {} µs before the last pod acknowledgement", (last_ack - self.removed_ns) / 1000));
         }
-        let lost: Vec<u32> = self
-            .probes
-            .probes
-            .iter()
-            .filter(|p| p.sent_unix_ns > self.removed_ns + 20_000_000 && !p.replied)
-            .map(|p| p.seq)
-            .collect();
-        if !lost.is_empty() {
-            v.push(format!("{} probes sent more than 20 ms after the key's removal were lost: {lost:?}", lost.len()));
+        for (kind, r) in std::iter::once(("ARP", &self.probes)).chain(self.nd_probes.iter().map(|r| ("ND", r))) {
+            let lost: Vec<u32> = r.probes.iter().filter(|p| p.sent_unix_ns > self.removed_ns + 20_000_000 && !p.replied).map(|p| p.seq).collect();
+            if !lost.is_empty() {
+                v.push(format!("{} {kind} probes sent more than 20 ms after the key's removal were lost: {lost:?}", lost.len()));
+            }
         }
         if self.before != self.after {
             v.push(format!("the flow table differs after recovery:\nbefore:\n{}\nafter:\n{}", self.before.join("\n"), self.after.join("\n")));

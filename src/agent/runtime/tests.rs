@@ -168,7 +168,7 @@ fn rig_in(dir: PathBuf, deadline: Option<Duration>) -> Rig {
     let cfg = AgentConfig {
         bridge: "br-int".into(),
         state_dir: dir.clone(),
-        gateway: Gateway { ofport: 2, mac: [2, 0, 0, 0, 0, 0xfe], ip: Ipv4Addr::new(198, 18, 0, 1) },
+        gateway: Gateway::v4(2, [2, 0, 0, 0, 0, 0xfe], Ipv4Addr::new(198, 18, 0, 1)),
         gate_deadline: deadline,
         retry_initial: Duration::from_millis(5),
         retry_max: Duration::from_millis(20),
@@ -589,4 +589,18 @@ async fn reconcile_removes_what_no_record_names_and_spares_quarantine() {
     assert!(r.db.ports.lock().unwrap().contains_key(&c1) && r.host.plumbed.lock().unwrap().contains(&c1), "a quarantined pod's port or veth was removed");
     assert!(r.host.plumbed.lock().unwrap().contains(&host_ifname(&add_req(0).key)));
     assert!(!r.db.ports.lock().unwrap().contains_key(&orphan) && !r.host.plumbed.lock().unwrap().contains(&orphan));
+}
+
+#[test]
+fn pod_addresses_one_per_family_old_records_load() {
+    let ips = |v: &[&str]| v.iter().map(|a| IpConfig { address: a.to_string(), gateway: None }).collect::<Vec<_>>();
+    let v4: std::net::Ipv4Addr = "198.18.0.5".parse().unwrap();
+    let v6: std::net::Ipv6Addr = "fd00::5".parse().unwrap();
+    // A record written before IPv6 existed: one IPv4 address.
+    assert_eq!(super::pod_addrs(&ips(&["198.18.0.5/24"])), Ok((Some(v4), None)));
+    assert_eq!(super::pod_addrs(&ips(&["fd00::5/64"])), Ok((None, Some(v6))));
+    assert_eq!(super::pod_addrs(&ips(&["fd00::5/64", "198.18.0.5/24"])), Ok((Some(v4), Some(v6))));
+    for bad in [&[][..], &["198.18.0.5/24", "198.18.0.6/24"], &["fd00::5/64", "fd00::6/64"], &["nonsense/24"]] {
+        assert!(super::pod_addrs(&ips(bad)).is_err(), "{bad:?}");
+    }
 }
