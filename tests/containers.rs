@@ -243,7 +243,7 @@ fn setup(tag: &str, extra_env: &[(&str, &str)]) -> Setup {
 
 fn prober(s: &Setup) -> Prober {
     let opts = ProbeOptions { interval: Duration::from_millis(10), limit: Limit::UntilStopped, ..ProbeOptions::default() };
-    Prober::new(Some(&s.a.name), "eth0", s.b_ip.parse().unwrap(), opts)
+    Prober::new(Some(&s.a.name), "eth0", s.b_ip.parse::<std::net::IpAddr>().unwrap(), opts)
 }
 
 /// Connects an independent monitor to the *new* ovsdb-server as soon as
