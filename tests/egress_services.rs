@@ -320,3 +320,45 @@ fn the_rules_masquerade_both_families_in_the_kernel() {
     apply(podflow::egress::rules::remove_script());
     assert!(ruleset(&node.name).is_empty());
 }
+
+/// The same on a dual-stack node, over IPv6: egress to the outside leaves
+/// with the node's IPv6 address, and a ClusterIP (IPv6, DNAT in the node's
+/// nftables) whose backend is a pod on the same node answers; with the
+/// conntrack tables bypassed it does not.
+#[test]
+fn ipv6_egress_and_services_on_a_dual_stack_node() {
+    let Some(mut node) = Node::with_ipv6("egress6", true) else { return };
+    node.start_agent();
+    let n = node.sb.netns.clone();
+    let out = wire_outside(&mut node);
+    exec(&n, &["ip", "addr", "add", "2001:db8:1::1/64", "dev", "up0", "nodad"]);
+    exec(&out, &["ip", "addr", "add", "2001:db8:1::2/64", "dev", "eth0", "nodad"]);
+    exec(&out, &["ip", "addr", "add", "2001:db8:2::10/128", "dev", "lo"]);
+    exec(&n, &["ip", "-6", "route", "add", "2001:db8:2::10/128", "via", "2001:db8:1::2"]);
+    let client = node.add_pod("client");
+    let backend = node.add_pod("backend");
+    let (c6, b6) = (client.ip6.clone().expect("an IPv6 address"), backend.ip6.clone().expect("an IPv6 address"));
+    let _outside = Server::start(&out, "[2001:db8:2::10]:8080", "outside");
+    assert_eq!(fetch(&client.netns, "[2001:db8:2::10]:8080"), Ok("outside 2001:db8:1::1".to_string()), "IPv6 egress\nagent log:\n{}", node.agent_log());
+
+    nft_script(
+        &n,
+        &format!(
+            "table ip6 pftest-kube-proxy6 {{
+    chain prerouting {{
+        type nat hook prerouting priority dstnat; policy accept;
+        ip6 daddr 2001:db8:100::10 tcp dport 80 dnat to [{b6}]:8080
+    }}
+}}
+"
+        ),
+    );
+    let _pod_server = Server::start(&backend.netns, &format!("[{b6}]:8080"), "backend-pod");
+    for i in 0..2 {
+        assert_eq!(fetch(&client.netns, "[2001:db8:100::10]:80"), Ok(format!("backend-pod {c6}")), "IPv6 connection {i} to the ClusterIP\nagent log:\n{}", node.agent_log());
+    }
+    node.sb.ofctl("add-flow", BRIDGE, &["table=25,priority=1000,actions=goto_table:30"]).unwrap();
+    let r = fetch(&client.netns, "[2001:db8:100::10]:80");
+    assert!(r.is_err(), "the IPv6 ClusterIP answered without the conntrack flows: {r:?}");
+    assert_eq!(fetch(&client.netns, &format!("[{b6}]:8080")), Ok(format!("backend-pod {c6}")), "IPv6 pod to pod");
+}
