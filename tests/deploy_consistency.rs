@@ -319,6 +319,20 @@ fn the_daemonset_mounts_what_its_flags_name_and_uses_real_flags() {
     assert!(script.contains(&format!("{state}/podflow.sock")), "the conflist's agentSocket is <state-dir>/podflow.sock");
     assert_eq!(volumes[&mounts(&pf).into_iter().find(|(_, p)| p == state).unwrap().0]["hostPath"]["path"], *state, "host path = container path, so the host's CNI plugin finds the socket");
 
+    // Peers: the agent watches Node objects as this node (spec.nodeName),
+    // and its ClusterRole, bound to the DaemonSet's service account, lets it.
+    assert_eq!(flags.get("nodes-from").map(String::as_str), Some("kubernetes"), "{line}");
+    let node_var = flags["node-name"].trim_matches('"').strip_prefix('$').expect("--node-name comes from the environment").to_string();
+    let node_env = pf["env"].as_array().unwrap().iter().find(|e| e["name"] == node_var.as_str()).unwrap_or_else(|| panic!("env {node_var} of the podflow container"));
+    assert_eq!(node_env["valueFrom"]["fieldRef"]["fieldPath"], "spec.nodeName");
+    let binding = docs.iter().find(|d| d["kind"] == "ClusterRoleBinding").unwrap();
+    assert!(binding["subjects"].as_array().unwrap().iter().any(|s| s["kind"] == "ServiceAccount" && s["name"] == sa), "the binding names the DaemonSet's service account");
+    let role = docs.iter().find(|d| d["kind"] == "ClusterRole" && d["metadata"]["name"] == binding["roleRef"]["name"]).expect("the bound ClusterRole");
+    let node_verbs: BTreeSet<String> = role["rules"].as_array().unwrap().iter().filter(|r| strs(&r["resources"]).contains(&"nodes".to_string())).flat_map(|r| strs(&r["verbs"])).collect();
+    for v in ["get", "list", "watch"] {
+        assert!(node_verbs.contains(v), "the ClusterRole allows {v} on nodes: {node_verbs:?}");
+    }
+
     // Probes call real commands.
     let probe = strs(&pf["readinessProbe"]["exec"]["command"]);
     c.check("readinessProbe", &after_podflow(&probe, &subs).expect("the probe runs podflow"));

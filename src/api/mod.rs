@@ -316,7 +316,7 @@ pub struct NodesReport {
     pub node_ip: Option<std::net::IpAddr>,
     pub updates: u64,
     pub errors: u64,
-    /// Kubernetes nodes left out (invalid or incomplete).
+    /// Kubernetes nodes left out now (invalid or incomplete).
     pub skipped: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,

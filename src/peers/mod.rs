@@ -9,6 +9,7 @@
 //! - [`validate`]: the checks every list goes through (pure).
 //! - [`persist`]: `<state-dir>/peers.json`, replayed at start.
 //! - [`file`]: `--nodes-from file:PATH`, re-read when its directory changes.
+//! - [`kubernetes`]: `--nodes-from kubernetes`, a watcher on `Node` objects.
 //! - [`spawn`] starts the configured source and hands out a
 //!   `watch::Receiver<PeerSnapshot>`.
 
@@ -20,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
 pub mod file;
+pub mod kubernetes;
 pub mod persist;
 pub mod validate;
 
@@ -133,7 +135,7 @@ pub struct Stats {
     pub updates: AtomicU64,
     /// Lists refused (malformed file, unreadable file, failed watch, ...).
     pub errors: AtomicU64,
-    /// Nodes the Kubernetes source left out (invalid or incomplete).
+    /// Nodes the Kubernetes source leaves out now (invalid or incomplete).
     pub skipped: AtomicU64,
     /// The snapshot out now is the one replayed from the state directory.
     pub replayed: AtomicBool,
@@ -255,7 +257,7 @@ impl PeerHandle {
         m("podflow_peers_complete", "gauge", "1 once the peer source delivered a complete list (or one was replayed).", u8::from(snap.complete).to_string());
         m("podflow_peer_source_updates_total", "counter", "Complete peer lists published.", g(&s.updates).to_string());
         m("podflow_peer_source_errors_total", "counter", "Peer lists refused or unreadable (the last good list was kept).", g(&s.errors).to_string());
-        m("podflow_peer_source_skipped_nodes_total", "counter", "Kubernetes nodes left out of the list (invalid or incomplete).", g(&s.skipped).to_string());
+        m("podflow_peer_source_skipped_nodes", "gauge", "Kubernetes nodes left out of the peer list now (invalid or incomplete).", g(&s.skipped).to_string());
         o
     }
 }
@@ -282,13 +284,7 @@ pub fn spawn(config: PeersConfig, state_dir: Option<&Path>) -> PeerHandle {
     let publisher = Publisher { tx, stats: stats.clone(), state_dir: state_dir.map(Path::to_path_buf), source };
     let task = match &config.source {
         Source::File(path) => tokio::spawn(file::run(path.clone(), publisher)),
-        Source::Kubernetes => {
-            let p = publisher;
-            tokio::spawn(async move {
-                p.report("the kubernetes peer source is not built yet".into());
-                std::future::pending::<()>().await
-            })
-        }
+        Source::Kubernetes => tokio::spawn(kubernetes::run(config.kubeconfig.clone(), publisher)),
     };
     PeerHandle { config, rx, stats, task }
 }

@@ -48,7 +48,7 @@ fn check_one(p: &Peer) -> Vec<Finding> {
             out.push(finding(&p.name, format!("pod CIDR {c} has host bits set (the network is {})", c.trunc())));
         }
         let is_unicast = match c.network() {
-            IpAddr::V4(a) => !(a.is_unspecified() && c.prefix_len() > 0) && !a.is_multicast() && !a.is_loopback() && !a.is_broadcast(),
+            IpAddr::V4(a) => !a.is_unspecified() && !a.is_multicast() && !a.is_loopback() && !a.is_broadcast(),
             IpAddr::V6(a) => !a.is_multicast() && !a.is_loopback(),
         };
         if !is_unicast || c.prefix_len() == 0 {
