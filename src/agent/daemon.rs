@@ -97,7 +97,7 @@ async fn setup_secondary(cfg: &DaemonConfig, agent: &LiveAgent) -> Option<Arc<cr
 
 /// Attaches the secondary bridge's uplink after a round opened the gate
 /// (never before: with flow-restore-wait set the bridge forwards nothing).
-async fn attach_secondary(cfg: &DaemonConfig, exec: &crate::uplink::Executor) -> Result<(), String> {
+async fn attach_secondary(cfg: &DaemonConfig, exec: &crate::uplink::Executor) -> Result<(), TaskError> {
     let Some((bridge, nic)) = &cfg.secondary else { return Ok(()) };
     let opts = crate::uplink::AttachOptions { probe: cfg.secondary_probe, allow_primary: cfg.secondary_allow_primary, keep_reachable: cfg.keep_reachable.clone() };
     match exec.attach(bridge, nic, &opts).await {
@@ -105,8 +105,31 @@ async fn attach_secondary(cfg: &DaemonConfig, exec: &crate::uplink::Executor) ->
             tracing::info!(%bridge, %nic, outcome = ?o, "secondary bridge uplink attached");
             Ok(())
         }
-        Err(e) => Err(format!("secondary bridge {bridge} uplink {nic} not attached: {e}")),
+        Err(e) => {
+            let msg = format!("secondary bridge {bridge} uplink {nic} not attached: {e}");
+            Err(if attach_refused_for_good(&e) { TaskError::Permanent(msg) } else { TaskError::Transient(msg) })
+        }
     }
+}
+
+/// Whether trying the attach again cannot help: the input or a pre-check
+/// refused it, or a failed rollback left a journal for a human.
+fn attach_refused_for_good(e: &crate::uplink::UplinkError) -> bool {
+    use crate::uplink::UplinkError as U;
+    match e {
+        U::Input(_) | U::Refused(_) | U::NotAttached { .. } | U::RollbackFailed { .. } | U::RestoredWithErrors { .. } | U::State(_) | U::Crashed(_) => true,
+        U::RolledBack { cause, .. } => attach_refused_for_good(cause),
+        _ => false,
+    }
+}
+
+/// Why a background task's attempt failed: worth another try, or not.
+#[derive(Debug, thiserror::Error)]
+enum TaskError {
+    #[error("{0}")]
+    Transient(String),
+    #[error("{0}")]
+    Permanent(String),
 }
 
 /// The OpenFlow port number of the gateway port.
@@ -193,7 +216,7 @@ async fn setup_bridge(cfg: &DaemonConfig, db: &Client) -> Result<Gateway, Daemon
 async fn frw_removed_unix_ns(agent: &LiveAgent) -> u64 {
     let events = agent.events().await;
     let now_unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
-    let now = std::time::Instant::now();
+    let now = Instant::now();
     events
         .iter()
         .rev()
@@ -316,15 +339,29 @@ async fn start(cfg: &DaemonConfig) -> Result<Running, DaemonError> {
     Ok(Running { agent, sup, counters, secondary, _api: api, _socket: socket, _metrics: metrics })
 }
 
-/// Retries `f` until it succeeds (for the tasks below; they are aborted
-/// when no longer wanted).
-fn spawn_retrying<F, Fut>(what: &'static str, f: F) -> AbortOnDrop<()>
+/// Retries `f` with backoff until it succeeds or fails for good (for the
+/// tasks below; they are aborted when no longer wanted).
+fn spawn_retrying<F, Fut>(what: &'static str, mut f: F) -> AbortOnDrop<()>
 where
     F: FnMut() -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = Result<(), String>> + Send,
+    Fut: std::future::Future<Output = Result<(), TaskError>> + Send,
 {
     AbortOnDrop(tokio::spawn(async move {
-        retry(what, f).await;
+        let mut delay = Duration::from_millis(200);
+        loop {
+            match f().await {
+                Ok(()) => return,
+                Err(TaskError::Permanent(e)) => {
+                    tracing::error!(error = %e, "{what} refused for good; not retrying (the next round or a restart tries again)");
+                    return;
+                }
+                Err(TaskError::Transient(e)) => {
+                    tracing::warn!(error = %e, "{what} failed; retrying in {delay:?}");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
     }))
 }
 
@@ -371,7 +408,7 @@ async fn serve(cfg: &DaemonConfig) -> Result<(), DaemonError> {
                     let a = agent.clone();
                     _bg._set_key = Some(spawn_retrying("set flow-restore-wait after the switch was lost", move || {
                         let a = a.clone();
-                        async move { a.set_flow_restore_wait().await.map_err(|e| e.to_string()) }
+                        async move { a.set_flow_restore_wait().await.map_err(|e| TaskError::Transient(e.to_string())) }
                     }));
                 }
             }
@@ -407,13 +444,7 @@ async fn run_rounds(agent: &Arc<LiveAgent>, sup: &Supervisor, counters: &Counter
     loop {
         // A round can be long (a switch that refuses flows, no deadline):
         // start over when the switch is lost or replaced in the middle.
-        let result = tokio::select! {
-            r = agent.run_round() => r,
-            _ = wait_for_other_generation(sup, generation) => {
-                tracing::warn!("the switch went away during the round; it starts over on the next connection");
-                return false;
-            }
-        };
+        let result = agent.run_round_until(wait_for_other_generation(sup, generation)).await;
         match result {
             Ok(round) => {
                 // Proven: if it drops now, reconnect at once with a fresh backoff.
