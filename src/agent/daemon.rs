@@ -224,19 +224,30 @@ async fn frw_removed_unix_ns(agent: &LiveAgent) -> u64 {
         .map_or(now_unix, |(t, _)| now_unix.saturating_sub(now.saturating_duration_since(*t).as_nanos() as u64))
 }
 
-/// Binds the metrics address and serves it; OVSDB reconnects are read
-/// from the client's resync generation at each scrape.
+/// What the metrics endpoint reads: the agent, its counters, and the
+/// OVSDB client's resync generation (read at each scrape).
+struct MetricsSource {
+    agent: Arc<LiveAgent>,
+    counters: Arc<Counters>,
+    db: Client,
+}
+
+impl metrics::Source for MetricsSource {
+    async fn snapshot(&self) -> metrics::Snapshot {
+        Counters::set_reconnects(&self.counters.ovsdb_reconnects, self.db.read(|s| s.generation));
+        metrics::Snapshot::new(self.agent.status().await, self.agent.last_restore_duration().await, &self.counters)
+    }
+
+    async fn status(&self) -> crate::api::Status {
+        self.agent.status().await
+    }
+}
+
+/// Binds the metrics address and serves `/metrics`, `/livez` and `/readyz`.
 async fn spawn_metrics(addr: std::net::SocketAddr, agent: Arc<LiveAgent>, counters: Arc<Counters>, db: Client) -> Result<tokio::task::JoinHandle<()>, DaemonError> {
     let listener = metrics::bind(addr).await.map_err(|e| DaemonError::Setup(e.to_string()))?;
-    tracing::info!(%addr, "serving metrics");
-    Ok(tokio::spawn(metrics::serve(listener, move || {
-        let (agent, counters, db) = (agent.clone(), counters.clone(), db.clone());
-        async move {
-            Counters::set_reconnects(&counters.ovsdb_reconnects, db.read(|s| s.generation));
-            let snap = metrics::Snapshot::new(agent.status().await, agent.last_restore_duration().await, &counters);
-            metrics::render(&snap)
-        }
-    })))
+    tracing::info!(%addr, "serving metrics, liveness and readiness");
+    Ok(tokio::spawn(metrics::serve(listener, Arc::new(MetricsSource { agent, counters, db }))))
 }
 
 /// Resolves once the supervisor is no longer connected with generation `gen`.
