@@ -333,9 +333,16 @@ fn the_daemonset_mounts_what_its_flags_name_and_uses_real_flags() {
         assert!(node_verbs.contains(v), "the ClusterRole allows {v} on nodes: {node_verbs:?}");
     }
 
-    // Probes call real commands.
-    let probe = strs(&pf["readinessProbe"]["exec"]["command"]);
-    c.check("readinessProbe", &after_podflow(&probe, &subs).expect("the probe runs podflow"));
+    // Probes reach the endpoints the agent serves, where it binds them.
+    let metrics: std::net::SocketAddr = flags["metrics-addr"].parse().expect("--metrics-addr is an address");
+    for (probe, path) in [("readinessProbe", "/readyz"), ("livenessProbe", "/livez")] {
+        let get = &pf[probe]["httpGet"];
+        assert_eq!(get["path"], path, "{probe}");
+        assert_eq!(get["host"].as_str(), Some(metrics.ip().to_string().as_str()), "{probe} reaches the agent where it binds");
+        assert_eq!(get["port"].as_u64(), Some(u64::from(metrics.port())), "{probe} port");
+        let src = read("src/agent/metrics.rs");
+        assert!(src.contains(&format!("\"{path}\" =>")), "the agent serves {path}");
+    }
 }
 
 #[test]

@@ -105,7 +105,7 @@ async fn setup_secondary(cfg: &DaemonConfig, agent: &LiveAgent) -> Option<Arc<cr
 
 /// Attaches the secondary bridge's uplink after a round opened the gate
 /// (never before: with flow-restore-wait set the bridge forwards nothing).
-async fn attach_secondary(cfg: &DaemonConfig, exec: &crate::uplink::Executor) -> Result<(), String> {
+async fn attach_secondary(cfg: &DaemonConfig, exec: &crate::uplink::Executor) -> Result<(), TaskError> {
     let Some((bridge, nic)) = &cfg.secondary else { return Ok(()) };
     let opts = crate::uplink::AttachOptions { probe: cfg.secondary_probe, allow_primary: cfg.secondary_allow_primary, keep_reachable: cfg.keep_reachable.clone() };
     match exec.attach(bridge, nic, &opts).await {
@@ -113,8 +113,31 @@ async fn attach_secondary(cfg: &DaemonConfig, exec: &crate::uplink::Executor) ->
             tracing::info!(%bridge, %nic, outcome = ?o, "secondary bridge uplink attached");
             Ok(())
         }
-        Err(e) => Err(format!("secondary bridge {bridge} uplink {nic} not attached: {e}")),
+        Err(e) => {
+            let msg = format!("secondary bridge {bridge} uplink {nic} not attached: {e}");
+            Err(if attach_refused_for_good(&e) { TaskError::Permanent(msg) } else { TaskError::Transient(msg) })
+        }
     }
+}
+
+/// Whether trying the attach again cannot help: the input or a pre-check
+/// refused it, or a failed rollback left a journal for a human.
+fn attach_refused_for_good(e: &crate::uplink::UplinkError) -> bool {
+    use crate::uplink::UplinkError as U;
+    match e {
+        U::Input(_) | U::Refused(_) | U::NotAttached { .. } | U::RollbackFailed { .. } | U::RestoredWithErrors { .. } | U::State(_) | U::Crashed(_) => true,
+        U::RolledBack { cause, .. } => attach_refused_for_good(cause),
+        _ => false,
+    }
+}
+
+/// Why a background task's attempt failed: worth another try, or not.
+#[derive(Debug, thiserror::Error)]
+enum TaskError {
+    #[error("{0}")]
+    Transient(String),
+    #[error("{0}")]
+    Permanent(String),
 }
 
 /// The OpenFlow port number of the gateway port.
@@ -280,7 +303,7 @@ fn spawn_egress_follower(cfg: &DaemonConfig, peers: &crate::peers::PeerHandle) -
 async fn frw_removed_unix_ns(agent: &LiveAgent) -> u64 {
     let events = agent.events().await;
     let now_unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
-    let now = std::time::Instant::now();
+    let now = Instant::now();
     events
         .iter()
         .rev()
@@ -288,19 +311,35 @@ async fn frw_removed_unix_ns(agent: &LiveAgent) -> u64 {
         .map_or(now_unix, |(t, _)| now_unix.saturating_sub(now.saturating_duration_since(*t).as_nanos() as u64))
 }
 
-/// Binds the metrics address and serves it; OVSDB reconnects are read
-/// from the client's resync generation at each scrape.
+/// What the metrics endpoint reads: the agent, its counters, and the
+/// OVSDB client's resync generation (read at each scrape).
+struct MetricsSource {
+    agent: Arc<LiveAgent>,
+    counters: Arc<Counters>,
+    db: Client,
+    peers: Option<Arc<crate::peers::PeerHandle>>,
+    cross: Option<Arc<CrossNode>>,
+}
+
+impl metrics::Source for MetricsSource {
+    async fn snapshot(&self) -> metrics::Snapshot {
+        Counters::set_reconnects(&self.counters.ovsdb_reconnects, self.db.read(|s| s.generation));
+        let mut snap = metrics::Snapshot::new(self.agent.status().await, self.agent.last_restore_duration().await, &self.counters);
+        snap.extra.extend(self.peers.iter().flat_map(|p| p.metrics()));
+        snap.extra.extend(self.cross.iter().flat_map(|x| x.metrics()));
+        snap
+    }
+
+    async fn status(&self) -> crate::api::Status {
+        self.agent.status().await
+    }
+}
+
+/// Binds the metrics address and serves `/metrics`, `/livez` and `/readyz`.
 async fn spawn_metrics(addr: std::net::SocketAddr, agent: Arc<LiveAgent>, counters: Arc<Counters>, db: Client, peers: Option<Arc<crate::peers::PeerHandle>>, cross: Option<Arc<CrossNode>>) -> Result<tokio::task::JoinHandle<()>, DaemonError> {
     let listener = metrics::bind(addr).await.map_err(|e| DaemonError::Setup(e.to_string()))?;
-    tracing::info!(%addr, "serving metrics");
-    Ok(tokio::spawn(metrics::serve(listener, move || {
-        let (agent, counters, db, peers, cross) = (agent.clone(), counters.clone(), db.clone(), peers.clone(), cross.clone());
-        async move {
-            Counters::set_reconnects(&counters.ovsdb_reconnects, db.read(|s| s.generation));
-            let snap = metrics::Snapshot::new(agent.status().await, agent.last_restore_duration().await, &counters);
-            metrics::render(&snap) + &peers.map(|p| p.render_metrics()).unwrap_or_default() + &cross.map(|x| x.render_metrics()).unwrap_or_default()
-        }
-    })))
+    tracing::info!(%addr, "serving metrics, liveness and readiness");
+    Ok(tokio::spawn(metrics::serve(listener, Arc::new(MetricsSource { agent, counters, db, peers, cross }))))
 }
 
 /// Resolves once the supervisor is no longer connected with generation `gen`.
@@ -437,15 +476,29 @@ async fn start_crossnode(cfg: &DaemonConfig, peers: &crate::peers::PeerHandle, a
     Ok(x)
 }
 
-/// Retries `f` until it succeeds (for the tasks below; they are aborted
-/// when no longer wanted).
-fn spawn_retrying<F, Fut>(what: &'static str, f: F) -> AbortOnDrop<()>
+/// Retries `f` with backoff until it succeeds or fails for good (for the
+/// tasks below; they are aborted when no longer wanted).
+fn spawn_retrying<F, Fut>(what: &'static str, mut f: F) -> AbortOnDrop<()>
 where
     F: FnMut() -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = Result<(), String>> + Send,
+    Fut: std::future::Future<Output = Result<(), TaskError>> + Send,
 {
     AbortOnDrop(tokio::spawn(async move {
-        retry(what, f).await;
+        let mut delay = Duration::from_millis(200);
+        loop {
+            match f().await {
+                Ok(()) => return,
+                Err(TaskError::Permanent(e)) => {
+                    tracing::error!(error = %e, "{what} refused for good; not retrying (the next round or a restart tries again)");
+                    return;
+                }
+                Err(TaskError::Transient(e)) => {
+                    tracing::warn!(error = %e, "{what} failed; retrying in {delay:?}");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
     }))
 }
 
@@ -492,7 +545,7 @@ async fn serve(cfg: &DaemonConfig) -> Result<(), DaemonError> {
                     let a = agent.clone();
                     _bg._set_key = Some(spawn_retrying("set flow-restore-wait after the switch was lost", move || {
                         let a = a.clone();
-                        async move { a.set_flow_restore_wait().await.map_err(|e| e.to_string()) }
+                        async move { a.set_flow_restore_wait().await.map_err(|e| TaskError::Transient(e.to_string())) }
                     }));
                 }
             }
@@ -528,13 +581,7 @@ async fn run_rounds(agent: &Arc<LiveAgent>, sup: &Supervisor, counters: &Counter
     loop {
         // A round can be long (a switch that refuses flows, no deadline):
         // start over when the switch is lost or replaced in the middle.
-        let result = tokio::select! {
-            r = agent.run_round() => r,
-            _ = wait_for_other_generation(sup, generation) => {
-                tracing::warn!("the switch went away during the round; it starts over on the next connection");
-                return false;
-            }
-        };
+        let result = agent.run_round_until(wait_for_other_generation(sup, generation)).await;
         match result {
             Ok(round) => {
                 // Proven: if it drops now, reconnect at once with a fresh backoff.

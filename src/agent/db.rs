@@ -26,7 +26,7 @@ fn db_err(e: Error) -> BackendError {
         Error::Disconnected(m) => BackendError::Unavailable("OVSDB", m),
         Error::OutcomeUnknown(_) => BackendError::OutcomeUnknown("OVSDB transaction"),
         Error::Timeout(_) => BackendError::Timeout("OVSDB"),
-        Error::Refused(m) => BackendError::Refused(m),
+        Error::Refused(r) => BackendError::Refused(r.to_string()),
         other => BackendError::Other(other.to_string()),
     }
 }

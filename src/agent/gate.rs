@@ -11,8 +11,11 @@
 //!   the failed/pending participants listed so they can be reported loudly.
 //! - A failure never counts as an acknowledgement.
 
+use crate::api::PodKey;
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+// The one clock: tokio's, so tests can pause it.
+use tokio::time::Instant;
 
 /// Something whose flows must be in the switch before forwarding resumes.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -20,12 +23,24 @@ pub enum Participant {
     /// The base pipeline (table-miss flows, gateway).
     Base,
     /// A pod, by its key (container id / interface).
-    Pod(String),
+    Pod(PodKey),
     /// A secondary bridge's forwarding flows.
     Bridge(String),
     /// The peers of the first complete peer list (their routes or tunnel
     /// flows): cross-node traffic must forward when the key goes.
     Peers,
+    // A new kind of participant goes here; see docs/gate.md.
+}
+
+impl std::fmt::Display for Participant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Participant::Base => f.write_str("base pipeline"),
+            Participant::Pod(k) => write!(f, "pod {}", k.file_name()),
+            Participant::Bridge(b) => write!(f, "bridge {b}"),
+            Participant::Peers => f.write_str("peers"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,6 +126,16 @@ impl Gate {
         self.parts.get(p)
     }
 
+    /// Every registered participant.
+    pub fn participants(&self) -> impl Iterator<Item = &Participant> {
+        self.parts.keys()
+    }
+
+    /// Whether some participant's last install was refused.
+    pub fn any_failed(&self) -> bool {
+        self.parts.values().any(|s| matches!(s, State::Failed(_)))
+    }
+
     pub fn is_open(&self) -> bool {
         self.opened.is_some()
     }
@@ -148,7 +173,11 @@ mod tests {
     use super::*;
 
     fn pods(n: usize) -> Vec<Participant> {
-        (0..n).map(|i| Participant::Pod(format!("pod{i}"))).collect()
+        (0..n).map(|i| pod(&format!("pod{i}"))).collect()
+    }
+
+    fn pod(name: &str) -> Participant {
+        Participant::Pod(PodKey { container_id: name.into(), ifname: "eth0".into() })
     }
 
     #[test]
@@ -178,11 +207,11 @@ mod tests {
     fn a_late_registration_holds_the_gate() {
         let t0 = Instant::now();
         let mut g = Gate::new(3, pods(1), t0, None);
-        g.register(Participant::Pod("late".into()));
+        g.register(pod("late"));
         g.acked(&Participant::Base, t0);
-        g.acked(&Participant::Pod("pod0".into()), t0);
+        g.acked(&pod("pod0"), t0);
         assert!(matches!(g.poll(t0), Decision::Wait { .. }));
-        g.acked(&Participant::Pod("late".into()), t0);
+        g.acked(&pod("late"), t0);
         assert!(matches!(g.poll(t0), Decision::Open(Opened::AllAcked { .. })));
     }
 
@@ -192,12 +221,12 @@ mod tests {
         let d = Duration::from_secs(10);
         let mut g = Gate::new(4, pods(2), t0, Some(d));
         g.acked(&Participant::Base, t0);
-        g.acked(&Participant::Pod("pod0".into()), t0);
-        g.failed(&Participant::Pod("pod1".into()), "OFPFMFC_TABLE_FULL");
+        g.acked(&pod("pod0"), t0);
+        g.failed(&pod("pod1"), "OFPFMFC_TABLE_FULL");
         assert_eq!(g.poll(t0 + Duration::from_secs(9)), Decision::Wait { until: Some(t0 + d) });
         assert_eq!(
             g.poll(t0 + d),
-            Decision::Open(Opened::Deadline { missing: vec![(Participant::Pod("pod1".into()), "OFPFMFC_TABLE_FULL".into())] })
+            Decision::Open(Opened::Deadline { missing: vec![(pod("pod1"), "OFPFMFC_TABLE_FULL".into())] })
         );
         // Once open, it stays open.
         assert!(g.is_open());
@@ -208,10 +237,10 @@ mod tests {
         let t0 = Instant::now();
         let mut g = Gate::new(5, pods(1), t0, None);
         g.acked(&Participant::Base, t0);
-        g.failed(&Participant::Pod("pod0".into()), "switch refused");
+        g.failed(&pod("pod0"), "switch refused");
         assert_eq!(g.poll(t0 + Duration::from_secs(3600)), Decision::Wait { until: None });
         // A retry that succeeds opens it.
-        g.acked(&Participant::Pod("pod0".into()), t0 + Duration::from_secs(3601));
+        g.acked(&pod("pod0"), t0 + Duration::from_secs(3601));
         assert!(matches!(g.poll(t0), Decision::Open(Opened::AllAcked { .. })));
     }
 
@@ -220,8 +249,8 @@ mod tests {
         let t0 = Instant::now();
         let mut g = Gate::new(6, pods(2), t0, None);
         g.acked(&Participant::Base, t0);
-        g.acked(&Participant::Pod("pod0".into()), t0);
-        g.withdraw(&Participant::Pod("pod1".into()));
+        g.acked(&pod("pod0"), t0);
+        g.withdraw(&pod("pod1"));
         assert!(matches!(g.poll(t0), Decision::Open(Opened::AllAcked { .. })));
     }
 }

@@ -10,6 +10,7 @@ pub mod gate;
 pub mod host;
 pub mod instance;
 pub mod metrics;
+pub mod round;
 pub mod runtime;
 pub mod store;
 pub mod switch;

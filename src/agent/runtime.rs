@@ -1,6 +1,7 @@
-//! The agent's decisions: pod ADD/DEL/CHECK, and rounds (replaying every
-//! pod's flows after a switch restart or an agent start) driven through the
-//! flow-restore-wait [`Gate`].
+//! The agent: pod ADD/DEL/CHECK, and the driver of rounds (replaying every
+//! pod's flows after a switch restart or an agent start). What a round does
+//! next is decided by the pure [`Round`] (which consults the
+//! flow-restore-wait gate); this file carries its actions out.
 //!
 //! Ordering rules this file keeps:
 //! - A pod is Ready only after the switch acknowledged its bundle, and ADD
@@ -16,7 +17,8 @@
 //! - Only flows carrying podflow's cookie magic are ever deleted.
 
 use super::backend::{BackendError, DbOps, GroupOutcome, HostOps, SwitchOps};
-use super::gate::{Decision, Gate, Opened, Participant};
+use super::gate::{Opened, Participant};
+use super::round::{Action, Event as Ev, Outcome, Round, RoundConfig};
 use crate::pipeline::{self, cookie, Gateway, PodPort};
 use super::store::{PodRecord, PodStore, Quarantined};
 use crate::state::write_atomic;
@@ -27,7 +29,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
+// The one clock: tokio's, so tests can pause it.
+use tokio::time::Instant;
 use tokio::sync::{Mutex, RwLock};
 
 
@@ -87,6 +91,9 @@ struct State {
     /// A round holds the round lock: DELs hand their pod to it (below)
     /// instead of waiting for a round that may wait for that very pod.
     round_running: bool,
+    /// The running round sent every participant once: ADDs need not wait
+    /// for it (it may wait for a retry or its deadline for a long time).
+    adds_open: bool,
     /// Pods to withdraw from the running round and remove, with the DEL
     /// waiting for the outcome.
     withdrawals: Vec<(PodKey, tokio::sync::oneshot::Sender<Result<(), BackendError>>)>,
@@ -291,6 +298,7 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
         let mut st = self.state.lock().await;
         st.openflow_connected = false;
         st.ready = false;
+        st.adds_open = false;
         st.not_ready_reason = Some("switch lost".into());
         for p in st.pods.values_mut() {
             if matches!(p.state, PodState::Ready { .. }) {
@@ -313,39 +321,67 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
 
     /// Runs one round: replays the base pipeline and every stored pod,
     /// removes `flow-restore-wait` when the gate opens, then deletes every
-    /// older round's flows. Pod requests wait while it runs, but a DEL is
-    /// handed to it: the round withdraws that pod from its gate and removes
-    /// it, so a round without a deadline never blocks the DEL that would
-    /// unblock it.
+    /// older round's flows. See [`Agent::run_round_until`].
     pub async fn run_round(&self) -> Result<u16, BackendError> {
-        let _w = self.round_lock.write().await;
-        self.state.lock().await.round_running = true;
-        let r = self.round().await;
+        self.run_round_until(std::future::pending()).await
+    }
+
+    /// Drives one [`Round`] (the decisions are its own; this carries out
+    /// its actions) until it completes or `lost` resolves: the switch it
+    /// talks to is gone, and the round ends at once, unfinished.
+    ///
+    /// Pod requests wait while the round replays; once every participant
+    /// was sent once (the round only waits for retries or its deadline,
+    /// perhaps forever), they go ahead on their own. A DEL during the
+    /// replay is handed to the round, which withdraws the pod from its
+    /// gate and removes it, so a round without a deadline never blocks the
+    /// DEL that would unblock it.
+    pub async fn run_round_until(&self, lost: impl std::future::Future<Output = ()>) -> Result<u16, BackendError> {
+        let mut exclusive = Some(self.round_lock.write().await);
+        {
+            let mut st = self.state.lock().await;
+            st.round_running = true;
+            st.adds_open = false;
+        }
+        let r = self.drive_round(&mut exclusive, lost).await;
+        drop(exclusive);
         let left = {
             let mut st = self.state.lock().await;
             st.round_running = false;
             std::mem::take(&mut st.withdrawals)
         };
         for (key, tx) in left {
+            let lock = self.key_lock(&key).await;
+            let _k = lock.lock().await;
             let _ = tx.send(self.remove_pod(&key).await);
         }
         r
     }
 
-    /// Removes the pods DELs handed to the running round.
-    async fn take_withdrawals(&self, gate: &mut Gate) {
+    /// Removes the pods DELs handed to the running round, and tells the
+    /// round which of its pods are gone (handed over, or deleted by a DEL
+    /// that ran on its own once the replay was done).
+    async fn sync_removed(&self, m: &mut Round) {
         let w = std::mem::take(&mut self.state.lock().await.withdrawals);
         for (key, tx) in w {
-            gate.withdraw(&Participant::Pod(key.file_name()));
             let r = self.remove_pod(&key).await;
             if r.is_ok() {
+                m.handle(Ev::PodRemoved(key.clone()), Instant::now());
                 self.log(RoundEvent::PodRemoved(key)).await;
             }
             let _ = tx.send(r);
         }
+        let gone: Vec<PodKey> = {
+            let st = self.state.lock().await;
+            m.waiting_pods().filter(|k| !st.pods.contains_key(k)).cloned().collect()
+        };
+        for k in gone {
+            m.handle(Ev::PodRemoved(k), Instant::now());
+        }
     }
 
-    async fn round(&self) -> Result<u16, BackendError> {
+    async fn drive_round(&self, exclusive: &mut Option<tokio::sync::RwLockWriteGuard<'_, ()>>, lost: impl std::future::Future<Output = ()>) -> Result<u16, BackendError> {
+        tokio::pin!(lost);
         let t0 = Instant::now();
         let (round, keys) = {
             let mut st = self.state.lock().await;
@@ -359,147 +395,218 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
         };
         write_atomic(&self.cfg.state_dir.join("round"), round.to_string().as_bytes()).map_err(|e| BackendError::Other(e.to_string()))?;
         self.log(RoundEvent::Started { round }).await;
-        if self.cfg.fault_clear_key_early {
-            tracing::warn!("fault injection: removing flow-restore-wait before the replay");
-            self.db.clear_flow_restore_wait().await?;
+        // Pods whose namespace is gone are removed, not replayed.
+        let mut live = Vec::with_capacity(keys.len());
+        for key in keys {
+            let netns = self.state.lock().await.pods.get(&key).map(|p| p.record.request.netns.clone());
+            match netns {
+                Some(ns) if !self.host.netns_exists(&ns) => match self.remove_pod(&key).await {
+                    Ok(()) => self.log(RoundEvent::PodRemoved(key)).await,
+                    Err(e) => tracing::warn!(pod = %key.file_name(), error = %e, "the pod's namespace is gone but its cleanup failed; the next round tries again"),
+                },
+                Some(_) => live.push(key),
+                None => {}
+            }
         }
         // Every participant is registered before anything is installed.
         let secondary = self.secondary.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let mut bridges: Vec<String> = secondary.as_ref().map(|s| s.bridges()).unwrap_or_default();
+        let bridges: Vec<String> = secondary.as_ref().map(|s| s.bridges()).unwrap_or_default();
+        let rcfg = RoundConfig {
+            deadline: self.cfg.gate_deadline,
+            retry_initial: self.cfg.retry_initial,
+            retry_max: self.cfg.retry_max,
+            clear_key_early: self.cfg.fault_clear_key_early,
+        };
         let peers = self.peers.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let mut peers_pending = peers.is_some();
-        let mut gate = Gate::new(
+        let mut m = Round::new(
             round,
-            keys.iter()
-                .map(|k| Participant::Pod(k.file_name()))
-                .chain(bridges.iter().map(|b| Participant::Bridge(b.clone())))
-                .chain(peers.iter().map(|_| Participant::Peers)),
+            live.into_iter().map(Participant::Pod).chain(bridges.into_iter().map(Participant::Bridge)).chain(peers.iter().map(|_| Participant::Peers)),
             t0,
-            self.cfg.gate_deadline,
+            rcfg,
         );
-
-        // Pods whose namespace is gone are removed, not replayed.
-        for key in &keys {
-            let netns = self.state.lock().await.pods.get(key).map(|p| p.record.request.netns.clone());
-            if let Some(ns) = netns {
-                if !self.host.netns_exists(&ns) {
-                    gate.withdraw(&Participant::Pod(key.file_name()));
-                    match self.remove_pod(key).await {
-                        Ok(()) => self.log(RoundEvent::PodRemoved(key.clone())).await,
-                        Err(e) => tracing::warn!(pod = %key.file_name(), error = %e, "the pod's namespace is gone but its cleanup failed; the next round tries again"),
-                    }
-                }
-            }
-        }
-        // The port numbers are asked while the base pipeline goes in: the
-        // pods' flows need them, the base does not, and the round is not delayed.
-        let (ports, base) = tokio::join!(self.refresh_ofports(), self.switch.install(pipeline::base_flows(round, &self.cfg.gateway)));
-        ports?;
-        base?;
-        gate.acked(&Participant::Base, Instant::now());
-        self.log(RoundEvent::BaseAcked).await;
-
-        let mut delay = self.cfg.retry_initial;
+        let mut gate_logged = false;
         loop {
-            self.take_withdrawals(&mut gate).await;
-            if let Some(sec) = &secondary {
-                let mut still = Vec::new();
-                for b in bridges.drain(..) {
-                    match sec.install(&b).await {
-                        Ok(()) => gate.acked(&Participant::Bridge(b), Instant::now()),
-                        Err(e) => {
-                            tracing::error!(bridge = %b, error = %e, "secondary bridge flows failed during replay");
-                            gate.failed(&Participant::Bridge(b.clone()), e.to_string());
-                            still.push(b);
-                        }
-                    }
-                }
-                bridges = still;
+            if exclusive.is_some() && m.replayed() {
+                // Only retries or the deadline are left: pod requests go ahead.
+                *exclusive = None;
+                self.state.lock().await.adds_open = true;
             }
-            if let (Some(p), true) = (&peers, peers_pending) {
-                match p.install(round).await {
-                    Ok(true) => {
-                        gate.acked(&Participant::Peers, Instant::now());
-                        peers_pending = false;
-                        let unix_ns = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
-                        tracing::info!(round, unix_ns, "peers acknowledged");
-                        self.log(RoundEvent::PeersAcked).await;
-                    }
-                    Ok(false) => {}
-                    Err(e) => {
-                        tracing::error!(error = %e, "the peers' routes/flows failed during replay");
-                        gate.failed(&Participant::Peers, e.to_string());
-                    }
+            self.sync_removed(&mut m).await;
+            let Some(action) = m.poll_action() else {
+                let at = m.poll_timeout();
+                tokio::select! {
+                    _ = async { match at { Some(t) => tokio::time::sleep_until(t).await, None => std::future::pending().await } } => m.handle_timeout(Instant::now()),
+                    _ = self.round_wake.notified() => {}
+                    _ = &mut lost => m.handle(Ev::SwitchLost, Instant::now()),
                 }
-            }
-            let pending: Vec<(PodKey, Option<PodPort>)> = {
-                let st = self.state.lock().await;
-                st.pods
-                    .iter()
-                    .filter(|(_, p)| !matches!(p.state, PodState::Ready { .. }))
-                    .map(|(k, p)| (k.clone(), pod_port(&p.record)))
-                    .collect()
+                continue;
             };
-            let mut batch: Vec<(PodKey, PodPort)> = Vec::new();
-            for (key, port) in pending {
-                match port {
-                    Some(p) => batch.push((key, p)),
-                    None => self.pod_failed(&mut gate, key, "the stored record has no usable IPv4 address or MAC".into()).await,
-                }
-            }
-            for chunk in batch.chunks(REPLAY_BATCH_PODS) {
-                self.replay_batch(&mut gate, round, chunk.to_vec()).await;
-            }
-            match gate.poll(Instant::now()) {
-                Decision::Open(opened) => {
-                    let missing = match &opened {
+            let events = match action {
+                Action::Done(outcome) => return self.round_done(round, t0, outcome).await,
+                Action::ClearKey(opened) if !gate_logged => {
+                    gate_logged = true;
+                    let missing: Vec<String> = match &opened {
                         Opened::AllAcked { .. } => vec![],
-                        Opened::Deadline { missing } => missing.iter().map(|(p, why)| format!("{p:?}: {why}")).collect(),
+                        Opened::Deadline { missing } => missing.iter().map(|(p, why)| format!("{p}: {why}")).collect(),
                     };
                     if !missing.is_empty() {
                         tracing::error!(?missing, "gate deadline passed with pods not ready; removing flow-restore-wait anyway");
                     }
                     self.log(RoundEvent::GateOpened { round, missing }).await;
-                    break;
-                }
-                Decision::Wait { until } => {
-                    let mut sleep = delay;
-                    if let Some(u) = until {
-                        sleep = sleep.min(u.saturating_duration_since(Instant::now()));
-                    }
-                    let peers_changed = async {
-                        match (&peers, peers_pending) {
-                            (Some(p), true) => p.changed().await,
-                            _ => std::future::pending().await,
-                        }
-                    };
                     tokio::select! {
-                        _ = tokio::time::sleep(sleep) => {}
-                        _ = self.round_wake.notified() => {}
-                        _ = peers_changed => {}
+                        biased;
+                        _ = &mut lost => vec![Ev::SwitchLost],
+                        ev = self.carry_out(Action::ClearKey(opened), round, secondary.as_deref(), peers.as_deref()) => ev?,
                     }
-                    delay = (delay * 2).min(self.cfg.retry_max);
+                }
+                action => tokio::select! {
+                    biased;
+                    _ = &mut lost => vec![Ev::SwitchLost],
+                    ev = self.carry_out(action, round, secondary.as_deref(), peers.as_deref()) => ev?,
+                },
+            };
+            for e in events {
+                m.handle(e, Instant::now());
+            }
+        }
+    }
+
+    /// Carries out one action of the round; says what came of it.
+    async fn carry_out(&self, action: Action, round: u16, secondary: Option<&dyn SecondaryFlows>, peers: Option<&dyn PeerFlows>) -> Result<Vec<Ev>, BackendError> {
+        Ok(match action {
+            Action::ClearKeyEarly => {
+                tracing::warn!("fault injection: removing flow-restore-wait before the replay");
+                self.db.clear_flow_restore_wait().await?;
+                vec![]
+            }
+            Action::InstallBase | Action::Install(Participant::Base) => {
+                // The port numbers are asked while the base pipeline goes in: the
+                // pods' flows need them, the base does not, and the round is not delayed.
+                let (ports, base) = tokio::join!(self.refresh_ofports(), self.switch.install(pipeline::base_flows(round, &self.cfg.gateway)));
+                match ports.and(base) {
+                    Ok(()) => {
+                        self.log(RoundEvent::BaseAcked).await;
+                        vec![Ev::Acked(Participant::Base)]
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "the base pipeline failed during replay");
+                        vec![Ev::Refused(Participant::Base, e.to_string())]
+                    }
+                }
+            }
+            Action::InstallPods(keys) => self.install_pods(round, keys).await,
+            Action::Install(Participant::Pod(k)) => self.install_pods(round, vec![k]).await,
+            Action::Install(p @ Participant::Bridge(_)) => {
+                let Participant::Bridge(b) = &p else { unreachable!() };
+                let r = match secondary {
+                    Some(sec) => sec.install(b).await,
+                    None => Err(BackendError::Other(format!("no secondary bridge {b} is configured"))),
+                };
+                match r {
+                    Ok(()) => vec![Ev::Acked(p)],
+                    Err(e) => {
+                        tracing::error!(bridge = %b, error = %e, "secondary bridge flows failed during replay");
+                        vec![Ev::Refused(p, e.to_string())]
+                    }
+                }
+            }
+            Action::Install(Participant::Peers) => {
+                // Until the source has a complete list the participant is
+                // refused, so the round retries it (with its backoff).
+                let r = match peers {
+                    Some(p) => p.install(round).await,
+                    None => Err(BackendError::Other("no peer source is configured".into())),
+                };
+                match r {
+                    Ok(true) => {
+                        let unix_ns = SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+                        tracing::info!(round, unix_ns, "peers acknowledged");
+                        self.log(RoundEvent::PeersAcked).await;
+                        vec![Ev::Acked(Participant::Peers)]
+                    }
+                    Ok(false) => vec![Ev::Refused(Participant::Peers, "the peer source has no complete list yet".into())],
+                    Err(e) => {
+                        tracing::error!(error = %e, "the peers' routes/flows failed during replay");
+                        vec![Ev::Refused(Participant::Peers, e.to_string())]
+                    }
+                }
+            }
+            Action::ClearKey(_) => match self.db.clear_flow_restore_wait().await {
+                Ok(()) => {
+                    self.log(RoundEvent::FlowRestoreWaitCleared).await;
+                    let mut st = self.state.lock().await;
+                    st.flow_restore_wait = Some(false);
+                    st.ready = true;
+                    vec![Ev::KeyCleared]
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not remove flow-restore-wait; retrying");
+                    vec![Ev::StepFailed(e.to_string())]
+                }
+            },
+            Action::DeleteStale(current) => match self.delete_stale_rounds(current).await {
+                Ok(()) => vec![Ev::StaleDeleted],
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not delete older rounds' flows; the next round does");
+                    vec![Ev::StepFailed(e.to_string())]
+                }
+            },
+            Action::Done(_) => vec![],
+        })
+    }
+
+    /// Installs the pods the round asks for, in as few bundles as
+    /// possible; pods gone or made Ready meanwhile (by their own ADD) are
+    /// reported as such.
+    async fn install_pods(&self, round: u16, keys: Vec<PodKey>) -> Vec<Ev> {
+        let mut events = Vec::new();
+        let mut batch: Vec<(PodKey, PodPort)> = Vec::new();
+        let mut unusable = Vec::new();
+        {
+            let st = self.state.lock().await;
+            for key in keys {
+                match st.pods.get(&key) {
+                    None => events.push(Ev::PodRemoved(key)),
+                    Some(p) if matches!(p.state, PodState::Ready { round: r, .. } if r == round) => events.push(Ev::Acked(Participant::Pod(key))),
+                    Some(p) => match pod_port(&p.record) {
+                        Some(port) => batch.push((key, port)),
+                        None => unusable.push(key),
+                    },
                 }
             }
         }
+        for key in unusable {
+            let why = "the stored record has no usable IPv4 address or MAC".to_string();
+            self.pod_failed(&key, why.clone()).await;
+            events.push(Ev::Refused(Participant::Pod(key), why));
+        }
+        for chunk in batch.chunks(REPLAY_BATCH_PODS) {
+            for (key, r) in self.replay_batch(round, chunk.to_vec()).await {
+                events.push(match r {
+                    Ok(()) => Ev::Acked(Participant::Pod(key)),
+                    Err(why) => Ev::Refused(Participant::Pod(key), why),
+                });
+            }
+        }
+        events
+    }
 
-        self.db.clear_flow_restore_wait().await?;
-        self.log(RoundEvent::FlowRestoreWaitCleared).await;
-        {
-            let mut st = self.state.lock().await;
-            st.flow_restore_wait = Some(false);
-            st.ready = true;
-            st.restore_duration = Some(t0.elapsed());
+    /// The round is over: ready, or the switch went away first.
+    async fn round_done(&self, round: u16, t0: Instant, outcome: Outcome) -> Result<u16, BackendError> {
+        match outcome {
+            Outcome::SwitchLost => Err(BackendError::Unavailable("the switch", format!("it went away during round {round}"))),
+            Outcome::Complete { stale_kept } => {
+                let mut st = self.state.lock().await;
+                st.restore_duration = Some(t0.elapsed());
+                if stale_kept {
+                    // A refused pod's older flows may still be in the switch (an
+                    // agent restart keeps them): they forward until its retry succeeds.
+                    tracing::warn!("older rounds' flows are kept until every pod is installed again");
+                    st.stale_delete_pending = true;
+                }
+                Ok(round)
+            }
         }
-        if self.state.lock().await.pods.values().any(|p| matches!(p.state, PodState::Failed { .. })) {
-            // A refused pod's older flows may still be in the switch (an
-            // agent restart keeps them): they forward until its retry succeeds.
-            tracing::warn!("some pods failed: older rounds' flows are kept until they are installed again");
-            self.state.lock().await.stale_delete_pending = true;
-        } else {
-            self.delete_stale_rounds(round).await?;
-        }
-        Ok(round)
     }
 
     /// Deletes podflow's flows of every round but `current` (an agent
@@ -557,9 +664,7 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
         if todo.is_empty() {
             return 0;
         }
-        // The gate of this round is already open; a scratch one collects acks.
-        let mut scratch = Gate::new(round, todo.iter().map(|(k, _)| Participant::Pod(k.file_name())), Instant::now(), None);
-        self.replay_batch(&mut scratch, round, todo).await;
+        self.replay_batch(round, todo).await;
         let (failed, stale) = {
             let st = self.state.lock().await;
             (st.pods.values().filter(|p| matches!(p.state, PodState::Failed { .. })).count(), st.stale_delete_pending)
@@ -575,8 +680,9 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
 
     /// Installs a batch of pods' flows in as few bundles as possible: one,
     /// unless the switch refuses some pods' flows, which are then marked
-    /// Failed while the rest are sent again.
-    async fn replay_batch(&self, gate: &mut Gate, round: u16, mut todo: Vec<(PodKey, PodPort)>) {
+    /// Failed while the rest are sent again. Says what became of each pod.
+    async fn replay_batch(&self, round: u16, mut todo: Vec<(PodKey, PodPort)>) -> Vec<(PodKey, Result<(), String>)> {
+        let mut out = Vec::with_capacity(todo.len());
         while !todo.is_empty() {
             let groups = todo.iter().map(|(_, p)| pipeline::pod_flows(round, p)).collect();
             let outcomes = self.switch.install_batch(groups).await;
@@ -584,23 +690,27 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
             for ((key, port), outcome) in todo.into_iter().zip(outcomes) {
                 match outcome {
                     GroupOutcome::Acked => {
-                        gate.acked(&Participant::Pod(key.file_name()), Instant::now());
                         self.set_state(&key, ready_now(round)).await;
-                        self.log(RoundEvent::PodAcked(key)).await;
+                        self.log(RoundEvent::PodAcked(key.clone())).await;
+                        out.push((key, Ok(())));
                     }
-                    GroupOutcome::Failed(e) => self.pod_failed(gate, key, e.to_string()).await,
+                    GroupOutcome::Failed(e) => {
+                        let why = e.to_string();
+                        self.pod_failed(&key, why.clone()).await;
+                        out.push((key, Err(why)));
+                    }
                     GroupOutcome::NotApplied => again.push((key, port)),
                 }
             }
             todo = again;
         }
+        out
     }
 
-    async fn pod_failed(&self, gate: &mut Gate, key: PodKey, why: String) {
+    async fn pod_failed(&self, key: &PodKey, why: String) {
         tracing::error!(pod = %key.file_name(), error = %why, "pod flows failed during replay");
-        gate.failed(&Participant::Pod(key.file_name()), why.clone());
-        self.set_state(&key, PodState::Failed { error: why.clone() }).await;
-        self.log(RoundEvent::PodFailed(key, why)).await;
+        self.set_state(key, PodState::Failed { error: why.clone() }).await;
+        self.log(RoundEvent::PodFailed(key.clone(), why)).await;
     }
 
     async fn set_state(&self, key: &PodKey, s: PodState) {
@@ -705,7 +815,10 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
         }
         let ip = pod_addrs(&req.ips).map_err(|e| api_err(code::INVALID_CONFIG, e))?;
         let _r = self.round_lock.read().await;
-        if !self.state.lock().await.ready {
+        if !{
+            let st = self.state.lock().await;
+            st.ready || st.adds_open
+        } {
             return Err(api_err(code::TRY_AGAIN_LATER, "the agent is not connected to the switch yet; try again later"));
         }
         let lock = self.key_lock(&req.key).await;
@@ -852,6 +965,10 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
             }
         };
         removed.map_err(|e| backend_err(&e))?;
+        if self.state.lock().await.round_running {
+            // The round may be waiting for exactly this pod.
+            self.round_wake.notify_one();
+        }
         self.forget_quarantined(key).await;
         Ok(())
     }

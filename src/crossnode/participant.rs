@@ -66,15 +66,16 @@ impl CrossNode {
     }
 
     /// Prometheus text for the cross-node part.
-    pub fn render_metrics(&self) -> String {
+    /// Peer route metrics: (name, help, is a counter, value); counters
+    /// without the `_total` the exposition format adds.
+    pub fn metrics(&self) -> Vec<(&'static str, &'static str, bool, u64)> {
         let st = self.status();
-        let mut o = String::new();
-        let mut m = |name: &str, kind: &str, help: &str, v: String| o.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n"));
-        m("podflow_peer_routes", "gauge", "Peer routes podflow has in the kernel.", st.installed.len().to_string());
-        m("podflow_peer_routes_skipped", "gauge", "Peer pod CIDRs left without a route (conflict, no address of the family).", st.skipped.len().to_string());
-        m("podflow_peer_route_syncs_total", "counter", "Complete syncs of the peer routes.", st.syncs.to_string());
-        m("podflow_peer_route_sync_failing", "gauge", "1 while the last sync of the peer routes failed.", u8::from(st.error.is_some()).to_string());
-        o
+        vec![
+            ("podflow_peer_routes", "Peer routes podflow has in the kernel.", false, st.installed.len() as u64),
+            ("podflow_peer_routes_skipped", "Peer pod CIDRs left without a route (conflict, no address of the family).", false, st.skipped.len() as u64),
+            ("podflow_peer_route_syncs", "Complete syncs of the peer routes.", true, st.syncs),
+            ("podflow_peer_route_sync_failing", "1 while the last sync of the peer routes failed.", false, u64::from(st.error.is_some())),
+        ]
     }
 }
 

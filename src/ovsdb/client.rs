@@ -31,7 +31,7 @@ use podflow_proto::ovsdb::monitor::{parse_monitor_reply, parse_notification, Mon
 use podflow_proto::ovsdb::ops::{parse_transact_result, transact_params};
 use podflow_proto::ovsdb::{Framer, OpResult, Operation, Replica, Schema};
 
-use super::Error;
+use super::{Error, Malformed, Refusal};
 use crate::dial::addr::{Reader, Writer};
 use crate::dial::{nobody_listening, Addr, Backoff, Ended, Reconnect, RetryPolicy};
 
@@ -402,7 +402,7 @@ impl<'a> Session<'a> {
             }
             Message::Notification { method, params } => {
                 if method == "monitor_canceled" {
-                    return Err(Error::Refused("OVSDB canceled our monitor".into()));
+                    return Err(Refusal::MonitorCanceled.into());
                 }
                 let Some(n) = parse_notification(&method, &params)? else {
                     return Ok(());
@@ -420,27 +420,27 @@ impl<'a> Session<'a> {
             }
             Message::Response { id, result } => {
                 let Some(p) = id.as_u64().and_then(|i| self.pending.remove(&i)) else {
-                    return Err(Error::Malformed(format!("OVSDB sent a response to unknown request id {id}")));
+                    return Err(Malformed::UnknownId(id.to_string()).into());
                 };
                 match p {
                     Pending::Echo => {}
                     Pending::Schema => {
-                        let v = result.map_err(|e| Error::Refused(format!("OVSDB refused get_schema for {}: {e}", self.opts.database)))?;
+                        let v = result.map_err(|e| Refusal::Method { method: format!("get_schema for {}", self.opts.database), source: e })?;
                         self.schema = Some(Arc::new(Schema::from_json(&v)?));
                     }
                     Pending::Monitor(m) => match result {
                         Err(e) if e.error.contains("unknown method") || e.to_string().contains("unknown method") => {
                             let Some(next) = m.fallback() else {
-                                return Err(Error::Refused(format!("OVSDB refused every monitor method: {e}")));
+                                return Err(Refusal::Method { method: "every monitor method".into(), source: e }.into());
                             };
                             tracing::info!("OVSDB does not support {}, falling back to {}", m.name(), next.name());
                             self.method = next;
                             self.send_monitor();
                         }
-                        Err(e) => return Err(Error::Refused(format!("OVSDB refused {}: {e}", m.name()))),
+                        Err(e) => return Err(Refusal::Method { method: m.name().to_string(), source: e }.into()),
                         Ok(v) => {
                             let rep = parse_monitor_reply(m, &v)?;
-                            let schema = self.schema.clone().ok_or_else(|| Error::Malformed("OVSDB answered the monitor before get_schema".into()))?;
+                            let schema = self.schema.clone().ok_or(Malformed::MonitorBeforeSchema)?;
                             // Build the whole new replica, then swap it in.
                             let mut replica = if rep.found {
                                 self.state.borrow().replica.clone()

@@ -22,11 +22,11 @@ use podflow_proto::ovsdb::{ops::TransactError, FrameError, OvsdbError, RpcError}
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     /// The peer sent something that is not valid OVSDB JSON-RPC.
-    #[error("{0}")]
-    Malformed(String),
+    #[error(transparent)]
+    Malformed(#[from] Malformed),
     /// The server answered and refused the request; nothing was committed.
-    #[error("{0}")]
-    Refused(String),
+    #[error(transparent)]
+    Refused(#[from] Refusal),
     /// The request was not sent: there is no connection.
     #[error("OVSDB is not connected: {0}")]
     Disconnected(String),
@@ -42,6 +42,46 @@ pub enum Error {
     Caller(String),
 }
 
+/// What was wrong with what the peer sent; the decoder's error is kept.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Malformed {
+    /// Not JSON, or a frame past the size limit.
+    #[error("ovsdb-server sent invalid data: {0}")]
+    Frame(#[from] FrameError),
+    /// JSON, but not the shape RFC 7047 requires.
+    #[error(transparent)]
+    Message(#[from] OvsdbError),
+    #[error("OVSDB sent a response to unknown request id {0}")]
+    UnknownId(String),
+    #[error("OVSDB answered the monitor before get_schema")]
+    MonitorBeforeSchema,
+    #[error("OVSDB did not return Open_vSwitch next_cfg")]
+    NoNextCfg,
+}
+
+/// Why the server (or ovs-vswitchd, through it) refused; its error is kept.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Refusal {
+    /// A transaction's operations were not committed.
+    #[error(transparent)]
+    Transaction(#[from] TransactError),
+    /// A JSON-RPC error answer.
+    #[error("OVSDB refused the request: {0}")]
+    Rpc(#[from] RpcError),
+    /// A JSON-RPC error answer to one of the client's own methods.
+    #[error("OVSDB refused {method}: {source}")]
+    Method { method: String, source: RpcError },
+    #[error("OVSDB canceled our monitor")]
+    MonitorCanceled,
+    /// ovs-vswitchd wrote an error to the interface's `error` column.
+    #[error("ovs-vswitchd could not add interface {name}: {error}")]
+    Interface { name: String, error: String },
+    #[error("the Open_vSwitch table has no row (run `ovs-vsctl init`)")]
+    NoRootRow,
+    #[error("flow-restore-wait was still set after removing it")]
+    KeyStillSet,
+}
+
 impl Error {
     /// The transaction was refused by the server (safe to retry after a
     /// change) rather than lost.
@@ -52,12 +92,12 @@ impl Error {
 
 impl From<OvsdbError> for Error {
     fn from(e: OvsdbError) -> Error {
-        Error::Malformed(e.to_string())
+        Error::Malformed(Malformed::Message(e))
     }
 }
 impl From<FrameError> for Error {
     fn from(e: FrameError) -> Error {
-        Error::Malformed(format!("ovsdb-server sent invalid data: {e}"))
+        Error::Malformed(Malformed::Frame(e))
     }
 }
 impl From<crate::dial::AddrError> for Error {
@@ -67,11 +107,29 @@ impl From<crate::dial::AddrError> for Error {
 }
 impl From<TransactError> for Error {
     fn from(e: TransactError) -> Error {
-        Error::Refused(e.to_string())
+        Error::Refused(Refusal::Transaction(e))
     }
 }
 impl From<RpcError> for Error {
     fn from(e: RpcError) -> Error {
-        Error::Refused(format!("OVSDB refused the request: {e}"))
+        Error::Refused(Refusal::Rpc(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_keep_their_cause_and_their_sentence() {
+        let e = Error::from(FrameError::Garbage { byte: b'x', offset: 7 });
+        assert!(matches!(&e, Error::Malformed(Malformed::Frame(FrameError::Garbage { offset: 7, .. }))), "{e:?}");
+        assert_eq!(e.to_string(), "ovsdb-server sent invalid data: OVSDB stream is not JSON-RPC: unexpected byte 0x78 at stream offset 7");
+        assert!(std::error::Error::source(&e).is_some(), "the frame error is the cause");
+        let rpc = RpcError { error: "unknown database".into(), details: Some("Foo".into()) };
+        let e = Error::from(Refusal::Method { method: "get_schema for Foo".into(), source: rpc.clone() });
+        assert!(matches!(&e, Error::Refused(Refusal::Method { source, .. }) if *source == rpc));
+        assert_eq!(e.to_string(), "OVSDB refused get_schema for Foo: unknown database: Foo");
+        assert!(e.is_refused());
     }
 }

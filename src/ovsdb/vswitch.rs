@@ -15,7 +15,7 @@ use podflow_proto::ovsdb::monitor::column;
 use podflow_proto::ovsdb::ops::RowData;
 use podflow_proto::ovsdb::{Atom, Condition, Datum, Mutation, OpResult, Operation, Uuid};
 
-use super::{Client, Error, Snapshot};
+use super::{Client, Error, Malformed, Refusal, Snapshot};
 
 pub const FLOW_RESTORE_WAIT: &str = "flow-restore-wait";
 const OVS: &str = "Open_vSwitch";
@@ -108,7 +108,7 @@ fn next_cfg_of(results: &[OpResult]) -> Result<i64, Error> {
         .last()
         .and_then(|r| r.rows.first())
         .and_then(|r| column(r, "next_cfg").as_i64())
-        .ok_or_else(|| Error::Malformed("OVSDB did not return Open_vSwitch next_cfg".into()))
+        .ok_or(Error::Malformed(Malformed::NoNextCfg))
 }
 
 /// Creates the bridge, or brings an existing one to `spec` (datapath type,
@@ -290,7 +290,7 @@ pub async fn wait_ofport(c: &Client, name: &str, deadline: Instant) -> Result<i6
         .await;
     match r {
         Ok(Ok(p)) => Ok(p),
-        Ok(Err(e)) => Err(Error::Refused(format!("ovs-vswitchd could not add interface {name}: {e}"))),
+        Ok(Err(e)) => Err(Refusal::Interface { name: name.to_string(), error: e }.into()),
         Err(Error::Timeout(_)) => Err(Error::Timeout(format!("ovs-vswitchd did not assign an ofport to {name} in time"))),
         Err(e) => Err(e),
     }
@@ -339,7 +339,7 @@ pub async fn flow_restore_wait(c: &Client, deadline: Instant) -> Result<bool, Er
     let row = res
         .first()
         .and_then(|r| r.rows.first())
-        .ok_or_else(|| Error::Refused("the Open_vSwitch table has no row (run `ovs-vsctl init`)".into()))?;
+        .ok_or(Error::Refused(Refusal::NoRootRow))?;
     Ok(column(row, "other_config").get(FLOW_RESTORE_WAIT).and_then(Atom::as_str) == Some("true"))
 }
 
@@ -381,7 +381,7 @@ pub async fn clear_flow_restore_wait(c: &Client, deadline: Instant) -> Result<()
         }
         match flow_restore_wait(c, deadline).await {
             Ok(false) => return Ok(()),
-            Ok(true) => last = Some(Error::Refused("flow-restore-wait was still set after removing it".into())),
+            Ok(true) => last = Some(Refusal::KeyStillSet.into()),
             Err(e @ (Error::OutcomeUnknown(_) | Error::Disconnected(_))) => last = Some(e),
             Err(e) => return Err(e),
         }

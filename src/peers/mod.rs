@@ -245,20 +245,19 @@ impl PeerHandle {
     }
 
     /// Prometheus text for the source (appended to the agent's metrics).
-    pub fn render_metrics(&self) -> String {
+    /// The source's metrics: (name, help, is a counter, value); counters
+    /// without the `_total` the exposition format adds.
+    pub fn metrics(&self) -> Vec<(&'static str, &'static str, bool, u64)> {
         let snap = self.current();
         let s = &self.stats;
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let mut o = String::new();
-        let mut m = |name: &str, kind: &str, help: &str, v: String| {
-            o.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n"));
-        };
-        m("podflow_peers", "gauge", "Nodes in the current peer list, this node included.", snap.nodes.len().to_string());
-        m("podflow_peers_complete", "gauge", "1 once the peer source delivered a complete list (or one was replayed).", u8::from(snap.complete).to_string());
-        m("podflow_peer_source_updates_total", "counter", "Complete peer lists published.", g(&s.updates).to_string());
-        m("podflow_peer_source_errors_total", "counter", "Peer lists refused or unreadable (the last good list was kept).", g(&s.errors).to_string());
-        m("podflow_peer_source_skipped_nodes", "gauge", "Kubernetes nodes left out of the peer list now (invalid or incomplete).", g(&s.skipped).to_string());
-        o
+        vec![
+            ("podflow_peers", "Nodes in the current peer list, this node included.", false, snap.nodes.len() as u64),
+            ("podflow_peers_complete", "1 once the peer source delivered a complete list (or one was replayed).", false, u64::from(snap.complete)),
+            ("podflow_peer_source_updates", "Complete peer lists published.", true, g(&s.updates)),
+            ("podflow_peer_source_errors", "Peer lists refused or unreadable (the last good list was kept).", true, g(&s.errors)),
+            ("podflow_peer_source_skipped_nodes", "Kubernetes nodes left out of the peer list now (invalid or incomplete).", false, g(&s.skipped)),
+        ]
     }
 }
 

@@ -591,6 +591,54 @@ async fn reconcile_removes_what_no_record_names_and_spares_quarantine() {
     assert!(!r.db.ports.lock().unwrap().contains_key(&orphan) && !r.host.plumbed.lock().unwrap().contains(&orphan));
 }
 
+#[tokio::test]
+async fn an_add_during_a_round_without_a_deadline_does_not_wait_for_it() {
+    let r = with_pods(1).await;
+    let d = r.dir.clone();
+    std::mem::forget(r);
+    let r = Arc::new(rig_in(d, None));
+    r.host.netns.lock().unwrap().extend(["/var/run/netns/p0".to_string(), "/var/run/netns/p1".to_string()]);
+    r.switch.inner.lock().unwrap().fail.insert(FIRST_POD_OFPORT, usize::MAX);
+    let rr = r.clone();
+    let round = tokio::spawn(async move { rr.agent.run_round().await });
+    // The round now waits for pod 0 forever.
+    while !r.log.lock().unwrap().iter().any(|l| l.starts_with("fail pod")) {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let a = tokio::time::timeout(Duration::from_secs(10), r.agent.add_pod(add_req(1))).await.expect("ADD waited for the round").unwrap();
+    assert_ne!(a.ofport, FIRST_POD_OFPORT);
+    r.agent.check_pod(&add_req(1).key).await.unwrap();
+    assert!(*r.db.frw.lock().unwrap(), "the key stays while pod 0 is refused");
+    assert!(!round.is_finished());
+    // Once pod 0 is accepted, the round completes as usual.
+    r.switch.inner.lock().unwrap().fail.insert(FIRST_POD_OFPORT, 0);
+    tokio::time::timeout(Duration::from_secs(10), round).await.unwrap().unwrap().unwrap();
+    assert!(!*r.db.frw.lock().unwrap());
+    assert_eq!(r.agent.status().await.pods_ready, 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn switch_loss_ends_a_waiting_round_and_answers_its_dels() {
+    let r = with_pods(2).await;
+    let d = r.dir.clone();
+    std::mem::forget(r);
+    let r = Arc::new(rig_in(d, None));
+    r.host.netns.lock().unwrap().extend(["/var/run/netns/p0".to_string(), "/var/run/netns/p1".to_string()]);
+    r.switch.inner.lock().unwrap().fail.insert(FIRST_POD_OFPORT, usize::MAX);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let rr = r.clone();
+    let round = tokio::spawn(async move { rr.agent.run_round_until(async { let _ = rx.await; }).await });
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    assert!(!round.is_finished(), "a round without a deadline waits");
+    assert!(*r.db.frw.lock().unwrap());
+    let _ = tx.send(());
+    let e = round.await.unwrap().unwrap_err();
+    assert!(matches!(e, BackendError::Unavailable(..)), "{e:?}");
+    assert!(*r.db.frw.lock().unwrap(), "the key stays: nothing was acknowledged by a switch that is there");
+    let st = r.agent.status().await;
+    assert!(!st.ready);
+}
+
 #[test]
 fn pod_addresses_one_per_family_old_records_load() {
     let ips = |v: &[&str]| v.iter().map(|a| IpConfig { address: a.to_string(), gateway: None }).collect::<Vec<_>>();
