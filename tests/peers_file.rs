@@ -185,6 +185,13 @@ fn the_agent_serves_its_peers() {
     let path = n.dir.join("nodes.json");
     replace(&path, &list(&[1, 2]));
     n.extra_args = vec!["--nodes-from".into(), format!("file:{}", path.display()), "--node-name".into(), "node-2".into()];
+    // The node's underlay address, so its noencap routes to the peers
+    // (via their 192.0.2.x addresses) can be installed and the round's
+    // peers participant is acknowledged.
+    for args in [&["link", "add", "ul0", "type", "veth", "peer", "name", "ul1"][..], &["addr", "add", "192.0.2.2/24", "dev", "ul0"], &["link", "set", "ul0", "up"], &["link", "set", "ul1", "up"]] {
+        let ok = std::process::Command::new("ip").args(["netns", "exec", &n.sb.netns, "ip"]).args(args).status().unwrap();
+        assert!(ok.success(), "ip {args:?} in the node namespace");
+    }
     n.start_agent();
     let wait_nodes = |n: &common::node::Node, want: &[&str]| {
         for _ in 0..500 {
