@@ -7,8 +7,7 @@ mod common;
 use common::node::{Node, Pod, BRIDGE, GATEWAY_IP, GATEWAY_IP6};
 use podflow::host::netns::run_in_netns;
 use podflow::probe::{Limit, ProbeOptions, Prober};
-use std::io::{Read, Write};
-use std::net::{Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{Ipv6Addr, SocketAddr, UdpSocket};
 use std::time::Duration;
 
 #[test]
@@ -97,30 +96,7 @@ fn bad_cni_input_gets_cni_errors_and_creates_nothing() {
 /// TCP from namespace `from` to a listener in namespace `listen_ns` at
 /// `at`: 256 KiB out (many full-size segments), its length back.
 fn tcp(listen_ns: &str, at: SocketAddr, from: &str) -> Result<u64, String> {
-    let t = Duration::from_secs(5);
-    let listener = run_in_netns(Some(listen_ns), move || Ok(TcpListener::bind(at)?)).map_err(|e| e.to_string())?;
-    let server = std::thread::spawn(move || -> std::io::Result<()> {
-        let (mut s, _) = listener.accept()?;
-        s.set_read_timeout(Some(Duration::from_secs(5)))?;
-        let mut n = 0u64;
-        let mut buf = [0u8; 16384];
-        loop {
-            match s.read(&mut buf)? {
-                0 => break,
-                k => n += k as u64,
-            }
-        }
-        s.write_all(&n.to_be_bytes())
-    });
-    let mut c = run_in_netns(Some(from), move || Ok(TcpStream::connect_timeout(&at, t)?)).map_err(|e| format!("connect to {at}: {e}"))?;
-    c.set_read_timeout(Some(t)).unwrap();
-    c.set_write_timeout(Some(t)).unwrap();
-    c.write_all(&vec![0x5a; 256 * 1024]).map_err(|e| format!("send to {at}: {e}"))?;
-    c.shutdown(Shutdown::Write).unwrap();
-    let mut n = [0u8; 8];
-    c.read_exact(&mut n).map_err(|e| format!("answer from {at}: {e}"))?;
-    server.join().unwrap().map_err(|e| format!("server at {at}: {e}"))?;
-    Ok(u64::from_be_bytes(n))
+    common::traffic::tcp(listen_ns, &at.ip().to_string(), at.port(), from)
 }
 
 fn sock(ip: &str, port: u16) -> SocketAddr {

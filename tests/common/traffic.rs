@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// `ip:port`; returns the byte count the listener reports back.
 pub fn tcp(netns: &str, ip: &str, port: u16, from: &str) -> Result<u64, String> {
     let t = Duration::from_secs(5);
-    let at: SocketAddr = format!("{ip}:{port}").parse().unwrap();
+    let at = SocketAddr::new(ip.parse().unwrap_or_else(|e| panic!("{ip:?}: {e}")), port);
     let listener = run_in_netns(Some(netns), move || Ok(TcpListener::bind(at)?)).map_err(|e| e.to_string())?;
     let server = std::thread::spawn(move || -> std::io::Result<()> {
         let (mut s, _) = listener.accept()?;
