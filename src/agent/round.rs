@@ -198,13 +198,33 @@ impl Round {
 
     /// One event at `now`.
     pub fn handle(&mut self, ev: Event, now: Instant) {
+        if self.apply(ev, now) {
+            self.decide(now);
+        }
+    }
+
+    /// Several events at `now` (a batch's acknowledgements), deciding once
+    /// after all of them: deciding polls the whole gate, so deciding after
+    /// each of 10,000 acknowledgements would be quadratic.
+    pub fn handle_all(&mut self, events: impl IntoIterator<Item = Event>, now: Instant) {
+        let mut decide = false;
+        for ev in events {
+            decide |= self.apply(ev, now);
+        }
+        if decide {
+            self.decide(now);
+        }
+    }
+
+    /// Takes one event in; true when the round must decide again.
+    fn apply(&mut self, ev: Event, now: Instant) -> bool {
         if self.phase == Phase::Done {
-            return;
+            return false;
         }
         match ev {
             Event::SwitchLost => {
                 self.finish(Outcome::SwitchLost);
-                return;
+                return false;
             }
             Event::Acked(p) => {
                 self.in_flight.remove(&p);
@@ -245,25 +265,25 @@ impl Round {
                     self.phase = Phase::DeletingStale;
                     self.actions.push_back(Action::DeleteStale(self.gate.round()));
                 }
-                return;
+                return false;
             }
             Event::StepFailed(_) if self.phase == Phase::ClearingKey => {
                 self.key_retry = true;
                 self.retry_at = Some(now + self.retry_delay);
                 self.retry_delay = (self.retry_delay * 2).min(self.cfg.retry_max);
-                return;
+                return false;
             }
             Event::StaleDeleted if self.phase == Phase::DeletingStale => {
                 self.finish(Outcome::Complete { stale_kept: false });
-                return;
+                return false;
             }
             Event::StepFailed(_) if self.phase == Phase::DeletingStale => {
                 self.finish(Outcome::Complete { stale_kept: true });
-                return;
+                return false;
             }
-            Event::KeyCleared | Event::StepFailed(_) | Event::StaleDeleted => return,
+            Event::KeyCleared | Event::StepFailed(_) | Event::StaleDeleted => return false,
         }
-        self.decide(now);
+        true
     }
 
     fn finish(&mut self, o: Outcome) {

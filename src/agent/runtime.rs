@@ -465,9 +465,7 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
                     ev = self.carry_out(action, round, secondary.as_deref(), peers.as_deref()) => ev?,
                 },
             };
-            for e in events {
-                m.handle(e, Instant::now());
-            }
+            m.handle_all(events, Instant::now());
         }
     }
 
