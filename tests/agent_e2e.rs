@@ -5,9 +5,8 @@
 
 mod common;
 use common::node::{Node, Pod, BRIDGE, GATEWAY_IP, GATEWAY_IP6};
-use podflow::host::netns::run_in_netns;
 use podflow::probe::{Limit, ProbeOptions, Prober};
-use std::net::{Ipv6Addr, SocketAddr, UdpSocket};
+use std::net::{Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 #[test]
@@ -104,25 +103,14 @@ fn sock(ip: &str, port: u16) -> SocketAddr {
 }
 
 /// UDP both ways between two namespaces (the first datagram may wait for
-/// ARP or ND: up to three tries each way); `None` when all got through.
+/// ARP or ND: up to three tries each way; each must arrive from the
+/// sender's own address); `None` when all got through.
 fn udp_both_ways(a_ns: &str, a_ip: &str, b_ns: &str, b_ip: &str) -> Option<String> {
-    let (a_at, b_at) = (sock(a_ip, 7071), sock(b_ip, 7071));
-    let ua = run_in_netns(Some(a_ns), move || Ok(UdpSocket::bind(a_at)?)).unwrap();
-    let ub = run_in_netns(Some(b_ns), move || Ok(UdpSocket::bind(b_at)?)).unwrap();
-    for s in [&ua, &ub] {
-        s.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    match common::traffic::udp_both_ways(a_ns, a_ip, b_ns, b_ip, 7071) {
+        (true, true) => None,
+        (false, _) => Some(format!("UDP from {a_ip} to {b_ip} was not delivered")),
+        (true, false) => Some(format!("UDP from {b_ip} to {a_ip} was not delivered")),
     }
-    let mut buf = [0u8; 64];
-    let mut delivered = |from: &UdpSocket, to: &UdpSocket, dst: SocketAddr| {
-        (0..3).any(|_| from.send_to(b"podflow", dst).is_ok() && matches!(to.recv_from(&mut buf), Ok((7, _))))
-    };
-    if !delivered(&ua, &ub, b_at) {
-        return Some(format!("UDP from {a_ip} to {b_ip} was not delivered"));
-    }
-    if !delivered(&ub, &ua, a_at) {
-        return Some(format!("UDP from {b_ip} to {a_ip} was not delivered"));
-    }
-    None
 }
 
 /// TCP and UDP, not only ARP and ICMP: a veth leaves TCP/UDP checksums to

@@ -45,7 +45,8 @@ pub fn tcp(netns: &str, ip: &str, port: u16, from: &str) -> Result<u64, String> 
 /// arrives from the sender's own address (pods talk without NAT: a
 /// masquerade between them would be a bug). Returns which directions worked.
 pub fn udp_both_ways(a_ns: &str, a_ip: &str, b_ns: &str, b_ip: &str, port: u16) -> (bool, bool) {
-    let (a_at, b_at): (SocketAddr, SocketAddr) = (format!("{a_ip}:{port}").parse().unwrap(), format!("{b_ip}:{port}").parse().unwrap());
+    let at = |ip: &str| SocketAddr::new(ip.parse().unwrap_or_else(|e| panic!("{ip:?}: {e}")), port);
+    let (a_at, b_at) = (at(a_ip), at(b_ip));
     let ua = run_in_netns(Some(a_ns), move || Ok(UdpSocket::bind(a_at)?)).unwrap();
     let ub = run_in_netns(Some(b_ns), move || Ok(UdpSocket::bind(b_at)?)).unwrap();
     for s in [&ua, &ub] {
