@@ -3,7 +3,6 @@
 //! against a sandboxed ovs-vswitchd, with `ovs-ofctl` as the oracle.
 mod common;
 
-use std::io::Write;
 use std::net::Ipv4Addr;
 use std::process::{Command, Stdio};
 
@@ -11,22 +10,10 @@ use podflow::pipeline::{base_flows, pod_flows, Gateway, PodPort};
 use podflow::proto::openflow::text::{parse, print};
 use podflow::sandbox::Sandbox;
 
-struct Run {
-    code: i32,
-    out: String,
-    err: String,
-}
+use common::cli::{run, Run};
 
 fn podflow_in(sb: &Sandbox, args: &[&str], stdin: Option<&str>) -> Run {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_podflow"));
-    c.args(args).env("OVS_RUNDIR", &sb.dir).stdout(Stdio::piped()).stderr(Stdio::piped());
-    c.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
-    let mut child = c.spawn().unwrap();
-    if let Some(s) = stdin {
-        child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
-    }
-    let o = child.wait_with_output().unwrap();
-    Run { code: o.status.code().unwrap_or(-1), out: String::from_utf8_lossy(&o.stdout).into(), err: String::from_utf8_lossy(&o.stderr).into() }
+    run(Command::new(env!("CARGO_BIN_EXE_podflow")).args(args).env("OVS_RUNDIR", &sb.dir), stdin)
 }
 
 fn podflow(sb: &Sandbox, args: &[&str]) -> Run {

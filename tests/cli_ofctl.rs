@@ -5,28 +5,13 @@
 //! `dump-aggregate` and `monitor … watch:`.
 mod common;
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use podflow::sandbox::Sandbox;
 
-struct Run {
-    code: i32,
-    out: String,
-    err: String,
-}
-
-fn run(c: &mut Command, stdin: Option<&str>) -> Run {
-    c.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
-    let mut child = c.spawn().unwrap();
-    if let Some(s) = stdin {
-        child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
-    }
-    let o = child.wait_with_output().unwrap();
-    Run { code: o.status.code().unwrap_or(-1), out: String::from_utf8_lossy(&o.stdout).into(), err: String::from_utf8_lossy(&o.stderr).into() }
-}
+use common::cli::{run, Run};
 
 fn podflow(sb: &Sandbox, args: &[&str]) -> Run {
     run(Command::new(env!("CARGO_BIN_EXE_podflow")).args(args).env("OVS_RUNDIR", &sb.dir), None)

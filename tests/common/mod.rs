@@ -1,6 +1,7 @@
 //! Shared harness for integration tests.
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod cluster;
 pub mod fake_switch;
 pub mod netns;
