@@ -285,3 +285,100 @@ async fn an_unreachable_api_server_keeps_the_replayed_list_and_reconnects() {
     assert!(!h.report().replayed);
     task.abort();
 }
+
+/// The real agent binary with `--nodes-from kubernetes`: the scripted API
+/// server listens on 127.0.0.1 *inside* the node's namespace (the socket is
+/// made there, then served from this test's runtime), the agent reads it
+/// through `--kubeconfig`. Routes follow the watch, this node's entry is
+/// checked against `--pod-cidr`, and a restart with the API server gone
+/// replays the saved list.
+#[test]
+fn the_agent_follows_kubernetes_nodes() {
+    let Some(mut n) = common::node::Node::new("peersk") else { return };
+    for args in [&["link", "add", "ul0", "type", "veth", "peer", "name", "ul1"][..], &["addr", "add", "192.0.2.2/24", "dev", "ul0"], &["link", "set", "ul0", "up"], &["link", "set", "ul1", "up"]] {
+        let ok = std::process::Command::new("ip").args(["netns", "exec", &n.sb.netns, "ip"]).args(args).status().unwrap();
+        assert!(ok.success(), "ip {args:?} in the node namespace");
+    }
+    let me = |cidr: &str, rv: u32| node("n2", rv, Some(cidr), "192.0.2.2");
+    let script = Script {
+        lists: vec![("100".into(), vec![node("n1", 10, Some("198.18.1.0/24"), "192.0.2.1"), me(common::node::POD_CIDR, 11), node("n3", 12, Some("198.18.3.0/24"), "192.0.2.3")])],
+        watches: vec![vec![Step::Gate, event("DELETED", node("n3", 120, Some("198.18.3.0/24"), "192.0.2.3")), Step::Gate, event("MODIFIED", me("198.18.7.0/24", 130)), Step::Hold]],
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let std_listener = podflow::host::netns::run_in_netns(Some(&n.sb.netns), || {
+        let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+        l.set_nonblocking(true)?;
+        Ok(l)
+    })
+    .unwrap();
+    let port = std_listener.local_addr().unwrap().port();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let srv = Arc::new(Server { script, seen: Mutex::default(), gate: AsyncMutex::new(rx) });
+    let s2 = srv.clone();
+    let server = rt.spawn(async move {
+        let l = TcpListener::from_std(std_listener).unwrap();
+        while let Ok((c, _)) = l.accept().await {
+            tokio::spawn(connection(s2.clone(), c));
+        }
+    });
+    let kc = kubeconfig(&n.dir, port);
+    n.extra_args = vec!["--nodes-from".into(), "kubernetes".into(), "--kubeconfig".into(), kc.display().to_string(), "--node-name".into(), "n2".into()];
+    n.start_agent();
+
+    let report = |n: &common::node::Node| -> Option<podflow::api::NodesReport> {
+        let (ok, out) = n.podflow(&["nodes", "--json"]);
+        ok.then(|| serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}")))
+    };
+    let wait = |n: &common::node::Node, what: &str, f: &dyn Fn(&podflow::api::NodesReport) -> bool| -> podflow::api::NodesReport {
+        for _ in 0..1000 {
+            if let Some(r) = report(n).filter(|r| f(r)) {
+                return r;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("never: {what}; now {:?}\nlog:\n{}", report(n), n.agent_log());
+    };
+    let routes = |n: &common::node::Node| n.sb.exec(&["ip", "route", "show", "proto", "159"]).unwrap();
+    let names = |r: &podflow::api::NodesReport| r.nodes.iter().map(|x| x.peer.name.clone()).collect::<Vec<_>>();
+    let installed = |r: &podflow::api::NodesReport, name: &str| r.nodes.iter().any(|x| x.peer.name == name && matches!(x.state, Some(podflow::api::PeerState::Installed { .. })));
+
+    let r = wait(&n, "the LIST's three nodes, routes to both peers", &|r| names(r) == ["n1", "n2", "n3"] && installed(r, "n1") && installed(r, "n3"));
+    assert!(r.complete && !r.replayed && r.local_in_list && r.pod_cidr_mismatch.is_none(), "{r:?}");
+    assert_eq!(r.node_ip, Some("192.0.2.2".parse().unwrap()), "the node address comes from the Node's InternalIP");
+    let rt_text = routes(&n);
+    assert!(rt_text.contains("198.18.1.0/24 via 192.0.2.1") && rt_text.contains("198.18.3.0/24 via 192.0.2.3"), "{rt_text}");
+
+    // The watch deletes n3: its route goes.
+    tx.send(()).unwrap();
+    wait(&n, "n3 removed", &|r| names(r) == ["n1", "n2"]);
+    for _ in 0..500 {
+        if !routes(&n).contains("198.18.3.0/24") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let rt_text = routes(&n);
+    assert!(!rt_text.contains("198.18.3.0/24") && rt_text.contains("198.18.1.0/24 via 192.0.2.1"), "{rt_text}");
+
+    // This node's own entry moves to another pod CIDR: said, not applied.
+    tx.send(()).unwrap();
+    let r = wait(&n, "the pod CIDR mismatch reported", &|r| r.pod_cidr_mismatch.is_some());
+    let m = r.pod_cidr_mismatch.unwrap();
+    assert!(m.contains("198.18.7.0/24") && m.contains(common::node::POD_CIDR), "{m}");
+    let (ok, text) = n.podflow(&["nodes"]);
+    assert!(ok && text.contains("warning: this node's entry"), "{text}");
+    assert!(n.agent_log().contains("lists pod CIDRs 198.18.7.0/24"), "the agent logs it:\n{}", n.agent_log());
+
+    // A restart with the API server gone: the saved list is replayed, the
+    // agent gets ready without the API server, the route stays.
+    n.stop_agent();
+    server.abort();
+    drop(rt);
+    n.start_agent();
+    let r = wait(&n, "the replayed list", &|r| names(r) == ["n1", "n2"] && r.complete && installed(r, "n1"));
+    assert!(r.replayed && r.pod_cidr_mismatch.is_some(), "{r:?}");
+    assert!(routes(&n).contains("198.18.1.0/24 via 192.0.2.1"));
+    let seen = srv.seen.lock().unwrap();
+    assert_eq!(seen.lists.len(), 1, "one LIST: {:?}", seen.lists);
+    assert_eq!(seen.watches.iter().map(|w| query(w, "resourceVersion")).collect::<Vec<_>>(), [Some("100".to_string())]);
+}

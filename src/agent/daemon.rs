@@ -414,7 +414,7 @@ struct Running {
 
 async fn start(cfg: &DaemonConfig) -> Result<Running, DaemonError> {
     // The peer source starts first: its (replayed) snapshot exists before any round.
-    let peers = cfg.peers.clone().map(|p| Arc::new(crate::peers::spawn(p, Some(&cfg.state_dir))));
+    let peers = cfg.peers.clone().map(|p| Arc::new(crate::peers::spawn(p, Some(&cfg.state_dir)).expecting_local_pod_cidrs(cfg.pod_cidrs.clone())));
     let addr: Address = cfg.ovsdb.parse().map_err(|e: crate::dial::AddrError| DaemonError::Config(e.to_string()))?;
     let db = Client::start(addr, Options::default());
     retry("connect to OVSDB", || db.wait_synced(Instant::now() + Duration::from_secs(10))).await;

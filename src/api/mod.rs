@@ -320,6 +320,10 @@ pub struct NodesReport {
     pub skipped: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// This node's pod CIDRs in the list differ from `--pod-cidr` (why it
+    /// matters, in one sentence).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_cidr_mismatch: Option<String>,
     pub nodes: Vec<NodeInfo>,
 }
 

@@ -82,6 +82,9 @@ pub fn print(r: &NodesReport) -> String {
     if let Some(e) = &r.last_error {
         o.push_str(&format!("error:   {e}\n"));
     }
+    if let Some(w) = &r.pod_cidr_mismatch {
+        o.push_str(&format!("warning: {w}\n"));
+    }
     o.push_str(&format!("{:<24} {:<36} {:<32} STATE\n", "NODE", "POD CIDRS", "INTERNAL IPS"));
     for n in &r.nodes {
         let st = if n.local { "local".to_string() } else { state(&n.state) };

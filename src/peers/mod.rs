@@ -202,11 +202,17 @@ pub struct PeerHandle {
     rx: watch::Receiver<PeerSnapshot>,
     stats: Arc<Stats>,
     task: tokio::task::JoinHandle<()>,
+    /// `--pod-cidr`, compared with this node's entry in the list.
+    local_pod_cidrs: Vec<IpNet>,
+    checker: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for PeerHandle {
     fn drop(&mut self) {
         self.task.abort();
+        if let Some(t) = &self.checker {
+            t.abort();
+        }
     }
 }
 
@@ -222,6 +228,38 @@ impl PeerHandle {
 
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// Compares this node's entry in every list with the agent's own pod
+    /// CIDRs (`--pod-cidr`), logs when they start or stop disagreeing and
+    /// reports it in `podflow nodes` and the metrics. Must be called from a
+    /// tokio runtime.
+    pub fn expecting_local_pod_cidrs(mut self, cidrs: Vec<IpNet>) -> PeerHandle {
+        let mut rx = self.rx.clone();
+        let (name, want) = (self.config.node_name.clone(), cidrs.clone());
+        self.checker = Some(tokio::spawn(async move {
+            let mut said: Option<String> = None;
+            loop {
+                let now = validate::local_cidr_mismatch(&want, rx.borrow_and_update().get(&name));
+                if now != said {
+                    match &now {
+                        Some(m) => tracing::warn!("{m}"),
+                        None if said.is_some() => tracing::info!(node = %name, "this node's pod CIDRs in the peer list agree with --pod-cidr again"),
+                        None => {}
+                    }
+                    said = now;
+                }
+                if rx.changed().await.is_err() {
+                    return;
+                }
+            }
+        }));
+        self.local_pod_cidrs = cidrs;
+        self
+    }
+
+    fn pod_cidr_mismatch(&self, snap: &PeerSnapshot) -> Option<String> {
+        validate::local_cidr_mismatch(&self.local_pod_cidrs, snap.get(&self.config.node_name))
     }
 
     /// What `podflow nodes` shows, without the per-peer state the
@@ -240,6 +278,7 @@ impl PeerHandle {
             errors: s.errors.load(Ordering::Relaxed),
             skipped: s.skipped.load(Ordering::Relaxed),
             last_error: s.last_error(),
+            pod_cidr_mismatch: self.pod_cidr_mismatch(&snap),
             nodes: snap.nodes.iter().map(|p| crate::api::NodeInfo { peer: p.clone(), local: p.name == self.config.node_name, state: None }).collect(),
         }
     }
@@ -257,6 +296,7 @@ impl PeerHandle {
             ("podflow_peer_source_updates", "Complete peer lists published.", true, g(&s.updates)),
             ("podflow_peer_source_errors", "Peer lists refused or unreadable (the last good list was kept).", true, g(&s.errors)),
             ("podflow_peer_source_skipped_nodes", "Kubernetes nodes left out of the peer list now (invalid or incomplete).", false, g(&s.skipped)),
+            ("podflow_peer_pod_cidr_mismatch", "1 while this node's pod CIDRs in the peer list differ from --pod-cidr.", false, u64::from(self.pod_cidr_mismatch(&snap).is_some())),
         ]
     }
 }
@@ -285,7 +325,7 @@ pub fn spawn(config: PeersConfig, state_dir: Option<&Path>) -> PeerHandle {
         Source::File(path) => tokio::spawn(file::run(path.clone(), publisher)),
         Source::Kubernetes => tokio::spawn(kubernetes::run(config.kubeconfig.clone(), publisher)),
     };
-    PeerHandle { config, rx, stats, task }
+    PeerHandle { config, rx, stats, task, local_pod_cidrs: vec![], checker: None }
 }
 
 #[cfg(test)]

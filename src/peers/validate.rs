@@ -132,6 +132,34 @@ pub fn parse_file(bytes: &[u8]) -> Result<Vec<Peer>, FileError> {
     validate(nodes).map_err(FileError::Invalid)
 }
 
+/// Whether this node's own entry in the list disagrees with the pod CIDRs
+/// the agent was started with (`--pod-cidr`). The agent's pods use
+/// `--pod-cidr` while the peers route the listed CIDRs here, so a mismatch
+/// strands the pods of whichever range is missing: said, never "fixed".
+/// `None` when they agree, when nothing is configured or when the list has
+/// no entry for this node.
+pub fn local_cidr_mismatch(configured: &[IpNet], listed: Option<&Peer>) -> Option<String> {
+    let listed = listed?;
+    if configured.is_empty() {
+        return None;
+    }
+    let mut want: Vec<IpNet> = configured.iter().map(IpNet::trunc).collect();
+    let mut have: Vec<IpNet> = listed.pod_cidrs.iter().map(IpNet::trunc).collect();
+    want.sort();
+    have.sort();
+    if want == have {
+        return None;
+    }
+    let show = |v: &[IpNet]| if v.is_empty() { "none".to_string() } else { v.iter().map(ToString::to_string).collect::<Vec<_>>().join(",") };
+    Some(format!(
+        "this node's entry {:?} lists pod CIDRs {} but the agent runs with --pod-cidr {}: its pods get addresses from --pod-cidr while the other nodes route {} here",
+        listed.name,
+        show(&have),
+        show(&want),
+        show(&have)
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,5 +241,19 @@ mod tests {
         let text = serde_json::to_vec(&nodes).unwrap();
         let msg = parse_file(&text).unwrap_err().to_string();
         assert!(msg.contains("more)") && !msg.contains('\n'), "{msg}");
+    }
+
+    #[test]
+    fn the_local_entry_is_compared_with_the_configured_cidrs() {
+        let me = Peer { name: "n1".into(), pod_cidrs: vec!["198.18.1.0/24".parse().unwrap(), "fd00:1::/64".parse().unwrap()], internal_ips: vec![] };
+        let same: Vec<IpNet> = vec!["fd00:1::1/64".parse().unwrap(), "198.18.1.1/24".parse().unwrap()];
+        assert_eq!(local_cidr_mismatch(&same, Some(&me)), None, "order and host bits do not matter");
+        assert_eq!(local_cidr_mismatch(&same, None), None, "not listed: nothing to compare");
+        assert_eq!(local_cidr_mismatch(&[], Some(&me)), None);
+        let v4: Vec<IpNet> = vec!["198.18.1.0/24".parse().unwrap()];
+        let m = local_cidr_mismatch(&v4, Some(&me)).unwrap();
+        assert!(m.contains("198.18.1.0/24,fd00:1::/64") && m.contains("--pod-cidr 198.18.1.0/24"), "{m}");
+        let other: Vec<IpNet> = vec!["198.18.9.0/24".parse().unwrap(), "fd00:1::/64".parse().unwrap()];
+        assert!(local_cidr_mismatch(&other, Some(&me)).is_some());
     }
 }
