@@ -7,6 +7,7 @@
 
 pub mod error;
 pub mod openflow;
+pub mod oracle;
 pub mod ovsdb;
 pub mod wire;
 

@@ -557,7 +557,9 @@ impl Action {
             }
             types::SET_FIELD => {
                 let f = OxmField::decode_masked_if(&mut a, true)?;
-                if f.id.def().is_none() {
+                // `action_def`: Open vSwitch sets some fields podflow does not
+                // match on (the 16-bit NXM in_port of `load:…->in_port`).
+                if f.id.action_def().is_none() {
                     // Unknown field: keep the whole action as raw bytes.
                     let mut body = BytesMut::new();
                     f.encode(&mut body).map_err(|e| DecodeError::invalid("set_field", e.to_string()))?;

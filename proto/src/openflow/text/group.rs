@@ -126,6 +126,12 @@ fn group_keywords<'a>(head: &'a str, with_type: bool, gm: &mut GroupMod) -> R<(b
                 if kv.value.len() >= 16 {
                     return fail(kv.value, "a selection method of at most 15 bytes");
                 }
+                // Open vSwitch knows `hash` and `dp_hash` and refuses other
+                // names; a name of other characters would not print back
+                // to the same text.
+                if kv.value.is_empty() || !kv.value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+                    return fail(kv.value, "a selection method name (letters, digits, '_' or '-', e.g. hash or dp_hash)");
+                }
                 method = Some(kv.value);
             }
             "selection_method_param" if with_type => param = num(kv.value, "a 64-bit selection method parameter")?,

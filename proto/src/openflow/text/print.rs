@@ -898,7 +898,9 @@ pub fn match_fields(m: &Match, priority: u16) -> String {
 
 /// A field value as `set_field` prints it (Open vSwitch's `mf_format`).
 pub(super) fn field_value(f: &OxmField) -> String {
-    let Some(def) = f.id.def() else {
+    // `action_def`: a value set by an action may be of a field podflow does
+    // not match on (the 16-bit NXM in_port); matches never carry those.
+    let Some(def) = f.id.action_def() else {
         let mut s = hex_bytes(&f.value);
         if let Some(m) = &f.mask {
             s.push('/');
@@ -1197,7 +1199,7 @@ pub fn action(a: &Action) -> String {
         }
         Action::Group(g) => format!("group:{g}"),
         Action::SetQueue(q) => format!("set_queue:{q}"),
-        Action::SetField(f) => format!("set_field:{}->{}", field_value(f), f.id.name()),
+        Action::SetField(f) => format!("set_field:{}->{}", field_value(f), f.id.action_def().map_or_else(|| f.id.name(), |d| d.name.to_string())),
         Action::PushVlan(e) => format!("push_vlan:{}", cx(*e as u64)),
         Action::PopVlan => "pop_vlan".into(),
         Action::SetNwTtl(t) => format!("mod_nw_ttl:{t}"),
