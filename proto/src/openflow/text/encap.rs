@@ -45,19 +45,24 @@ pub(super) fn parse_encap(value: &str, ctx: &mut Ctx) -> R<Action> {
     Ok(Action::Encap(Box::new(Encap { hdr_size: 0, packet_type, props })))
 }
 
-/// `tlv(CLASS,TYPE,0xVALUE)`.
+/// `tlv(0xCLASS,TYPE,0xVALUE)`, read as Open vSwitch reads it: the class in
+/// hex, the type in decimal, then up to 251 hex digits taken in pairs (an
+/// odd last digit and anything after the digits are ignored).
 fn nsh_tlv(v: &str) -> R<EdProp> {
     let mut parts = v.splitn(3, ',');
     let (Some(c), Some(t), Some(d)) = (parts.next(), parts.next(), parts.next()) else {
-        return fail(v, "tlv(CLASS,TYPE,0xVALUE)");
+        return fail(v, "tlv(0xCLASS,TYPE,0xVALUE)");
     };
-    let class = num(c.trim(), "a TLV class (0 to 65535)")?;
-    let ty = num(t.trim(), "a TLV type (0 to 255)")?;
-    let hex = d.trim().strip_prefix("0x").unwrap_or(d.trim());
-    let data = hex_bytes(hex)?;
-    if data.len() > 127 {
-        return fail(d, "a TLV value of at most 127 bytes");
+    let class = c.trim().strip_prefix("0x").and_then(|h| u16::from_str_radix(h, 16).ok());
+    let Some(class) = class else { return fail(c, "a TLV class 0xHEX (0x0 to 0xffff)") };
+    let ty = t.trim();
+    if !ty.bytes().all(|b| b.is_ascii_digit()) {
+        return fail(t, "a TLV type in decimal (0 to 255)");
     }
+    let ty = num(ty, "a TLV type in decimal (0 to 255)")?;
+    let digits = d.trim_start().strip_prefix("0x").map(|h| &h[..h.bytes().take_while(u8::is_ascii_hexdigit).count().min(251)]);
+    let Some(digits) = digits.filter(|h| !h.is_empty()) else { return fail(d, "a TLV value 0xHEX") };
+    let data = hex_bytes(&digits[..digits.len() & !1])?;
     Ok(EdProp::NshTlv { class, ty, data })
 }
 
@@ -120,4 +125,22 @@ pub(super) fn format_decap(packet_type: u32) -> String {
     let ty = packet_type & 0xffff;
     let ty = if ty == 0 { "0".to_string() } else { format!("{ty:#x}") };
     format!("decap(packet_type(ns={},type={ty}))", packet_type >> 16)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::openflow::text::parse;
+
+    #[test]
+    fn nsh_tlv_values_are_0x_and_hex_as_in_open_vswitch() {
+        // What `ovs-ofctl parse-flow` 3.1 prints for each value.
+        for (value, printed) in [("0x0", "0"), ("0x1", "0"), ("0x0000", "0"), ("0x01", "0x1"), ("0x123", "0x12"), ("0x12zz", "0x12"), ("0x12.34", "0x12")] {
+            let fm = parse::flow(&format!("actions=encap(nsh(md_type=2,tlv(0x1000,10,{value})))")).unwrap_or_else(|e| panic!("{value}: {e}"));
+            assert_eq!(crate::openflow::text::print::flow_mod(&fm), format!("actions=encap(nsh(md_type=2,tlv(0x1000,10,{printed})))"), "{value}");
+        }
+        // ovs-ofctl: "Invalid NSH TLV header" for each.
+        for bad in ["tlv(0x1000,10,0x)", "tlv(0x1000,10,0)", "tlv(0x1000,10,01)", "tlv(0x1000,10,0xzz)", "tlv(4096,10,0x01)", "tlv(0x1000,0x10,0x01)"] {
+            assert!(parse::flow(&format!("actions=encap(nsh(md_type=2,{bad}))")).is_err(), "{bad}");
+        }
+    }
 }
