@@ -898,9 +898,7 @@ pub fn match_fields(m: &Match, priority: u16) -> String {
 
 /// A field value as `set_field` prints it (Open vSwitch's `mf_format`).
 pub(super) fn field_value(f: &OxmField) -> String {
-    // `action_def`: a value set by an action may be of a field podflow does
-    // not match on (the 16-bit NXM in_port); matches never carry those.
-    let Some(def) = f.id.action_def() else {
+    let Some(def) = f.id.def() else {
         let mut s = hex_bytes(&f.value);
         if let Some(m) = &f.mask {
             s.push('/');
@@ -1155,6 +1153,12 @@ fn note_padded(n: &[u8]) -> Vec<u8> {
 fn unknown_set_field(body: &[u8]) -> Option<String> {
     let mut r = crate::wire::Reader::new(body);
     let f = OxmField::decode(&mut r).ok()?;
+    Some(set_field_other(&f))
+}
+
+/// `set_field` of a field outside `FIELDS`: by Open vSwitch's name for it
+/// when it has one, else `set_field:0x…->OXM(class,field)`.
+fn set_field_other(f: &OxmField) -> String {
     let (name, format) = match extra_field(f.id) {
         Some(e) => (e.name.to_string(), e.format),
         None => (f.id.name(), Format::Hex),
@@ -1162,7 +1166,7 @@ fn unknown_set_field(body: &[u8]) -> Option<String> {
     let mut mask = f.mask.as_deref();
     if let Some(m) = mask {
         if m.iter().all(|&b| b == 0) {
-            return Some(format!("set_field:ANY->{name}"));
+            return format!("set_field:ANY->{name}");
         }
         if m.iter().all(|&b| b == 0xff) {
             mask = None;
@@ -1179,7 +1183,7 @@ fn unknown_set_field(body: &[u8]) -> Option<String> {
         s.push_str(&hex_bytes(m));
     }
     let _ = write!(s, "->{name}");
-    Some(s)
+    s
 }
 
 /// One action.
@@ -1199,7 +1203,10 @@ pub fn action(a: &Action) -> String {
         }
         Action::Group(g) => format!("group:{g}"),
         Action::SetQueue(q) => format!("set_queue:{q}"),
-        Action::SetField(f) => format!("set_field:{}->{}", field_value(f), f.id.action_def().map_or_else(|| f.id.name(), |d| d.name.to_string())),
+        // A field podflow only writes (the 16-bit NXM in_port, xxreg0…)
+        // prints as Open vSwitch prints it, as a raw one does.
+        Action::SetField(f) if f.id.def().is_none() => set_field_other(f),
+        Action::SetField(f) => format!("set_field:{}->{}", field_value(f), f.id.name()),
         Action::PushVlan(e) => format!("push_vlan:{}", cx(*e as u64)),
         Action::PopVlan => "pop_vlan".into(),
         Action::SetNwTtl(t) => format!("mod_nw_ttl:{t}"),
