@@ -41,23 +41,15 @@ pub fn flow_text(data: &[u8]) {
     let (_, back) = Message::decode(&bytes).expect("an encoded flow decodes");
     assert_eq!(back, Message::FlowMod(fm.clone()));
     let text = print::flow_mod(&fm);
-    if prints_zero_nsh_tlv(&text) {
-        // Open vSwitch prints an all-zero NSH TLV value as `0`, which it
-        // does not parse back (it wants `0x…`); podflow prints what it
-        // prints and refuses what it refuses.
+    if text.contains("tlv(") {
+        // Open vSwitch prints an NSH TLV value without its leading zero
+        // bytes and nibble (`0` for all zeros, `0xc12` for 0c.12) and reads
+        // hex digits in pairs: its own text does not read back to the same
+        // value. podflow prints what it prints and reads as it reads.
         return;
     }
     let again = parse::flow(&text).unwrap_or_else(|e| panic!("printed flow {text:?} does not parse: {e}"));
     assert_eq!(print::flow_mod(&again), text, "print/parse is not stable");
-}
-
-/// `tlv(CLASS,TYPE,0)` somewhere in printed flow text.
-fn prints_zero_nsh_tlv(text: &str) -> bool {
-    text.match_indices("tlv(").any(|(i, _)| {
-        let rest = &text[i + 4..];
-        let args = rest.split(')').next().unwrap_or("");
-        args.splitn(3, ',').nth(2) == Some("0")
-    })
 }
 
 fn frames(data: &[u8], step: usize) -> (Vec<Vec<u8>>, Option<String>) {
