@@ -227,6 +227,12 @@ fn main() {
     assert!(ours == sorted_dump(), "podflow and ovs-ofctl installed different flows");
     println!("installed flows identical (sorted --no-stats dumps): {} flows", ours.len());
 
+    // FLOWS_BENCH_KEEP=1: leave the sandbox running with the flows (for profiling; stop it by its pidfiles).
+    if std::env::var_os("FLOWS_BENCH_KEEP").is_some() {
+        println!("kept: OVS_RUNDIR={} bridge br0", sb.dir.display());
+        sb.keep();
+        return;
+    }
     let names = ["podflow add-flows", "floor (pre-encoded, one write)", "ovs-ofctl --bundle add-flows"];
     let mut times: [Vec<Duration>; 3] = Default::default();
     for rep in 0..reps {
