@@ -426,6 +426,11 @@ fn large_file_streams_like_ovs_ofctl() {
     assert!(r.err.contains("line 50000, column ") && r.err.contains("nw_dst=198.18.0.300"), "{}", r.err);
     assert!(r.err.contains("discarded, so nothing was applied"), "{}", r.err);
     assert_eq!(flow_count(&sb), 0, "nothing of the 49,999 good lines before it is applied");
+
+    // Fault knob: committing instead of discarding is caught by the count above.
+    let r = run(Command::new(env!("CARGO_BIN_EXE_podflow")).args(["add-flows", "br0", &bad]).env("OVS_RUNDIR", &sb.dir).env("PODFLOW_FAULT", "commit-on-syntax-error"), None);
+    assert_eq!(r.code, 1, "{}", r.err);
+    assert!(flow_count(&sb) > 40_000, "with the knob the lines before the error are applied");
 }
 
 /// Plays the switch for `podflow add-flows` of a 5,000-line file whose
@@ -495,27 +500,36 @@ fn dump_cut_midway_keeps_what_was_printed() {
     use podflow::proto::openflow::multipart::{MultipartReply, MultipartReplyBody, MORE};
 
     let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let sw = common::fake_switch::FakeSwitch::new();
-        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_podflow"))
-            .args(["dump-flows", &sw.addr.to_string(), "--no-stats"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut p = sw.accept().await;
-        let (xid, _) = p.recv_until(|m| matches!(m, Message::MultipartRequest(_))).await;
-        let flow = |priority| FlowDesc { table_id: 3, priority, ..FlowDesc::default() };
-        let part = MultipartReply { flags: MORE, body: MultipartReplyBody::FlowDesc(vec![flow(7), flow(8)]) };
-        p.send(xid, &Message::MultipartReply(part)).await;
-        drop(p);
-        let o = child.wait_with_output().await.unwrap();
-        let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-        assert_eq!(o.status.code(), Some(1), "{err}");
-        let printed: Vec<&str> = out.lines().collect();
-        assert_eq!(printed.len(), 2, "{out}");
-        assert!(printed[0].contains("priority=7") && printed[1].contains("priority=8"), "{out}");
-        assert!(err.contains("stopped after 2 flows in 1 replies") && err.contains("closed the connection"), "{err}");
-        assert_eq!(err.lines().count(), 1, "{err}");
-    });
+    // With the fault knob podflow collects the dump before printing: the
+    // same exchange leaves stdout empty, which the checks below catch.
+    for knob in ["", "dump-buffered"] {
+        rt.block_on(async {
+            let sw = common::fake_switch::FakeSwitch::new();
+            let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_podflow"))
+                .args(["dump-flows", &sw.addr.to_string(), "--no-stats"])
+                .env("PODFLOW_FAULT", knob)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut p = sw.accept().await;
+            let (xid, _) = p.recv_until(|m| matches!(m, Message::MultipartRequest(_))).await;
+            let flow = |priority| FlowDesc { table_id: 3, priority, ..FlowDesc::default() };
+            let part = MultipartReply { flags: MORE, body: MultipartReplyBody::FlowDesc(vec![flow(7), flow(8)]) };
+            p.send(xid, &Message::MultipartReply(part)).await;
+            drop(p);
+            let o = child.wait_with_output().await.unwrap();
+            let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+            assert_eq!(o.status.code(), Some(1), "{err}");
+            assert!(err.contains("stopped after 2 flows in 1 replies") && err.contains("closed the connection"), "{err}");
+            assert_eq!(err.lines().count(), 1, "{err}");
+            let printed: Vec<&str> = out.lines().collect();
+            if knob.is_empty() {
+                assert_eq!(printed.len(), 2, "{out}");
+                assert!(printed[0].contains("priority=7") && printed[1].contains("priority=8"), "{out}");
+            } else {
+                assert!(printed.is_empty(), "the knob should lose the printed part: {out}");
+            }
+        });
+    }
 }

@@ -34,6 +34,15 @@ pub const OFCTL_XID: u32 = 0x2;
 /// See [`OFCTL_XID`]: the xid `ovs-ofctl dump-flows BRIDGE MATCH` prints.
 pub const OFCTL_XID_WITH_MATCH: u32 = 0x6;
 
+/// Whether the tests' fault knob `PODFLOW_FAULT` names `what`: a knob
+/// breaks one promise on purpose so that a test can show it catches the
+/// breakage (`dump-buffered`: dump-flows prints nothing until the whole
+/// dump is in; `commit-on-syntax-error`: add-flows commits what it sent
+/// before a syntax error instead of discarding it).
+fn fault(what: &str) -> bool {
+    std::env::var("PODFLOW_FAULT").is_ok_and(|v| v.split(',').any(|f| f == what))
+}
+
 /// Exit status of `diff-flows` when the switch and the file differ.
 pub const EXIT_DIFFERENT: u8 = 2;
 
@@ -251,6 +260,7 @@ pub async fn dump_flows(a: DumpFlowsArgs) -> Result<ExitCode, CliError> {
     let mut parts = s.multipart_stream(MultipartRequest::new(MultipartRequestBody::FlowDesc(req))).await.map_err(session_failed)?;
     let (mut n_flows, mut n_parts) = (0usize, 0usize);
     let mut o = String::new();
+    let buffered = fault("dump-buffered");
     while let Some(part) = parts.next().await {
         let MultipartReply { flags, body } = part.map_err(|e| {
             CliError::Failed(format!("the dump stopped after {n_flows} flows in {n_parts} replies, so the output is incomplete: {e}"))
@@ -258,7 +268,9 @@ pub async fn dump_flows(a: DumpFlowsArgs) -> Result<ExitCode, CliError> {
         let MultipartReplyBody::FlowDesc(flows) = body else {
             return Err(CliError::Failed("the switch answered a flow dump with another kind of reply".into()));
         };
-        o.clear();
+        if !buffered {
+            o.clear();
+        }
         let print_part = |o: &mut String| {
             // ovs-ofctl prints reply headers only for a plain dump.
             if opts.stats && names.is_none() {
@@ -274,9 +286,14 @@ pub async fn dump_flows(a: DumpFlowsArgs) -> Result<ExitCode, CliError> {
             Some(m) => with_port_names(m, || print_part(&mut o)),
             None => print_part(&mut o),
         }
-        emit(&o)?;
+        if !buffered {
+            emit(&o)?;
+        }
         n_flows += flows.len();
         n_parts += 1;
+    }
+    if buffered {
+        emit(&o)?;
     }
     s.close();
     Ok(ExitCode::SUCCESS)
@@ -443,6 +460,10 @@ pub async fn add_flows(a: FileArgs) -> Result<ExitCode, CliError> {
             if let Some(e) = e {
                 return Err(match bundle {
                     None => syntax_error(&shown, &text, &e, "; nothing was sent to the switch"),
+                    Some(b) if fault("commit-on-syntax-error") => {
+                        let _ = b.commit().await;
+                        syntax_error(&shown, &text, &e, "")
+                    }
                     Some(b) => {
                         // Best effort: if the DISCARD is lost, closing the
                         // connection discards the bundle too.

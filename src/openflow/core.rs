@@ -509,6 +509,29 @@ mod tests {
     }
 
     #[test]
+    fn streamed_multipart_hands_over_each_part_before_completing() {
+        let now = t0();
+        let mut c = Core::new(timing(), now);
+        c.register(9, Request { expect: Expect::MultipartStream, ..Request::new("FLOW_DESC") }, 1, now);
+        let part = |flags| MultipartReply { flags, body: MultipartReplyBody::FlowDesc(vec![Default::default()]) };
+        c.handle_message(9, Message::MultipartReply(part(MORE)), now);
+        let out = drain(&mut c);
+        assert!(matches!(&out[..], [Output::Part { xid: 9, part }] if part.more()), "{out:?}");
+        c.handle_timeout(now + ms(999));
+        c.handle_message(9, Message::MultipartReply(part(0)), now + ms(1500));
+        let out = drain(&mut c);
+        assert!(matches!(out[0], Output::Part { xid: 9, .. }));
+        assert!(matches!(&out[1], Output::Complete { xid: 9, waiter: 1, result: Ok(Reply::Multipart(v)), .. } if v.is_empty()));
+        // An error after a part ends the request; the part was already out.
+        c.register(10, Request { expect: Expect::MultipartStream, ..Request::new("FLOW_DESC") }, 2, now);
+        c.handle_message(10, Message::MultipartReply(part(MORE)), now);
+        c.close(OfError::Disconnected("EOF".into()));
+        let out = drain(&mut c);
+        assert!(matches!(out[0], Output::Part { xid: 10, .. }));
+        assert!(matches!(out[1], Output::Complete { xid: 10, result: Err(OfError::Disconnected(_)), .. }));
+    }
+
+    #[test]
     fn close_fails_everything_at_once() {
         let now = t0();
         let mut c = Core::new(timing(), now);
