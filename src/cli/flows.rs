@@ -15,10 +15,10 @@ use std::io::Read;
 use std::process::ExitCode;
 
 use podflow_proto::openflow::bundle::flags as bundle_flags;
-use podflow_proto::openflow::flow::{flags as flow_flags, FlowDesc, FlowMod, FlowModCommand, FlowStatsRequest};
+use podflow_proto::openflow::flow::{FlowDesc, FlowMod, FlowStatsRequest};
 use podflow_proto::openflow::message::Message;
 use podflow_proto::openflow::multipart::{MultipartReply, MultipartReplyBody, MultipartRequest, MultipartRequestBody, PortStats};
-use podflow_proto::openflow::text::diff::Comparison;
+use podflow_proto::openflow::text::diff::{self, Comparison};
 use podflow_proto::openflow::text::{parse, print, with_port_map, with_port_names, ParseError, PortMap, PrintOptions};
 
 use crate::openflow::{BundleError, BundleStream, MessageError, Session};
@@ -557,40 +557,11 @@ pub async fn replace_flows(a: FileArgs) -> Result<ExitCode, CliError> {
     let cmp = compare(flows, &file)?;
 
     // Deletes first, then adds; each message remembers what it stands for.
-    let (mut deletes, mut adds) = (Vec::new(), Vec::new());
-    let (mut added, mut modified, mut unchanged) = (0usize, 0usize, 0usize);
-    for e in cmp.entries.values() {
-        match (&e.switch, &e.file) {
-            (Some(sw), None) => {
-                let d = sw.desc.as_ref().expect("switch versions carry their flow");
-                let fm = FlowMod {
-                    command: FlowModCommand::DELETE_STRICT,
-                    table_id: d.table_id,
-                    priority: d.priority,
-                    r#match: d.r#match.clone(),
-                    ..FlowMod::default()
-                };
-                deletes.push((Message::FlowMod(fm), format!("the delete of the switch's flow `{}`", sw.text)));
-            }
-            (sw, Some(f)) => {
-                match sw {
-                    None => added += 1,
-                    Some(sw) if sw.text != f.text => modified += 1,
-                    Some(_) => {
-                        unchanged += 1;
-                        continue;
-                    }
-                }
-                let i = f.file_index.expect("file versions carry their index");
-                let mut fm = file.flows[i].1.clone();
-                // Like ovs-ofctl: only send_flow_rem is kept (check_overlap
-                // would refuse to replace a changed flow in place).
-                fm.flags &= flow_flags::SEND_FLOW_REM;
-                adds.push((Message::FlowMod(fm), file.describe(i)));
-            }
-            (None, None) => {}
-        }
-    }
+    let ch = cmp.changes();
+    let (added, modified, unchanged) = (ch.added, ch.modified, ch.unchanged);
+    let deletes: Vec<(Message, String)> =
+        ch.deletes.into_iter().map(|(fm, text)| (Message::FlowMod(fm), format!("the delete of the switch's flow `{text}`"))).collect();
+    let adds = ch.adds.iter().map(|&i| (Message::FlowMod(diff::replacement(&file.flows[i].1)), file.describe(i)));
     let deleted = deletes.len();
     let (msgs, what): (Vec<Message>, Vec<String>) = deletes.into_iter().chain(adds).unzip();
     if !msgs.is_empty() {
