@@ -389,3 +389,147 @@ fn lost_acknowledgement_is_reported_as_unknown_outcome() {
         let _ = std::fs::remove_dir_all(&dir);
     });
 }
+
+/// 60,003 Antrea-style lines (registers, ct_state/ct_mark, masked fields,
+/// set_field, move, ct(commit,exec(...)), learn) streamed by `podflow
+/// add-flows` install exactly what `ovs-ofctl --bundle add-flows` does; a
+/// port name deep in the file is resolved (the names are fetched mid-
+/// stream); a syntax error at line 50,000, after most of the file was
+/// sent, leaves nothing applied and names line and column.
+#[test]
+fn large_file_streams_like_ovs_ofctl() {
+    let Some(sb) = common::sandbox_with_bridge("cfbig", "br0") else { return };
+    sb.vsctl(&["add-port", "br0", "p1", "--", "set", "interface", "p1", "type=internal", "ofport_request=5"]).unwrap();
+    let m = sb.mgmt_addr("br0");
+    let mut lines: Vec<String> = podflow::sandbox::workload::antrea_style(10_000).lines().map(str::to_string).collect();
+    assert_eq!(lines.len(), 60_003);
+    lines[40_000] = "table=0,priority=191,in_port=p1,actions=output:p1".into();
+    let f = write(&sb, "big.txt", &(lines.join("\n") + "\n"));
+
+    let r = ofctl(&sb, &["--bundle", "add-flows", &m, &f]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    let via_ofctl = sorted(&sb.ofctl("dump-flows", "br0", &["--no-stats"]).unwrap());
+    assert_eq!(via_ofctl.len(), 60_003);
+    assert!(via_ofctl.iter().any(|l| l.contains("in_port=5") && l.contains("actions=output:5")));
+    sb.ofctl("del-flows", "br0", &[]).unwrap();
+
+    let r = podflow(&sb, &["add-flows", "br0", &f]);
+    assert_eq!((r.code, r.err.as_str()), (0, ""));
+    assert!(sorted(&sb.ofctl("dump-flows", "br0", &["--no-stats"]).unwrap()) == via_ofctl, "podflow installed other flows than ovs-ofctl");
+    sb.ofctl("del-flows", "br0", &[]).unwrap();
+
+    lines[49_999] = "table=0,priority=5,ip,nw_dst=198.18.0.300,actions=drop".into();
+    let bad = write(&sb, "bad.txt", &(lines.join("\n") + "\n"));
+    let r = podflow(&sb, &["add-flows", "br0", &bad]);
+    assert_eq!(r.code, 1, "{}", r.err);
+    assert_eq!(r.err.lines().count(), 1, "{}", r.err);
+    assert!(r.err.contains("line 50000, column ") && r.err.contains("nw_dst=198.18.0.300"), "{}", r.err);
+    assert!(r.err.contains("discarded, so nothing was applied"), "{}", r.err);
+    assert_eq!(flow_count(&sb), 0, "nothing of the 49,999 good lines before it is applied");
+
+    // Fault knob: committing instead of discarding is caught by the count above.
+    let r = run(Command::new(env!("CARGO_BIN_EXE_podflow")).args(["add-flows", "br0", &bad]).env("OVS_RUNDIR", &sb.dir).env("PODFLOW_FAULT", "commit-on-syntax-error"), None);
+    assert_eq!(r.code, 1, "{}", r.err);
+    assert!(flow_count(&sb) > 40_000, "with the knob the lines before the error are applied");
+}
+
+/// Plays the switch for `podflow add-flows` of a 5,000-line file whose
+/// line 4,000 does not parse: ADDs of the lines before it arrive before
+/// podflow finds the error (it streams), then a DISCARD and no COMMIT;
+/// podflow exits 1 naming line and column. A podflow that parsed the
+/// whole file before sending would send nothing, and this test fails.
+#[test]
+fn syntax_error_after_streaming_started_discards_the_bundle() {
+    use podflow::proto::openflow::bundle::{BundleControl, BundleCtrlType};
+    use podflow::proto::openflow::message::Message;
+    use podflow::proto::openflow::multipart::{MultipartReply, MultipartReplyBody};
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let sw = common::fake_switch::FakeSwitch::new();
+        let dir = std::env::temp_dir().join(format!("podflow-cfstream-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("flows.txt");
+        let mut lines: Vec<String> = podflow::sandbox::workload::antrea_style(900).lines().take(5_000).map(str::to_string).collect();
+        lines[3_999] = "table=0,priority=5,ip,nw_dst=198.18.0.300,actions=drop".into();
+        std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_podflow"))
+            .args(["add-flows", &sw.addr.to_string(), file.to_str().unwrap()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut p = sw.accept().await;
+        let (xid, m) = p.recv_until(|m| matches!(m, Message::BundleControl(_))).await;
+        let Message::BundleControl(open) = m else { unreachable!() };
+        assert_eq!(open.ctrl_type, BundleCtrlType::OPEN_REQUEST);
+        p.send(xid, &Message::BundleControl(BundleControl::new(open.bundle_id, BundleCtrlType::OPEN_REPLY, open.flags))).await;
+        let mut adds = 0;
+        let (xid, ctrl) = loop {
+            match p.recv().await {
+                (_, Message::BundleAdd(_)) => adds += 1,
+                (xid, Message::BundleControl(c)) => break (xid, c),
+                // The bad line is retried with the bridge's port names: none here.
+                (xid, Message::MultipartRequest(_)) => {
+                    let ports = MultipartReply { flags: 0, body: MultipartReplyBody::PortDesc(vec![]) };
+                    p.send(xid, &Message::MultipartReply(ports)).await;
+                }
+                (_, other) => panic!("unexpected {}", other.name()),
+            }
+        };
+        assert_eq!(ctrl.ctrl_type, BundleCtrlType::DISCARD_REQUEST, "a syntax error discards the bundle");
+        assert!(adds > 0 && adds < 3_999, "{adds} ADDs before the DISCARD: the lines before the error were streamed");
+        p.send(xid, &Message::BundleControl(BundleControl::new(open.bundle_id, BundleCtrlType::DISCARD_REPLY, open.flags))).await;
+        assert!(p.try_recv(std::time::Duration::from_secs(2)).await.is_none(), "nothing after the DISCARD (no COMMIT)");
+        let o = child.wait_with_output().await.unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(err.contains("line 4000, column ") && err.contains("discarded, so nothing was applied"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    });
+}
+
+/// A dump whose connection is cut after the first of several replies:
+/// the flows of that reply stay on stdout (printed as they came), stderr
+/// says what happened, the exit status is 1. A podflow that collected the
+/// whole dump before printing would print nothing, and this test fails.
+#[test]
+fn dump_cut_midway_keeps_what_was_printed() {
+    use podflow::proto::openflow::flow::FlowDesc;
+    use podflow::proto::openflow::message::Message;
+    use podflow::proto::openflow::multipart::{MultipartReply, MultipartReplyBody, MORE};
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // With the fault knob podflow collects the dump before printing: the
+    // same exchange leaves stdout empty, which the checks below catch.
+    for knob in ["", "dump-buffered"] {
+        rt.block_on(async {
+            let sw = common::fake_switch::FakeSwitch::new();
+            let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_podflow"))
+                .args(["dump-flows", &sw.addr.to_string(), "--no-stats"])
+                .env("PODFLOW_FAULT", knob)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut p = sw.accept().await;
+            let (xid, _) = p.recv_until(|m| matches!(m, Message::MultipartRequest(_))).await;
+            let flow = |priority| FlowDesc { table_id: 3, priority, ..FlowDesc::default() };
+            let part = MultipartReply { flags: MORE, body: MultipartReplyBody::FlowDesc(vec![flow(7), flow(8)]) };
+            p.send(xid, &Message::MultipartReply(part)).await;
+            drop(p);
+            let o = child.wait_with_output().await.unwrap();
+            let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+            assert_eq!(o.status.code(), Some(1), "{err}");
+            assert!(err.contains("stopped after 2 flows in 1 replies") && err.contains("closed the connection"), "{err}");
+            assert_eq!(err.lines().count(), 1, "{err}");
+            let printed: Vec<&str> = out.lines().collect();
+            if knob.is_empty() {
+                assert_eq!(printed.len(), 2, "{out}");
+                assert!(printed[0].contains("priority=7") && printed[1].contains("priority=8"), "{out}");
+            } else {
+                assert!(printed.is_empty(), "the knob should lose the printed part: {out}");
+            }
+        });
+    }
+}

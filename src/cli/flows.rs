@@ -15,13 +15,13 @@ use std::io::Read;
 use std::process::ExitCode;
 
 use podflow_proto::openflow::bundle::flags as bundle_flags;
-use podflow_proto::openflow::flow::{flags as flow_flags, FlowDesc, FlowMod, FlowModCommand, FlowStatsRequest};
+use podflow_proto::openflow::flow::{FlowDesc, FlowMod, FlowStatsRequest};
 use podflow_proto::openflow::message::Message;
 use podflow_proto::openflow::multipart::{MultipartReply, MultipartReplyBody, MultipartRequest, MultipartRequestBody, PortStats};
-use podflow_proto::openflow::text::diff::Comparison;
-use podflow_proto::openflow::text::{parse, print, with_port_names, ParseError, PrintOptions};
+use podflow_proto::openflow::text::diff::{self, Comparison};
+use podflow_proto::openflow::text::{parse, print, with_port_map, with_port_names, ParseError, PortMap, PrintOptions};
 
-use crate::openflow::{BundleError, MessageError, Session};
+use crate::openflow::{BundleError, BundleStream, MessageError, Session};
 
 use super::switch::{apply, emit, parse_named, reply_header, session_failed, SwitchArgs};
 use super::CliError;
@@ -33,6 +33,15 @@ use super::CliError;
 pub const OFCTL_XID: u32 = 0x2;
 /// See [`OFCTL_XID`]: the xid `ovs-ofctl dump-flows BRIDGE MATCH` prints.
 pub const OFCTL_XID_WITH_MATCH: u32 = 0x6;
+
+/// Whether the tests' fault knob `PODFLOW_FAULT` names `what`: a knob
+/// breaks one promise on purpose so that a test can show it catches the
+/// breakage (`dump-buffered`: dump-flows prints nothing until the whole
+/// dump is in; `commit-on-syntax-error`: add-flows commits what it sent
+/// before a syntax error instead of discarding it).
+fn fault(what: &str) -> bool {
+    std::env::var("PODFLOW_FAULT").is_ok_and(|v| v.split(',').any(|f| f == what))
+}
 
 /// Exit status of `diff-flows` when the switch and the file differ.
 pub const EXIT_DIFFERENT: u8 = 2;
@@ -47,6 +56,9 @@ the header is the one ovs-ofctl prints (0x2, or 0x6 with a MATCH, --table or --c
 podflow's own, so that the two outputs diff cleanly. Flows come in the switch's order. Ports
 are printed as numbers, as ovs-ofctl does when its output is not a terminal; --names prints
 the bridge's port names instead (and, like ovs-ofctl, no header). MATCH may name ports.
+Each reply is printed as it arrives. If the dump fails midway, what was printed stays on
+standard output, standard error says how many flows came before the failure and why, and the
+exit status is 1.
 
 Examples:
   podflow dump-flows br-int
@@ -58,9 +70,12 @@ FILE holds one flow per line in the ovs-ofctl add-flow syntax (`#` starts a comm
 standard input). Every flow is sent in one OpenFlow bundle (ATOMIC|ORDERED): either all are
 installed or none. podflow exits 0 only after the switch's commit reply.
 
-On failure nothing is installed and podflow names the line, its text and the switch's error
-(or the line and column of a syntax error). Exit status: 0 committed, 1 nothing applied,
-3 outcome unknown (the connection was lost after the commit was sent: read the switch).
+The file is streamed: podflow connects first, then parses and sends it in batches while the
+switch works. So a syntax error may be found after part of the file was sent; podflow then
+discards the open bundle and nothing is applied. On any failure nothing is installed and
+podflow names the line, its text and the switch's error (or the line and column of a syntax
+error). Exit status: 0 committed, 1 nothing applied, 3 outcome unknown (the connection was
+lost after the commit was sent: read the switch).
 
 Examples:
   podflow add-flows br-int flows.txt
@@ -234,35 +249,53 @@ async fn flow_parts(s: &Session, req: FlowStatsRequest) -> Result<Vec<(u16, Vec<
         .collect()
 }
 
-/// `podflow dump-flows`.
+/// `podflow dump-flows`: prints each reply as it arrives. A dump that
+/// fails midway leaves what was printed and fails with what happened.
 pub async fn dump_flows(a: DumpFlowsArgs) -> Result<ExitCode, CliError> {
     let s = a.switch.connect().await?;
     let req = parse_named(&s, || a.request()).await??;
     let names = if a.names { Some(SwitchArgs::port_map(&s).await?) } else { None };
-    let parts = flow_parts(&s, req).await?;
-    s.close();
     let xid = if a.r#match.is_some() || a.table.is_some() || a.cookie.is_some() { OFCTL_XID_WITH_MATCH } else { OFCTL_XID };
     let opts = PrintOptions { stats: !a.no_stats };
-    let print_all = || {
-        let mut o = String::with_capacity(parts.iter().map(|p| p.1.len()).sum::<usize>() * 200);
-        for (flags, flows) in &parts {
+    let mut parts = s.multipart_stream(MultipartRequest::new(MultipartRequestBody::FlowDesc(req))).await.map_err(session_failed)?;
+    let (mut n_flows, mut n_parts) = (0usize, 0usize);
+    let mut o = String::new();
+    let buffered = fault("dump-buffered");
+    while let Some(part) = parts.next().await {
+        let MultipartReply { flags, body } = part.map_err(|e| {
+            CliError::Failed(format!("the dump stopped after {n_flows} flows in {n_parts} replies, so the output is incomplete: {e}"))
+        })?;
+        let MultipartReplyBody::FlowDesc(flows) = body else {
+            return Err(CliError::Failed("the switch answered a flow dump with another kind of reply".into()));
+        };
+        if !buffered {
+            o.clear();
+        }
+        let print_part = |o: &mut String| {
             // ovs-ofctl prints reply headers only for a plain dump.
             if opts.stats && names.is_none() {
-                o.push_str(&reply_header("OFPST_FLOW", xid, *flags));
+                o.push_str(&reply_header("OFPST_FLOW", xid, flags));
                 o.push('\n');
             }
-            for f in flows {
+            for f in &flows {
                 o.push_str(&print::flow_desc(f, &opts));
                 o.push('\n');
             }
+        };
+        match &names {
+            Some(m) => with_port_names(m, || print_part(&mut o)),
+            None => print_part(&mut o),
         }
-        o
-    };
-    let o = match &names {
-        Some(m) => with_port_names(m, print_all),
-        None => print_all(),
-    };
-    emit(&o)?;
+        if !buffered {
+            emit(&o)?;
+        }
+        n_flows += flows.len();
+        n_parts += 1;
+    }
+    if buffered {
+        emit(&o)?;
+    }
+    s.close();
     Ok(ExitCode::SUCCESS)
 }
 
@@ -277,34 +310,55 @@ struct FlowFile {
     flows: Vec<(usize, FlowMod)>,
 }
 
+/// Reads flow file `name` (`-`: standard input): its name as shown in
+/// messages and its text.
+fn read_text(name: &str) -> Result<(String, String), CliError> {
+    let mut text = String::new();
+    let res = if name == "-" {
+        std::io::stdin().read_to_string(&mut text).map(|_| ())
+    } else {
+        std::fs::File::open(name).and_then(|mut f| f.read_to_string(&mut text)).map(|_| ())
+    };
+    let shown = if name == "-" { "standard input".to_string() } else { name.to_string() };
+    res.map_err(|e| CliError::Failed(format!("cannot read {shown}: {e}")))?;
+    Ok((shown, text))
+}
+
+/// Line `line` (1-based) of `text`, trimmed.
+fn line_text(text: &str, line: usize) -> &str {
+    text.lines().nth(line.saturating_sub(1)).map(str::trim).unwrap_or("")
+}
+
+/// "line 7 of FILE (`…`)".
+fn describe_line(name: &str, text: &str, line: usize) -> String {
+    format!("line {line} of {name} (`{}`)", line_text(text, line))
+}
+
+/// A syntax error in flow file `shown`, quoting its line; `after` ends
+/// the sentence (what happened to the switch).
+fn syntax_error(shown: &str, text: &str, e: &ParseError, after: &str) -> CliError {
+    let line = e.line.and_then(|l| text.lines().nth(l.checked_sub(1)?)).map(str::trim_end).unwrap_or("");
+    CliError::Usage(format!("{shown}: {e}, in `{line}`{after}"))
+}
+
 impl FlowFile {
     /// Reads `name` (`-`: standard input) and parses it, with the
     /// bridge's port names when it names ports. `after` ends a syntax
     /// error's sentence (e.g. "; nothing was sent to the switch").
     async fn read(s: &Session, name: &str, after: &str) -> Result<FlowFile, CliError> {
-        let mut text = String::new();
-        let res = if name == "-" {
-            std::io::stdin().read_to_string(&mut text).map(|_| ())
-        } else {
-            std::fs::File::open(name).and_then(|mut f| f.read_to_string(&mut text)).map(|_| ())
-        };
-        let shown = if name == "-" { "standard input".to_string() } else { name.to_string() };
-        res.map_err(|e| CliError::Failed(format!("cannot read {shown}: {e}")))?;
-        let flows = parse_named(s, || parse::flows_file(&text)).await?.map_err(|e| {
-            let line = e.line.and_then(|l| text.lines().nth(l.checked_sub(1)?)).map(str::trim_end).unwrap_or("");
-            CliError::Usage(format!("{shown}: {e}, in `{line}`{after}"))
-        })?;
+        let (shown, text) = read_text(name)?;
+        let flows = parse_named(s, || parse::flows_file(&text)).await?.map_err(|e| syntax_error(&shown, &text, &e, after))?;
         Ok(FlowFile { name: shown, text, flows })
     }
 
     fn line_text(&self, line: usize) -> &str {
-        self.text.lines().nth(line.saturating_sub(1)).map(str::trim).unwrap_or("")
+        line_text(&self.text, line)
     }
 
     /// "line 7 (`…`)" for the flow at `index`.
     fn describe(&self, index: usize) -> String {
         match self.flows.get(index) {
-            Some((line, _)) => format!("line {line} of {} (`{}`)", self.name, self.line_text(*line)),
+            Some((line, _)) => describe_line(&self.name, &self.text, *line),
             None => format!("message {index}"),
         }
     }
@@ -347,15 +401,97 @@ pub(super) fn bundle_failed(e: BundleError, describe: impl Fn(usize) -> String) 
 // ---------------------------------------------------------------------------
 // add-flows
 
-/// `podflow add-flows`.
+/// Flows parsed at a time between sends. A batch is parsed inside one
+/// port-name scope, which is thread-local and so must not span an await.
+const BATCH: usize = 1024;
+
+/// Parses the flows of `lines` into `batch` until it holds [`BATCH`] flows
+/// or the lines end; stops at the first line that does not parse and
+/// returns it (number, text, error).
+fn parse_batch<'t>(lines: &mut impl Iterator<Item = (usize, &'t str)>, batch: &mut Vec<(usize, FlowMod)>) -> Option<(usize, &'t str, ParseError)> {
+    while batch.len() < BATCH {
+        let (i, line) = lines.next()?;
+        match parse::flow_line(line, i + 1) {
+            None => {}
+            Some(Ok(fm)) => batch.push((i + 1, fm)),
+            Some(Err(e)) => return Some((i + 1, line, e)),
+        }
+    }
+    None
+}
+
+/// `podflow add-flows`: connects, then parses, encodes and sends the file
+/// in batches into one bundle, so the switch works while the rest is
+/// parsed. The bundle is opened after the first flow parses; a syntax
+/// error after that discards it. The port names are fetched (one
+/// PORT_DESC) only when a line does not parse without them.
 pub async fn add_flows(a: FileArgs) -> Result<ExitCode, CliError> {
     let s = a.switch.connect().await?;
-    let file = FlowFile::read(&s, &a.file, "; nothing was sent to the switch").await?;
-    if !file.flows.is_empty() {
-        let msgs: Vec<Message> = file.flows.iter().map(|(_, fm)| Message::FlowMod(fm.clone())).collect();
-        let res = s.bundle(&msgs, bundle_flags::ATOMIC | bundle_flags::ORDERED).await;
-        drop(msgs);
-        res.map_err(|e| bundle_failed(e, |i| file.describe(i)))?;
+    let (shown, text) = read_text(&a.file)?;
+    let mut lines = text.lines().enumerate();
+    let mut names: Option<PortMap> = None;
+    let mut bundle: Option<BundleStream<'_>> = None;
+    // The file line of each bundled message, for the switch's errors.
+    let mut at_line: Vec<u32> = Vec::new();
+    let mut batch = Vec::with_capacity(BATCH);
+    loop {
+        let failed = match &names {
+            Some(m) => with_port_map(m, || parse_batch(&mut lines, &mut batch)),
+            None => parse_batch(&mut lines, &mut batch),
+        };
+        let done = failed.is_none() && batch.len() < BATCH;
+        if let Some((no, line, e)) = failed {
+            let e = match names {
+                Some(_) => Some(e),
+                None => {
+                    let m = SwitchArgs::port_map(&s).await?;
+                    let r = with_port_map(&m, || parse::flow_line(line, no));
+                    names = Some(m);
+                    match r {
+                        Some(Ok(fm)) => {
+                            batch.push((no, fm));
+                            None
+                        }
+                        Some(Err(e)) => Some(e),
+                        None => None,
+                    }
+                }
+            };
+            if let Some(e) = e {
+                return Err(match bundle {
+                    None => syntax_error(&shown, &text, &e, "; nothing was sent to the switch"),
+                    Some(b) if fault("commit-on-syntax-error") => {
+                        let _ = b.commit().await;
+                        syntax_error(&shown, &text, &e, "")
+                    }
+                    Some(b) => {
+                        // Best effort: if the DISCARD is lost, closing the
+                        // connection discards the bundle too.
+                        let _ = b.discard().await;
+                        syntax_error(&shown, &text, &e, "; the bundle already sent was discarded, so nothing was applied")
+                    }
+                });
+            }
+        }
+        if !batch.is_empty() && bundle.is_none() {
+            let b = s.open_bundle(bundle_flags::ATOMIC | bundle_flags::ORDERED).await;
+            bundle = Some(b.map_err(|e| bundle_failed(e, |i| format!("message {i}")))?);
+        }
+        if let Some(b) = bundle.as_mut() {
+            for (no, fm) in batch.drain(..) {
+                at_line.push(no as u32);
+                if let Err(e) = b.add(&Message::FlowMod(fm)).await {
+                    return Err(bundle_failed(e, |i| at_line.get(i).map_or(format!("message {i}"), |l| describe_line(&shown, &text, *l as usize))));
+                }
+            }
+        }
+        if done {
+            break;
+        }
+    }
+    if let Some(b) = bundle {
+        let r = b.commit().await;
+        r.map_err(|e| bundle_failed(e, |i| at_line.get(i).map_or(format!("message {i}"), |l| describe_line(&shown, &text, *l as usize))))?;
     }
     s.close();
     Ok(ExitCode::SUCCESS)
@@ -421,40 +557,11 @@ pub async fn replace_flows(a: FileArgs) -> Result<ExitCode, CliError> {
     let cmp = compare(flows, &file)?;
 
     // Deletes first, then adds; each message remembers what it stands for.
-    let (mut deletes, mut adds) = (Vec::new(), Vec::new());
-    let (mut added, mut modified, mut unchanged) = (0usize, 0usize, 0usize);
-    for e in cmp.entries.values() {
-        match (&e.switch, &e.file) {
-            (Some(sw), None) => {
-                let d = sw.desc.as_ref().expect("switch versions carry their flow");
-                let fm = FlowMod {
-                    command: FlowModCommand::DELETE_STRICT,
-                    table_id: d.table_id,
-                    priority: d.priority,
-                    r#match: d.r#match.clone(),
-                    ..FlowMod::default()
-                };
-                deletes.push((Message::FlowMod(fm), format!("the delete of the switch's flow `{}`", sw.text)));
-            }
-            (sw, Some(f)) => {
-                match sw {
-                    None => added += 1,
-                    Some(sw) if sw.text != f.text => modified += 1,
-                    Some(_) => {
-                        unchanged += 1;
-                        continue;
-                    }
-                }
-                let i = f.file_index.expect("file versions carry their index");
-                let mut fm = file.flows[i].1.clone();
-                // Like ovs-ofctl: only send_flow_rem is kept (check_overlap
-                // would refuse to replace a changed flow in place).
-                fm.flags &= flow_flags::SEND_FLOW_REM;
-                adds.push((Message::FlowMod(fm), file.describe(i)));
-            }
-            (None, None) => {}
-        }
-    }
+    let ch = cmp.changes();
+    let (added, modified, unchanged) = (ch.added, ch.modified, ch.unchanged);
+    let deletes: Vec<(Message, String)> =
+        ch.deletes.into_iter().map(|(fm, text)| (Message::FlowMod(fm), format!("the delete of the switch's flow `{text}`"))).collect();
+    let adds = ch.adds.iter().map(|&i| (Message::FlowMod(diff::replacement(&file.flows[i].1)), file.describe(i)));
     let deleted = deletes.len();
     let (msgs, what): (Vec<Message>, Vec<String>) = deletes.into_iter().chain(adds).unzip();
     if !msgs.is_empty() {

@@ -43,6 +43,10 @@ pub enum Expect {
     Single,
     /// MULTIPART_REPLY parts until one without REPLY_MORE.
     Multipart,
+    /// The same parts, each handed over as it arrives
+    /// ([`Output::Part`]); the request completes with an empty
+    /// [`Reply::Multipart`] after the last one.
+    MultipartStream,
 }
 
 /// A successful answer.
@@ -91,7 +95,10 @@ pub enum Output<W> {
     /// Send this message (echo replies and probes).
     Transmit { xid: u32, msg: Message },
     /// A request is finished.
-    Complete { waiter: W, result: Result<Reply, OfError>, txn: Option<TxnReport> },
+    Complete { xid: u32, waiter: W, result: Result<Reply, OfError>, txn: Option<TxnReport> },
+    /// One part of a [`Expect::MultipartStream`] request, in arrival
+    /// order, always before that request's [`Output::Complete`].
+    Part { xid: u32, part: MultipartReply },
     /// A message nobody asked for (PACKET_IN, PORT_STATUS, FLOW_REMOVED,
     /// an unsolicited ERROR, ...).
     Event { xid: u32, msg: Message },
@@ -164,12 +171,12 @@ impl<W> Core<W> {
     /// a closed connection completes the new request with an error at once.
     pub fn register(&mut self, xid: u32, req: Request, waiter: W, now: Instant) {
         if self.closed {
-            self.out.push_back(Output::Complete { waiter, result: Err(OfError::Disconnected("the connection is closed".into())), txn: None });
+            self.out.push_back(Output::Complete { xid, waiter, result: Err(OfError::Disconnected("the connection is closed".into())), txn: None });
             return;
         }
         if xid == PROBE_XID || self.pending.contains_key(&xid) {
             let e = OfError::Caller(format!("xid {xid} is already in use"));
-            self.out.push_back(Output::Complete { waiter, result: Err(e), txn: None });
+            self.out.push_back(Output::Complete { xid, waiter, result: Err(e), txn: None });
             return;
         }
         let deadline = now + req.timeout.unwrap_or(self.timing.request_timeout);
@@ -198,7 +205,7 @@ impl<W> Core<W> {
         if let Some(p) = self.pending.remove(&xid) {
             self.deadlines.remove(&(p.deadline, xid));
             let txn = self.take_report(p.req.txn);
-            self.out.push_back(Output::Complete { waiter: p.waiter, result, txn });
+            self.out.push_back(Output::Complete { xid, waiter: p.waiter, result, txn });
         }
     }
 
@@ -225,9 +232,13 @@ impl<W> Core<W> {
                     let request = p.req.what;
                     self.finish(xid, Err(OfError::Refused { request, error }));
                 }
-                Message::MultipartReply(part) if p.req.expect == Expect::Multipart => {
+                Message::MultipartReply(part) if p.req.expect != Expect::Single => {
                     let more = part.more();
-                    p.parts.push(part);
+                    if p.req.expect == Expect::MultipartStream {
+                        self.out.push_back(Output::Part { xid, part });
+                    } else {
+                        p.parts.push(part);
+                    }
                     if more {
                         // Progress: the next part gets a fresh deadline.
                         let old = p.deadline;
@@ -245,7 +256,7 @@ impl<W> Core<W> {
                     self.finish(xid, Err(OfError::protocol(format!("a MULTIPART_REPLY answered {what}"))));
                 }
                 other => {
-                    if p.req.expect == Expect::Multipart {
+                    if p.req.expect != Expect::Single {
                         let e = OfError::protocol(format!("{} answered a multipart request", other.name()));
                         self.finish(xid, Err(e));
                     } else {
@@ -498,6 +509,29 @@ mod tests {
     }
 
     #[test]
+    fn streamed_multipart_hands_over_each_part_before_completing() {
+        let now = t0();
+        let mut c = Core::new(timing(), now);
+        c.register(9, Request { expect: Expect::MultipartStream, ..Request::new("FLOW_DESC") }, 1, now);
+        let part = |flags| MultipartReply { flags, body: MultipartReplyBody::FlowDesc(vec![Default::default()]) };
+        c.handle_message(9, Message::MultipartReply(part(MORE)), now);
+        let out = drain(&mut c);
+        assert!(matches!(&out[..], [Output::Part { xid: 9, part }] if part.more()), "{out:?}");
+        c.handle_timeout(now + ms(999));
+        c.handle_message(9, Message::MultipartReply(part(0)), now + ms(1500));
+        let out = drain(&mut c);
+        assert!(matches!(out[0], Output::Part { xid: 9, .. }));
+        assert!(matches!(&out[1], Output::Complete { xid: 9, waiter: 1, result: Ok(Reply::Multipart(v)), .. } if v.is_empty()));
+        // An error after a part ends the request; the part was already out.
+        c.register(10, Request { expect: Expect::MultipartStream, ..Request::new("FLOW_DESC") }, 2, now);
+        c.handle_message(10, Message::MultipartReply(part(MORE)), now);
+        c.close(OfError::Disconnected("EOF".into()));
+        let out = drain(&mut c);
+        assert!(matches!(out[0], Output::Part { xid: 10, .. }));
+        assert!(matches!(out[1], Output::Complete { xid: 10, result: Err(OfError::Disconnected(_)), .. }));
+    }
+
+    #[test]
     fn close_fails_everything_at_once() {
         let now = t0();
         let mut c = Core::new(timing(), now);
@@ -564,7 +598,7 @@ mod tests {
         c.handle_message(103, Message::Error(bad.clone()), now);
         c.handle_message(106, Message::BarrierReply, now);
         match drain(&mut c).remove(0) {
-            Output::Complete { waiter: 1, result: Ok(_), txn: Some(r) } => {
+            Output::Complete { waiter: 1, result: Ok(_), txn: Some(r), .. } => {
                 assert_eq!(r.add_errors, vec![MessageError { index: 2, error: bad }]);
             }
             other => panic!("{other:?}"),

@@ -18,5 +18,6 @@ pub mod supervisor;
 pub use crate::dial::{Addr, Backoff, RetryPolicy};
 pub use core::Timing;
 pub use error::{BundleError, Malformed, MessageError, OfError};
-pub use session::{Session, SessionConfig, SwitchEvent};
+pub use bundle::BundleStream;
+pub use session::{MultipartStream, Session, SessionConfig, SwitchEvent};
 pub use supervisor::{Continuity, LinkState, Marker, Supervisor, SupervisorConfig, Connection};

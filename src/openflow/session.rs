@@ -26,6 +26,7 @@ use podflow_proto::openflow::multipart::{MultipartReply, MultipartReplyBody, Mul
 use podflow_proto::openflow::oxs::Stats;
 use podflow_proto::openflow::port::{Port, PortNo};
 use podflow_proto::openflow::switch::FeaturesReply;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -81,6 +82,9 @@ pub(crate) enum Cmd {
     Send(Queued),
     /// Register `xid`, then write `bytes`.
     Request { xid: u32, req: Request, bytes: Queued, tx: oneshot::Sender<Done> },
+    /// Register a streamed multipart request `xid`, then write `bytes`;
+    /// its parts (and a final error, if any) go to `parts`.
+    Stream { xid: u32, req: Request, bytes: Queued, parts: mpsc::UnboundedSender<Result<MultipartReply, OfError>> },
     OpenTxn { id: TxnId, open_xid: u32, first_add: u32, n_adds: u32 },
     CloseTxn(TxnId),
     Close,
@@ -331,6 +335,20 @@ impl Session {
         }
     }
 
+    /// Sends a multipart request and returns its reply parts one by one as
+    /// the switch sends them (nothing is collected): a dump can be printed
+    /// while the switch is still producing it.
+    pub async fn multipart_stream(&self, req: MultipartRequest) -> Result<MultipartStream, OfError> {
+        let xid = self.next_xid();
+        let msg = Message::MultipartRequest(req);
+        let b = msg.encode(xid).map_err(|e| OfError::Caller(format!("cannot encode {}: {e}", msg.name())))?;
+        let bytes = self.reserve(b.freeze()).await?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let req = Request { expect: super::core::Expect::MultipartStream, ..Request::new("MULTIPART_REQUEST") };
+        self.cmd(Cmd::Stream { xid, req, bytes, parts: tx })?;
+        Ok(MultipartStream { rx, closed: self.inner.closed.clone(), done: false })
+    }
+
     /// Every flow matching `req`, across all reply parts.
     pub async fn dump_flows(&self, req: FlowStatsRequest) -> Result<Vec<FlowDesc>, OfError> {
         let mut out = Vec::new();
@@ -374,6 +392,38 @@ impl Session {
             }
         }
         Ok(out)
+    }
+}
+
+/// The parts of one multipart reply, as they arrive ([`Session::multipart_stream`]).
+/// Parts queue up unbounded while the caller is slower than the switch.
+#[derive(Debug)]
+pub struct MultipartStream {
+    rx: mpsc::UnboundedReceiver<Result<MultipartReply, OfError>>,
+    closed: watch::Receiver<Option<OfError>>,
+    done: bool,
+}
+
+impl MultipartStream {
+    /// The next part; `None` after the last one (the one without
+    /// REPLY_MORE). An error (switch refusal, timeout, lost connection)
+    /// ends the stream; the parts before it were valid.
+    pub async fn next(&mut self) -> Option<Result<MultipartReply, OfError>> {
+        if self.done {
+            return None;
+        }
+        let r = match self.rx.recv().await {
+            Some(Ok(p)) => {
+                self.done = !p.more();
+                Ok(p)
+            }
+            Some(Err(e)) => Err(e),
+            None => Err(self.closed.borrow().clone().unwrap_or_else(|| OfError::Disconnected("the session ended during a multipart reply".into()))),
+        };
+        if r.is_err() {
+            self.done = true;
+        }
+        Some(r)
     }
 }
 
@@ -443,6 +493,8 @@ async fn drive(
     let (failed_tx, mut failed_rx) = oneshot::channel();
     let writer = tokio::spawn(write_loop(w, wrx, write_timeout, room.clone(), failed_tx));
     let mut reason = None;
+    // Streamed multipart requests by xid (their waiter in `core` is unused).
+    let mut streams: HashMap<u32, mpsc::UnboundedSender<Result<MultipartReply, OfError>>> = HashMap::new();
     process_frames(&mut core, &mut buf);
     loop {
         while let Some(o) = core.poll() {
@@ -455,8 +507,20 @@ async fn drive(
                     }
                     Err(e) => tracing::warn!("cannot encode {}: {e}", msg.name()),
                 },
-                Output::Complete { waiter, result, txn } => {
-                    let _ = waiter.send((result, txn));
+                Output::Complete { xid, waiter, result, txn } => match streams.remove(&xid) {
+                    Some(parts) => {
+                        if let Err(e) = result {
+                            let _ = parts.send(Err(e));
+                        }
+                    }
+                    None => {
+                        let _ = waiter.send((result, txn));
+                    }
+                },
+                Output::Part { xid, part } => {
+                    if let Some(parts) = streams.get(&xid) {
+                        let _ = parts.send(Ok(part));
+                    }
                 }
                 Output::Event { xid, msg } => {
                     let _ = events.send(SwitchEvent { xid, message: msg });
@@ -488,6 +552,11 @@ async fn drive(
                 }
                 Some(Cmd::Request { xid, req, bytes, tx }) => {
                     core.register(xid, req, tx, Instant::now());
+                    let _ = wtx.send(bytes);
+                }
+                Some(Cmd::Stream { xid, req, bytes, parts }) => {
+                    streams.insert(xid, parts);
+                    core.register(xid, req, oneshot::channel().0, Instant::now());
                     let _ = wtx.send(bytes);
                 }
                 Some(Cmd::OpenTxn { id, open_xid, first_add, n_adds }) => core.open_txn(id, open_xid, first_add, n_adds),

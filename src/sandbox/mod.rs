@@ -6,6 +6,8 @@
 //! pidfiles) and only deletes the namespace and directory it created, also
 //! when dropped after a failure.
 
+pub mod workload;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -39,7 +39,11 @@ impl OxmId {
 
     /// The field's definition if podflow knows it.
     pub fn def(&self) -> Option<&'static FieldDef> {
-        FIELDS.iter().find(|d| d.id == *self)
+        let ix = index();
+        match (self.experimenter, ix.class_slot(self.class)) {
+            (None, Some(c)) if self.field < 128 => ix.by_class[c][usize::from(self.field)],
+            _ => ix.others.get(self).copied(),
+        }
     }
 
     /// The definition of a field usable in actions: every match field, plus
@@ -426,9 +430,74 @@ impl OxmId {
 
 /// Looks a field up by any of its text names (canonical, alias or NXM name).
 pub fn field_by_name(name: &str) -> Option<&'static FieldDef> {
-    FIELDS
-        .iter()
-        .find(|d| d.name == name || d.aliases.contains(&name) || d.nxm_name == name)
+    index().by_name.get(name).copied()
+}
+
+/// [`FIELDS`] by id and by every name, built once: the flow parser looks
+/// fields up several times per line (a linear scan was its hottest spot).
+/// Where two fields share a name or id, the first in [`FIELDS`] wins, as a
+/// scan from the front would have it.
+struct FieldIndex {
+    /// Fields of the four classes without experimenter id, by class slot
+    /// ([`FieldIndex::class_slot`]) and field number (7 bits).
+    by_class: [[Option<&'static FieldDef>; 128]; 4],
+    others: std::collections::HashMap<OxmId, &'static FieldDef>,
+    by_name: std::collections::HashMap<&'static str, &'static FieldDef, std::hash::BuildHasherDefault<Fnv>>,
+}
+
+impl FieldIndex {
+    fn class_slot(&self, class: u16) -> Option<usize> {
+        match class {
+            class::NXM_0 => Some(0),
+            class::NXM_1 => Some(1),
+            class::OPENFLOW_BASIC => Some(2),
+            class::PACKET_REGS => Some(3),
+            _ => None,
+        }
+    }
+}
+
+/// FNV-1a: names are short and trusted (a fixed table), so the default
+/// DoS-resistant hasher only costs time here.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for b in bytes {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+fn index() -> &'static FieldIndex {
+    static INDEX: std::sync::OnceLock<FieldIndex> = std::sync::OnceLock::new();
+    INDEX.get_or_init(|| {
+        let mut ix = FieldIndex { by_class: [[None; 128]; 4], others: Default::default(), by_name: Default::default() };
+        for d in FIELDS {
+            match (d.id.experimenter, ix.class_slot(d.id.class)) {
+                (None, Some(c)) if d.id.field < 128 => {
+                    let slot = &mut ix.by_class[c][usize::from(d.id.field)];
+                    if slot.is_none() {
+                        *slot = Some(d);
+                    }
+                }
+                _ => {
+                    ix.others.entry(d.id).or_insert(d);
+                }
+            }
+            for n in std::iter::once(&d.name).chain(d.aliases.iter()).chain(std::iter::once(&d.nxm_name)) {
+                ix.by_name.entry(*n).or_insert(d);
+            }
+        }
+        ix
+    })
 }
 
 /// Well-known field ids, for code that builds matches.

@@ -8,7 +8,7 @@ use std::cmp::Reverse;
 use std::collections::BTreeMap;
 
 use super::print;
-use crate::openflow::flow::{FlowDesc, FlowMod, TABLE_ALL};
+use crate::openflow::flow::{flags, FlowDesc, FlowMod, FlowModCommand, TABLE_ALL};
 use crate::openflow::instruction::Instruction;
 use crate::openflow::message::Message;
 
@@ -128,6 +128,65 @@ impl Comparison {
     }
 }
 
+/// What `replace-flows` sends so that the switch holds the file's flows:
+/// deletes first, then adds, in comparison order.
+#[derive(Debug, Default)]
+pub struct Changes {
+    /// DELETE_STRICT of each flow only on the switch, with its diff text.
+    pub deletes: Vec<(FlowMod, String)>,
+    /// Indexes into the file's flows of those to add (new or changed);
+    /// send [`replacement`]s of them.
+    pub adds: Vec<usize>,
+    pub added: usize,
+    pub modified: usize,
+    pub unchanged: usize,
+}
+
+impl Comparison {
+    /// The changes that turn the switch's flows into the file's.
+    pub fn changes(&self) -> Changes {
+        let mut c = Changes::default();
+        for e in self.entries.values() {
+            match (&e.switch, &e.file) {
+                (Some(sw), None) => {
+                    if let Some(d) = &sw.desc {
+                        let fm = FlowMod {
+                            command: FlowModCommand::DELETE_STRICT,
+                            table_id: d.table_id,
+                            priority: d.priority,
+                            r#match: d.r#match.clone(),
+                            ..FlowMod::default()
+                        };
+                        c.deletes.push((fm, sw.text.clone()));
+                    }
+                }
+                (sw, Some(f)) => {
+                    match sw {
+                        None => c.added += 1,
+                        Some(sw) if sw.text != f.text => c.modified += 1,
+                        Some(_) => {
+                            c.unchanged += 1;
+                            continue;
+                        }
+                    }
+                    c.adds.extend(f.file_index);
+                }
+                (None, None) => {}
+            }
+        }
+        c
+    }
+}
+
+/// The FLOW_MOD `replace-flows` sends for file flow `fm`: as `ovs-ofctl`
+/// does, only `send_flow_rem` of its flags is kept (`check_overlap` would
+/// refuse to replace a changed flow in place).
+pub fn replacement(fm: &FlowMod) -> FlowMod {
+    let mut f = fm.clone();
+    f.flags &= flags::SEND_FLOW_REM;
+    f
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,5 +202,24 @@ mod tests {
             diff_text(f.table_id, &mt(&f), (f.cookie, f.idle_timeout, f.hard_timeout, f.importance), &f.instructions),
             "priority=5 cookie=0x5 idle_timeout=50 importance=3 actions=drop"
         );
+    }
+
+    #[test]
+    fn changes_delete_then_add_new_and_changed() {
+        let file: Vec<FlowMod> = ["table=1,priority=5,ip,actions=drop", "table=1,priority=6,ip,check_overlap,actions=drop", "table=2,actions=drop"]
+            .iter()
+            .map(|l| parse::flow(l).unwrap())
+            .collect();
+        let desc = |l: &str| {
+            let f = parse::flow(l).unwrap();
+            FlowDesc { table_id: f.table_id, priority: f.priority, r#match: f.r#match, instructions: f.instructions, ..FlowDesc::default() }
+        };
+        let switch = vec![desc("table=1,priority=5,ip,actions=drop"), desc("table=1,priority=6,ip,actions=output:1"), desc("table=3,actions=drop")];
+        let c = Comparison::new(switch, &file).unwrap().changes();
+        assert_eq!((c.added, c.modified, c.unchanged), (1, 1, 1));
+        assert_eq!(c.deletes.len(), 1);
+        assert_eq!((c.deletes[0].0.command, c.deletes[0].0.table_id), (FlowModCommand::DELETE_STRICT, 3));
+        assert_eq!(c.adds, vec![1, 2]);
+        assert_eq!(replacement(&file[1]).flags, 0, "check_overlap is not sent");
     }
 }

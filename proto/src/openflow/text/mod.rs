@@ -25,6 +25,6 @@ pub mod stats;
 pub mod print;
 mod value;
 
-pub use parse::{flow, flow_criteria, flow_delete, flow_modify, flows_file, ParseError};
+pub use parse::{flow, flow_criteria, flow_delete, flow_line, flow_modify, flows_file, ParseError};
 pub use ports::{with_port_map, with_port_names, PortMap};
 pub use print::PrintOptions;

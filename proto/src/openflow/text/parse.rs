@@ -162,19 +162,25 @@ pub fn flow_modify(s: &str, strict: bool) -> Result<FlowMod, ParseError> {
 pub fn flows_file(text: &str) -> Result<Vec<(usize, FlowMod)>, ParseError> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
-        let line = match line.find('#') {
-            Some(c) => &line[..c],
-            None => line,
-        };
-        if line.trim().is_empty() {
-            continue;
-        }
-        match flow_inner(line) {
-            Ok(f) => out.push((i + 1, f)),
-            Err(e) => return Err(to_public(line, Some(i + 1), e)),
+        if let Some(r) = flow_line(line, i + 1) {
+            out.push((i + 1, r?));
         }
     }
     Ok(out)
+}
+
+/// Parses line `number` of an `add-flows` file (see [`flows_file`]):
+/// `None` for a line that is blank once its `#` comment is removed. For
+/// callers that parse a file a line at a time (streaming).
+pub fn flow_line(line: &str, number: usize) -> Option<Result<FlowMod, ParseError>> {
+    let line = match line.find('#') {
+        Some(c) => &line[..c],
+        None => line,
+    };
+    if line.trim().is_empty() {
+        return None;
+    }
+    Some(flow_inner(line).map_err(|e| to_public(line, Some(number), e)))
 }
 
 #[cfg(test)]
