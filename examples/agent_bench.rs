@@ -100,6 +100,7 @@ fn main() {
                     routes: vec![],
                     k8s_namespace: None,
                     k8s_name: None,
+                    ipam: None,
                 },
                 attachment: PodAttachment {
                     host_ifname: format!("pfb{i}"),

@@ -208,6 +208,36 @@ fn a_crash_between_plumbing_and_the_record_leaves_nothing() {
 }
 
 #[test]
+fn an_add_cut_short_by_a_crash_of_agent_and_plugin_is_undone_at_the_next_start_lease_included() {
+    let Some(mut node) = Node::new("cutshort") else { return };
+    node.fault = Some("hang-after-plumbing".into());
+    node.start_agent();
+    let netns = node.sb.add_netns("x").unwrap();
+    let mut plugin = node.cni_spawn("ADD", "ctr-x", &format!("/var/run/netns/{netns}"));
+    wait(|| node.agent_log().contains("fault injection: the ADD stops after plumbing"), Duration::from_secs(30), "the ADD to reach the kill point", &node);
+    let host_if = podflow::agent::runtime::host_ifname(&podflow::api::PodKey { container_id: "ctr-x".into(), ifname: "eth0".into() });
+    assert!(link_exists(&node, &host_if) && pod_ports(&node).contains(&host_if));
+    assert_eq!(node.leases().len(), 1, "IPAM gave the pod no address");
+    // Both die right there (a node-wide OOM kill, a runtime restart): the
+    // plugin never answers and never releases its lease.
+    plugin.kill().unwrap();
+    plugin.wait().unwrap();
+    node.kill_agent();
+    assert_eq!(node.leases().len(), 1, "the killed plugin released the lease: the test would prove nothing");
+    node.fault = None;
+    node.start_agent();
+    assert!(node.agent_log().contains("undid an ADD the last run cut short"), "{}", node.agent_log());
+    assert!(!link_exists(&node, &host_if), "veth {host_if} left behind");
+    assert!(pod_ports(&node).is_empty(), "ports left behind: {:?}", pod_ports(&node));
+    assert!(node.leases().is_empty(), "lease left behind: {:?}", node.leases());
+    assert!(node.pods_info().is_empty());
+    assert!(!node.dir.join("state/intents/ctr-x.eth0.json").exists());
+    // The address is free again: the runtime's retry gets a pod that works.
+    let a = node.add_pod("y");
+    assert!(a.ping("198.18.0.1"));
+}
+
+#[test]
 fn del_without_a_record_removes_the_veth_and_port_by_name() {
     let Some(mut node) = Node::new("delbyname") else { return };
     node.start_agent();
@@ -261,6 +291,7 @@ fn an_add_whose_client_gave_up_is_undone_when_the_switch_answers() {
         routes: vec![],
         k8s_namespace: None,
         k8s_name: None,
+        ipam: None,
     });
     // The switch stalls: the ADD waits for its port; the client gives up.
     node.sb.signal("ovs-vswitchd", "STOP").unwrap();

@@ -42,6 +42,8 @@ pub struct DaemonConfig {
     /// Test-only fault: remove the key before replaying (the bug the
     /// restart test must catch).
     pub fault_clear_key_early: bool,
+    /// Test-only fault: ADDs stop after plumbing, before the record.
+    pub fault_hang_after_plumbing: bool,
     /// Secondary bridge and its uplink NIC (`--secondary-bridge BR:IF`).
     pub secondary: Option<(String, String)>,
     pub secondary_allow_primary: bool,
@@ -434,11 +436,12 @@ async fn start(cfg: &DaemonConfig) -> Result<Running, DaemonError> {
         retry_initial: Duration::from_millis(100),
         retry_max: Duration::from_secs(5),
         fault_clear_key_early: cfg.fault_clear_key_early,
+        fault_hang_after_plumbing: cfg.fault_hang_after_plumbing,
     };
     let dbops = OvsdbConfig { client: db.clone(), bridge: cfg.bridge.clone(), timeout: Duration::from_secs(10) };
     let counters = Arc::new(Counters::default());
     let switch = OpenFlowSwitch::new(sup.clone()).counting(counters.clone());
-    let agent = Arc::new(Agent::new(agent_cfg, switch, dbops, NetlinkHost::new(cfg.datapath_type, cfg.disable_tx_checksum_offload)).map_err(|e| DaemonError::Setup(e.msg))?);
+    let agent = Arc::new(Agent::new(agent_cfg, switch, dbops, NetlinkHost::new(cfg.datapath_type, cfg.disable_tx_checksum_offload).with_cni_lock_dir(crate::cni::lock::dir_for_socket(&cfg.api_socket))).map_err(|e| DaemonError::Setup(e.msg))?);
     agent.set_connected(None, Some(true)).await;
     if let Err(e) = agent.reconcile().await {
         tracing::error!(error = %e, "could not remove the ports and veths of pods without a record; a DEL of each still does");

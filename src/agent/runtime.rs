@@ -52,6 +52,10 @@ pub struct AgentConfig {
     /// starts, before any flow is installed (Antrea's bug). It exists so
     /// that the restart test can prove it catches that bug.
     pub fault_clear_key_early: bool,
+    /// Test-only fault: an ADD stops for good after plumbing and the OVS
+    /// port, before its record is stored, so that a test can kill the
+    /// agent (and the plugin) exactly there.
+    pub fault_hang_after_plumbing: bool,
 }
 
 /// One event of a round, with its time, for status, metrics and the demo.
@@ -748,14 +752,49 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
     /// veths of pods the agent has no record of (a crash between plumbing
     /// and the record, a DEL that never came). Pods in quarantine are never
     /// touched: their record may yet be repaired by hand.
+    ///
+    /// ADDs that an earlier run began but never committed (an intent file
+    /// without a record) also get their lease back, through the IPAM
+    /// plugin their CNI plugin used: that plugin may have died with the
+    /// agent, and nobody else would release it.
     pub async fn reconcile(&self) -> Result<Vec<String>, BackendError> {
-        let (known, keep): (std::collections::HashSet<PodKey>, std::collections::HashSet<String>) = {
+        let (pods, quarantined, keep): (std::collections::HashSet<PodKey>, std::collections::HashSet<PodKey>, std::collections::HashSet<String>) = {
             let st = self.state.lock().await;
-            let known = st.pods.keys().chain(st.quarantined.iter().map(|q| &q.key)).cloned().collect();
+            let pods = st.pods.keys().cloned().collect();
+            let quarantined = st.quarantined.iter().map(|q| q.key.clone()).collect();
             let keep = st.pods.values().map(|p| p.record.attachment.host_ifname.clone()).chain(st.quarantined.iter().map(|q| host_ifname(&q.key))).collect();
-            (known, keep)
+            (pods, quarantined, keep)
         };
+        let known: std::collections::HashSet<PodKey> = pods.union(&quarantined).cloned().collect();
         let mut removed = Vec::new();
+        let intents = self.store.intents().unwrap_or_else(|e| {
+            tracing::error!(error = %e, "cannot read the ADD intents; leases of ADDs cut short are not released");
+            vec![]
+        });
+        for intent in intents {
+            let key = intent.key.clone();
+            if quarantined.contains(&key) {
+                continue;
+            }
+            if !pods.contains(&key) {
+                let host_if = host_ifname(&key);
+                let undone = async {
+                    self.db.del_port(&host_if).await?;
+                    self.host.unplumb(&host_if).await?;
+                    self.host.release_lease(&intent).await
+                };
+                if let Err(e) = undone.await {
+                    tracing::error!(pod = %key.file_name(), error = %e, "could not undo an ADD the last run cut short; the next start or a DEL tries again");
+                    continue;
+                }
+                tracing::warn!(pod = %key.file_name(), port = %host_if, "undid an ADD the last run cut short: port, veth and IPAM lease released");
+                removed.push(host_if);
+            }
+            // Committed before the crash, or undone now: the intent is spent.
+            if let Err(e) = self.store.remove_intent(&key) {
+                tracing::warn!(pod = %key.file_name(), error = %e, "could not remove a spent ADD intent");
+            }
+        }
         for (port, key) in self.db.pod_ports() {
             if !known.contains(&key) && !keep.contains(&port) {
                 self.db.del_port(&port).await?;
@@ -806,8 +845,11 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
     /// `client_gone` says so before the record is stored or before the
     /// answer, the pod is undone under its key's lock, so a retried ADD
     /// never finds it half there, and no pod lives on with a released address.
-    pub async fn add_pod_for(&self, req: AddPod, client_gone: impl Fn() -> bool + Send + Sync) -> Result<PodAttachment, ApiError> {
+    pub async fn add_pod_for(&self, mut req: AddPod, client_gone: impl Fn() -> bool + Send + Sync) -> Result<PodAttachment, ApiError> {
         req.validate().map_err(|e| api_err(code::INVALID_ENV, e.to_string()))?;
+        // The lease's release lives only in the intent file, for as long as
+        // the ADD runs: records (and memory) stay as they were.
+        let release = req.ipam.take();
         if !self.host.netns_exists(&req.netns) {
             return Err(api_err(code::INVALID_ENV, format!("network namespace {} does not exist", req.netns)));
         }
@@ -834,6 +876,12 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
                 self.remove_pod(&req.key).await.map_err(|e| backend_err(&e))?;
             }
         }
+        // Written before anything is created, removed once the ADD ended
+        // either way (a crash in between leaves it for `reconcile`).
+        let intent = release.map(|r| AddPod { ipam: Some(r), ..req.clone() });
+        if let Some(i) = &intent {
+            self.store.put_intent(i).map_err(|e| api_err(code::IO_FAILURE, e.to_string()))?;
+        }
         // Reserved before the first await that follows, released whatever happens.
         let ofport_req = {
             let mut st = self.state.lock().await;
@@ -843,6 +891,11 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
         };
         let res = self.plumb_and_install(&req, ip, ofport_req, &client_gone).await;
         self.state.lock().await.reserved_ofports.remove(&ofport_req);
+        if intent.is_some() {
+            if let Err(e) = self.store.remove_intent(&req.key) {
+                tracing::warn!(pod = %req.key.file_name(), error = %e, "could not remove the ADD's intent; the next start finds the pod committed and drops it");
+            }
+        }
         if res.is_ok() {
             self.forget_quarantined(&req.key).await;
         }
@@ -880,6 +933,10 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
                 return Err(backend_err(&e));
             }
         };
+        if self.cfg.fault_hang_after_plumbing {
+            tracing::warn!(pod = %req.key.file_name(), "fault injection: the ADD stops after plumbing, before its record");
+            std::future::pending::<()>().await;
+        }
         let rec = PodRecord {
             request: req.clone(),
             attachment: PodAttachment {
@@ -963,6 +1020,10 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
             }
         };
         removed.map_err(|e| backend_err(&e))?;
+        // An intent a failed start-up undo left: the plugin's DEL releases the lease.
+        if let Err(e) = self.store.remove_intent(key) {
+            tracing::warn!(pod = %key.file_name(), error = %e, "could not remove a leftover ADD intent");
+        }
         if self.state.lock().await.round_running {
             // The round may be waiting for exactly this pod.
             self.round_wake.notify_one();
