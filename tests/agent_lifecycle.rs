@@ -1,7 +1,8 @@
 //! The agent under the faults of a node's life, against real daemons and
 //! the real plugin: a corrupt record, a switch that goes away, SIGTERM
 //! while OVSDB hangs, a second agent on the same state directory, 32
-//! concurrent ADDs, a crash between plumbing and the record, junk on the
+//! concurrent ADDs, a crash between plumbing and the record (agent and
+//! plugin killed at the ADD's kill point), a whole OVS restart, junk on the
 //! API socket. Each test checks that nothing was lost or left behind.
 
 mod common;
@@ -88,6 +89,36 @@ fn switch_loss_makes_pods_pending_and_check_fail_until_the_next_round() {
     node.sb.start_vswitchd().unwrap();
     wait(|| matches!(node.pods_info().pop().map(|p| p.state), Some(PodState::Ready { .. })), Duration::from_secs(30), "Ready again", &node);
     assert!(node.cni("CHECK", &a.container_id, &a.netns_path(), &[]).0);
+}
+
+/// What an OVS container restart does (ovsdb-server and vswitchd killed,
+/// then started as its entrypoint does: ovsdb-server, key preset,
+/// vswitchd): the agent resyncs OVSDB, replays, removes the key; every pod
+/// is Ready on the new switch with its own port, and forwards.
+#[test]
+fn a_whole_ovs_restart_ends_with_every_pod_ready_and_forwarding() {
+    let Some(mut node) = Node::new("wholeovs") else { return };
+    node.start_agent();
+    let a = node.add_pod("a");
+    let b = node.add_pod("b");
+    let r0 = node.status().unwrap().round;
+    node.sb.kill_vswitchd().unwrap();
+    node.sb.kill_ovsdb().unwrap();
+    wait(|| node.status().is_some_and(|s| !s.openflow_connected && !s.ovsdb_connected), Duration::from_secs(15), "both losses in the status", &node);
+    let (ok, text) = node.podflow(&["status", "--require-ready"]);
+    assert!(!ok, "ready without OVS: {text}");
+    assert!(node.pods_info().iter().all(|p| matches!(p.state, PodState::Pending { .. })), "pods stayed Ready without a switch");
+    node.sb.start_ovsdb().unwrap();
+    node.sb.vsctl(&["set", "Open_vSwitch", ".", "other_config:flow-restore-wait=true"]).unwrap();
+    node.sb.start_vswitchd().unwrap();
+    wait(|| node.status().is_some_and(|s| s.ready && s.round > r0) && !frw_set(&node), Duration::from_secs(30), "the round after the restart", &node);
+    for p in node.pods_info() {
+        assert!(matches!(p.state, PodState::Ready { .. }), "{p:?}");
+        let att = p.attachment.unwrap();
+        let ovs: u32 = node.sb.vsctl(&["get", "Interface", &att.host_ifname, "ofport"]).unwrap().trim().parse().unwrap();
+        assert_eq!(att.ofport, ovs, "pod {:?}: the agent says ofport {}, OVS {}", p.key, att.ofport, ovs);
+    }
+    assert!(a.ping(&b.ip), "pods cannot reach each other after the restart\n{}", node.agent_log());
 }
 
 #[test]

@@ -412,6 +412,8 @@ struct Running {
     _api: AbortOnDrop<std::io::Result<()>>,
     _socket: server::BoundSocket,
     _metrics: Option<AbortOnDrop<()>>,
+    /// Keeps the agent's `ovsdb_connected` (status, /readyz) true to the client.
+    _ovsdb_state: AbortOnDrop<()>,
 }
 
 async fn start(cfg: &DaemonConfig) -> Result<Running, DaemonError> {
@@ -443,6 +445,7 @@ async fn start(cfg: &DaemonConfig) -> Result<Running, DaemonError> {
     let switch = OpenFlowSwitch::new(sup.clone()).counting(counters.clone());
     let agent = Arc::new(Agent::new(agent_cfg, switch, dbops, NetlinkHost::new(cfg.datapath_type, cfg.disable_tx_checksum_offload).with_cni_lock_dir(crate::cni::lock::dir_for_socket(&cfg.api_socket))).map_err(|e| DaemonError::Setup(e.msg))?);
     agent.set_connected(None, Some(true)).await;
+    let ovsdb_state = spawn_ovsdb_follower(&db, &agent);
     if let Err(e) = agent.reconcile().await {
         tracing::error!(error = %e, "could not remove the ports and veths of pods without a record; a DEL of each still does");
     }
@@ -459,7 +462,27 @@ async fn start(cfg: &DaemonConfig) -> Result<Running, DaemonError> {
         Some(addr) => Some(AbortOnDrop(spawn_metrics(addr, agent.clone(), counters.clone(), db.clone(), peers.clone(), cross.clone()).await?)),
         None => None,
     };
-    Ok(Running { agent, sup, counters, secondary, peers, _cross: cross, _egress: egress_follower, _api: api, _socket: socket, _metrics: metrics })
+    Ok(Running { agent, sup, counters, secondary, peers, _cross: cross, _egress: egress_follower, _api: api, _socket: socket, _metrics: metrics, _ovsdb_state: ovsdb_state })
+}
+
+/// Follows the OVSDB client's connection into the agent's status: it was
+/// set once at start, so `status` and `/readyz` said "connected" while
+/// ovsdb-server was down.
+fn spawn_ovsdb_follower(db: &Client, agent: &Arc<LiveAgent>) -> AbortOnDrop<()> {
+    let (mut rx, agent) = (db.subscribe(), agent.clone());
+    AbortOnDrop(tokio::spawn(async move {
+        let mut last = None;
+        loop {
+            let now = rx.borrow_and_update().connected;
+            if last != Some(now) {
+                last = Some(now);
+                agent.set_connected(None, Some(now)).await;
+            }
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    }))
 }
 
 /// Starts cross-node forwarding on the peer source's snapshots and makes
