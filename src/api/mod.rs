@@ -415,6 +415,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_ipam_release_is_checked_like_the_plugin_would() {
+        let ok = IpamRelease { plugin: "host-local".into(), config: r#"{"name":"n"}"#.into(), cni_path: "/opt/cni/bin:/usr/lib/cni".into(), args: "K8S_POD_NAME=a".into() };
+        assert_eq!(ok.validate(), Ok(()));
+        let bad = |f: fn(&mut IpamRelease)| {
+            let mut r = ok.clone();
+            f(&mut r);
+            r.validate().unwrap_err().field
+        };
+        assert_eq!(bad(|r| r.plugin = "../../bin/sh".into()), "ipam.plugin");
+        assert_eq!(bad(|r| r.plugin = String::new()), "ipam.plugin");
+        assert_eq!(bad(|r| r.cni_path = "relative/dir".into()), "ipam.cni_path");
+        assert_eq!(bad(|r| r.cni_path = "/usr/lib/../../tmp".into()), "ipam.cni_path");
+        assert_eq!(bad(|r| r.cni_path = String::new()), "ipam.cni_path");
+        assert_eq!(bad(|r| r.args = "A=1\nB=2".into()), "ipam.args");
+        assert_eq!(bad(|r| r.config = "[1]".into()), "ipam.config");
+        assert_eq!(bad(|r| r.config = format!(r#"{{"x":"{}"}}"#, "a".repeat(70_000))), "ipam.config");
+        // An ADD carrying a bad one is refused as a whole.
+        let mut add = AddPod {
+            key: PodKey { container_id: "abc".into(), ifname: "eth0".into() },
+            netns: "/var/run/netns/x".into(),
+            ips: vec![IpConfig { address: "198.18.0.5/24".into(), gateway: None }],
+            routes: vec![],
+            k8s_namespace: None,
+            k8s_name: None,
+            ipam: Some(ok.clone()),
+        };
+        assert_eq!(add.validate(), Ok(()));
+        add.ipam.as_mut().unwrap().plugin = "a/b".into();
+        assert_eq!(add.validate().unwrap_err().field, "ipam.plugin");
+    }
+
+    #[test]
     fn requests_round_trip_as_json() {
         let r = Request::AddPod(AddPod {
             key: PodKey { container_id: "abc".into(), ifname: "eth0".into() },
