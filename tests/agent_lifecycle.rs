@@ -1,7 +1,8 @@
 //! The agent under the faults of a node's life, against real daemons and
 //! the real plugin: a corrupt record, a switch that goes away, SIGTERM
 //! while OVSDB hangs, a second agent on the same state directory, 32
-//! concurrent ADDs, a crash between plumbing and the record, junk on the
+//! concurrent ADDs, a crash between plumbing and the record (agent and
+//! plugin killed at the ADD's kill point), a whole OVS restart, junk on the
 //! API socket. Each test checks that nothing was lost or left behind.
 
 mod common;
@@ -88,6 +89,36 @@ fn switch_loss_makes_pods_pending_and_check_fail_until_the_next_round() {
     node.sb.start_vswitchd().unwrap();
     wait(|| matches!(node.pods_info().pop().map(|p| p.state), Some(PodState::Ready { .. })), Duration::from_secs(30), "Ready again", &node);
     assert!(node.cni("CHECK", &a.container_id, &a.netns_path(), &[]).0);
+}
+
+/// What an OVS container restart does (ovsdb-server and vswitchd killed,
+/// then started as its entrypoint does: ovsdb-server, key preset,
+/// vswitchd): the agent resyncs OVSDB, replays, removes the key; every pod
+/// is Ready on the new switch with its own port, and forwards.
+#[test]
+fn a_whole_ovs_restart_ends_with_every_pod_ready_and_forwarding() {
+    let Some(mut node) = Node::new("wholeovs") else { return };
+    node.start_agent();
+    let a = node.add_pod("a");
+    let b = node.add_pod("b");
+    let r0 = node.status().unwrap().round;
+    node.sb.kill_vswitchd().unwrap();
+    node.sb.kill_ovsdb().unwrap();
+    wait(|| node.status().is_some_and(|s| !s.openflow_connected && !s.ovsdb_connected), Duration::from_secs(15), "both losses in the status", &node);
+    let (ok, text) = node.podflow(&["status", "--require-ready"]);
+    assert!(!ok, "ready without OVS: {text}");
+    assert!(node.pods_info().iter().all(|p| matches!(p.state, PodState::Pending { .. })), "pods stayed Ready without a switch");
+    node.sb.start_ovsdb().unwrap();
+    node.sb.vsctl(&["set", "Open_vSwitch", ".", "other_config:flow-restore-wait=true"]).unwrap();
+    node.sb.start_vswitchd().unwrap();
+    wait(|| node.status().is_some_and(|s| s.ready && s.round > r0) && !frw_set(&node), Duration::from_secs(30), "the round after the restart", &node);
+    for p in node.pods_info() {
+        assert!(matches!(p.state, PodState::Ready { .. }), "{p:?}");
+        let att = p.attachment.unwrap();
+        let ovs: u32 = node.sb.vsctl(&["get", "Interface", &att.host_ifname, "ofport"]).unwrap().trim().parse().unwrap();
+        assert_eq!(att.ofport, ovs, "pod {:?}: the agent says ofport {}, OVS {}", p.key, att.ofport, ovs);
+    }
+    assert!(a.ping(&b.ip), "pods cannot reach each other after the restart\n{}", node.agent_log());
 }
 
 #[test]
@@ -208,6 +239,36 @@ fn a_crash_between_plumbing_and_the_record_leaves_nothing() {
 }
 
 #[test]
+fn an_add_cut_short_by_a_crash_of_agent_and_plugin_is_undone_at_the_next_start_lease_included() {
+    let Some(mut node) = Node::new("cutshort") else { return };
+    node.fault = Some("hang-after-plumbing".into());
+    node.start_agent();
+    let netns = node.sb.add_netns("x").unwrap();
+    let mut plugin = node.cni_spawn("ADD", "ctr-x", &format!("/var/run/netns/{netns}"));
+    wait(|| node.agent_log().contains("fault injection: the ADD stops after plumbing"), Duration::from_secs(30), "the ADD to reach the kill point", &node);
+    let host_if = podflow::agent::runtime::host_ifname(&podflow::api::PodKey { container_id: "ctr-x".into(), ifname: "eth0".into() });
+    assert!(link_exists(&node, &host_if) && pod_ports(&node).contains(&host_if));
+    assert_eq!(node.leases().len(), 1, "IPAM gave the pod no address");
+    // Both die right there (a node-wide OOM kill, a runtime restart): the
+    // plugin never answers and never releases its lease.
+    plugin.kill().unwrap();
+    plugin.wait().unwrap();
+    node.kill_agent();
+    assert_eq!(node.leases().len(), 1, "the killed plugin released the lease: the test would prove nothing");
+    node.fault = None;
+    node.start_agent();
+    assert!(node.agent_log().contains("undid an ADD the last run cut short"), "{}", node.agent_log());
+    assert!(!link_exists(&node, &host_if), "veth {host_if} left behind");
+    assert!(pod_ports(&node).is_empty(), "ports left behind: {:?}", pod_ports(&node));
+    assert!(node.leases().is_empty(), "lease left behind: {:?}", node.leases());
+    assert!(node.pods_info().is_empty());
+    assert!(!node.dir.join("state/intents/ctr-x.eth0.json").exists());
+    // The address is free again: the runtime's retry gets a pod that works.
+    let a = node.add_pod("y");
+    assert!(a.ping("198.18.0.1"));
+}
+
+#[test]
 fn del_without_a_record_removes_the_veth_and_port_by_name() {
     let Some(mut node) = Node::new("delbyname") else { return };
     node.start_agent();
@@ -261,6 +322,7 @@ fn an_add_whose_client_gave_up_is_undone_when_the_switch_answers() {
         routes: vec![],
         k8s_namespace: None,
         k8s_name: None,
+        ipam: None,
     });
     // The switch stalls: the ADD waits for its port; the client gives up.
     node.sb.signal("ovs-vswitchd", "STOP").unwrap();

@@ -20,8 +20,12 @@ pub fn bin(name: &str) -> PathBuf {
 /// caller waits for readiness its own way.
 pub fn spawn_agent(sb: &Sandbox, state: &Path, cidr: &str, extra: &[&str]) -> Child {
     let log = std::fs::File::create(state.with_extension("log")).unwrap();
+    // `BENCH_AGENT_WRAP="heaptrack -o /tmp/h"` (or `perf record -g -o …
+    // --`, `valgrind --tool=massif`) runs the agent under a profiler.
+    let wrap = std::env::var("BENCH_AGENT_WRAP").unwrap_or_default();
     Command::new("ip")
         .args(["netns", "exec", &sb.netns])
+        .args(wrap.split_whitespace())
         .arg(bin("podflow"))
         .args(["agent", "--bridge", BRIDGE, "--datapath-type", "netdev", "--pod-cidr", cidr])
         .args(extra)

@@ -105,4 +105,8 @@ pub trait HostOps: Send + Sync + 'static {
     fn pod_links(&self) -> impl Future<Output = Result<Vec<String>, BackendError>> + Send;
     /// Whether the pod's network namespace still exists.
     fn netns_exists(&self, netns: &str) -> bool;
+    /// Gives the address of an ADD that never completed back through the
+    /// IPAM plugin the CNI plugin used (`req.ipam`, DEL), as the plugin
+    /// would; nothing to do without it.
+    fn release_lease(&self, req: &AddPod) -> impl Future<Output = Result<(), BackendError>> + Send;
 }

@@ -42,6 +42,8 @@ pub struct DaemonConfig {
     /// Test-only fault: remove the key before replaying (the bug the
     /// restart test must catch).
     pub fault_clear_key_early: bool,
+    /// Test-only fault: ADDs stop after plumbing, before the record.
+    pub fault_hang_after_plumbing: bool,
     /// Secondary bridge and its uplink NIC (`--secondary-bridge BR:IF`).
     pub secondary: Option<(String, String)>,
     pub secondary_allow_primary: bool,
@@ -410,6 +412,8 @@ struct Running {
     _api: AbortOnDrop<std::io::Result<()>>,
     _socket: server::BoundSocket,
     _metrics: Option<AbortOnDrop<()>>,
+    /// Keeps the agent's `ovsdb_connected` (status, /readyz) true to the client.
+    _ovsdb_state: AbortOnDrop<()>,
 }
 
 async fn start(cfg: &DaemonConfig) -> Result<Running, DaemonError> {
@@ -434,12 +438,14 @@ async fn start(cfg: &DaemonConfig) -> Result<Running, DaemonError> {
         retry_initial: Duration::from_millis(100),
         retry_max: Duration::from_secs(5),
         fault_clear_key_early: cfg.fault_clear_key_early,
+        fault_hang_after_plumbing: cfg.fault_hang_after_plumbing,
     };
     let dbops = OvsdbConfig { client: db.clone(), bridge: cfg.bridge.clone(), timeout: Duration::from_secs(10) };
     let counters = Arc::new(Counters::default());
     let switch = OpenFlowSwitch::new(sup.clone()).counting(counters.clone());
-    let agent = Arc::new(Agent::new(agent_cfg, switch, dbops, NetlinkHost::new(cfg.datapath_type, cfg.disable_tx_checksum_offload)).map_err(|e| DaemonError::Setup(e.msg))?);
+    let agent = Arc::new(Agent::new(agent_cfg, switch, dbops, NetlinkHost::new(cfg.datapath_type, cfg.disable_tx_checksum_offload).with_cni_lock_dir(crate::cni::lock::dir_for_socket(&cfg.api_socket))).map_err(|e| DaemonError::Setup(e.msg))?);
     agent.set_connected(None, Some(true)).await;
+    let ovsdb_state = spawn_ovsdb_follower(&db, &agent);
     if let Err(e) = agent.reconcile().await {
         tracing::error!(error = %e, "could not remove the ports and veths of pods without a record; a DEL of each still does");
     }
@@ -456,7 +462,27 @@ async fn start(cfg: &DaemonConfig) -> Result<Running, DaemonError> {
         Some(addr) => Some(AbortOnDrop(spawn_metrics(addr, agent.clone(), counters.clone(), db.clone(), peers.clone(), cross.clone()).await?)),
         None => None,
     };
-    Ok(Running { agent, sup, counters, secondary, peers, _cross: cross, _egress: egress_follower, _api: api, _socket: socket, _metrics: metrics })
+    Ok(Running { agent, sup, counters, secondary, peers, _cross: cross, _egress: egress_follower, _api: api, _socket: socket, _metrics: metrics, _ovsdb_state: ovsdb_state })
+}
+
+/// Follows the OVSDB client's connection into the agent's status: it was
+/// set once at start, so `status` and `/readyz` said "connected" while
+/// ovsdb-server was down.
+fn spawn_ovsdb_follower(db: &Client, agent: &Arc<LiveAgent>) -> AbortOnDrop<()> {
+    let (mut rx, agent) = (db.subscribe(), agent.clone());
+    AbortOnDrop(tokio::spawn(async move {
+        let mut last = None;
+        loop {
+            let now = rx.borrow_and_update().connected;
+            if last != Some(now) {
+                last = Some(now);
+                agent.set_connected(None, Some(now)).await;
+            }
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    }))
 }
 
 /// Starts cross-node forwarding on the peer source's snapshots and makes

@@ -8,7 +8,8 @@ use crate::api::AddPod;
 use crate::host::{ethtool, AddrFlags, Host, HostError, IpPrefix, NetnsTarget, Route};
 use crate::ovsdb::vswitch::DatapathType;
 use std::net::IpAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Netlink plumbing in the agent's own namespace and the pods'.
 #[derive(Debug, Clone, Default)]
@@ -16,13 +17,27 @@ pub struct NetlinkHost {
     /// Turn TX checksum offload off on both veth ends (see
     /// [`crate::host::ethtool`]).
     disable_tx_checksum: bool,
+    /// The CNI plugin's per-pod lock directory, taken around a release.
+    cni_lock_dir: Option<PathBuf>,
 }
+
+/// How long a release waits for a plugin working on the same pod, and for
+/// the IPAM plugin itself: it runs before the agent serves, so it is short.
+const RELEASE_LOCK_WAIT: Duration = Duration::from_secs(2);
+const RELEASE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl NetlinkHost {
     /// On the userspace datapath TX checksum offload is always turned off:
     /// it forwards a veth's unfinished TCP/UDP checksums as they are.
     pub fn new(datapath: DatapathType, disable_tx_checksum_offload: bool) -> NetlinkHost {
-        NetlinkHost { disable_tx_checksum: disable_tx_checksum_offload || datapath == DatapathType::Netdev }
+        NetlinkHost { disable_tx_checksum: disable_tx_checksum_offload || datapath == DatapathType::Netdev, cni_lock_dir: None }
+    }
+
+    /// Takes the plugin's per-pod lock (`crate::cni::lock`, under `dir`)
+    /// around every lease release.
+    pub fn with_cni_lock_dir(mut self, dir: PathBuf) -> NetlinkHost {
+        self.cni_lock_dir = Some(dir);
+        self
     }
 }
 
@@ -120,6 +135,38 @@ impl HostOps for NetlinkHost {
 
     fn netns_exists(&self, netns: &str) -> bool {
         Path::new(netns).exists()
+    }
+
+    async fn release_lease(&self, req: &AddPod) -> Result<(), BackendError> {
+        let Some(r) = req.ipam.clone() else { return Ok(()) };
+        let (key, netns, dir) = (req.key.clone(), req.netns.clone(), self.cni_lock_dir.clone());
+        let job = tokio::task::spawn_blocking(move || {
+            // A plugin of this pod handing out an address right now (a
+            // retried ADD) must not have it released under its feet:
+            // host-local releases by container id and interface.
+            let _lock = match &dir {
+                Some(d) => match crate::cni::lock::KeyLock::try_take(d, &key, RELEASE_LOCK_WAIT) {
+                    Ok(Some(l)) => Some(l),
+                    Ok(None) => return Err(BackendError::Other(format!("a CNI plugin is working on pod {}; its lease is left to it", key.file_name()))),
+                    Err(e) => return Err(BackendError::Other(e.msg)),
+                },
+                None => None,
+            };
+            let env = vec![
+                ("CNI_CONTAINERID".to_string(), key.container_id.clone()),
+                ("CNI_NETNS".to_string(), netns),
+                ("CNI_IFNAME".to_string(), key.ifname.clone()),
+                ("CNI_ARGS".to_string(), r.args.clone()),
+            ];
+            crate::cni::ipam::exec(&r.plugin, "DEL", r.config.as_bytes(), &env, &r.cni_path)
+                .map(drop)
+                .map_err(|e| BackendError::Other(format!("IPAM plugin {} DEL failed: {}{}", r.plugin, e.msg, if e.details.is_empty() { String::new() } else { format!(" ({})", e.details) })))
+        });
+        match tokio::time::timeout(RELEASE_TIMEOUT, job).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => Err(BackendError::Other(format!("the IPAM release task failed: {e}"))),
+            Err(_) => Err(BackendError::Timeout("the IPAM plugin (DEL)")),
+        }
     }
 }
 

@@ -52,6 +52,10 @@ pub struct AgentConfig {
     /// starts, before any flow is installed (Antrea's bug). It exists so
     /// that the restart test can prove it catches that bug.
     pub fault_clear_key_early: bool,
+    /// Test-only fault: an ADD stops for good after plumbing and the OVS
+    /// port, before its record is stored, so that a test can kill the
+    /// agent (and the plugin) exactly there.
+    pub fault_hang_after_plumbing: bool,
 }
 
 /// One event of a round, with its time, for status, metrics and the demo.
@@ -75,6 +79,15 @@ pub enum RoundEvent {
 struct Pod {
     record: PodRecord,
     state: PodState,
+    /// What the pipeline needs, parsed once from the record (every round
+    /// uses it; parsing 10,000 records' strings cost ~40 ms per round).
+    port: Option<PodPort>,
+}
+
+impl Pod {
+    fn new(record: PodRecord) -> Pod {
+        Pod { port: pod_port(&record), record, state: PodState::Pending { reason: None } }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -219,11 +232,13 @@ fn pod_port(rec: &PodRecord) -> Option<PodPort> {
 /// Round events kept for status, metrics and the demo.
 const MAX_EVENTS: usize = 4096;
 
-/// Pods whose flows go in one bundle during a replay (6 flows each): 10,000
-/// pods (60,000 flows) in one bundle, as `ovs-ofctl --bundle` would send
-/// them; measured at well under a second, far from the switch's 10 s
-/// bundle idle timeout.
-const REPLAY_BATCH_PODS: usize = 10_000;
+/// Pods whose flows go in one bundle during a replay (6 flows each, more
+/// with IPv6). The flow mods, the messages and their encoding of a batch
+/// are alive at once: with 10,000 pods in one bundle that was ~45 MB of
+/// heap at the peak of every round (heaptrack), which the allocator then
+/// kept (RSS 77.5 MiB); 1,000 pods per bundle bound it at a tenth. The
+/// switch does the same work either way.
+const REPLAY_BATCH_PODS: usize = 1_000;
 
 /// First ofport podflow hands to pods (lower numbers are left to the gateway and uplinks).
 const FIRST_POD_OFPORT: u32 = 10;
@@ -235,7 +250,7 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
         let mut st = State::default();
         let loaded = store.load_all(usable).map_err(|e| api_err(code::IO_FAILURE, e.to_string()))?;
         for rec in loaded.records {
-            st.pods.insert(rec.request.key.clone(), Pod { record: rec, state: PodState::Pending { reason: None } });
+            st.pods.insert(rec.request.key.clone(), Pod::new(rec));
         }
         st.quarantined = loaded.quarantined;
         st.round = std::fs::read_to_string(cfg.state_dir.join("round")).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
@@ -391,21 +406,20 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
             for p in st.pods.values_mut() {
                 p.state = PodState::Pending { reason: None };
             }
-            (st.round, st.pods.keys().cloned().collect::<Vec<_>>())
+            (st.round, st.pods.iter().map(|(k, p)| (k.clone(), p.record.request.netns.clone())).collect::<Vec<_>>())
         };
         write_atomic(&self.cfg.state_dir.join("round"), round.to_string().as_bytes()).map_err(|e| BackendError::Other(e.to_string()))?;
         self.log(RoundEvent::Started { round }).await;
         // Pods whose namespace is gone are removed, not replayed.
         let mut live = Vec::with_capacity(keys.len());
-        for key in keys {
-            let netns = self.state.lock().await.pods.get(&key).map(|p| p.record.request.netns.clone());
-            match netns {
-                Some(ns) if !self.host.netns_exists(&ns) => match self.remove_pod(&key).await {
-                    Ok(()) => self.log(RoundEvent::PodRemoved(key)).await,
-                    Err(e) => tracing::warn!(pod = %key.file_name(), error = %e, "the pod's namespace is gone but its cleanup failed; the next round tries again"),
-                },
-                Some(_) => live.push(key),
-                None => {}
+        for (key, ns) in keys {
+            if self.host.netns_exists(&ns) {
+                live.push(key);
+                continue;
+            }
+            match self.remove_pod(&key).await {
+                Ok(()) => self.log(RoundEvent::PodRemoved(key)).await,
+                Err(e) => tracing::warn!(pod = %key.file_name(), error = %e, "the pod's namespace is gone but its cleanup failed; the next round tries again"),
             }
         }
         // Every participant is registered before anything is installed.
@@ -566,7 +580,7 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
                 match st.pods.get(&key) {
                     None => events.push(Ev::PodRemoved(key)),
                     Some(p) if matches!(p.state, PodState::Ready { round: r, .. } if r == round) => events.push(Ev::Acked(Participant::Pod(key))),
-                    Some(p) => match pod_port(&p.record) {
+                    Some(p) => match p.port.clone() {
                         Some(port) => batch.push((key, port)),
                         None => unusable.push(key),
                     },
@@ -578,6 +592,7 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
             self.pod_failed(&key, why.clone()).await;
             events.push(Ev::Refused(Participant::Pod(key), why));
         }
+        let (n, t0) = (batch.len(), Instant::now());
         for chunk in batch.chunks(REPLAY_BATCH_PODS) {
             for (key, r) in self.replay_batch(round, chunk.to_vec()).await {
                 events.push(match r {
@@ -585,6 +600,9 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
                     Err(why) => Ev::Refused(Participant::Pod(key), why),
                 });
             }
+        }
+        if n > 0 {
+            tracing::info!(pods = n, took_ms = t0.elapsed().as_millis() as u64, "pods' flows sent and answered");
         }
         events
     }
@@ -632,6 +650,9 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
                 if n != p.record.attachment.ofport {
                     tracing::warn!(pod = %key.file_name(), stored = p.record.attachment.ofport, ovs = n, "OVS numbered the pod's port differently; using its number");
                     p.record.attachment.ofport = n;
+                    if let Some(port) = p.port.as_mut() {
+                        port.ofport = n;
+                    }
                     changed.push(p.record.clone());
                 }
             }
@@ -655,7 +676,7 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
                 .pods
                 .iter()
                 .filter(|(_, p)| matches!(p.state, PodState::Failed { .. }))
-                .filter_map(|(k, p)| pod_port(&p.record).map(|port| (k.clone(), port)))
+                .filter_map(|(k, p)| p.port.clone().map(|port| (k.clone(), port)))
                 .collect();
             (st.round, todo)
         };
@@ -684,12 +705,14 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
         while !todo.is_empty() {
             let groups = todo.iter().map(|(_, p)| pipeline::pod_flows(round, p)).collect();
             let outcomes = self.switch.install_batch(groups).await;
+            // One commit reply acknowledged the whole batch, at one moment.
+            let ready = ready_now(round);
+            let mut acked = Vec::new();
             let mut again = Vec::new();
             for ((key, port), outcome) in todo.into_iter().zip(outcomes) {
                 match outcome {
                     GroupOutcome::Acked => {
-                        self.set_state(&key, ready_now(round)).await;
-                        self.log(RoundEvent::PodAcked(key.clone())).await;
+                        acked.push(key.clone());
                         out.push((key, Ok(())));
                     }
                     GroupOutcome::Failed(e) => {
@@ -700,6 +723,7 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
                     GroupOutcome::NotApplied => again.push((key, port)),
                 }
             }
+            self.set_acked(&acked, ready).await;
             todo = again;
         }
         out
@@ -709,6 +733,26 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
         tracing::error!(pod = %key.file_name(), error = %why, "pod flows failed during replay");
         self.set_state(key, PodState::Failed { error: why.clone() }).await;
         self.log(RoundEvent::PodFailed(key.clone(), why)).await;
+    }
+
+    /// Marks `keys` Ready (one state lock for a whole batch: 10,000 pods
+    /// are acknowledged by one commit reply) and records their events.
+    async fn set_acked(&self, keys: &[PodKey], ready: PodState) {
+        tracing::debug!(pods = keys.len(), "pods acknowledged");
+        let now = Instant::now();
+        let mut st = self.state.lock().await;
+        for k in keys {
+            if let Some(p) = st.pods.get_mut(k) {
+                p.state = ready.clone();
+            }
+        }
+        // Bounded like `log`: only the newest events are kept.
+        let keep = keys.len().min(MAX_EVENTS / 2);
+        if st.log.len() + keep > MAX_EVENTS {
+            let excess = (st.log.len() + keep - MAX_EVENTS / 2).min(st.log.len());
+            st.log.drain(..excess);
+        }
+        st.log.extend(keys[keys.len() - keep..].iter().map(|k| (now, RoundEvent::PodAcked(k.clone()))));
     }
 
     async fn set_state(&self, key: &PodKey, s: PodState) {
@@ -748,14 +792,49 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
     /// veths of pods the agent has no record of (a crash between plumbing
     /// and the record, a DEL that never came). Pods in quarantine are never
     /// touched: their record may yet be repaired by hand.
+    ///
+    /// ADDs that an earlier run began but never committed (an intent file
+    /// without a record) also get their lease back, through the IPAM
+    /// plugin their CNI plugin used: that plugin may have died with the
+    /// agent, and nobody else would release it.
     pub async fn reconcile(&self) -> Result<Vec<String>, BackendError> {
-        let (known, keep): (std::collections::HashSet<PodKey>, std::collections::HashSet<String>) = {
+        let (pods, quarantined, keep): (std::collections::HashSet<PodKey>, std::collections::HashSet<PodKey>, std::collections::HashSet<String>) = {
             let st = self.state.lock().await;
-            let known = st.pods.keys().chain(st.quarantined.iter().map(|q| &q.key)).cloned().collect();
+            let pods = st.pods.keys().cloned().collect();
+            let quarantined = st.quarantined.iter().map(|q| q.key.clone()).collect();
             let keep = st.pods.values().map(|p| p.record.attachment.host_ifname.clone()).chain(st.quarantined.iter().map(|q| host_ifname(&q.key))).collect();
-            (known, keep)
+            (pods, quarantined, keep)
         };
+        let known: std::collections::HashSet<PodKey> = pods.union(&quarantined).cloned().collect();
         let mut removed = Vec::new();
+        let intents = self.store.intents().unwrap_or_else(|e| {
+            tracing::error!(error = %e, "cannot read the ADD intents; leases of ADDs cut short are not released");
+            vec![]
+        });
+        for intent in intents {
+            let key = intent.key.clone();
+            if quarantined.contains(&key) {
+                continue;
+            }
+            if !pods.contains(&key) {
+                let host_if = host_ifname(&key);
+                let undone = async {
+                    self.db.del_port(&host_if).await?;
+                    self.host.unplumb(&host_if).await?;
+                    self.host.release_lease(&intent).await
+                };
+                if let Err(e) = undone.await {
+                    tracing::error!(pod = %key.file_name(), error = %e, "could not undo an ADD the last run cut short; the next start or a DEL tries again");
+                    continue;
+                }
+                tracing::warn!(pod = %key.file_name(), port = %host_if, "undid an ADD the last run cut short: port, veth and IPAM lease released");
+                removed.push(host_if);
+            }
+            // Committed before the crash, or undone now: the intent is spent.
+            if let Err(e) = self.store.remove_intent(&key) {
+                tracing::warn!(pod = %key.file_name(), error = %e, "could not remove a spent ADD intent");
+            }
+        }
         for (port, key) in self.db.pod_ports() {
             if !known.contains(&key) && !keep.contains(&port) {
                 self.db.del_port(&port).await?;
@@ -806,8 +885,11 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
     /// `client_gone` says so before the record is stored or before the
     /// answer, the pod is undone under its key's lock, so a retried ADD
     /// never finds it half there, and no pod lives on with a released address.
-    pub async fn add_pod_for(&self, req: AddPod, client_gone: impl Fn() -> bool + Send + Sync) -> Result<PodAttachment, ApiError> {
+    pub async fn add_pod_for(&self, mut req: AddPod, client_gone: impl Fn() -> bool + Send + Sync) -> Result<PodAttachment, ApiError> {
         req.validate().map_err(|e| api_err(code::INVALID_ENV, e.to_string()))?;
+        // The lease's release lives only in the intent file, for as long as
+        // the ADD runs: records (and memory) stay as they were.
+        let release = req.ipam.take();
         if !self.host.netns_exists(&req.netns) {
             return Err(api_err(code::INVALID_ENV, format!("network namespace {} does not exist", req.netns)));
         }
@@ -834,6 +916,12 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
                 self.remove_pod(&req.key).await.map_err(|e| backend_err(&e))?;
             }
         }
+        // Written before anything is created, removed once the ADD ended
+        // either way (a crash in between leaves it for `reconcile`).
+        let intent = release.map(|r| AddPod { ipam: Some(r), ..req.clone() });
+        if let Some(i) = &intent {
+            self.store.put_intent(i).map_err(|e| api_err(code::IO_FAILURE, e.to_string()))?;
+        }
         // Reserved before the first await that follows, released whatever happens.
         let ofport_req = {
             let mut st = self.state.lock().await;
@@ -843,6 +931,11 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
         };
         let res = self.plumb_and_install(&req, ip, ofport_req, &client_gone).await;
         self.state.lock().await.reserved_ofports.remove(&ofport_req);
+        if intent.is_some() {
+            if let Err(e) = self.store.remove_intent(&req.key) {
+                tracing::warn!(pod = %req.key.file_name(), error = %e, "could not remove the ADD's intent; the next start finds the pod committed and drops it");
+            }
+        }
         if res.is_ok() {
             self.forget_quarantined(&req.key).await;
         }
@@ -880,6 +973,10 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
                 return Err(backend_err(&e));
             }
         };
+        if self.cfg.fault_hang_after_plumbing {
+            tracing::warn!(pod = %req.key.file_name(), "fault injection: the ADD stops after plumbing, before its record");
+            std::future::pending::<()>().await;
+        }
         let rec = PodRecord {
             request: req.clone(),
             attachment: PodAttachment {
@@ -906,7 +1003,7 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
         }
         let round = {
             let mut st = self.state.lock().await;
-            st.pods.insert(req.key.clone(), Pod { record: rec.clone(), state: PodState::Pending { reason: None } });
+            st.pods.insert(req.key.clone(), Pod::new(rec.clone()));
             st.round
         };
         let port = PodPort { ofport, mac: plumbed.pod_mac, ipv4: ip.0, ipv6: ip.1 };
@@ -963,6 +1060,10 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
             }
         };
         removed.map_err(|e| backend_err(&e))?;
+        // An intent a failed start-up undo left: the plugin's DEL releases the lease.
+        if let Err(e) = self.store.remove_intent(key) {
+            tracing::warn!(pod = %key.file_name(), error = %e, "could not remove a leftover ADD intent");
+        }
         if self.state.lock().await.round_running {
             // The round may be waiting for exactly this pod.
             self.round_wake.notify_one();

@@ -54,6 +54,8 @@ pub struct Loaded {
 pub struct PodStore {
     dir: PathBuf,
     quarantine: PathBuf,
+    /// ADDs in progress that carry a lease to give back (`intents/`).
+    intents: PathBuf,
 }
 
 /// The key a record's file name stands for (`<container id>.<ifname>.json`;
@@ -74,7 +76,53 @@ impl PodStore {
     pub fn open(state_dir: &Path) -> Result<PodStore, StoreError> {
         let dir = state_dir.join("pods");
         fs::create_dir_all(&dir).map_err(io(&dir))?;
-        Ok(PodStore { dir, quarantine: state_dir.join("quarantine") })
+        Ok(PodStore { dir, quarantine: state_dir.join("quarantine"), intents: state_dir.join("intents") })
+    }
+
+    fn intent_path(&self, key: &PodKey) -> PathBuf {
+        self.intents.join(format!("{}.json", key.file_name()))
+    }
+
+    /// Durably notes that an ADD is about to create things for `req.key`
+    /// (with what releases its lease), before anything is created.
+    pub fn put_intent(&self, req: &AddPod) -> Result<(), StoreError> {
+        fs::create_dir_all(&self.intents).map_err(io(&self.intents))?;
+        let bytes = serde_json::to_vec(req).expect("requests serialize");
+        Ok(write_atomic(&self.intent_path(&req.key), &bytes)?)
+    }
+
+    /// The ADD of `key` ended (committed, or undone and answered).
+    pub fn remove_intent(&self, key: &PodKey) -> Result<(), StoreError> {
+        let p = self.intent_path(key);
+        match fs::remove_file(&p) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io(&p)(e)),
+        }
+    }
+
+    /// The intents an earlier run left: ADDs it never finished. One that
+    /// cannot be read or is invalid is skipped with a log line (it names
+    /// nothing the agent could safely act on) and left in place.
+    pub fn intents(&self) -> Result<Vec<AddPod>, StoreError> {
+        let entries = match fs::read_dir(&self.intents) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+            Err(e) => return Err(io(&self.intents)(e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let p = entry.map_err(io(&self.intents))?.path();
+            let Some(name) = p.file_name().and_then(|n| n.to_str()).filter(|n| n.ends_with(".json") && !n.starts_with('.')) else { continue };
+            let req = fs::read(&p).map_err(|e| e.to_string()).and_then(|b| serde_json::from_slice::<AddPod>(&b).map_err(|e| e.to_string()));
+            match req {
+                Ok(r) if r.validate().is_ok() && format!("{}.json", r.key.file_name()) == name => out.push(r),
+                Ok(_) => tracing::error!(file = %p.display(), "ADD intent is invalid or under another key's name; left alone"),
+                Err(e) => tracing::error!(file = %p.display(), error = %e, "unreadable ADD intent; left alone"),
+            }
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
     }
 
     fn path(&self, key: &PodKey) -> PathBuf {
@@ -204,6 +252,7 @@ mod tests {
                 routes: vec![],
                 k8s_namespace: None,
                 k8s_name: None,
+                ipam: None,
             },
             attachment: PodAttachment {
                 host_ifname: "pf0001".into(),
@@ -230,6 +279,22 @@ mod tests {
         s.remove(&rec("a").request.key).unwrap();
         s.remove(&rec("a").request.key).unwrap();
         assert_eq!(s.get(&rec("a").request.key).unwrap(), None);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn intents_put_list_remove() {
+        let d = std::env::temp_dir().join(format!("podflow-store-i-{}", std::process::id()));
+        let s = PodStore::open(&d).unwrap();
+        assert!(s.intents().unwrap().is_empty());
+        s.put_intent(&rec("a").request).unwrap();
+        std::fs::write(d.join("intents/b.eth0.json"), b"{cut").unwrap();
+        std::fs::write(d.join("intents/c.eth0.json"), serde_json::to_vec(&rec("other").request).unwrap()).unwrap();
+        assert_eq!(s.intents().unwrap(), vec![rec("a").request]);
+        s.remove_intent(&rec("a").request.key).unwrap();
+        s.remove_intent(&rec("a").request.key).unwrap();
+        assert!(s.intents().unwrap().is_empty());
+        assert!(d.join("intents/b.eth0.json").exists(), "a bad intent is left for a human");
         std::fs::remove_dir_all(&d).unwrap();
     }
 

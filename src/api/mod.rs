@@ -128,6 +128,55 @@ pub struct AddPod {
     pub k8s_namespace: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub k8s_name: Option<String>,
+    /// How to give the pod's address back if the agent crashes before the
+    /// pod is committed (the plugin may be gone too by then): the agent
+    /// keeps it in an intent file only while the ADD runs, never in the
+    /// pod record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipam: Option<IpamRelease>,
+}
+
+/// What the plugin knew when it asked IPAM for the pod's address: enough
+/// to run the same IPAM plugin with DEL, as the plugin itself would.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IpamRelease {
+    /// The IPAM plugin's name (`ipam.type`), looked up in `cni_path`.
+    pub plugin: String,
+    /// The network configuration the plugin got on stdin, unchanged.
+    pub config: String,
+    /// `CNI_PATH`: `:`-separated directories.
+    pub cni_path: String,
+    /// `CNI_ARGS`.
+    #[serde(default)]
+    pub args: String,
+}
+
+/// Largest network configuration kept for a release.
+const MAX_NETCONF: usize = 64 << 10;
+
+impl IpamRelease {
+    /// The plugin's own rules for what it would execute: a plain name,
+    /// absolute search directories without `..`, a JSON object for stdin.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        if self.plugin.is_empty() || self.plugin.len() > 255 || self.plugin.contains('/') || self.plugin.contains("..") || self.plugin.chars().any(|c| c.is_control()) {
+            return Err(invalid("ipam.plugin", &self.plugin, "a plugin name without '/' or '..'"));
+        }
+        let bad_dir = |d: &str| {
+            let p = std::path::Path::new(d);
+            !p.is_absolute() || p.components().any(|c| matches!(c, std::path::Component::ParentDir)) || d.chars().any(|c| c.is_control())
+        };
+        if self.cni_path.len() > 4096 || self.cni_path.split(':').filter(|d| !d.is_empty()).any(bad_dir) || self.cni_path.split(':').all(str::is_empty) {
+            return Err(invalid("ipam.cni_path", &self.cni_path, "absolute directories without '..', ':'-separated"));
+        }
+        if self.args.len() > 4096 || self.args.chars().any(|c| c.is_control()) {
+            return Err(invalid("ipam.args", &self.args, "at most 4096 characters, no control characters"));
+        }
+        let object = serde_json::from_str::<serde_json::Value>(&self.config).is_ok_and(|v| v.is_object());
+        if self.config.len() > MAX_NETCONF || !object {
+            return Err(invalid("ipam.config", &self.config, "a JSON object of at most 64 KiB"));
+        }
+        Ok(())
+    }
 }
 
 impl AddPod {
@@ -163,6 +212,9 @@ impl AddPod {
                     return Err(invalid(field, v, "at most 253 characters, no control characters"));
                 }
             }
+        }
+        if let Some(r) = &self.ipam {
+            r.validate()?;
         }
         Ok(())
     }
@@ -367,6 +419,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_ipam_release_is_checked_like_the_plugin_would() {
+        let ok = IpamRelease { plugin: "host-local".into(), config: r#"{"name":"n"}"#.into(), cni_path: "/opt/cni/bin:/usr/lib/cni".into(), args: "K8S_POD_NAME=a".into() };
+        assert_eq!(ok.validate(), Ok(()));
+        let bad = |f: fn(&mut IpamRelease)| {
+            let mut r = ok.clone();
+            f(&mut r);
+            r.validate().unwrap_err().field
+        };
+        assert_eq!(bad(|r| r.plugin = "../../bin/sh".into()), "ipam.plugin");
+        assert_eq!(bad(|r| r.plugin = String::new()), "ipam.plugin");
+        assert_eq!(bad(|r| r.cni_path = "relative/dir".into()), "ipam.cni_path");
+        assert_eq!(bad(|r| r.cni_path = "/usr/lib/../../tmp".into()), "ipam.cni_path");
+        assert_eq!(bad(|r| r.cni_path = String::new()), "ipam.cni_path");
+        assert_eq!(bad(|r| r.args = "A=1\nB=2".into()), "ipam.args");
+        assert_eq!(bad(|r| r.config = "[1]".into()), "ipam.config");
+        assert_eq!(bad(|r| r.config = format!(r#"{{"x":"{}"}}"#, "a".repeat(70_000))), "ipam.config");
+        // An ADD carrying a bad one is refused as a whole.
+        let mut add = AddPod {
+            key: PodKey { container_id: "abc".into(), ifname: "eth0".into() },
+            netns: "/var/run/netns/x".into(),
+            ips: vec![IpConfig { address: "198.18.0.5/24".into(), gateway: None }],
+            routes: vec![],
+            k8s_namespace: None,
+            k8s_name: None,
+            ipam: Some(ok.clone()),
+        };
+        assert_eq!(add.validate(), Ok(()));
+        add.ipam.as_mut().unwrap().plugin = "a/b".into();
+        assert_eq!(add.validate().unwrap_err().field, "ipam.plugin");
+    }
+
+    #[test]
     fn requests_round_trip_as_json() {
         let r = Request::AddPod(AddPod {
             key: PodKey { container_id: "abc".into(), ifname: "eth0".into() },
@@ -375,6 +459,7 @@ mod tests {
             routes: vec![],
             k8s_namespace: Some("default".into()),
             k8s_name: None,
+            ipam: None,
         });
         let s = serde_json::to_string(&r).unwrap();
         assert!(s.contains("\"op\":\"add_pod\""), "{s}");

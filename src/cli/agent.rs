@@ -96,7 +96,7 @@ pub struct AgentArgs {
     /// Peer source flags (src/cli/nodes.rs).
     #[command(flatten)]
     pub peers: super::nodes::PeerArgs,
-    /// Test-only fault injection (`clear-flow-restore-wait-early`).
+    /// Test-only fault injection (`clear-flow-restore-wait-early`, `hang-after-plumbing`).
     #[arg(long, env = "PODFLOW_FAULT", hide = true)]
     pub fault: Option<String>,
 }
@@ -143,9 +143,10 @@ pub async fn run_agent(a: AgentArgs) -> Result<ExitCode, CliError> {
         println!("removed the nftables table {} {} (if it was there)", crate::egress::rules::FAMILY, crate::egress::TABLE);
         return Ok(ExitCode::SUCCESS);
     }
-    let fault_clear_key_early = match a.fault.as_deref() {
-        None | Some("") => false,
-        Some("clear-flow-restore-wait-early") => true,
+    let (fault_clear_key_early, fault_hang_after_plumbing) = match a.fault.as_deref() {
+        None | Some("") => (false, false),
+        Some("clear-flow-restore-wait-early") => (true, false),
+        Some("hang-after-plumbing") => (false, true),
         Some(other) => return Err(CliError::Usage(format!("unknown fault {other:?}"))),
     };
     let secondary = match a.secondary_bridge.as_deref() {
@@ -177,6 +178,7 @@ pub async fn run_agent(a: AgentArgs) -> Result<ExitCode, CliError> {
         gate_deadline: (a.gate_deadline > 0).then(|| Duration::from_secs(a.gate_deadline)),
         set_key_on_disconnect: !a.no_set_flow_restore_wait,
         fault_clear_key_early,
+        fault_hang_after_plumbing,
         metrics_addr: a.metrics_addr,
         traffic_mode: a.traffic_mode,
     };

@@ -5,6 +5,7 @@
 //! vSwitch directly.
 
 pub mod ipam;
+pub mod lock;
 pub mod plugin;
 pub mod runtime;
 pub mod types;

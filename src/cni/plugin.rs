@@ -4,8 +4,9 @@
 //! an address, the address is released before the error is returned.
 
 use super::ipam;
+use super::lock::{dir_for_socket, KeyLock};
 use super::types::{code, CniError, CniResult, Interface, IpResult, NetConf, Route, DEFAULT_AGENT_SOCKET, SUPPORTED_VERSIONS};
-use crate::api::{self, AddPod, ApiError, IpConfig, PodKey, Request, Response, RouteConfig};
+use crate::api::{self, AddPod, ApiError, IpConfig, IpamRelease, PodKey, Request, Response, RouteConfig};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -54,37 +55,6 @@ impl Env {
 }
 
 pub use crate::api::{valid_container_id, valid_ifname};
-
-/// Lock stripes for serializing operations on the same pod across plugin
-/// processes (a fixed set of files, so nothing accumulates).
-const LOCK_STRIPES: u64 = 64;
-
-/// Holds an exclusive `flock` on the stripe of `key` until dropped, so that
-/// concurrent ADD/DEL/CHECK of one (container id, ifname) run one at a time,
-/// IPAM included.
-struct KeyLock {
-    _file: std::fs::File,
-}
-
-impl KeyLock {
-    fn take(socket: &Path, key: &PodKey) -> Result<KeyLock, CniError> {
-        use std::os::fd::AsRawFd;
-        let dir = socket.parent().unwrap_or(Path::new("/var/lib/podflow")).join("cni-locks");
-        std::fs::create_dir_all(&dir).map_err(|e| CniError::new(code::IO_FAILURE, format!("cannot create {}: {e}", dir.display())))?;
-        let path = dir.join(format!("{:02}.lock", key.stable_hash() % LOCK_STRIPES));
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| CniError::new(code::IO_FAILURE, format!("cannot open {}: {e}", path.display())))?;
-        // SAFETY: flock on a file descriptor we own; released when the file closes.
-        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(CniError::new(code::IO_FAILURE, format!("cannot lock {}: {}", path.display(), std::io::Error::last_os_error())));
-        }
-        Ok(KeyLock { _file: f })
-    }
-}
 
 /// Runs one invocation; `Ok(Some(json))` is printed on stdout.
 pub fn run(env: &Env, stdin: &[u8]) -> Result<Option<String>, CniError> {
@@ -188,7 +158,7 @@ fn add(env: &Env, conf: &NetConf, stdin: &[u8], socket: &Path) -> Result<Option<
     if !Path::new(&env.netns).exists() {
         return Err(CniError::new(code::INVALID_ENV, format!("network namespace {} does not exist", env.netns)));
     }
-    let _lock = KeyLock::take(socket, &key)?;
+    let _lock = KeyLock::take(&dir_for_socket(socket), &key)?;
     let ipam_plugin = ipam_type(conf)?;
     wait_ready(socket, conf)?;
     // ADD is idempotent: a pod the agent already has, Ready in the same
@@ -225,6 +195,16 @@ fn add(env: &Env, conf: &NetConf, stdin: &[u8], socket: &Path) -> Result<Option<
         routes: lease.routes.iter().map(|r| RouteConfig { dst: r.dst.clone(), gw: r.gw.clone() }).collect(),
         k8s_namespace: env.arg("K8S_POD_NAMESPACE"),
         k8s_name: env.arg("K8S_POD_NAME"),
+        // So that an agent that crashes mid-ADD can give the address back
+        // at its next start even if this process is gone by then.
+        ipam: std::str::from_utf8(stdin).ok().map(|config| IpamRelease {
+            plugin: ipam_plugin.clone(),
+            config: config.to_string(),
+            cni_path: env.path.clone(),
+            args: env.args.clone(),
+        })
+        // One the agent would refuse is left out rather than failing the ADD.
+        .filter(|r| r.validate().is_ok()),
     });
     let att = match api::call(socket, &req, AGENT_TIMEOUT) {
         Ok(Response::Pod(a)) => a,
@@ -263,7 +243,7 @@ fn result_json(conf: &NetConf, env: &Env, att: api::PodAttachment, lease: &CniRe
 
 fn del(env: &Env, conf: &NetConf, stdin: &[u8], socket: &Path) -> Result<Option<String>, CniError> {
     let key = key(env)?;
-    let _lock = KeyLock::take(socket, &key)?;
+    let _lock = KeyLock::take(&dir_for_socket(socket), &key)?;
     let netns = (!env.netns.is_empty()).then(|| env.netns.clone());
     match api::call(socket, &Request::DelPod { key, netns }, AGENT_TIMEOUT) {
         Ok(Response::Done) => {}
@@ -279,7 +259,7 @@ fn del(env: &Env, conf: &NetConf, stdin: &[u8], socket: &Path) -> Result<Option<
 
 fn check(env: &Env, conf: &NetConf, stdin: &[u8], socket: &Path) -> Result<Option<String>, CniError> {
     let key = key(env)?;
-    let _lock = KeyLock::take(socket, &key)?;
+    let _lock = KeyLock::take(&dir_for_socket(socket), &key)?;
     match api::call(socket, &Request::CheckPod { key }, AGENT_TIMEOUT) {
         Ok(Response::Done) => {}
         Ok(Response::Error(e)) => return Err(from_api(e)),

@@ -37,6 +37,17 @@ pub struct Outcome {
 /// Runs `plugin` with a clean environment (only `PATH` kept) and
 /// `netconf` on stdin.
 pub fn invoke(plugin: &Path, inv: &Invocation<'_>, netconf: &str) -> std::io::Result<Outcome> {
+    let out = spawn(plugin, inv, netconf)?.wait_with_output()?;
+    Ok(Outcome {
+        success: out.status.success(),
+        result: serde_json::from_slice(&out.stdout).unwrap_or(Value::Null),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
+}
+
+/// Starts `plugin` as [`invoke`] does and returns it running (stdout and
+/// stderr piped), for a caller that may kill it mid-way.
+pub fn spawn(plugin: &Path, inv: &Invocation<'_>, netconf: &str) -> std::io::Result<std::process::Child> {
     let mut c = Command::new(plugin);
     c.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -56,12 +67,7 @@ pub fn invoke(plugin: &Path, inv: &Invocation<'_>, netconf: &str) -> std::io::Re
     if let Some(mut stdin) = child.stdin.take() {
         stdin.write_all(netconf.as_bytes())?;
     }
-    let out = child.wait_with_output()?;
-    Ok(Outcome {
-        success: out.status.success(),
-        result: serde_json::from_slice(&out.stdout).unwrap_or(Value::Null),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    })
+    Ok(child)
 }
 
 /// podflow's network configuration with `host-local` IPAM for `subnet`

@@ -140,6 +140,13 @@ impl Sandbox {
 
     /// Starts ovs-vswitchd inside the namespace.
     pub fn start_vswitchd(&self) -> Result<(), SandboxError> {
+        self.start_vswitchd_with(&[])
+    }
+
+    /// Starts ovs-vswitchd with `extra` options (e.g. `--enable-dummy`,
+    /// which makes `type=dummy` interfaces: real `Interface` rows with
+    /// OpenFlow ports and no kernel device).
+    pub fn start_vswitchd_with(&self, extra: &[&str]) -> Result<(), SandboxError> {
         let d = &self.dir;
         let mut c = Command::new("ip");
         self.ovs_env(&mut c);
@@ -148,6 +155,7 @@ impl Sandbox {
             .arg(format!("--pidfile={}", d.join("ovs-vswitchd.pid").display()))
             .arg(format!("--unixctl={}", d.join("ovs-vswitchd.ctl").display()))
             .arg(format!("--log-file={}", d.join("ovs-vswitchd.log").display()))
+            .args(extra)
             .arg("--detach");
         run(&mut c)?;
         Ok(())

@@ -227,7 +227,23 @@ impl Node {
 
     /// Runs the real CNI plugin; returns (exit success, stdout JSON).
     pub fn cni(&self, command: &str, container_id: &str, netns_path: &str, extra_env: &[(&str, &str)]) -> (bool, Value) {
-        let inv = runtime::Invocation {
+        let out = runtime::invoke(std::path::Path::new(env!("CARGO_BIN_EXE_podflow-cni")), &self.invocation(command, container_id, netns_path, extra_env), &self.netconf()).unwrap();
+        (out.success, out.result)
+    }
+
+    /// Starts the real CNI plugin as [`Node::cni`] runs it, without waiting.
+    pub fn cni_spawn(&self, command: &str, container_id: &str, netns_path: &str) -> Child {
+        runtime::spawn(std::path::Path::new(env!("CARGO_BIN_EXE_podflow-cni")), &self.invocation(command, container_id, netns_path, &[]), &self.netconf()).unwrap()
+    }
+
+    /// The host-local leases of the node's pods (files named by address).
+    pub fn leases(&self) -> Vec<String> {
+        let names = std::fs::read_dir(self.dir.join("ipam/podflow-test")).map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect()).unwrap_or_else(|_| vec![]);
+        names.into_iter().filter(|n: &String| n.parse::<std::net::IpAddr>().is_ok()).collect()
+    }
+
+    fn invocation<'a>(&self, command: &'a str, container_id: &'a str, netns_path: &'a str, extra_env: &'a [(&'a str, &'a str)]) -> runtime::Invocation<'a> {
+        runtime::Invocation {
             command,
             container_id,
             netns_path,
@@ -235,9 +251,7 @@ impl Node {
             args: format!("IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME={container_id}"),
             cni_path: std::path::Path::new("/usr/lib/cni"),
             extra_env,
-        };
-        let out = runtime::invoke(std::path::Path::new(env!("CARGO_BIN_EXE_podflow-cni")), &inv, &self.netconf()).unwrap();
-        (out.success, out.result)
+        }
     }
 
     /// Creates a pod namespace and ADDs it through the CNI plugin.

@@ -116,6 +116,8 @@ impl DbOps for FakeDb {
 struct FakeHost {
     netns: Arc<StdMutex<HashSet<String>>>,
     plumbed: Arc<StdMutex<HashSet<String>>>,
+    /// Pods whose lease was given back, in order.
+    released: Arc<StdMutex<Vec<PodKey>>>,
 }
 
 impl HostOps for FakeHost {
@@ -133,6 +135,12 @@ impl HostOps for FakeHost {
     }
     fn netns_exists(&self, netns: &str) -> bool {
         self.netns.lock().unwrap().contains(netns)
+    }
+    async fn release_lease(&self, req: &AddPod) -> Result<(), BackendError> {
+        if req.ipam.is_some() {
+            self.released.lock().unwrap().push(req.key.clone());
+        }
+        Ok(())
     }
 }
 
@@ -164,7 +172,7 @@ fn rig_in(dir: PathBuf, deadline: Option<Duration>) -> Rig {
     let ports: Arc<StdMutex<BTreeMap<String, u32>>> = Arc::default();
     let switch = FakeSwitch { log: log.clone(), inner: Arc::default(), ports: ports.clone() };
     let db = FakeDb { log: log.clone(), frw: Arc::new(StdMutex::new(true)), ports, down: Arc::default() };
-    let host = FakeHost { netns: Arc::default(), plumbed: Arc::default() };
+    let host = FakeHost { netns: Arc::default(), plumbed: Arc::default(), released: Arc::default() };
     let cfg = AgentConfig {
         bridge: "br-int".into(),
         state_dir: dir.clone(),
@@ -173,6 +181,7 @@ fn rig_in(dir: PathBuf, deadline: Option<Duration>) -> Rig {
         retry_initial: Duration::from_millis(5),
         retry_max: Duration::from_millis(20),
         fault_clear_key_early: false,
+        fault_hang_after_plumbing: false,
     };
     let agent = Agent::new(cfg, switch.clone(), db.clone(), host.clone()).unwrap();
     Rig { agent, log, switch, db, host, dir }
@@ -186,6 +195,7 @@ fn add_req(i: u32) -> AddPod {
         routes: vec![],
         k8s_namespace: None,
         k8s_name: None,
+        ipam: None,
     }
 }
 
@@ -589,6 +599,58 @@ async fn reconcile_removes_what_no_record_names_and_spares_quarantine() {
     assert!(r.db.ports.lock().unwrap().contains_key(&c1) && r.host.plumbed.lock().unwrap().contains(&c1), "a quarantined pod's port or veth was removed");
     assert!(r.host.plumbed.lock().unwrap().contains(&host_ifname(&add_req(0).key)));
     assert!(!r.db.ports.lock().unwrap().contains_key(&orphan) && !r.host.plumbed.lock().unwrap().contains(&orphan));
+}
+
+fn with_lease(mut req: AddPod) -> AddPod {
+    req.ipam = Some(crate::api::IpamRelease { plugin: "host-local".into(), config: r#"{"name":"n"}"#.into(), cni_path: "/usr/lib/cni".into(), args: String::new() });
+    req
+}
+
+#[tokio::test]
+async fn an_add_keeps_its_lease_only_in_an_intent_while_it_runs() {
+    let r = with_pods(0).await;
+    r.host.netns.lock().unwrap().insert("/var/run/netns/p0".into());
+    r.agent.add_pod(with_lease(add_req(0))).await.unwrap();
+    assert!(!r.dir.join("intents/c0.eth0.json").exists(), "a committed ADD left its intent");
+    let stored = r.agent.store.get(&add_req(0).key).unwrap().unwrap();
+    assert_eq!(stored.request, add_req(0), "the record carries the release");
+    // The same ADD again (the plugin's retry) is the same pod.
+    r.agent.add_pod(with_lease(add_req(0))).await.unwrap();
+    assert_eq!(r.db.ports.lock().unwrap().len(), 1);
+    assert!(r.host.released.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn reconcile_undoes_adds_cut_short_releases_their_leases_and_spares_quarantine() {
+    let r = with_pods(2).await;
+    let d = r.dir.clone();
+    let (ports, plumbed) = (r.db.ports.clone(), r.host.plumbed.clone());
+    std::mem::forget(r);
+    // c1's record is corrupt (quarantined); c0 committed; "crashed" never did.
+    std::fs::write(d.join("pods/c1.eth0.json"), b"{cut").unwrap();
+    let mut crashed = with_lease(add_req(7));
+    crashed.key.container_id = "crashed".into();
+    let orphan = host_ifname(&crashed.key);
+    ports.lock().unwrap().insert(orphan.clone(), 40);
+    plumbed.lock().unwrap().insert(orphan.clone());
+    let store = PodStore::open(&d).unwrap();
+    for i in [&crashed, &with_lease(add_req(0)), &with_lease(add_req(1))] {
+        store.put_intent(i).unwrap();
+    }
+    let r = rig_in(d.clone(), None);
+    *r.db.ports.lock().unwrap() = ports.lock().unwrap().clone();
+    *r.host.plumbed.lock().unwrap() = plumbed.lock().unwrap().clone();
+    let removed = r.agent.reconcile().await.unwrap();
+    assert_eq!(removed, vec![orphan.clone()]);
+    assert_eq!(*r.host.released.lock().unwrap(), vec![crashed.key.clone()], "only the ADD that never committed gives its lease back");
+    assert!(!r.db.ports.lock().unwrap().contains_key(&orphan) && !r.host.plumbed.lock().unwrap().contains(&orphan));
+    assert!(!d.join("intents/crashed.eth0.json").exists() && !d.join("intents/c0.eth0.json").exists());
+    assert!(d.join("intents/c1.eth0.json").exists(), "a quarantined pod's intent was touched");
+    let c1 = host_ifname(&add_req(1).key);
+    assert!(r.db.ports.lock().unwrap().contains_key(&c1) && r.host.plumbed.lock().unwrap().contains(&c1));
+    // Its DEL, later, spends it.
+    r.agent.del_pod(&add_req(1).key).await.unwrap();
+    assert!(!d.join("intents/c1.eth0.json").exists());
 }
 
 #[tokio::test]
