@@ -57,6 +57,9 @@ pub enum PortKind {
     Internal,
     /// An existing network device (veth end, NIC).
     System,
+    /// A Geneve tunnel port whose remote end each flow chooses
+    /// (`options:remote_ip=flow`, set with `tun_dst`).
+    GeneveFlow,
 }
 
 #[derive(Debug, Clone)]
@@ -237,8 +240,15 @@ pub async fn add_port_with(c: &Client, bridge: &str, spec: &PortSpec, settings: 
         if let Some(mtu) = settings.mtu_request {
             iface.insert("mtu_request".into(), Datum::atom(i64::from(mtu)));
         }
-        if spec.kind == PortKind::Internal {
-            iface.insert("type".into(), Datum::atom("internal"));
+        match spec.kind {
+            PortKind::Internal => {
+                iface.insert("type".into(), Datum::atom("internal"));
+            }
+            PortKind::GeneveFlow => {
+                iface.insert("type".into(), Datum::atom("geneve"));
+                iface.insert("options".into(), Datum::map([("remote_ip", "flow")]));
+            }
+            PortKind::System => {}
         }
         if let Some(p) = spec.ofport_request {
             iface.insert("ofport_request".into(), Datum::atom(i64::from(p)));
@@ -271,6 +281,23 @@ pub async fn add_port_with(c: &Client, bridge: &str, spec: &PortSpec, settings: 
         }
     }
     wait_ofport(c, &spec.name, deadline).await
+}
+
+/// Sets an existing interface's `mtu_request` (the MTU ovs-vswitchd
+/// gives an internal port and keeps it at) and waits until applied.
+pub async fn set_mtu_request(c: &Client, name: &str, mtu: u32, deadline: Instant) -> Result<(), Error> {
+    let mut ops = vec![Operation::update("Interface", vec![Condition::eq("name", name)], row([("mtu_request", Datum::atom(i64::from(mtu)))]))];
+    ops.extend(bump_cfg());
+    let results = c.transact(ops, deadline).await?;
+    wait_applied(c, next_cfg_of(&results)?, deadline).await
+}
+
+/// One `Interface.statistics` counter (`rx_packets`, `tx_packets`, …) of
+/// interface `name` as the replica holds it (ovs-vswitchd refreshes them
+/// every few seconds); `None` when the interface or the counter is absent.
+pub fn interface_statistic(s: &Snapshot, name: &str, counter: &str) -> Option<i64> {
+    let (_, row) = s.replica.find("Interface", "name", name)?;
+    column(row, "statistics").pairs().iter().find(|(k, _)| k.as_str() == Some(counter)).and_then(|(_, v)| v.as_i64())
 }
 
 /// Waits until the interface `name` has an ofport, or reports its error.
