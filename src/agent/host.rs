@@ -16,13 +16,22 @@ pub struct NetlinkHost {
     /// Turn TX checksum offload off on both veth ends (see
     /// [`crate::host::ethtool`]).
     disable_tx_checksum: bool,
+    /// MTU of both veth ends (Geneve mode: the tunnel's overhead taken off);
+    /// None leaves the kernel's default.
+    mtu: Option<u32>,
 }
 
 impl NetlinkHost {
     /// On the userspace datapath TX checksum offload is always turned off:
     /// it forwards a veth's unfinished TCP/UDP checksums as they are.
     pub fn new(datapath: DatapathType, disable_tx_checksum_offload: bool) -> NetlinkHost {
-        NetlinkHost { disable_tx_checksum: disable_tx_checksum_offload || datapath == DatapathType::Netdev }
+        NetlinkHost { disable_tx_checksum: disable_tx_checksum_offload || datapath == DatapathType::Netdev, mtu: None }
+    }
+
+    /// Gives every pod's veth (both ends) this MTU.
+    pub fn with_mtu(mut self, mtu: Option<u32>) -> NetlinkHost {
+        self.mtu = mtu;
+        self
     }
 }
 
@@ -61,6 +70,11 @@ impl HostOps for NetlinkHost {
             // setting moves with the link).
             for ifname in [host_ifname, peer.as_str()] {
                 ethtool::set_tx_checksum(ifname, false).map_err(host_err)?;
+            }
+        }
+        if let Some(mtu) = self.mtu {
+            for ifname in [host_ifname, peer.as_str()] {
+                node.set_mtu(ifname, mtu).await.map_err(host_err)?;
             }
         }
         node.move_link(&peer, NetnsTarget::Path(Path::new(&req.netns))).await.map_err(host_err)?;
