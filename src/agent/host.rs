@@ -65,6 +65,13 @@ impl HostOps for NetlinkHost {
         }
         let peer = peer_tmp_name(host_ifname);
         let (host_link, _) = node.create_veth(host_ifname, &peer).await.map_err(host_err)?;
+        // The host end belongs to the bridge. On the userspace datapath the
+        // node's own stack still sees its frames: it would answer a pod's
+        // ARP for the gateway address with this veth's MAC, and the pod's
+        // packets would then be routed by the host instead of the pipeline
+        // (duplicates; in Geneve mode a connection committed as if it came
+        // from the gateway, whose replies are then sent back to the host).
+        node.set_noarp(host_ifname, true).await.map_err(host_err)?;
         if self.disable_tx_checksum {
             // Both ends, while both are still in the agent's namespace (the
             // setting moves with the link).
