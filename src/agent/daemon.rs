@@ -360,6 +360,8 @@ struct MetricsSource {
     db: Client,
     peers: Option<Arc<crate::peers::PeerHandle>>,
     cross: Option<Arc<CrossNode>>,
+    /// Geneve mode: the tunnel port, whose packet counters are exported.
+    tunnel_port: Option<String>,
 }
 
 impl metrics::Source for MetricsSource {
@@ -368,6 +370,18 @@ impl metrics::Source for MetricsSource {
         let mut snap = metrics::Snapshot::new(self.agent.status().await, self.agent.last_restore_duration().await, &self.counters);
         snap.extra.extend(self.peers.iter().flat_map(|p| p.metrics()));
         snap.extra.extend(self.cross.iter().flat_map(|x| x.metrics()));
+        if let Some(port) = &self.tunnel_port {
+            match vswitch::interface_statistics(&self.db, port, Instant::now() + Duration::from_secs(2)).await {
+                Ok(st) => {
+                    let get = |k: &str| st.get(k).copied().unwrap_or(0).max(0) as u64;
+                    snap.extra.extend([
+                        ("podflow_tunnel_rx_packets", "Packets received by the Geneve tunnel port (Interface statistics, refreshed by ovs-vswitchd every few seconds).", true, get("rx_packets")),
+                        ("podflow_tunnel_tx_packets", "Packets sent through the Geneve tunnel port (Interface statistics).", true, get("tx_packets")),
+                    ]);
+                }
+                Err(e) => tracing::debug!(error = %e, "cannot read the tunnel port's statistics"),
+            }
+        }
         snap
     }
 
@@ -377,10 +391,10 @@ impl metrics::Source for MetricsSource {
 }
 
 /// Binds the metrics address and serves `/metrics`, `/livez` and `/readyz`.
-async fn spawn_metrics(addr: std::net::SocketAddr, agent: Arc<LiveAgent>, counters: Arc<Counters>, db: Client, peers: Option<Arc<crate::peers::PeerHandle>>, cross: Option<Arc<CrossNode>>) -> Result<tokio::task::JoinHandle<()>, DaemonError> {
+async fn spawn_metrics(addr: std::net::SocketAddr, agent: Arc<LiveAgent>, counters: Arc<Counters>, db: Client, peers: Option<Arc<crate::peers::PeerHandle>>, cross: Option<Arc<CrossNode>>, tunnel_port: Option<String>) -> Result<tokio::task::JoinHandle<()>, DaemonError> {
     let listener = metrics::bind(addr).await.map_err(|e| DaemonError::Setup(e.to_string()))?;
     tracing::info!(%addr, "serving metrics, liveness and readiness");
-    Ok(tokio::spawn(metrics::serve(listener, Arc::new(MetricsSource { agent, counters, db, peers, cross }))))
+    Ok(tokio::spawn(metrics::serve(listener, Arc::new(MetricsSource { agent, counters, db, peers, cross, tunnel_port }))))
 }
 
 /// Resolves once the supervisor is no longer connected with generation `gen`.
@@ -512,7 +526,7 @@ async fn start(cfg: &DaemonConfig) -> Result<Running, DaemonError> {
     let (listener, socket) = server::bind(&cfg.api_socket).map_err(|e| DaemonError::Api { path: cfg.api_socket.display().to_string(), source: e })?;
     let api = AbortOnDrop(tokio::spawn(server::serve(listener, Arc::new(ApiHandler(agent.clone(), peers.clone(), cross.clone())))));
     let metrics = match cfg.metrics_addr {
-        Some(addr) => Some(AbortOnDrop(spawn_metrics(addr, agent.clone(), counters.clone(), db.clone(), peers.clone(), cross.clone()).await?)),
+        Some(addr) => Some(AbortOnDrop(spawn_metrics(addr, agent.clone(), counters.clone(), db.clone(), peers.clone(), cross.clone(), tunnel_ofport.map(|_| tunnel_port_name(&cfg.bridge))).await?)),
         None => None,
     };
     Ok(Running { agent, sup, counters, secondary, peers, cross, _follower: follower, _egress: egress_follower, _api: api, _socket: socket, _metrics: metrics })

@@ -292,12 +292,18 @@ pub async fn set_mtu_request(c: &Client, name: &str, mtu: u32, deadline: Instant
     wait_applied(c, next_cfg_of(&results)?, deadline).await
 }
 
-/// One `Interface.statistics` counter (`rx_packets`, `tx_packets`, …) of
-/// interface `name` as the replica holds it (ovs-vswitchd refreshes them
-/// every few seconds); `None` when the interface or the counter is absent.
-pub fn interface_statistic(s: &Snapshot, name: &str, counter: &str) -> Option<i64> {
-    let (_, row) = s.replica.find("Interface", "name", name)?;
-    column(row, "statistics").pairs().iter().find(|(k, _)| k.as_str() == Some(counter)).and_then(|(_, v)| v.as_i64())
+/// The `Interface.statistics` counters (`rx_packets`, `tx_packets`, …) of
+/// interface `name`, read from the server (ovs-vswitchd refreshes them
+/// every few seconds). Asked once per call, not monitored: a monitor would
+/// stream every pod interface's counters every few seconds.
+pub async fn interface_statistics(c: &Client, name: &str, deadline: Instant) -> Result<BTreeMap<String, i64>, Error> {
+    let ops = vec![Operation::select("Interface", vec![Condition::eq("name", name)]).with_columns(&["statistics"])];
+    let results = c.transact(ops, deadline).await?;
+    Ok(results
+        .first()
+        .and_then(|r| r.rows.first())
+        .map(|row| column(row, "statistics").pairs().iter().filter_map(|(k, v)| Some((k.as_str()?.to_string(), v.as_i64()?))).collect())
+        .unwrap_or_default())
 }
 
 /// Waits until the interface `name` has an ofport, or reports its error.

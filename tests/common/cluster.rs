@@ -24,6 +24,9 @@ pub struct Cluster {
     pub underlay: TestNetns,
     pub dir: PathBuf,
     pub mode: &'static str,
+    /// Nodes added from now on are dual-stack: pod CIDR fd00:i::/64 too
+    /// (in the peer list as well), IPv6 forwarding on.
+    pub ipv6: bool,
     tag: String,
 }
 
@@ -35,6 +38,10 @@ pub fn node_ip(i: usize) -> String {
 }
 pub fn pod_cidr(i: usize) -> String {
     format!("198.18.{i}.0/24")
+}
+/// Node `i`'s IPv6 pod CIDR (dual-stack clusters).
+pub fn pod_cidr6(i: usize) -> String {
+    format!("fd00:{i}::/64")
 }
 /// The underlay's own address (geneve mode: what the uplink attach probes).
 pub const UNDERLAY_ROUTER: &str = "192.0.2.1";
@@ -63,7 +70,7 @@ impl Cluster {
         }
         let dir = std::env::temp_dir().join(format!("podflow-{}", underlay.name));
         std::fs::create_dir_all(&dir).unwrap();
-        let c = Cluster { nodes: vec![], underlay, dir, mode, tag: tag.to_string() };
+        let c = Cluster { nodes: vec![], underlay, dir, mode, ipv6: false, tag: tag.to_string() };
         c.write_peers(&[]);
         Some(c)
     }
@@ -76,7 +83,10 @@ impl Cluster {
     pub fn write_peers(&self, ids: &[usize]) {
         let list: Vec<serde_json::Value> = ids
             .iter()
-            .map(|&i| serde_json::json!({"name": node_name(i), "podCIDRs": [pod_cidr(i)], "internalIPs": [node_ip(i)]}))
+            .map(|&i| {
+                let cidrs = if self.ipv6 { vec![pod_cidr(i), pod_cidr6(i)] } else { vec![pod_cidr(i)] };
+                serde_json::json!({"name": node_name(i), "podCIDRs": cidrs, "internalIPs": [node_ip(i)]})
+            })
             .collect();
         let tmp = self.dir.join("nodes.json.tmp");
         std::fs::write(&tmp, serde_json::to_vec_pretty(&list).unwrap()).unwrap();
@@ -96,6 +106,10 @@ impl Cluster {
         nip(&["addr", "add", &format!("{}/24", node_ip(i)), "dev", "eth0"]);
         nip(&["link", "set", "eth0", "up"]);
         node.sb.exec(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]).unwrap();
+        if self.ipv6 {
+            node.cidrs.push((pod_cidr6(i), format!("fd00:{i}::1")));
+            node.sb.exec(&["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"]).unwrap();
+        }
         node.extra_args = vec![
             "--nodes-from".into(),
             format!("file:{}", self.peers_file().display()),
