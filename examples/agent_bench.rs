@@ -16,8 +16,13 @@
 //! 2. The agent's resident memory with PODS pods.
 //! 3. CNI ADD latency (p50/p99) over 50 pods through the real plugin with
 //!    host-local IPAM.
+//!
+//! `BENCH_PEERS=N` (e.g. 1000): the agent of 1 and 2 runs in Geneve mode
+//! with N peers from a file (IPv6 underlay addresses 2001:db8::1:i, pod
+//! CIDRs 198.19.x.y/28), so every restore also re-installs N peers' tunnel
+//! flows (3 each) and re-syncs N routes, all inside the gate.
 
-use podflow::pipeline::{self, Gateway, PodPort};
+use podflow::pipeline::{self, tunnel, Gateway, PodPort};
 use podflow::agent::store::{PodRecord, PodStore};
 use podflow::api::{self, AddPod, IpConfig, PodAttachment, PodKey, Request, Response};
 use podflow::openflow::{Addr, Session, SessionConfig};
@@ -47,8 +52,8 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
-fn start_agent(sb: &Sandbox, state: &Path, cidr: &str) -> Child {
-    let c = spawn_agent(sb, state, cidr, &["--gate-deadline", "0"]);
+fn start_agent(sb: &Sandbox, state: &Path, cidr: &str, extra: &[&str]) -> Child {
+    let c = spawn_agent(sb, state, cidr, &[&["--gate-deadline", "0"], extra].concat());
     let sock = state.join("podflow.sock");
     let t0 = Instant::now();
     loop {
@@ -188,8 +193,27 @@ fn main() {
         .expect("OVS did not number the dummy ports as requested");
     }
     println!("wrote {pods} pod records and {rows} dummy ports in {:.1} s", t.elapsed().as_secs_f64());
+    // Geneve peers (BENCH_PEERS): this node and N others in one file.
+    let n_peers: u32 = std::env::var("BENCH_PEERS").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+    let peer_list: Vec<tunnel::PeerTunnel> = (0..n_peers)
+        .map(|i| tunnel::PeerTunnel {
+            name: format!("peer-{i}"),
+            remote: format!("2001:db8::1:{:x}", i + 1).parse().unwrap(),
+            pod_cidrs: vec![ipnet::IpNet::new(Ipv4Addr::from(u32::from(Ipv4Addr::new(198, 19, 0, 0)) + (i << 4)).into(), 28).unwrap()],
+        })
+        .collect();
+    let peers_file = sb.dir.join("nodes.json");
+    let mut peer_args: Vec<String> = Vec::new();
+    if n_peers > 0 {
+        let mut list = vec![serde_json::json!({"name": "bench", "podCIDRs": ["198.18.0.0/16"], "internalIPs": ["2001:db8::1"]})];
+        list.extend(peer_list.iter().map(|p| serde_json::json!({"name": p.name, "podCIDRs": [p.pod_cidrs[0].to_string()], "internalIPs": [p.remote.to_string()]})));
+        std::fs::write(&peers_file, serde_json::to_vec(&list).unwrap()).unwrap();
+        peer_args = vec!["--nodes-from".into(), format!("file:{}", peers_file.display()), "--node-name".into(), "bench".into(), "--traffic-mode".into(), "geneve".into()];
+        println!("Geneve mode with {n_peers} peers ({} peer flows)", 3 + 3 * n_peers);
+    }
+    let peer_args: Vec<&str> = peer_args.iter().map(String::as_str).collect();
     let t = Instant::now();
-    let agent = start_agent(&sb, &state, "198.18.0.0/16");
+    let agent = start_agent(&sb, &state, "198.18.0.0/16", &peer_args);
     println!("agent start to ready (first round, {} flows): {:.3} s", pods * 6, t.elapsed().as_secs_f64());
     std::thread::sleep(Duration::from_millis(500));
     let rss = rss_kib(agent.id());
@@ -201,6 +225,10 @@ fn main() {
     for i in 0..pods {
         let mac = [2, 0, (i >> 24) as u8, (i >> 16) as u8, (i >> 8) as u8, i as u8];
         msgs.extend(pipeline::pod_flows(1, &PodPort::v4(10 + i, mac, pod_ip(i))).into_iter().map(Message::FlowMod));
+    }
+    if n_peers > 0 {
+        let port = tunnel::TunnelPort { ofport: 3, gateway: gw.clone(), own_cidrs: vec!["198.18.0.0/16".parse().unwrap()] };
+        msgs.extend(tunnel::sync_bundle(1, &port, &[], &peer_list).into_iter().map(Message::FlowMod));
     }
     let file = sb.dir.join("flows.txt");
     let mut n_flows = 0;
@@ -268,7 +296,7 @@ fn main() {
     }
     let mut sb = Sandbox::start("cbench").unwrap();
     let state = sb.dir.join("state");
-    let mut agent = start_agent(&sb, &state, "198.18.0.0/24");
+    let mut agent = start_agent(&sb, &state, "198.18.0.0/24", &[]);
     let conf = serde_json::json!({
         "cniVersion": "1.0.0", "name": "bench", "type": "podflow-cni",
         "agentSocket": state.join("podflow.sock"),

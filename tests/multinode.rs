@@ -7,9 +7,14 @@
 //!   its own Open vSwitch and agent, peers from a file: ICMP, TCP and UDP
 //!   between pods on different nodes; a node removed from the file loses
 //!   its routes on the others; a fourth node added later works.
+//! - `geneve_three_nodes_*`: the same cluster in Geneve mode, each node's
+//!   `eth0` moved into `br-phy` by the agent's secondary-bridge attach:
+//!   ICMP, TCP, UDP through the tunnel, the host to a remote pod, a spoofed
+//!   inner source dropped (a correct one passes), peers leaving and joining.
 //! - `restart_*`: `ovs-vswitchd` on node 1 killed and restarted with the
 //!   key preset; the key goes only after the pods and the peers were
-//!   acknowledged, and no UDP probe to a pod on node 2 is lost after that.
+//!   acknowledged, and no UDP probe to a pod on node 2 is lost after that
+//!   (noencap and geneve; each with a fault knob that must make it fail).
 mod common;
 
 use common::cluster::Cluster;
@@ -168,6 +173,184 @@ fn noencap_three_nodes_pods_talk_across_nodes_and_follow_the_peer_list() {
     assert!(out.contains("n4") && out.contains("n2"), "{out}");
 }
 
+/// What a failed Geneve check needs to be understood: each node's pod
+/// bridge and uplink bridge flows with counters, tunnel routes and neighbours.
+fn geneve_state(c: &Cluster) -> String {
+    let mut o = String::new();
+    for (i, n) in &c.nodes {
+        let appctl = |args: &[&str]| {
+            let out = std::process::Command::new("ovs-appctl").arg("-t").arg(n.sb.path("ovs-vswitchd.ctl")).args(args).output().unwrap();
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        o.push_str(&format!(
+            "--- node {i}\nbr-int:\n{}br-phy:\n{}routes:\n{}neighbours:\n{}",
+            n.sb.ofctl("dump-flows", common::node::BRIDGE, &[]).unwrap_or_default(),
+            n.sb.ofctl("dump-flows", common::cluster::UPLINK_BRIDGE, &[]).unwrap_or_default(),
+            appctl(&["ovs/route/show"]),
+            appctl(&["tnl/neigh/show"]),
+        ));
+    }
+    o
+}
+
+/// The lines of `flows` that mention `needle`.
+fn with<'a>(flows: &'a [String], needle: &str) -> Vec<&'a String> {
+    flows.iter().filter(|l| l.contains(needle)).collect()
+}
+
+/// `n_packets` of node `i`'s tunnel table-miss drop (table 5, priority 0).
+fn tunnel_drops(c: &Cluster, i: usize) -> u64 {
+    let dump = c.node(i).sb.ofctl("dump-flows", common::node::BRIDGE, &["table=5"]).unwrap();
+    dump.lines()
+        .find(|l| l.contains("priority=0"))
+        .and_then(|l| l.split(|ch: char| ch == ',' || ch.is_whitespace()).find_map(|w| w.strip_prefix("n_packets=")))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no tunnel table-miss flow on node {i}:\n{dump}"))
+}
+
+/// Sends a few UDP datagrams from `from` to `to_ip:port` and returns the
+/// source addresses that a socket in `to` on that port saw.
+fn udp_sources(from: &common::node::Pod, to: &common::node::Pod, port: u16) -> Vec<std::net::IpAddr> {
+    use podflow::host::netns::run_in_netns;
+    use std::net::{SocketAddr, UdpSocket};
+    let at: SocketAddr = format!("0.0.0.0:{port}").parse().unwrap();
+    let rx = run_in_netns(Some(&to.netns), move || Ok(UdpSocket::bind(at)?)).unwrap();
+    rx.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    let tx = run_in_netns(Some(&from.netns), || Ok(UdpSocket::bind("0.0.0.0:0")?)).unwrap();
+    let dst: SocketAddr = format!("{}:{port}", to.ip).parse().unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 64];
+    for _ in 0..5 {
+        tx.send_to(b"podflow", dst).unwrap();
+        while let Ok((_, src)) = rx.recv_from(&mut buf) {
+            seen.push(src.ip());
+        }
+    }
+    seen
+}
+
+#[test]
+fn geneve_three_nodes_pods_talk_through_the_tunnel_and_follow_the_peer_list() {
+    let Some(mut c) = Cluster::new("gn3", "geneve") else { return };
+    c.write_peers(&[1, 2, 3]);
+    for i in 1..=3 {
+        let n = c.add_node(i);
+        n.metrics_addr = Some("127.0.0.1:9476".into());
+        n.start_agent();
+    }
+    for i in 1..=3 {
+        c.wait_uplink(i);
+    }
+    let a = c.node_mut(1).add_pod("a");
+    let b = c.node_mut(2).add_pod("b");
+    let p3 = c.node_mut(3).add_pod("c");
+    // Routes into the gateway (the host's way to remote pods), flows to both peers.
+    for i in 1..=3 {
+        c.wait_routes(i, "two peer routes into the gateway", |r| r.len() == 2 && r.iter().all(|l| l.contains("dev pfgw-br-int")));
+        c.wait_flows(i, "tunnel flows for both peers", |f| f.iter().filter(|l| l.contains("table=5") && l.contains("tun_src=")).count() == 2);
+    }
+    let f1 = c.flows(1);
+    assert_eq!(with(&f1, "tun_src=192.0.2.12").len(), 1, "{f1:#?}");
+    assert!(with(&f1, "set_field:192.0.2.13->tun_dst").len() == 1, "{f1:#?}");
+    if std::env::var_os("PODFLOW_SHOW_FLOWS").is_some() {
+        eprintln!("node 1's flows for peer n2 and the tunnel port:\n{}", f1.iter().filter(|l| l.contains("059f")).cloned().collect::<Vec<_>>().join("\n"));
+        eprintln!("all of node 1's flows:\n{}", f1.join("\n"));
+    }
+    // A foreign flow on node 1 (no podflow cookie) must survive every peer change.
+    c.node(1).sb.ofctl("add-flow", common::node::BRIDGE, &["cookie=0x1234,table=30,priority=5,ip,nw_dst=203.0.113.9,actions=drop"]).unwrap();
+    // Pods' MTU accounts for the tunnel.
+    assert!(a.exec(&["ip", "link", "show", "eth0"]).1.contains("mtu 1450"), "{}", a.exec(&["ip", "link"]).1);
+
+    // ICMP, TCP and UDP between pods on different nodes.
+    assert!(reaches(&a, &b.ip), "ICMP n1 -> n2\n{}", geneve_state(&c));
+    assert!(reaches(&a, &p3.ip), "ICMP n1 -> n3");
+    assert!(reaches(&p3, &b.ip), "ICMP n3 -> n2");
+    assert_eq!(traffic::tcp(&b.netns, &b.ip, 7070, &a.netns), Ok(256 * 1024), "TCP n1 -> n2");
+    assert_eq!(traffic::tcp(&a.netns, &a.ip, 7070, &p3.netns), Ok(256 * 1024), "TCP n3 -> n1");
+    assert_eq!(traffic::udp_both_ways(&a.netns, &a.ip, &b.netns, &b.ip, 7071), (true, true), "UDP n1 <-> n2 (from the sender's own address)");
+    // The host to a remote pod (route into the gateway, ARP answered by the pipeline).
+    let n1 = &c.node(1).sb;
+    assert!((0..5).any(|_| n1.exec(&["ping", "-c", "1", "-W", "1", &b.ip]).is_ok()), "node 1's host -> pod on node 2");
+
+    // The spoof guard: node 2 rewrites the source of b's datagrams with foreign
+    // flows before they enter the tunnel. A source in node 3's pod CIDR (from
+    // node 2's tunnel address) is dropped by node 1; one in node 2's passes.
+    for (port, src) in [(7301, "198.18.3.77"), (7302, "198.18.2.77")] {
+        let flow = format!("cookie=0x1234,table=30,priority=300,udp,nw_dst={},tp_dst={port},actions=set_field:{src}->nw_src,set_field:192.0.2.11->tun_dst,set_field:3->reg1,goto_table:40", a.ip);
+        c.node(2).sb.ofctl("add-flow", common::node::BRIDGE, &[&flow]).unwrap();
+    }
+    let drops0 = tunnel_drops(&c, 1);
+    let spoofed = udp_sources(&b, &a, 7301);
+    let drops1 = tunnel_drops(&c, 1);
+    let honest = udp_sources(&b, &a, 7302);
+    assert!(spoofed.is_empty(), "node 1 delivered a spoofed inner source from node 2's tunnel: {spoofed:?}");
+    assert!(drops1 >= drops0 + 5, "node 1's tunnel table-miss did not count the spoofed datagrams ({drops0} -> {drops1})");
+    assert!(honest.contains(&"198.18.2.77".parse().unwrap()), "a source inside node 2's pod CIDR must pass: {honest:?}");
+
+    // Node 3 leaves the list: its routes and flows go on the others, and only those.
+    c.write_peers(&[1, 2]);
+    for i in 1..=2 {
+        c.wait_routes(i, "node 3's route removed", |r| r.len() == 1 && !r.iter().any(|l| l.starts_with("198.18.3.")));
+        c.wait_flows(i, "node 3's flows removed", |f| !f.iter().any(|l| l.contains("192.0.2.13") || l.contains("198.18.3.0")));
+    }
+    assert_eq!(with(&c.flows(1), "cookie=0x1234").len(), 1, "the foreign flow must survive");
+    assert!(!a.exec(&["ping", "-c", "2", "-i", "0.2", "-W", "1", &p3.ip]).0, "node 1 still reaches node 3's pod");
+    assert!(reaches(&a, &b.ip), "n1 -> n2 after node 3 left");
+
+    // A fourth node joins later.
+    c.write_peers(&[1, 2, 4]);
+    c.add_node(4).start_agent();
+    c.wait_uplink(4);
+    let d = c.node_mut(4).add_pod("d");
+    for i in [1, 2, 4] {
+        c.wait_flows(i, "tunnel flows for both other nodes", |f| f.iter().filter(|l| l.contains("table=5") && l.contains("tun_src=")).count() == 2);
+    }
+    assert!(reaches(&a, &d.ip), "ICMP n1 -> n4");
+    assert!(reaches(&d, &b.ip), "ICMP n4 -> n2");
+    assert_eq!(traffic::tcp(&d.netns, &d.ip, 7072, &b.netns), Ok(256 * 1024), "TCP n2 -> n4");
+    assert_eq!(with(&c.flows(1), "cookie=0x1234").len(), 1, "the foreign flow must survive");
+
+    // `podflow nodes` shows the peers' flows acknowledged.
+    let (ok, out) = c.node(1).podflow(&["nodes"]);
+    assert!(ok, "{out}");
+    let line = |n: &str| out.lines().find(|l| l.starts_with(n)).unwrap_or_default().to_string();
+    assert!(line("n2 ").contains("Installed (round"), "{out}");
+    assert!(line("n4 ").contains("Installed (round"), "{out}");
+    // The peer metrics and the tunnel port's packet counters are exported
+    // (ovs-vswitchd refreshes Interface statistics every 5 s).
+    let n1 = c.node(1);
+    assert_eq!(n1.metric("podflow_peers_tunnelled"), 2.0);
+    assert!(n1.metric("podflow_peer_flows") >= 3.0 + 2.0 * 3.0);
+    let t0 = std::time::Instant::now();
+    while n1.metric("podflow_tunnel_tx_packets_total") == 0.0 || n1.metric("podflow_tunnel_rx_packets_total") == 0.0 {
+        assert!(t0.elapsed() < Duration::from_secs(15), "the tunnel port's counters stay at 0:\n{}", n1.http_get("/metrics"));
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// IPv6 pod CIDRs ride the same (IPv4) tunnel: ICMPv6, TCP and UDP between
+/// dual-stack pods on two nodes.
+#[test]
+fn geneve_ipv6_pods_talk_through_the_ipv4_tunnel() {
+    let Some(mut c) = Cluster::new("gn6", "geneve") else { return };
+    c.ipv6 = true;
+    c.write_peers(&[1, 2]);
+    for i in 1..=2 {
+        c.add_node(i).start_agent();
+    }
+    for i in 1..=2 {
+        c.wait_uplink(i);
+        c.wait_flows(i, "IPv4 and IPv6 tunnel flows for the peer", |f| f.iter().filter(|l| l.contains("table=5") && l.contains("tun_src=")).count() == 2);
+    }
+    let a = c.node_mut(1).add_pod("a");
+    let b = c.node_mut(2).add_pod("b");
+    let (a6, b6) = (a.ip6.clone().expect("an IPv6 address"), b.ip6.clone().expect("an IPv6 address"));
+    assert!((0..5).any(|_| a.exec(&["ping", "-6", "-c", "1", "-W", "1", &b6]).0), "ICMPv6 n1 -> n2\n{}", geneve_state(&c));
+    assert_eq!(traffic::tcp(&b.netns, &b6, 7080, &a.netns), Ok(256 * 1024), "TCP over IPv6 n1 -> n2");
+    assert_eq!(traffic::udp_both_ways(&a.netns, &a6, &b.netns, &b6, 7081), (true, true), "UDP over IPv6 n1 <-> n2");
+    assert!(reaches(&a, &b.ip), "IPv4 n1 -> n2 on the same tunnel");
+}
+
 /// The tests below measure loss at 10 ms resolution on a small machine:
 /// one at a time.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -226,8 +409,8 @@ impl RestartOutcome {
     }
 }
 
-async fn restart_node1(fault: Option<&str>) -> Option<RestartOutcome> {
-    let mut c = Cluster::new("xnrst", "noencap")?;
+async fn restart_node1(mode: &'static str, fault: Option<&str>) -> Option<RestartOutcome> {
+    let mut c = Cluster::new(if mode == "geneve" { "gnrst" } else { "xnrst" }, mode)?;
     c.write_peers(&[1, 2]);
     for i in 1..=2 {
         let n = c.add_node(i);
@@ -235,6 +418,10 @@ async fn restart_node1(fault: Option<&str>) -> Option<RestartOutcome> {
             n.fault = fault.map(str::to_string);
         }
         n.start_agent();
+    }
+    if mode == "geneve" {
+        c.wait_uplink(1);
+        c.wait_uplink(2);
     }
     let a = c.node_mut(1).add_pod("a");
     let b = c.node_mut(2).add_pod("b");
@@ -279,7 +466,7 @@ async fn restart_node1(fault: Option<&str>) -> Option<RestartOutcome> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_key_removed_after_pods_and_peers_acked_and_no_cross_node_probe_lost() {
     let _serial = SERIAL.lock().await;
-    let Some(o) = restart_node1(None).await else { return };
+    let Some(o) = restart_node1("noencap", None).await else { return };
     let v = o.violations();
     let lost = o.probes.iter().filter(|p| !p.replied).count();
     eprintln!("UDP probes n1 -> n2: {} sent, {lost} lost (while vswitchd was down or before the key's removal)", o.probes.len());
@@ -290,8 +477,31 @@ async fn restart_key_removed_after_pods_and_peers_acked_and_no_cross_node_probe_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_check_catches_a_key_removed_before_the_replay() {
     let _serial = SERIAL.lock().await;
-    let Some(o) = restart_node1(Some("clear-flow-restore-wait-early")).await else { return };
+    let Some(o) = restart_node1("noencap", Some("clear-flow-restore-wait-early")).await else { return };
     let v = o.violations();
     eprintln!("with the fault: {}", v.join("\n"));
     assert!(!v.is_empty(), "the cross-node restart test did not notice flow-restore-wait removed before the flows");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_geneve_key_removed_after_peer_flows_acked_and_no_cross_node_probe_lost() {
+    let _serial = SERIAL.lock().await;
+    let Some(o) = restart_node1("geneve", None).await else { return };
+    let v = o.violations();
+    let lost = o.probes.iter().filter(|p| !p.replied).count();
+    eprintln!("geneve: UDP probes n1 -> n2: {} sent, {lost} lost (while vswitchd was down or before the key's removal)", o.probes.len());
+    eprintln!("geneve: key removed {} µs after the last pod ack, {} µs after the peers' ack", (o.removed_ns - o.last_pod_ack_ns.min(o.removed_ns)) / 1000, o.peers_ack_ns.map_or(0, |p| (o.removed_ns.saturating_sub(p)) / 1000));
+    assert!(v.is_empty(), "{}", v.join("\n"));
+}
+
+/// The gate needs the peers participant: with the rounds not waiting for
+/// the peers (their flows go in right after the key's removal), the
+/// Geneve restart check must fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_geneve_check_catches_a_gate_without_the_peers_participant() {
+    let _serial = SERIAL.lock().await;
+    let Some(o) = restart_node1("geneve", Some("skip-peers-participant")).await else { return };
+    let v = o.violations();
+    eprintln!("with the fault: {}", v.join("\n"));
+    assert!(!v.is_empty(), "the geneve restart test did not notice the key removed before the peers' flows");
 }

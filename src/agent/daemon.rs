@@ -60,6 +60,13 @@ pub struct DaemonConfig {
     pub traffic_mode: crate::crossnode::TrafficMode,
     /// Peer source (`--nodes-from`, `--node-name`, `--node-ip`); None: single node.
     pub peers: Option<crate::peers::PeersConfig>,
+    /// `--tunnel-mtu`: pods' and the gateway's MTU in Geneve mode (default:
+    /// the node address's link MTU minus the Geneve overhead).
+    pub tunnel_mtu: Option<u32>,
+    /// Test-only fault: the rounds do not wait for the peers; their flows
+    /// and routes go in after the key's removal (the bug the cross-node
+    /// restart test must catch).
+    pub fault_skip_peers: bool,
 }
 
 /// The secondary bridge as a gate participant: its flows are re-installed
@@ -150,6 +157,37 @@ pub fn gateway_port_name(bridge: &str) -> String {
     format!("pfgw-{bridge}").chars().take(15).collect()
 }
 
+/// Geneve mode's tunnel port name: `pfgnv-<bridge>`, cut to 15 bytes.
+pub fn tunnel_port_name(bridge: &str) -> String {
+    format!("pfgnv-{bridge}").chars().take(15).collect()
+}
+
+/// Whether the agent runs in Geneve mode (a peer source and `--traffic-mode geneve`).
+fn geneve(cfg: &DaemonConfig) -> bool {
+    cfg.peers.is_some() && cfg.traffic_mode == crate::crossnode::TrafficMode::Geneve
+}
+
+/// Geneve mode's MTU for pods and the gateway: `--tunnel-mtu`, else the
+/// MTU of the link holding the node's address minus the Geneve overhead
+/// (50 bytes over IPv4, 70 over IPv6), else 1500 minus it.
+async fn tunnel_mtu(cfg: &DaemonConfig, node_ip: Option<IpAddr>) -> u32 {
+    use crate::pipeline::tunnel::{GENEVE_OVERHEAD_V4, GENEVE_OVERHEAD_V6};
+    if let Some(m) = cfg.tunnel_mtu {
+        return m;
+    }
+    let overhead = if node_ip.is_some_and(|i| i.is_ipv6()) { GENEVE_OVERHEAD_V6 } else { GENEVE_OVERHEAD_V4 };
+    let link_mtu = async {
+        let ip = node_ip?;
+        let host = Host::open(None).await.ok()?;
+        let addr = host.addresses(None).await.ok()?.into_iter().find(|a| a.prefix.addr == ip)?;
+        Some(host.link(&addr.ifname).await.ok()?.mtu)
+    }
+    .await;
+    let mtu = link_mtu.unwrap_or(1500).saturating_sub(overhead);
+    tracing::info!(mtu, node_ip = ?node_ip, link_mtu = ?link_mtu, "Geneve mode: pods and the gateway get this MTU (the node address's link MTU minus {overhead} bytes of Geneve overhead)");
+    mtu
+}
+
 type LiveAgent = Agent<OpenFlowSwitch, OvsdbConfig, NetlinkHost>;
 
 struct ApiHandler(Arc<LiveAgent>, Option<Arc<crate::peers::PeerHandle>>, Option<Arc<CrossNode>>);
@@ -206,7 +244,7 @@ async fn retry<T, E: std::fmt::Display, F: std::future::Future<Output = Result<T
 }
 
 /// Creates the bridge and the gateway port (idempotent); returns the gateway.
-async fn setup_bridge(cfg: &DaemonConfig, db: &Client) -> Result<Gateway, DaemonError> {
+async fn setup_bridge(cfg: &DaemonConfig, db: &Client, mtu: Option<u32>) -> Result<Gateway, DaemonError> {
     let spec = BridgeSpec { name: cfg.bridge.clone(), datapath_type: cfg.datapath_type, external_ids: BTreeMap::from([("podflow".to_string(), "true".to_string())]) };
     retry("ensure the bridge", || vswitch::ensure_bridge(db, &spec, Instant::now() + Duration::from_secs(10))).await;
     let gw_name = gateway_port_name(&cfg.bridge);
@@ -217,6 +255,9 @@ async fn setup_bridge(cfg: &DaemonConfig, db: &Client) -> Result<Gateway, Daemon
         external_ids: BTreeMap::from([("podflow-role".to_string(), "gateway".to_string())]),
     };
     let ofport = retry("add the gateway port", || vswitch::add_port(db, &cfg.bridge, &port, Instant::now() + Duration::from_secs(10))).await;
+    if let Some(mtu) = mtu {
+        retry("set the gateway port's MTU", || vswitch::set_mtu_request(db, &gw_name, mtu, Instant::now() + Duration::from_secs(10))).await;
+    }
     let host = Host::open(None).await.map_err(|e| DaemonError::Setup(e.to_string()))?;
     let link = host.link(&gw_name).await.map_err(|e| DaemonError::Setup(e.to_string()))?;
     let mac = link.mac.map(|m| m.0).ok_or_else(|| DaemonError::Setup(format!("gateway port {gw_name} has no MAC")))?;
@@ -321,6 +362,8 @@ struct MetricsSource {
     db: Client,
     peers: Option<Arc<crate::peers::PeerHandle>>,
     cross: Option<Arc<CrossNode>>,
+    /// Geneve mode: the tunnel port, whose packet counters are exported.
+    tunnel_port: Option<String>,
 }
 
 impl metrics::Source for MetricsSource {
@@ -329,6 +372,18 @@ impl metrics::Source for MetricsSource {
         let mut snap = metrics::Snapshot::new(self.agent.status().await, self.agent.last_restore_duration().await, &self.counters);
         snap.extra.extend(self.peers.iter().flat_map(|p| p.metrics()));
         snap.extra.extend(self.cross.iter().flat_map(|x| x.metrics()));
+        if let Some(port) = &self.tunnel_port {
+            match vswitch::interface_statistics(&self.db, port, Instant::now() + Duration::from_secs(2)).await {
+                Ok(st) => {
+                    let get = |k: &str| st.get(k).copied().unwrap_or(0).max(0) as u64;
+                    snap.extra.extend([
+                        ("podflow_tunnel_rx_packets", "Packets received by the Geneve tunnel port (Interface statistics, refreshed by ovs-vswitchd every few seconds).", true, get("rx_packets")),
+                        ("podflow_tunnel_tx_packets", "Packets sent through the Geneve tunnel port (Interface statistics).", true, get("tx_packets")),
+                    ]);
+                }
+                Err(e) => tracing::debug!(error = %e, "cannot read the tunnel port's statistics"),
+            }
+        }
         snap
     }
 
@@ -338,10 +393,10 @@ impl metrics::Source for MetricsSource {
 }
 
 /// Binds the metrics address and serves `/metrics`, `/livez` and `/readyz`.
-async fn spawn_metrics(addr: std::net::SocketAddr, agent: Arc<LiveAgent>, counters: Arc<Counters>, db: Client, peers: Option<Arc<crate::peers::PeerHandle>>, cross: Option<Arc<CrossNode>>) -> Result<tokio::task::JoinHandle<()>, DaemonError> {
+async fn spawn_metrics(addr: std::net::SocketAddr, agent: Arc<LiveAgent>, counters: Arc<Counters>, db: Client, peers: Option<Arc<crate::peers::PeerHandle>>, cross: Option<Arc<CrossNode>>, tunnel_port: Option<String>) -> Result<tokio::task::JoinHandle<()>, DaemonError> {
     let listener = metrics::bind(addr).await.map_err(|e| DaemonError::Setup(e.to_string()))?;
     tracing::info!(%addr, "serving metrics, liveness and readiness");
-    Ok(tokio::spawn(metrics::serve(listener, Arc::new(MetricsSource { agent, counters, db, peers, cross }))))
+    Ok(tokio::spawn(metrics::serve(listener, Arc::new(MetricsSource { agent, counters, db, peers, cross, tunnel_port }))))
 }
 
 /// Resolves once the supervisor is no longer connected with generation `gen`.
@@ -405,8 +460,10 @@ struct Running {
     /// The peer source (its snapshots: `subscribe()`), when configured.
     #[allow(dead_code)]
     peers: Option<Arc<crate::peers::PeerHandle>>,
-    /// Cross-node forwarding (peer routes), when there are peers.
-    _cross: Option<Arc<CrossNode>>,
+    /// Cross-node forwarding (peer routes, Geneve flows), when there are peers.
+    cross: Option<Arc<CrossNode>>,
+    /// Keeps the Geneve flows in step with the peer list between rounds.
+    _follower: Option<AbortOnDrop<()>>,
     /// Re-installs the egress rules when the peer list changes.
     _egress: Option<AbortOnDrop<()>>,
     _api: AbortOnDrop<std::io::Result<()>>,
@@ -422,7 +479,20 @@ async fn start(cfg: &DaemonConfig) -> Result<Running, DaemonError> {
     let addr: Address = cfg.ovsdb.parse().map_err(|e: crate::dial::AddrError| DaemonError::Config(e.to_string()))?;
     let db = Client::start(addr, Options::default());
     retry("connect to OVSDB", || db.wait_synced(Instant::now() + Duration::from_secs(10))).await;
-    let gateway = setup_bridge(cfg, &db).await?;
+    let node_ip = peers.as_ref().and_then(|p| p.config.node_ip(&p.current()));
+    let mtu = if geneve(cfg) { Some(tunnel_mtu(cfg, node_ip).await) } else { None };
+    let gateway = setup_bridge(cfg, &db, mtu).await?;
+    let tunnel_ofport = if geneve(cfg) {
+        let port = PortSpec {
+            name: tunnel_port_name(&cfg.bridge),
+            kind: PortKind::GeneveFlow,
+            ofport_request: Some(crate::pipeline::tunnel::TUNNEL_OFPORT),
+            external_ids: BTreeMap::from([("podflow-role".to_string(), "tunnel".to_string())]),
+        };
+        Some(retry("add the Geneve tunnel port", || vswitch::add_port(&db, &cfg.bridge, &port, Instant::now() + Duration::from_secs(10))).await as u32)
+    } else {
+        None
+    };
     tracing::info!(bridge = %cfg.bridge, gateway_ipv4 = ?gateway.ipv4, gateway_ipv6 = ?gateway.ipv6, "bridge ready");
     let snap = peers.as_ref().map(|p| p.current()).filter(|s| s.complete);
     setup_egress(cfg, snap.as_ref()).await?;
@@ -430,6 +500,7 @@ async fn start(cfg: &DaemonConfig) -> Result<Running, DaemonError> {
 
     let mgmt = Addr::bridge_mgmt(&cfg.ovs_rundir, &cfg.bridge);
     let sup = Arc::new(Supervisor::spawn(mgmt, SupervisorConfig::default()));
+    let tunnel_gateway = gateway.clone();
     let agent_cfg = AgentConfig {
         bridge: cfg.bridge.clone(),
         state_dir: cfg.state_dir.clone(),
@@ -443,7 +514,8 @@ async fn start(cfg: &DaemonConfig) -> Result<Running, DaemonError> {
     let dbops = OvsdbConfig { client: db.clone(), bridge: cfg.bridge.clone(), timeout: Duration::from_secs(10) };
     let counters = Arc::new(Counters::default());
     let switch = OpenFlowSwitch::new(sup.clone()).counting(counters.clone());
-    let agent = Arc::new(Agent::new(agent_cfg, switch, dbops, NetlinkHost::new(cfg.datapath_type, cfg.disable_tx_checksum_offload).with_cni_lock_dir(crate::cni::lock::dir_for_socket(&cfg.api_socket))).map_err(|e| DaemonError::Setup(e.msg))?);
+    let netlink = NetlinkHost::new(cfg.datapath_type, cfg.disable_tx_checksum_offload).with_mtu(mtu).with_cni_lock_dir(crate::cni::lock::dir_for_socket(&cfg.api_socket));
+    let agent = Arc::new(Agent::new(agent_cfg, switch, dbops, netlink).map_err(|e| DaemonError::Setup(e.msg))?);
     agent.set_connected(None, Some(true)).await;
     let ovsdb_state = spawn_ovsdb_follower(&db, &agent);
     if let Err(e) = agent.reconcile().await {
@@ -452,17 +524,18 @@ async fn start(cfg: &DaemonConfig) -> Result<Running, DaemonError> {
     let secondary = setup_secondary(cfg, &agent).await;
     // Before the first round: the peers are one of its gate's participants.
     let cross = match &peers {
-        Some(p) => Some(start_crossnode(cfg, p, &agent).await?),
+        Some(p) => Some(start_crossnode(cfg, p, &agent, tunnel_ofport.map(|o| (o, tunnel_gateway.clone())), &sup).await?),
         None => None,
     };
+    let follower = cross.clone().map(|x| AbortOnDrop(tokio::spawn(x.follow())));
 
     let (listener, socket) = server::bind(&cfg.api_socket).map_err(|e| DaemonError::Api { path: cfg.api_socket.display().to_string(), source: e })?;
     let api = AbortOnDrop(tokio::spawn(server::serve(listener, Arc::new(ApiHandler(agent.clone(), peers.clone(), cross.clone())))));
     let metrics = match cfg.metrics_addr {
-        Some(addr) => Some(AbortOnDrop(spawn_metrics(addr, agent.clone(), counters.clone(), db.clone(), peers.clone(), cross.clone()).await?)),
+        Some(addr) => Some(AbortOnDrop(spawn_metrics(addr, agent.clone(), counters.clone(), db.clone(), peers.clone(), cross.clone(), tunnel_ofport.map(|_| tunnel_port_name(&cfg.bridge))).await?)),
         None => None,
     };
-    Ok(Running { agent, sup, counters, secondary, peers, _cross: cross, _egress: egress_follower, _api: api, _socket: socket, _metrics: metrics, _ovsdb_state: ovsdb_state })
+    Ok(Running { agent, sup, counters, secondary, peers, cross, _follower: follower, _egress: egress_follower, _api: api, _socket: socket, _metrics: metrics, _ovsdb_state: ovsdb_state })
 }
 
 /// Follows the OVSDB client's connection into the agent's status: it was
@@ -487,18 +560,24 @@ fn spawn_ovsdb_follower(db: &Client, agent: &Arc<LiveAgent>) -> AbortOnDrop<()> 
 
 /// Starts cross-node forwarding on the peer source's snapshots and makes
 /// the peers a participant of every round's gate.
-async fn start_crossnode(cfg: &DaemonConfig, peers: &crate::peers::PeerHandle, agent: &Arc<LiveAgent>) -> Result<Arc<CrossNode>, DaemonError> {
-    if cfg.traffic_mode == crate::crossnode::TrafficMode::Geneve {
-        return Err(DaemonError::Config("--traffic-mode geneve is not built yet; use noencap".into()));
-    }
+async fn start_crossnode(cfg: &DaemonConfig, peers: &crate::peers::PeerHandle, agent: &Arc<LiveAgent>, tunnel: Option<(u32, Gateway)>, sup: &Arc<Supervisor>) -> Result<Arc<CrossNode>, DaemonError> {
+    let geneve = tunnel.map(|(ofport, gateway)| crate::crossnode::participant::GeneveSetup {
+        port: crate::pipeline::tunnel::TunnelPort { ofport, gateway, own_cidrs: cfg.pod_cidrs.iter().map(|c| c.trunc()).collect() },
+        node_ip: peers.config.node_ip,
+        switch: OpenFlowSwitch::new(sup.clone()),
+    });
     let rcfg = crate::crossnode::driver::RouteConfig {
         node_name: peers.config.node_name.clone(),
         mode: cfg.traffic_mode,
         gateway_dev: gateway_port_name(&cfg.bridge),
         table: crate::host::RT_TABLE_MAIN,
     };
-    let x = Arc::new(CrossNode::start(rcfg, peers.subscribe()).await.map_err(|e| DaemonError::Setup(e.to_string()))?);
-    agent.set_peers(x.clone());
+    let x = Arc::new(CrossNode::start(rcfg, peers.subscribe(), geneve).await.map_err(|e| DaemonError::Setup(e.to_string()))?);
+    if cfg.fault_skip_peers {
+        tracing::warn!("fault injection: the rounds do not wait for the peers; they are installed after flow-restore-wait is removed");
+    } else {
+        agent.set_peers(x.clone());
+    }
     Ok(x)
 }
 
@@ -553,6 +632,18 @@ async fn serve(cfg: &DaemonConfig) -> Result<(), DaemonError> {
                 tracing::info!(generation = c.generation, new_switch = c.is_new_switch(), "switch connected; starting a round");
                 if !run_rounds(agent, sup, counters, last_gen).await {
                     continue;
+                }
+                if let (true, Some(x)) = (cfg.fault_skip_peers, &run.cross) {
+                    // The bug the fault stands for: peers installed after the key went.
+                    use super::runtime::PeerFlows;
+                    let round = agent.status().await.round;
+                    match x.install(round).await {
+                        Ok(true) => {
+                            let unix_ns = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+                            tracing::info!(round, unix_ns, "peers acknowledged");
+                        }
+                        other => tracing::warn!(?other, "fault injection: the late peer install did not complete"),
+                    }
                 }
                 if let Some(exec) = run.secondary.clone() {
                     let cfg = cfg.clone();

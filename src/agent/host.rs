@@ -19,6 +19,9 @@ pub struct NetlinkHost {
     disable_tx_checksum: bool,
     /// The CNI plugin's per-pod lock directory, taken around a release.
     cni_lock_dir: Option<PathBuf>,
+    /// MTU of both veth ends (Geneve mode: the tunnel's overhead taken off);
+    /// None leaves the kernel's default.
+    mtu: Option<u32>,
 }
 
 /// How long a release waits for a plugin working on the same pod, and for
@@ -30,7 +33,13 @@ impl NetlinkHost {
     /// On the userspace datapath TX checksum offload is always turned off:
     /// it forwards a veth's unfinished TCP/UDP checksums as they are.
     pub fn new(datapath: DatapathType, disable_tx_checksum_offload: bool) -> NetlinkHost {
-        NetlinkHost { disable_tx_checksum: disable_tx_checksum_offload || datapath == DatapathType::Netdev, cni_lock_dir: None }
+        NetlinkHost { disable_tx_checksum: disable_tx_checksum_offload || datapath == DatapathType::Netdev, cni_lock_dir: None, mtu: None }
+    }
+
+    /// Gives every pod's veth (both ends) this MTU.
+    pub fn with_mtu(mut self, mtu: Option<u32>) -> NetlinkHost {
+        self.mtu = mtu;
+        self
     }
 
     /// Takes the plugin's per-pod lock (`crate::cni::lock`, under `dir`)
@@ -71,11 +80,23 @@ impl HostOps for NetlinkHost {
         }
         let peer = peer_tmp_name(host_ifname);
         let (host_link, _) = node.create_veth(host_ifname, &peer).await.map_err(host_err)?;
+        // The host end belongs to the bridge. On the userspace datapath the
+        // node's own stack still sees its frames: it would answer a pod's
+        // ARP for the gateway address with this veth's MAC, and the pod's
+        // packets would then be routed by the host instead of the pipeline
+        // (duplicates; in Geneve mode a connection committed as if it came
+        // from the gateway, whose replies are then sent back to the host).
+        node.set_noarp(host_ifname, true).await.map_err(host_err)?;
         if self.disable_tx_checksum {
             // Both ends, while both are still in the agent's namespace (the
             // setting moves with the link).
             for ifname in [host_ifname, peer.as_str()] {
                 ethtool::set_tx_checksum(ifname, false).map_err(host_err)?;
+            }
+        }
+        if let Some(mtu) = self.mtu {
+            for ifname in [host_ifname, peer.as_str()] {
+                node.set_mtu(ifname, mtu).await.map_err(host_err)?;
             }
         }
         node.move_link(&peer, NetnsTarget::Path(Path::new(&req.netns))).await.map_err(host_err)?;

@@ -90,13 +90,20 @@ pub struct AgentArgs {
     pub cleanup: bool,
     /// How pods reach pods on other nodes, when there are peers
     /// (`--nodes-from`): `noencap` (kernel routes via each peer's node
-    /// address). `geneve` is not built yet.
+    /// address) or `geneve` (a Geneve tunnel port on the pod bridge; on
+    /// the userspace datapath the underlay NIC must be in an OVS bridge,
+    /// see `--secondary-bridge` and docs/crossnode.md).
     #[arg(long, env = "PODFLOW_TRAFFIC_MODE", default_value = "noencap", value_name = "MODE")]
     pub traffic_mode: crate::crossnode::TrafficMode,
+    /// Geneve mode: the MTU of pods' interfaces and the gateway port
+    /// [default: the MTU of the link holding the node address, minus 50
+    /// (IPv4 underlay) or 70 (IPv6) bytes of Geneve overhead].
+    #[arg(long, env = "PODFLOW_TUNNEL_MTU", value_name = "BYTES", value_parser = clap::value_parser!(u32).range(1280..=65000))]
+    pub tunnel_mtu: Option<u32>,
     /// Peer source flags (src/cli/nodes.rs).
     #[command(flatten)]
     pub peers: super::nodes::PeerArgs,
-    /// Test-only fault injection (`clear-flow-restore-wait-early`, `hang-after-plumbing`).
+    /// Test-only fault injection (`clear-flow-restore-wait-early`, `hang-after-plumbing`, `skip-peers-participant`).
     #[arg(long, env = "PODFLOW_FAULT", hide = true)]
     pub fault: Option<String>,
 }
@@ -143,10 +150,11 @@ pub async fn run_agent(a: AgentArgs) -> Result<ExitCode, CliError> {
         println!("removed the nftables table {} {} (if it was there)", crate::egress::rules::FAMILY, crate::egress::TABLE);
         return Ok(ExitCode::SUCCESS);
     }
-    let (fault_clear_key_early, fault_hang_after_plumbing) = match a.fault.as_deref() {
-        None | Some("") => (false, false),
-        Some("clear-flow-restore-wait-early") => (true, false),
-        Some("hang-after-plumbing") => (false, true),
+    let (fault_clear_key_early, fault_hang_after_plumbing, fault_skip_peers) = match a.fault.as_deref() {
+        None | Some("") => (false, false, false),
+        Some("clear-flow-restore-wait-early") => (true, false, false),
+        Some("hang-after-plumbing") => (false, true, false),
+        Some("skip-peers-participant") => (false, false, true),
         Some(other) => return Err(CliError::Usage(format!("unknown fault {other:?}"))),
     };
     let secondary = match a.secondary_bridge.as_deref() {
@@ -179,6 +187,8 @@ pub async fn run_agent(a: AgentArgs) -> Result<ExitCode, CliError> {
         set_key_on_disconnect: !a.no_set_flow_restore_wait,
         fault_clear_key_early,
         fault_hang_after_plumbing,
+        fault_skip_peers,
+        tunnel_mtu: a.tunnel_mtu,
         metrics_addr: a.metrics_addr,
         traffic_mode: a.traffic_mode,
     };

@@ -4,7 +4,10 @@
 //! - [`routes`]: the kernel routes a peer snapshot calls for, and the diff
 //!   against the routes podflow owns (pure: snapshot in, plan out);
 //! - [`driver`]: the thin tokio task that applies that plan through
-//!   [`crate::host`] whenever the snapshot changes.
+//!   [`crate::host`] whenever the snapshot changes;
+//! - [`tunnels`]: Geneve mode's peers (remote address, pod CIDRs; pure);
+//! - [`participant`]: the rounds' peer participant: routes, and in Geneve
+//!   mode the peers' flows ([`crate::pipeline::tunnel`]) in one bundle.
 //!
 //! It owns the routes carrying podflow's protocol id
 //! ([`crate::host::routes::RTPROT_PODFLOW`]) and nothing else: a route
@@ -14,6 +17,7 @@
 pub mod driver;
 pub mod participant;
 pub mod routes;
+pub mod tunnels;
 
 use std::fmt;
 use std::str::FromStr;
@@ -22,12 +26,12 @@ use std::str::FromStr;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TrafficMode {
     /// The node's kernel routes each peer pod CIDR via the peer's node
-    /// address; the underlay must carry pod addresses. The default until
-    /// `geneve` is built.
+    /// address; the underlay must carry pod addresses. The default (the
+    /// tests and deployments written before Geneve rely on it).
     #[default]
     NoEncap,
-    /// Pod packets go through a Geneve tunnel to the peer's node address
-    /// (not built yet: the agent refuses it).
+    /// Pod packets go through a Geneve tunnel port on the pod bridge to the
+    /// peer's node address (`crate::pipeline::tunnel`).
     Geneve,
 }
 

@@ -386,6 +386,18 @@ impl Host {
         .map(drop)
     }
 
+    /// Sets or clears a link's `NOARP` flag: with it, the kernel answers no
+    /// ARP request arriving on that link.
+    pub async fn set_noarp(&self, name: &str, noarp: bool) -> Result<(), HostError> {
+        let op = format!("set link `{name}` arp {}", if noarp { "off" } else { "on" });
+        self.set_link(name, &op, |m| {
+            m.header.change_mask = LinkFlags::Noarp;
+            m.header.flags = if noarp { LinkFlags::Noarp } else { LinkFlags::empty() };
+        })
+        .await
+        .map(drop)
+    }
+
     // ------------------------------------------------------------ addresses
 
     /// Adds an address to a link. `scope` defaults to the kernel's choice

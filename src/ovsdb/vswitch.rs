@@ -57,6 +57,9 @@ pub enum PortKind {
     Internal,
     /// An existing network device (veth end, NIC).
     System,
+    /// A Geneve tunnel port whose remote end each flow chooses
+    /// (`options:remote_ip=flow`, set with `tun_dst`).
+    GeneveFlow,
 }
 
 #[derive(Debug, Clone)]
@@ -237,8 +240,15 @@ pub async fn add_port_with(c: &Client, bridge: &str, spec: &PortSpec, settings: 
         if let Some(mtu) = settings.mtu_request {
             iface.insert("mtu_request".into(), Datum::atom(i64::from(mtu)));
         }
-        if spec.kind == PortKind::Internal {
-            iface.insert("type".into(), Datum::atom("internal"));
+        match spec.kind {
+            PortKind::Internal => {
+                iface.insert("type".into(), Datum::atom("internal"));
+            }
+            PortKind::GeneveFlow => {
+                iface.insert("type".into(), Datum::atom("geneve"));
+                iface.insert("options".into(), Datum::map([("remote_ip", "flow")]));
+            }
+            PortKind::System => {}
         }
         if let Some(p) = spec.ofport_request {
             iface.insert("ofport_request".into(), Datum::atom(i64::from(p)));
@@ -271,6 +281,29 @@ pub async fn add_port_with(c: &Client, bridge: &str, spec: &PortSpec, settings: 
         }
     }
     wait_ofport(c, &spec.name, deadline).await
+}
+
+/// Sets an existing interface's `mtu_request` (the MTU ovs-vswitchd
+/// gives an internal port and keeps it at) and waits until applied.
+pub async fn set_mtu_request(c: &Client, name: &str, mtu: u32, deadline: Instant) -> Result<(), Error> {
+    let mut ops = vec![Operation::update("Interface", vec![Condition::eq("name", name)], row([("mtu_request", Datum::atom(i64::from(mtu)))]))];
+    ops.extend(bump_cfg());
+    let results = c.transact(ops, deadline).await?;
+    wait_applied(c, next_cfg_of(&results)?, deadline).await
+}
+
+/// The `Interface.statistics` counters (`rx_packets`, `tx_packets`, …) of
+/// interface `name`, read from the server (ovs-vswitchd refreshes them
+/// every few seconds). Asked once per call, not monitored: a monitor would
+/// stream every pod interface's counters every few seconds.
+pub async fn interface_statistics(c: &Client, name: &str, deadline: Instant) -> Result<BTreeMap<String, i64>, Error> {
+    let ops = vec![Operation::select("Interface", vec![Condition::eq("name", name)]).with_columns(&["statistics"])];
+    let results = c.transact(ops, deadline).await?;
+    Ok(results
+        .first()
+        .and_then(|r| r.rows.first())
+        .map(|row| column(row, "statistics").pairs().iter().filter_map(|(k, v)| Some((k.as_str()?.to_string(), v.as_i64()?))).collect())
+        .unwrap_or_default())
 }
 
 /// Waits until the interface `name` has an ofport, or reports its error.

@@ -24,6 +24,10 @@ pub const CATEGORY_UPLINK: u8 = 3;
 /// back to it (Services through the host's kube-proxy); part of the base
 /// bundle, object id the gateway's port (0 for table-miss flows).
 pub const CATEGORY_SERVICE: u8 = 4;
+/// Geneve mode's flows for the peers (`tunnel.rs`); the object id is a
+/// hash of the peer's name (`tunnel::peer_object`), 0 for the tunnel
+/// port's own flows. A peer that leaves is deleted by its object id.
+pub const CATEGORY_PEER: u8 = 5;
 
 pub fn make(round: u16, category: u8, object: u32) -> u64 {
     (round as u64) << ROUND_SHIFT | (category as u64) << CATEGORY_SHIFT | MAGIC << MAGIC_SHIFT | object as u64

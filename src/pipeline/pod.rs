@@ -16,6 +16,10 @@ use super::cookie;
 pub mod table {
     /// Classification by in_port; a pod port only with its own MAC.
     pub const CLASSIFY: u8 = 0;
+    /// Geneve mode: what arrives from the tunnel, only from a known peer's
+    /// node address with an inner source inside that peer's pod CIDR
+    /// (flows in `tunnel.rs`).
+    pub const TUNNEL_IN: u8 = 5;
     /// IP and ARP spoof guard: a pod sends only from its own IP (IPv4,
     /// IPv6, its link-local address, or `::` for duplicate address detection).
     pub const SPOOF_GUARD: u8 = 10;
@@ -41,6 +45,9 @@ pub mod table {
 pub mod priority {
     pub const POD: u16 = 200;
     pub const GATEWAY: u16 = 190;
+    /// Geneve mode: a peer's pod CIDR in L3 forwarding (below a local pod,
+    /// above the default route), and ARP for it from the gateway.
+    pub const PEER: u16 = 100;
     /// ND messages from pods that no pod flow allowed (table `ND_GUARD`): drop.
     pub const ND_DENY: u16 = 100;
     pub const DEFAULT_ROUTE: u16 = 10;
@@ -51,9 +58,9 @@ pub mod priority {
 /// Register that carries the output port between tables.
 pub const REG_OUT_PORT: u8 = 1;
 
-const ETH_IPV4: u16 = 0x0800;
-const ETH_ARP: u16 = 0x0806;
-const ETH_IPV6: u16 = 0x86dd;
+pub(super) const ETH_IPV4: u16 = 0x0800;
+pub(super) const ETH_ARP: u16 = 0x0806;
+pub(super) const ETH_IPV6: u16 = 0x86dd;
 const IPPROTO_ICMPV6: u8 = 58;
 /// ICMPv6 types of Neighbor Discovery (RFC 4861).
 pub mod icmp6 {
@@ -104,7 +111,7 @@ pub fn link_local(mac: [u8; 6]) -> Ipv6Addr {
     Ipv6Addr::from([0xfe, 0x80, 0, 0, 0, 0, 0, 0, mac[0] ^ 0x02, mac[1], mac[2], 0xff, 0xfe, mac[3], mac[4], mac[5]])
 }
 
-fn flow(round: u16, category: u8, object: u32, table_id: u8, priority: u16, m: Match, instructions: Vec<Instruction>) -> FlowMod {
+pub(super) fn flow(round: u16, category: u8, object: u32, table_id: u8, priority: u16, m: Match, instructions: Vec<Instruction>) -> FlowMod {
     FlowMod {
         cookie: cookie::make(round, category, object),
         table_id,
@@ -116,15 +123,15 @@ fn flow(round: u16, category: u8, object: u32, table_id: u8, priority: u16, m: M
     }
 }
 
-fn goto(t: u8) -> Vec<Instruction> {
+pub(super) fn goto(t: u8) -> Vec<Instruction> {
     vec![Instruction::GotoTable(t)]
 }
 
-fn in_port(p: u32) -> OxmField {
+pub(super) fn in_port(p: u32) -> OxmField {
     OxmField::new(fields::IN_PORT, p.to_be_bytes())
 }
 
-fn eth_type(t: u16) -> OxmField {
+pub(super) fn eth_type(t: u16) -> OxmField {
     OxmField::new(fields::ETH_TYPE, t.to_be_bytes())
 }
 
@@ -136,7 +143,7 @@ fn icmp6(t: u8) -> Match {
         .with(OxmField::new(fields::ICMPV6_TYPE, [t]))
 }
 
-fn set_out_port_and_goto(port: u32, next: u8) -> Vec<Instruction> {
+pub(super) fn set_out_port_and_goto(port: u32, next: u8) -> Vec<Instruction> {
     vec![
         Instruction::ApplyActions(vec![Action::SetField(OxmField::new(fields::reg(REG_OUT_PORT), port.to_be_bytes()))]),
         Instruction::GotoTable(next),

@@ -4,6 +4,13 @@
 //! pod CIDR 198.18.i.0/24, and peers from one JSON file (`--nodes-from
 //! file:`) that the test rewrites atomically. Everything is removed on
 //! drop, also when the test fails.
+//!
+//! Mode `geneve`: the underlay bridge holds 192.0.2.1 (the uplink probe's
+//! target), and each agent runs with `--secondary-bridge br-phy:eth0`, so
+//! the real agent moves the node's `eth0` into `br-phy` (the userspace
+//! tunnelling layout: the node address on an internal port of the bridge
+//! that holds the NIC) once its first round is done; [`Cluster::wait_uplink`]
+//! waits for that.
 #![allow(dead_code)]
 
 use super::netns::TestNetns;
@@ -17,6 +24,9 @@ pub struct Cluster {
     pub underlay: TestNetns,
     pub dir: PathBuf,
     pub mode: &'static str,
+    /// Nodes added from now on are dual-stack: pod CIDR fd00:i::/64 too
+    /// (in the peer list as well), IPv6 forwarding on.
+    pub ipv6: bool,
     tag: String,
 }
 
@@ -29,6 +39,14 @@ pub fn node_ip(i: usize) -> String {
 pub fn pod_cidr(i: usize) -> String {
     format!("198.18.{i}.0/24")
 }
+/// Node `i`'s IPv6 pod CIDR (dual-stack clusters).
+pub fn pod_cidr6(i: usize) -> String {
+    format!("fd00:{i}::/64")
+}
+/// The underlay's own address (geneve mode: what the uplink attach probes).
+pub const UNDERLAY_ROUTER: &str = "192.0.2.1";
+/// Geneve mode: the bridge each node's `eth0` is moved into.
+pub const UPLINK_BRIDGE: &str = "br-phy";
 
 impl Cluster {
     /// An underlay and an empty peer list; `None` (printed why) where the
@@ -47,9 +65,12 @@ impl Cluster {
         let underlay = TestNetns::new(&format!("{tag}ul"));
         underlay.ip(&["link", "add", "br0", "type", "bridge"]);
         underlay.ip(&["link", "set", "br0", "up"]);
+        if mode == "geneve" {
+            underlay.ip(&["addr", "add", &format!("{UNDERLAY_ROUTER}/24"), "dev", "br0"]);
+        }
         let dir = std::env::temp_dir().join(format!("podflow-{}", underlay.name));
         std::fs::create_dir_all(&dir).unwrap();
-        let c = Cluster { nodes: vec![], underlay, dir, mode, tag: tag.to_string() };
+        let c = Cluster { nodes: vec![], underlay, dir, mode, ipv6: false, tag: tag.to_string() };
         c.write_peers(&[]);
         Some(c)
     }
@@ -62,7 +83,10 @@ impl Cluster {
     pub fn write_peers(&self, ids: &[usize]) {
         let list: Vec<serde_json::Value> = ids
             .iter()
-            .map(|&i| serde_json::json!({"name": node_name(i), "podCIDRs": [pod_cidr(i)], "internalIPs": [node_ip(i)]}))
+            .map(|&i| {
+                let cidrs = if self.ipv6 { vec![pod_cidr(i), pod_cidr6(i)] } else { vec![pod_cidr(i)] };
+                serde_json::json!({"name": node_name(i), "podCIDRs": cidrs, "internalIPs": [node_ip(i)]})
+            })
             .collect();
         let tmp = self.dir.join("nodes.json.tmp");
         std::fs::write(&tmp, serde_json::to_vec_pretty(&list).unwrap()).unwrap();
@@ -82,6 +106,10 @@ impl Cluster {
         nip(&["addr", "add", &format!("{}/24", node_ip(i)), "dev", "eth0"]);
         nip(&["link", "set", "eth0", "up"]);
         node.sb.exec(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]).unwrap();
+        if self.ipv6 {
+            node.cidrs.push((pod_cidr6(i), format!("fd00:{i}::1")));
+            node.sb.exec(&["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"]).unwrap();
+        }
         node.extra_args = vec![
             "--nodes-from".into(),
             format!("file:{}", self.peers_file().display()),
@@ -90,6 +118,9 @@ impl Cluster {
             "--traffic-mode".into(),
             self.mode.into(),
         ];
+        if self.mode == "geneve" {
+            node.extra_args.extend(["--secondary-bridge".into(), format!("{UPLINK_BRIDGE}:eth0"), "--secondary-probe".into(), UNDERLAY_ROUTER.into()]);
+        }
         self.nodes.push((i, node));
         &mut self.nodes.last_mut().unwrap().1
     }
@@ -121,6 +152,47 @@ impl Cluster {
             }
             if t0.elapsed() > Duration::from_secs(20) {
                 panic!("node {i}: {what}; routes now: {r:?}\nagent log:\n{}", self.node(i).agent_log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Cluster {
+    /// Geneve mode: waits (bounded) until node `i`'s agent moved `eth0`
+    /// into [`UPLINK_BRIDGE`] (the NIC renamed `eth0~` is a port of it and
+    /// the bridge has its flows).
+    pub fn wait_uplink(&self, i: usize) {
+        let n = self.node(i);
+        let t0 = Instant::now();
+        loop {
+            let ports = n.sb.vsctl(&["list-ports", UPLINK_BRIDGE]).unwrap_or_default();
+            let flows = n.sb.ofctl("dump-flows", UPLINK_BRIDGE, &["--no-stats"]).unwrap_or_default();
+            if ports.lines().any(|l| l == "eth0~") && flows.lines().filter(|l| l.contains("in_port")).count() >= 2 {
+                return;
+            }
+            if t0.elapsed() > Duration::from_secs(30) {
+                panic!("node {i}: eth0 not attached to {UPLINK_BRIDGE}; ports {ports:?}, flows {flows}\nagent log:\n{}", n.agent_log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Node `i`'s pod bridge flows (`dump-flows --no-stats`), one per line.
+    pub fn flows(&self, i: usize) -> Vec<String> {
+        self.node(i).sb.ofctl("dump-flows", super::node::BRIDGE, &["--no-stats"]).unwrap().lines().map(|l| l.trim().to_string()).collect()
+    }
+
+    /// Waits (bounded) until `cond` holds on node `i`'s pod bridge flows.
+    pub fn wait_flows(&self, i: usize, what: &str, cond: impl Fn(&[String]) -> bool) {
+        let t0 = Instant::now();
+        loop {
+            let f = self.flows(i);
+            if cond(&f) {
+                return;
+            }
+            if t0.elapsed() > Duration::from_secs(20) {
+                panic!("node {i}: {what}; flows now:\n{}\nagent log:\n{}", f.join("\n"), self.node(i).agent_log());
             }
             std::thread::sleep(Duration::from_millis(20));
         }
