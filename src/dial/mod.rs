@@ -73,12 +73,15 @@ pub struct Reconnect {
     policy: RetryPolicy,
     backoff: Backoff,
     unix: bool,
+    /// A proven connection just ended: the first failure after it is the
+    /// dying daemon's listener (see `next_delay`), not a flapping peer.
+    grace: bool,
 }
 
 impl Reconnect {
     pub fn new(policy: RetryPolicy, addr: &Addr, seed: u64) -> Self {
         let backoff = Backoff::new(policy.backoff_min, policy.backoff_max, seed);
-        Reconnect { policy, backoff, unix: addr.is_unix() }
+        Reconnect { policy, backoff, unix: addr.is_unix(), grace: false }
     }
 
     /// Whether a connection counts as proven when it ends.
@@ -87,11 +90,23 @@ impl Reconnect {
     }
 
     /// The delay before the next attempt.
+    ///
+    /// The first attempt after a proven connection ended goes at once, and
+    /// may reach the exiting daemon's listener in the instant between its
+    /// connections closing and its listening socket closing: accepted, then
+    /// dropped. That one failure is polled again like a down peer instead
+    /// of starting the backoff (under load the window is milliseconds wide,
+    /// and a backoff there kept a test's client away from a restarted
+    /// ovsdb-server for its whole hour-long backoff). Only one per proven
+    /// connection, so a peer that accepts then drops still backs off.
     pub fn next_delay(&mut self, ended: Ended) -> Duration {
+        let grace = std::mem::take(&mut self.grace);
         match ended {
             Ended::NobodyListening if self.unix => self.policy.poll,
+            Ended::Failed if self.unix && grace => self.policy.poll,
             Ended::Proven => {
                 self.backoff.reset();
+                self.grace = true;
                 Duration::ZERO
             }
             Ended::NobodyListening | Ended::Failed => self.backoff.next_delay(),
@@ -134,7 +149,20 @@ mod tests {
         assert_eq!(r.next_delay(Ended::NobodyListening), Duration::from_millis(10));
         assert!(r.next_delay(Ended::Failed) >= Duration::from_secs(4));
         assert_eq!(r.next_delay(Ended::Proven), Duration::ZERO, "a proven connection reconnects at once");
-        assert!(r.next_delay(Ended::Failed) <= Duration::from_millis(100), "and starts the backoff over");
+        assert_eq!(r.next_delay(Ended::Failed), Duration::from_millis(10), "the dying daemon's listener: polled again");
+        assert!(r.next_delay(Ended::Failed) <= Duration::from_millis(100), "then the backoff starts over");
+    }
+
+    #[test]
+    fn only_the_first_failure_after_a_proven_connection_is_polled() {
+        let mut r = Reconnect::new(RetryPolicy::default(), &unix(), 5);
+        assert_eq!(r.next_delay(Ended::Proven), Duration::ZERO);
+        // Down for a while: polled; the grace is spent on the first attempt.
+        assert_eq!(r.next_delay(Ended::NobodyListening), Duration::from_millis(10));
+        assert!(r.next_delay(Ended::Failed) >= Duration::from_millis(50), "a failure later in the outage backs off");
+        let mut tcp = Reconnect::new(RetryPolicy::default(), &"tcp:192.0.2.1:6640".parse().unwrap(), 5);
+        assert_eq!(tcp.next_delay(Ended::Proven), Duration::ZERO);
+        assert!(tcp.next_delay(Ended::Failed) >= Duration::from_millis(50), "TCP peers always back off");
     }
 
     #[test]
