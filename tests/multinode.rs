@@ -409,7 +409,17 @@ impl RestartOutcome {
     }
 }
 
-async fn restart_node1(mode: &'static str, fault: Option<&str>) -> Option<RestartOutcome> {
+/// How node 1's Open vSwitch goes down and comes back.
+#[derive(Clone, Copy, PartialEq)]
+enum Restart {
+    /// `ovs-vswitchd` killed and started again, the key preset.
+    Vswitchd,
+    /// The whole OVS container: ovsdb-server and vswitchd killed, then
+    /// started as its entrypoint does (ovsdb-server, key preset, vswitchd).
+    WholeOvs,
+}
+
+async fn restart_node1(mode: &'static str, fault: Option<&str>, how: Restart) -> Option<RestartOutcome> {
     let mut c = Cluster::new(if mode == "geneve" { "gnrst" } else { "xnrst" }, mode)?;
     c.write_peers(&[1, 2]);
     for i in 1..=2 {
@@ -431,7 +441,8 @@ async fn restart_node1(mode: &'static str, fault: Option<&str>) -> Option<Restar
 
     let n1 = c.node(1);
     let addr: podflow::ovsdb::client::Address = n1.sb.db_addr().parse().unwrap();
-    let frw = podflow::ovsdb::vswitch::FlowRestoreWaitLog::start(addr, tokio::time::Instant::now() + Duration::from_secs(10)).await.unwrap();
+    let monitor = || podflow::ovsdb::vswitch::FlowRestoreWaitLog::start(addr.clone(), tokio::time::Instant::now() + Duration::from_secs(10));
+    let mut frw = monitor().await.unwrap();
     let prober = traffic::UdpProber::start(&a.netns, &a.ip, &b.netns, &b.ip, 7090, Duration::from_millis(10));
     tokio::time::sleep(Duration::from_millis(300)).await;
     let round = || n1.status().map(|s| s.round).unwrap_or(0);
@@ -439,7 +450,17 @@ async fn restart_node1(mode: &'static str, fault: Option<&str>) -> Option<Restar
     n1.sb.vsctl(&["set", "Open_vSwitch", ".", "other_config:flow-restore-wait=true"]).unwrap();
     let preset_ns = unix_ns();
     n1.sb.kill_vswitchd().unwrap();
+    if how == Restart::WholeOvs {
+        n1.sb.kill_ovsdb().unwrap();
+    }
     tokio::time::sleep(Duration::from_millis(200)).await;
+    if how == Restart::WholeOvs {
+        n1.sb.start_ovsdb().unwrap();
+        n1.sb.vsctl(&["set", "Open_vSwitch", ".", "other_config:flow-restore-wait=true"]).unwrap();
+        // The monitor's old server is gone: watch the new one from here
+        // (the key is set in it, vswitchd not started yet).
+        frw = monitor().await.unwrap();
+    }
     n1.sb.start_vswitchd().unwrap();
     let t0 = std::time::Instant::now();
     while !(round() > r0 && n1.status().is_some_and(|s| s.ready)) {
@@ -463,35 +484,41 @@ async fn restart_node1(mode: &'static str, fault: Option<&str>) -> Option<Restar
     Some(RestartOutcome { removed_ns, last_pod_ack_ns, peers_ack_ns, probes })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn restart_key_removed_after_pods_and_peers_acked_and_no_cross_node_probe_lost() {
+/// Restarts node 1's OVS as `how` says and asserts the gate held: the key
+/// went after every acknowledgement and no cross-node probe was lost after.
+async fn expect_clean_restart(mode: &'static str, how: Restart, label: &str) {
     let _serial = SERIAL.lock().await;
-    let Some(o) = restart_node1("noencap", None).await else { return };
+    let Some(o) = restart_node1(mode, None, how).await else { return };
     let v = o.violations();
     let lost = o.probes.iter().filter(|p| !p.replied).count();
-    eprintln!("UDP probes n1 -> n2: {} sent, {lost} lost (while vswitchd was down or before the key's removal)", o.probes.len());
-    eprintln!("key removed {} µs after the last pod ack, {} µs after the peers' ack", (o.removed_ns - o.last_pod_ack_ns.min(o.removed_ns)) / 1000, o.peers_ack_ns.map_or(0, |p| (o.removed_ns.saturating_sub(p)) / 1000));
-    assert!(v.is_empty(), "{}", v.join("\n"));
+    eprintln!("{label}: UDP probes n1 -> n2: {} sent, {lost} lost (while OVS was down or before the key's removal)", o.probes.len());
+    eprintln!("{label}: key removed {} µs after the last pod ack, {} µs after the peers' ack", (o.removed_ns - o.last_pod_ack_ns.min(o.removed_ns)) / 1000, o.peers_ack_ns.map_or(0, |p| (o.removed_ns.saturating_sub(p)) / 1000));
+    assert!(v.is_empty(), "{label}: {}", v.join("\n"));
+}
+
+/// The same restart with node 1's agent running `fault`: the checks of
+/// [`expect_clean_restart`] must notice.
+async fn expect_fault_caught(mode: &'static str, how: Restart, fault: &str) {
+    let _serial = SERIAL.lock().await;
+    let Some(o) = restart_node1(mode, Some(fault), how).await else { return };
+    let v = o.violations();
+    eprintln!("{mode}, with {fault}: {}", v.join("\n"));
+    assert!(!v.is_empty(), "the {mode} restart test did not notice the fault {fault}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_key_removed_after_pods_and_peers_acked_and_no_cross_node_probe_lost() {
+    expect_clean_restart("noencap", Restart::Vswitchd, "noencap").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_check_catches_a_key_removed_before_the_replay() {
-    let _serial = SERIAL.lock().await;
-    let Some(o) = restart_node1("noencap", Some("clear-flow-restore-wait-early")).await else { return };
-    let v = o.violations();
-    eprintln!("with the fault: {}", v.join("\n"));
-    assert!(!v.is_empty(), "the cross-node restart test did not notice flow-restore-wait removed before the flows");
+    expect_fault_caught("noencap", Restart::Vswitchd, "clear-flow-restore-wait-early").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_geneve_key_removed_after_peer_flows_acked_and_no_cross_node_probe_lost() {
-    let _serial = SERIAL.lock().await;
-    let Some(o) = restart_node1("geneve", None).await else { return };
-    let v = o.violations();
-    let lost = o.probes.iter().filter(|p| !p.replied).count();
-    eprintln!("geneve: UDP probes n1 -> n2: {} sent, {lost} lost (while vswitchd was down or before the key's removal)", o.probes.len());
-    eprintln!("geneve: key removed {} µs after the last pod ack, {} µs after the peers' ack", (o.removed_ns - o.last_pod_ack_ns.min(o.removed_ns)) / 1000, o.peers_ack_ns.map_or(0, |p| (o.removed_ns.saturating_sub(p)) / 1000));
-    assert!(v.is_empty(), "{}", v.join("\n"));
+    expect_clean_restart("geneve", Restart::Vswitchd, "geneve").await;
 }
 
 /// The gate needs the peers participant: with the rounds not waiting for
@@ -499,9 +526,19 @@ async fn restart_geneve_key_removed_after_peer_flows_acked_and_no_cross_node_pro
 /// Geneve restart check must fail.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_geneve_check_catches_a_gate_without_the_peers_participant() {
-    let _serial = SERIAL.lock().await;
-    let Some(o) = restart_node1("geneve", Some("skip-peers-participant")).await else { return };
-    let v = o.violations();
-    eprintln!("with the fault: {}", v.join("\n"));
-    assert!(!v.is_empty(), "the geneve restart test did not notice the key removed before the peers' flows");
+    expect_fault_caught("geneve", Restart::Vswitchd, "skip-peers-participant").await;
+}
+
+/// The same story when node 1's whole OVS container restarts (the OVSDB
+/// state is re-read too): the key goes only after the pods' and the peers'
+/// flows are acknowledged by the new switch, and no cross-node probe is
+/// lost after that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_geneve_whole_ovs_key_removed_after_peer_flows_acked() {
+    expect_clean_restart("geneve", Restart::WholeOvs, "geneve, whole OVS").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_geneve_whole_ovs_check_catches_a_gate_without_the_peers_participant() {
+    expect_fault_caught("geneve", Restart::WholeOvs, "skip-peers-participant").await;
 }

@@ -295,6 +295,9 @@ fn keyword_action<'a>(
     if let Some(i) = ext_action(kv, lkey, ctx, outer)? {
         return Ok(i);
     }
+    if lkey == "enqueue" {
+        return enqueue(kv, items);
+    }
     if let Some(i) = output_action(kv, lkey, ctx, outer, allow_inst)? {
         return Ok(i);
     }
@@ -357,12 +360,28 @@ fn check_items(items: &[(Item, &str)], allow_inst: bool) -> R<()> {
     Ok(())
 }
 
+/// `enqueue:PORT:QUEUE` or `enqueue(PORT,QUEUE)`: OpenFlow 1.5 has no
+/// enqueue action, so, as Open vSwitch does, `set_queue:QUEUE`, `output:PORT`
+/// and `pop_queue` (the last returned, the others pushed onto `items`).
+fn enqueue<'a>(kv: Kv<'a>, items: &mut Vec<(Item, &'a str)>) -> R<Item> {
+    need(&kv, "PORT:QUEUE or (PORT,QUEUE)")?;
+    let sep = if kv.delim == Some('(') { ',' } else { ':' };
+    let Some((port, queue)) = kv.value.split_once(sep) else {
+        return fail(kv.value, "PORT:QUEUE or (PORT,QUEUE) for enqueue");
+    };
+    let port = output_port(port.trim())?;
+    let queue: u32 = num(queue.trim(), "a queue number")?;
+    let max_len = if port == PortNo::CONTROLLER { CONTROLLER_MAX_LEN_NO_BUFFER } else { 0 };
+    items.push((Item::Act(Action::SetQueue(queue)), kv.key));
+    items.push((Item::Act(Action::Output { port, max_len }), kv.key));
+    Ok(Item::Act(Action::PopQueue))
+}
+
 /// Actions that send the packet somewhere or to another table: output, controller, group, queue, meter, resubmit.
 fn output_action<'a>(kv: Kv<'a>, lkey: &str, ctx: &mut Ctx, outer: Outer, allow_inst: bool) -> R<Option<Item>> {
     let Kv { key, value, delim } = kv;
     let item = match lkey {
             "controller" => Item::Act(parse_controller(value)?),
-            "enqueue" => return fail_found(key, "an action supported in OpenFlow 1.5 (enqueue is not)", key),
             "group" => {
                 need(&kv, "a group number (group:N)")?;
                 Item::Act(Action::Group(num(value, "a group number")?))
@@ -412,7 +431,9 @@ fn header_action<'a>(kv: Kv<'a>, lkey: &str, ctx: &mut Ctx, outer: Outer) -> R<O
                 Item::Act(Action::PushVlan(e))
             }
             "pop_vlan" | "strip_vlan" => {
-                if !ctx.has_vlan {
+                // Open vSwitch checks an action set only for its own
+                // consistency, not against the match.
+                if !ctx.has_vlan && outer != Outer::WriteActions {
                     return fail_found(key, format!("a VLAN header (match on one, or push_vlan first) for {key}"), key);
                 }
                 ctx.has_vlan = false;

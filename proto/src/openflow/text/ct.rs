@@ -106,6 +106,16 @@ pub(super) fn parse_nat(value: &str) -> R<Nat> {
                 nat.flags |= if kv.key == "src" { nat_flags::SRC } else { nat_flags::DST };
                 if !kv.value.is_empty() {
                     nat_range(kv.value, &mut nat)?;
+                    // Open vSwitch leaves an all-zero address out of the
+                    // action (`nat(src=0.0.0.0)` goes out as `nat(src)`).
+                    let unspecified = match nat.addr {
+                        Some(NatAddrRange::V4(a, b)) => a.is_unspecified() && b.is_none_or(|b| b.is_unspecified()),
+                        Some(NatAddrRange::V6(a, b)) => a.is_unspecified() && b.is_none_or(|b| b.is_unspecified()),
+                        None => false,
+                    };
+                    if unspecified && nat.proto_min.is_none() && nat.proto_max.is_none() {
+                        nat.addr = None;
+                    }
                 }
             }
             "persistent" => nat.flags |= nat_flags::PERSISTENT,

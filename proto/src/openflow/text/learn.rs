@@ -22,8 +22,8 @@ const NXM_OF_IN_PORT: OxmId = OxmId::new(0, 0);
 fn learn_subfield(s: &str) -> R<Subfield> {
     for name in ["NXM_OF_IN_PORT", "in_port"] {
         if let Some(rest) = s.strip_prefix(name).filter(|r| r.is_empty() || r.starts_with('[')) {
-            // Parse the bits against the 32-bit field, whose subfields are 16 bits wide.
-            let sf = subfield(&format!("OXM_OF_IN_PORT{rest}")).map_err(|_| E {
+            // `in_port` subfields are 16 bits wide (`OXM_OF_IN_PORT` ones 32).
+            let sf = subfield(&format!("in_port{rest}")).map_err(|_| E {
                 at: addr(s),
                 expected: "a subfield of in_port (16 bits)".into(),
                 found: s.into(),

@@ -31,8 +31,8 @@
 //! `oxm::FIELDS` (`ipv4_src`, `NXM_NX_REG0`, …) are accepted in matches;
 //! `move` to or from `OXM_OF_IN_PORT` (32 bits in Open vSwitch, 16 here) is
 //! refused, while `NXM_OF_IN_PORT` works as in Open vSwitch. Port names
-//! resolve inside [`super::with_port_map`] (the bridge's ports). Not yet
-//! supported: `enqueue`, `xxreg` matches and subfields.
+//! resolve inside [`super::with_port_map`] (the bridge's ports). `enqueue`
+//! becomes `set_queue`, `output` and `pop_queue`, as in Open vSwitch.
 //!
 //! The parser is split by concern: [`super::lex`], [`super::value`],
 //! [`super::matching`], [`super::actions`] with [`super::ct`],

@@ -319,7 +319,9 @@ pub(super) fn subfield(s: &str) -> R<Subfield> {
         return fail_found(s, "a field name", name);
     };
     let inner = &s[lb + 1..];
-    let width = subfield_width(d);
+    // `OXM_OF_IN_PORT` names Open vSwitch's 32-bit OpenFlow 1.1+ in_port
+    // (`in_port` alone is its 16-bit one).
+    let width = if name == "OXM_OF_IN_PORT" { 32 } else { subfield_width(d) };
     type Range = Option<(u128, Option<u128>)>;
     let range: IResult<&str, (Range, char)> =
         pair(opt(pair(dec_u128, opt(preceded(tag(".."), dec_u128)))), nchar(']'))(inner);
