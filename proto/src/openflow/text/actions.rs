@@ -496,7 +496,7 @@ fn field_action<'a>(kv: Kv<'a>, lkey: &str, ctx: &mut Ctx, outer: Outer) -> R<Op
                     return Ok(Some(Item::Act(Action::SetField(OxmField::new(NXM_OF_IP_TOS, [t])))));
                 }
                 let (d, val, mask) = {
-                    let Some(d) = field_by_name(f) else {
+                    let Some(d) = field_by_name(f).or_else(|| xxreg(f)) else {
                         return fail_found(f, "a field name", f);
                     };
                     let (mut val, mask) = field_value(d, v)?;

@@ -342,6 +342,21 @@ pub(super) fn parse_match(text: &str, fm: &mut FlowMod, mode: Mode) -> R<(Match,
 /// OVS-only spellings that are not OpenFlow 1.5 fields (`nw_tos`, the
 /// 802.1Q forms); false when `key` is none of them.
 fn ovs_spelling<'a>(mb: &mut MatchBuilder<'a>, key: &'a str, value: &'a str) -> R<bool> {
+    if let Some(d) = xxreg(key) {
+        // A 128-bit register is four 32-bit ones, the first the most
+        // significant; Open vSwitch matches (and prints) those.
+        let (v, m) = field_value(d, value)?;
+        let first = (d.id.field - 111) * 4;
+        for k in 0..4usize {
+            let mk = m.as_ref().map(|m| m[4 * k..4 * k + 4].to_vec());
+            if mk.as_ref().is_some_and(|m| m.iter().all(|&b| b == 0)) {
+                continue;
+            }
+            let mk = mk.filter(|m| !m.iter().all(|&b| b == 0xff));
+            mb.put(fields::reg(first + k as u8), v[4 * k..4 * k + 4].to_vec(), mk, key);
+        }
+        return Ok(true);
+    }
     match key {
         "nw_tos" => {
             // Open vSwitch ignores the ECN bits of a TOS match.

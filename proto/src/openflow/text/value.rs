@@ -302,6 +302,19 @@ fn packet_type_value(s: &str) -> R<(Vec<u8>, Option<Vec<u8>>)> {
     }
 }
 
+/// `xxreg0`..`xxreg3` (or their NXM names): Open vSwitch's 128-bit
+/// registers, four 32-bit registers each. They are no match field of
+/// podflow's (a match on one is four `reg` matches, as Open vSwitch stores
+/// it), but subfields and `set_field` name them.
+pub(super) fn xxreg(name: &str) -> Option<&'static FieldDef> {
+    let n = name.strip_prefix("xxreg").or_else(|| name.strip_prefix("NXM_NX_XXREG"))?;
+    let n: u8 = match n {
+        "0" | "1" | "2" | "3" => n.parse().ok()?,
+        _ => return None,
+    };
+    OxmId::new(crate::openflow::oxm::class::NXM_1, 111 + n).action_def()
+}
+
 /// Parses `NAME[]`, `NAME[N]` or `NAME[A..B]`.
 pub(super) fn subfield(s: &str) -> R<Subfield> {
     let Some(lb) = s.find('[') else {
@@ -315,7 +328,7 @@ pub(super) fn subfield(s: &str) -> R<Subfield> {
     // The 16-bit NXM_OF_IN_PORT is no match field of OpenFlow 1.5, but
     // actions read and write it (Open vSwitch's `in_port` in subfields).
     let nxm_in_port = || (name == "NXM_OF_IN_PORT").then(|| OxmId::new(0, 0).action_def()).flatten();
-    let Some(d) = subfield_field(name).or_else(nxm_in_port) else {
+    let Some(d) = subfield_field(name).or_else(nxm_in_port).or_else(|| xxreg(name)) else {
         return fail_found(s, "a field name", name);
     };
     let inner = &s[lb + 1..];
