@@ -106,14 +106,26 @@ pub(super) fn parse_nat(value: &str) -> R<Nat> {
                 nat.flags |= if kv.key == "src" { nat_flags::SRC } else { nat_flags::DST };
                 if !kv.value.is_empty() {
                     nat_range(kv.value, &mut nat)?;
-                    // Open vSwitch leaves an all-zero address out of the
-                    // action (`nat(src=0.0.0.0)` goes out as `nat(src)`).
+                    // Open vSwitch leaves zero ports and an all-zero address
+                    // out of the action (`nat(src=0.0.0.0)` and
+                    // `nat(src=[::]:0)` go out as `nat(src)`).
+                    nat.proto_min = nat.proto_min.filter(|&p| p != 0);
+                    nat.proto_max = nat.proto_max.filter(|&p| p != 0);
                     let unspecified = match nat.addr {
                         Some(NatAddrRange::V4(a, b)) => a.is_unspecified() && b.is_none_or(|b| b.is_unspecified()),
                         Some(NatAddrRange::V6(a, b)) => a.is_unspecified() && b.is_none_or(|b| b.is_unspecified()),
                         None => false,
                     };
-                    if unspecified && nat.proto_min.is_none() && nat.proto_max.is_none() {
+                    // What it would then send, its own decoder refuses
+                    // (OFPBAC_BAD_ARGUMENT): a last port without a first,
+                    // ports without an address.
+                    if nat.proto_max.is_some() && nat.proto_min.is_none() {
+                        return fail(kv.value, "a port range starting above 0");
+                    }
+                    if unspecified && nat.proto_min.is_some() {
+                        return fail(kv.value, "an address other than 0.0.0.0 or :: along with ports");
+                    }
+                    if unspecified {
                         nat.addr = None;
                     }
                 }
