@@ -621,6 +621,11 @@ fn mod_action<'a>(kv: Kv<'a>, lkey: &str, ctx: &mut Ctx, outer: Outer, items: &m
                         _ => return fail(value, "a VLAN priority (0 to 7)"),
                     }
                 };
+                if !ctx.ethernet {
+                    // As set_field: Open vSwitch's switch refuses it
+                    // (OFPBAC_MATCH_INCONSISTENT) on a non-Ethernet packet.
+                    return fail_found(key, format!("packet_type=(0,0) (Ethernet) for {key}"), key);
+                }
                 if !ctx.has_vlan {
                     if lkey.starts_with("set_") {
                         return fail_found(key, format!("a VLAN header in the match for {key}"), key);
