@@ -41,6 +41,12 @@ pub fn flow_text(data: &[u8]) {
     let (_, back) = Message::decode(&bytes).expect("an encoded flow decodes");
     assert_eq!(back, Message::FlowMod(fm.clone()));
     let text = print::flow_mod(&fm);
+    if text.contains("packet_type=packet_type=") {
+        // A learn spec's packet_type value prints with the field name in it
+        // (`learn(…,packet_type=packet_type=(1,0x800))`, as `ovs-ofctl
+        // parse-flow` prints it), which does not parse back.
+        return;
+    }
     if text.contains("tlv(") {
         // Open vSwitch prints an NSH TLV value without its leading zero
         // bytes and nibble (`0` for all zeros, `0xc12` for 0c.12) and reads
