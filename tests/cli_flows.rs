@@ -21,6 +21,14 @@ fn podflow(sb: &Sandbox, args: &[&str]) -> Run {
 }
 
 /// `ovs-ofctl -O OpenFlow15 ARGS` (the bridge given as its socket), with its exit code.
+/// The podflow binary with `env` added and piped stdout and stderr, not
+/// waited for (the fake-switch tests play the switch meanwhile).
+fn spawn_podflow(args: &[&str], env: &[(&str, &str)]) -> tokio::process::Child {
+    let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_podflow"));
+    c.args(args).envs(env.iter().copied()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    c.spawn().unwrap()
+}
+
 fn ofctl(sb: &Sandbox, args: &[&str]) -> Run {
     let o = Command::new("ovs-ofctl").env("OVS_RUNDIR", &sb.dir).arg("-O").arg("OpenFlow15").args(args).output().unwrap();
     Run { code: o.status.code().unwrap_or(-1), out: String::from_utf8_lossy(&o.stdout).into(), err: String::from_utf8_lossy(&o.stderr).into() }
@@ -350,12 +358,7 @@ fn lost_acknowledgement_is_reported_as_unknown_outcome() {
         let file = dir.join("flows.txt");
         std::fs::write(&file, pipeline_text(3, 1)).unwrap();
         let addr = sw.addr.to_string();
-        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_podflow"))
-            .args(["add-flows", &addr, file.to_str().unwrap()])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let child = spawn_podflow(&["add-flows", &addr, file.to_str().unwrap()], &[]);
         let mut p = sw.accept().await;
         let (xid, m) = p.recv_until(|m| matches!(m, Message::BundleControl(_))).await;
         let Message::BundleControl(open) = m else { unreachable!() };
@@ -371,12 +374,7 @@ fn lost_acknowledgement_is_reported_as_unknown_outcome() {
         assert_eq!(o.status.code(), Some(3), "{err}");
         assert!(err.contains("unknown") && err.lines().count() == 1, "{err}");
 
-        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_podflow"))
-            .args(["del-flows", &addr, "table=3"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let child = spawn_podflow(&["del-flows", &addr, "table=3"], &[]);
         let mut p = sw.accept().await;
         let (_, m) = p.recv_until(|m| matches!(m, Message::FlowMod(_))).await;
         assert!(matches!(m, Message::FlowMod(f) if f.table_id == 3));
@@ -453,12 +451,7 @@ fn syntax_error_after_streaming_started_discards_the_bundle() {
         let mut lines: Vec<String> = podflow::sandbox::workload::antrea_style(900).lines().take(5_000).map(str::to_string).collect();
         lines[3_999] = "table=0,priority=5,ip,nw_dst=198.18.0.300,actions=drop".into();
         std::fs::write(&file, lines.join("\n") + "\n").unwrap();
-        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_podflow"))
-            .args(["add-flows", &sw.addr.to_string(), file.to_str().unwrap()])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let child = spawn_podflow(&["add-flows", &sw.addr.to_string(), file.to_str().unwrap()], &[]);
         let mut p = sw.accept().await;
         let (xid, m) = p.recv_until(|m| matches!(m, Message::BundleControl(_))).await;
         let Message::BundleControl(open) = m else { unreachable!() };
@@ -505,13 +498,7 @@ fn dump_cut_midway_keeps_what_was_printed() {
     for knob in ["", "dump-buffered"] {
         rt.block_on(async {
             let sw = common::fake_switch::FakeSwitch::new();
-            let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_podflow"))
-                .args(["dump-flows", &sw.addr.to_string(), "--no-stats"])
-                .env("PODFLOW_FAULT", knob)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
+            let child = spawn_podflow(&["dump-flows", &sw.addr.to_string(), "--no-stats"], &[("PODFLOW_FAULT", knob)]);
             let mut p = sw.accept().await;
             let (xid, _) = p.recv_until(|m| matches!(m, Message::MultipartRequest(_))).await;
             let flow = |priority| FlowDesc { table_id: 3, priority, ..FlowDesc::default() };
