@@ -42,6 +42,11 @@ fn match_snippets() -> Vec<String> {
         "in_port=CONTROLLER".into(),
         "metadata=0x5".into(),
         "metadata=0x5/0xff".into(),
+        "tun_flags=+oam".into(),
+        "tun_flags=-oam".into(),
+        "icmp6,icmp_type=135,nd_reserved=7".into(),
+        "icmp6,icmp_type=136,nd_options_type=2,nd_reserved=0".into(),
+        "tun_metadata0=0x1234/0xff00,tun_metadata1=0".into(),
         "metadata=0xffffffffffffffff".into(),
         "dl_src=00:11:22:33:44:55".into(),
         "dl_dst=01:00:00:00:00:00/01:00:00:00:00:00".into(),
@@ -169,6 +174,9 @@ fn match_snippets() -> Vec<String> {
     for i in 0..16 {
         m.push(format!("reg{i}={:#x}", i * 3 + 1));
     }
+    for i in 0..64 {
+        m.push(format!("tun_metadata{i}={:#x}", i * 0x0101_0101 + 1));
+    }
     m.push("reg0=0x1/0xf".into());
     m.push("reg15=0/0xffff0000".into());
     m.push("reg3=0,reg4=0xffffffff".into());
@@ -186,6 +194,8 @@ fn match_snippets() -> Vec<String> {
 fn action_snippets() -> Vec<(&'static str, String)> {
     let mut a: Vec<(&'static str, String)> = vec![
         ("", "drop".into()),
+        ("", "set_field:0x12/0xff->tun_metadata0,set_field:0xabcdef01->tun_metadata2,delete_field:tun_metadata1".into()),
+        ("", "load:0x5->tun_metadata3[8..15],move:tun_metadata4[0..31]->reg0[]".into()),
         ("", "output:1".into()),
         ("", "output:65279".into()),
         ("", "IN_PORT".into()),
@@ -670,6 +680,10 @@ fn dump_flows_match_ovs_ofctl() {
     let Some(sb) = common::sandbox_with_bridge("textprint", "br0") else { return };
     sb.ofctl("add-group", "br0", &["group_id=1,type=all,bucket=output:1"]).expect("add group");
     sb.ofctl("add-meter", "br0", &["meter=1,kbps,band=type=drop,rate=1000"]).expect("add meter");
+    // Every tun_metadata field mapped (4 bytes each: the 256-byte option
+    // space), so that flows may match and set them.
+    let map: Vec<String> = (0..64).map(|i| format!("{{class=0xffff,type={i},len=4}}->tun_metadata{i}")).collect();
+    sb.ofctl("add-tlv-map", "br0", &[&map.join(",")]).expect("add-tlv-map");
     let flows = generate_flows();
     let file = sb.path("flows.txt");
     std::fs::write(&file, flows.join("\n") + "\n").unwrap();
@@ -985,8 +999,9 @@ fn field_values(d: &FieldDef) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
         if bits >= 128 { full } else { full & ((1u128 << bits) - 1) }
     };
     let to_bytes = |v: u128, len: usize| v.to_be_bytes()[16 - len..].to_vec();
-    let len = d.len;
-    let wm = width_mask(len, d.bits);
+    // A tun_metadata field as a switch maps it (4 bytes here).
+    let (len, bits) = if d.variable_len() { (4, 32) } else { (d.len, d.bits) };
+    let wm = width_mask(len, bits);
     let pattern: u128 = 0x0a1b_2c3d_4e5f_6071_8293_a4b5_c6d7_e8f9;
     let mut vals: Vec<u128> = vec![pattern & wm, 0, 1 & wm, wm];
     let id = d.id;
@@ -1023,7 +1038,7 @@ fn field_values(d: &FieldDef) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
         } else if id == fields::CT_STATE {
             vec![0x21, 0x3f, 0xff]
         } else {
-            let cidr = wm & !(wm >> (d.bits / 2).max(1));
+            let cidr = wm & !(wm >> (bits / 2).max(1));
             vec![cidr, 0x0f0f_0f0f_0f0f_0f0f_0f0f_0f0f_0f0f_0f0f & wm, wm, 1]
         };
         for m in masks {

@@ -103,6 +103,7 @@ fn samples(name: &str, fmt: Format, bits: u32, maskable: bool) -> Vec<String> {
             v.extend(["+trk", "+trk+est-new", "-trk", "+trk+rel+rpl+inv+snat+dnat", "0x21/0x21", "0x21"].map(String::from))
         }
         Format::TcpFlags => v.extend(["+syn-ack", "+fin", "0x002/0x012", "0x12"].map(String::from)),
+        Format::TunFlags => v.extend(["+oam", "-oam", "oam", "0", "1/1", "0/1"].map(String::from)),
         Format::PacketType => v.extend(["(0,0x800)", "(0,0)", "(1,0x86dd)"].map(String::from)),
         Format::Frag => v.extend(["no", "yes", "first", "later", "not_later"].map(String::from)),
     }

@@ -221,6 +221,8 @@ pub enum Action {
     /// `decap(...)`: the packet type of the result (see [`PT_USE_NEXT_PROTO`]).
     Decap(u32),
     DecNshTtl,
+    /// `delete_field:FIELD`: removes a `tun_metadata` option from the packet.
+    DeleteField(OxmId),
     /// An experimenter action we do not decode; `data` follows the experimenter id.
     Experimenter { experimenter: u32, data: Vec<u8> },
     /// A standard action we do not decode; `body` follows type and length.

@@ -19,6 +19,8 @@ pub mod class {
     pub const OPENFLOW_BASIC: u16 = 0x8000;
     /// `OXM_OF_PKT_REG<N>`: the 64-bit packet registers.
     pub const PACKET_REGS: u16 = 0x8001;
+    /// `ERICOXM_OF_*`: Ericsson's IPv6 neighbor discovery fields.
+    pub const ERICSSON: u16 = 0x1000;
     /// Experimenter class: a 32-bit experimenter id follows the header.
     pub const EXPERIMENTER: u16 = 0xffff;
 }
@@ -177,6 +179,8 @@ pub enum Format {
     Port,
     CtState,
     TcpFlags,
+    /// Tunnel flags (`oam`).
+    TunFlags,
     PacketType,
     Frag,
 }
@@ -198,6 +202,14 @@ pub struct FieldDef {
     pub format: Format,
     /// Width in bits of the meaningful part (e.g. 12+1 for vlan_vid).
     pub bits: u32,
+}
+
+impl FieldDef {
+    /// Whether the field's length varies (the `tun_metadata` fields): its
+    /// `len` is then the most it can hold.
+    pub fn variable_len(&self) -> bool {
+        self.id.class == class::NXM_1 && (40..104).contains(&self.id.field) && self.id.experimenter.is_none()
+    }
 }
 
 macro_rules! f {
@@ -258,7 +270,7 @@ use class::{NXM_0, NXM_1, OPENFLOW_BASIC as B, PACKET_REGS};
 
 /// Every match field podflow knows, with its wire identity and text names.
 pub static FIELDS: &[FieldDef] = &[
-    f!(B, 0, "in_port", [], "OXM_OF_IN_PORT", 4, false, None, Port, 32),
+    f!(B, 0, "in_port", ["in_port_oxm"], "OXM_OF_IN_PORT", 4, false, None, Port, 32),
     f!(B, 2, "metadata", [], "OXM_OF_METADATA", 8, true, None, Hex, 64),
     f!(B, 3, "eth_dst", ["dl_dst"], "NXM_OF_ETH_DST", 6, true, Ethernet, Ethernet, 48),
     f!(B, 4, "eth_src", ["dl_src"], "NXM_OF_ETH_SRC", 6, true, Ethernet, Ethernet, 48),
@@ -291,6 +303,8 @@ pub static FIELDS: &[FieldDef] = &[
     f!(B, 31, "nd_target", ["ipv6_nd_target"], "NXM_NX_ND_TARGET", 16, true, Nd, Ipv6, 128),
     f!(B, 32, "nd_sll", ["ipv6_nd_sll"], "NXM_NX_ND_SLL", 6, true, NdSolicit, Ethernet, 48),
     f!(B, 33, "nd_tll", ["ipv6_nd_tll"], "NXM_NX_ND_TLL", 6, true, NdAdvert, Ethernet, 48),
+    f!(class::ERICSSON, 1, "nd_reserved", [], "ERICOXM_OF_ICMPV6_ND_RESERVED", 4, false, Nd, Decimal, 32),
+    f!(class::ERICSSON, 2, "nd_options_type", [], "ERICOXM_OF_ICMPV6_ND_OPTIONS_TYPE", 1, false, Nd, Decimal, 8),
     f!(B, 34, "mpls_label", [], "OXM_OF_MPLS_LABEL", 4, false, Mpls, Decimal, 20),
     f!(B, 35, "mpls_tc", [], "OXM_OF_MPLS_TC", 1, false, Mpls, Decimal, 3),
     f!(B, 36, "mpls_bos", [], "OXM_OF_MPLS_BOS", 1, false, Mpls, Decimal, 1),
@@ -325,6 +339,74 @@ pub static FIELDS: &[FieldDef] = &[
     f!(NXM_1, 39, "tun_gbp_flags", [], "NXM_NX_TUN_GBP_FLAGS", 1, true, None, Hex, 8),
     f!(NXM_1, 109, "tun_ipv6_src", [], "NXM_NX_TUN_IPV6_SRC", 16, true, None, Ipv6, 128),
     f!(NXM_1, 110, "tun_ipv6_dst", [], "NXM_NX_TUN_IPV6_DST", 16, true, None, Ipv6, 128),
+    f!(NXM_1, 104, "tun_flags", [], "NXM_NX_TUN_FLAGS", 2, true, None, TunFlags, 1),
+    // Geneve option space: up to 124 bytes each, sent in as few bytes as
+    // the value needs; a switch knows one only once it is mapped to an
+    // option (`add-tlv-map`), and then sends it back at the mapped length.
+    f!(NXM_1, 40, "tun_metadata0", [], "NXM_NX_TUN_METADATA0", 124, true, None, Hex, 992),
+    f!(NXM_1, 41, "tun_metadata1", [], "NXM_NX_TUN_METADATA1", 124, true, None, Hex, 992),
+    f!(NXM_1, 42, "tun_metadata2", [], "NXM_NX_TUN_METADATA2", 124, true, None, Hex, 992),
+    f!(NXM_1, 43, "tun_metadata3", [], "NXM_NX_TUN_METADATA3", 124, true, None, Hex, 992),
+    f!(NXM_1, 44, "tun_metadata4", [], "NXM_NX_TUN_METADATA4", 124, true, None, Hex, 992),
+    f!(NXM_1, 45, "tun_metadata5", [], "NXM_NX_TUN_METADATA5", 124, true, None, Hex, 992),
+    f!(NXM_1, 46, "tun_metadata6", [], "NXM_NX_TUN_METADATA6", 124, true, None, Hex, 992),
+    f!(NXM_1, 47, "tun_metadata7", [], "NXM_NX_TUN_METADATA7", 124, true, None, Hex, 992),
+    f!(NXM_1, 48, "tun_metadata8", [], "NXM_NX_TUN_METADATA8", 124, true, None, Hex, 992),
+    f!(NXM_1, 49, "tun_metadata9", [], "NXM_NX_TUN_METADATA9", 124, true, None, Hex, 992),
+    f!(NXM_1, 50, "tun_metadata10", [], "NXM_NX_TUN_METADATA10", 124, true, None, Hex, 992),
+    f!(NXM_1, 51, "tun_metadata11", [], "NXM_NX_TUN_METADATA11", 124, true, None, Hex, 992),
+    f!(NXM_1, 52, "tun_metadata12", [], "NXM_NX_TUN_METADATA12", 124, true, None, Hex, 992),
+    f!(NXM_1, 53, "tun_metadata13", [], "NXM_NX_TUN_METADATA13", 124, true, None, Hex, 992),
+    f!(NXM_1, 54, "tun_metadata14", [], "NXM_NX_TUN_METADATA14", 124, true, None, Hex, 992),
+    f!(NXM_1, 55, "tun_metadata15", [], "NXM_NX_TUN_METADATA15", 124, true, None, Hex, 992),
+    f!(NXM_1, 56, "tun_metadata16", [], "NXM_NX_TUN_METADATA16", 124, true, None, Hex, 992),
+    f!(NXM_1, 57, "tun_metadata17", [], "NXM_NX_TUN_METADATA17", 124, true, None, Hex, 992),
+    f!(NXM_1, 58, "tun_metadata18", [], "NXM_NX_TUN_METADATA18", 124, true, None, Hex, 992),
+    f!(NXM_1, 59, "tun_metadata19", [], "NXM_NX_TUN_METADATA19", 124, true, None, Hex, 992),
+    f!(NXM_1, 60, "tun_metadata20", [], "NXM_NX_TUN_METADATA20", 124, true, None, Hex, 992),
+    f!(NXM_1, 61, "tun_metadata21", [], "NXM_NX_TUN_METADATA21", 124, true, None, Hex, 992),
+    f!(NXM_1, 62, "tun_metadata22", [], "NXM_NX_TUN_METADATA22", 124, true, None, Hex, 992),
+    f!(NXM_1, 63, "tun_metadata23", [], "NXM_NX_TUN_METADATA23", 124, true, None, Hex, 992),
+    f!(NXM_1, 64, "tun_metadata24", [], "NXM_NX_TUN_METADATA24", 124, true, None, Hex, 992),
+    f!(NXM_1, 65, "tun_metadata25", [], "NXM_NX_TUN_METADATA25", 124, true, None, Hex, 992),
+    f!(NXM_1, 66, "tun_metadata26", [], "NXM_NX_TUN_METADATA26", 124, true, None, Hex, 992),
+    f!(NXM_1, 67, "tun_metadata27", [], "NXM_NX_TUN_METADATA27", 124, true, None, Hex, 992),
+    f!(NXM_1, 68, "tun_metadata28", [], "NXM_NX_TUN_METADATA28", 124, true, None, Hex, 992),
+    f!(NXM_1, 69, "tun_metadata29", [], "NXM_NX_TUN_METADATA29", 124, true, None, Hex, 992),
+    f!(NXM_1, 70, "tun_metadata30", [], "NXM_NX_TUN_METADATA30", 124, true, None, Hex, 992),
+    f!(NXM_1, 71, "tun_metadata31", [], "NXM_NX_TUN_METADATA31", 124, true, None, Hex, 992),
+    f!(NXM_1, 72, "tun_metadata32", [], "NXM_NX_TUN_METADATA32", 124, true, None, Hex, 992),
+    f!(NXM_1, 73, "tun_metadata33", [], "NXM_NX_TUN_METADATA33", 124, true, None, Hex, 992),
+    f!(NXM_1, 74, "tun_metadata34", [], "NXM_NX_TUN_METADATA34", 124, true, None, Hex, 992),
+    f!(NXM_1, 75, "tun_metadata35", [], "NXM_NX_TUN_METADATA35", 124, true, None, Hex, 992),
+    f!(NXM_1, 76, "tun_metadata36", [], "NXM_NX_TUN_METADATA36", 124, true, None, Hex, 992),
+    f!(NXM_1, 77, "tun_metadata37", [], "NXM_NX_TUN_METADATA37", 124, true, None, Hex, 992),
+    f!(NXM_1, 78, "tun_metadata38", [], "NXM_NX_TUN_METADATA38", 124, true, None, Hex, 992),
+    f!(NXM_1, 79, "tun_metadata39", [], "NXM_NX_TUN_METADATA39", 124, true, None, Hex, 992),
+    f!(NXM_1, 80, "tun_metadata40", [], "NXM_NX_TUN_METADATA40", 124, true, None, Hex, 992),
+    f!(NXM_1, 81, "tun_metadata41", [], "NXM_NX_TUN_METADATA41", 124, true, None, Hex, 992),
+    f!(NXM_1, 82, "tun_metadata42", [], "NXM_NX_TUN_METADATA42", 124, true, None, Hex, 992),
+    f!(NXM_1, 83, "tun_metadata43", [], "NXM_NX_TUN_METADATA43", 124, true, None, Hex, 992),
+    f!(NXM_1, 84, "tun_metadata44", [], "NXM_NX_TUN_METADATA44", 124, true, None, Hex, 992),
+    f!(NXM_1, 85, "tun_metadata45", [], "NXM_NX_TUN_METADATA45", 124, true, None, Hex, 992),
+    f!(NXM_1, 86, "tun_metadata46", [], "NXM_NX_TUN_METADATA46", 124, true, None, Hex, 992),
+    f!(NXM_1, 87, "tun_metadata47", [], "NXM_NX_TUN_METADATA47", 124, true, None, Hex, 992),
+    f!(NXM_1, 88, "tun_metadata48", [], "NXM_NX_TUN_METADATA48", 124, true, None, Hex, 992),
+    f!(NXM_1, 89, "tun_metadata49", [], "NXM_NX_TUN_METADATA49", 124, true, None, Hex, 992),
+    f!(NXM_1, 90, "tun_metadata50", [], "NXM_NX_TUN_METADATA50", 124, true, None, Hex, 992),
+    f!(NXM_1, 91, "tun_metadata51", [], "NXM_NX_TUN_METADATA51", 124, true, None, Hex, 992),
+    f!(NXM_1, 92, "tun_metadata52", [], "NXM_NX_TUN_METADATA52", 124, true, None, Hex, 992),
+    f!(NXM_1, 93, "tun_metadata53", [], "NXM_NX_TUN_METADATA53", 124, true, None, Hex, 992),
+    f!(NXM_1, 94, "tun_metadata54", [], "NXM_NX_TUN_METADATA54", 124, true, None, Hex, 992),
+    f!(NXM_1, 95, "tun_metadata55", [], "NXM_NX_TUN_METADATA55", 124, true, None, Hex, 992),
+    f!(NXM_1, 96, "tun_metadata56", [], "NXM_NX_TUN_METADATA56", 124, true, None, Hex, 992),
+    f!(NXM_1, 97, "tun_metadata57", [], "NXM_NX_TUN_METADATA57", 124, true, None, Hex, 992),
+    f!(NXM_1, 98, "tun_metadata58", [], "NXM_NX_TUN_METADATA58", 124, true, None, Hex, 992),
+    f!(NXM_1, 99, "tun_metadata59", [], "NXM_NX_TUN_METADATA59", 124, true, None, Hex, 992),
+    f!(NXM_1, 100, "tun_metadata60", [], "NXM_NX_TUN_METADATA60", 124, true, None, Hex, 992),
+    f!(NXM_1, 101, "tun_metadata61", [], "NXM_NX_TUN_METADATA61", 124, true, None, Hex, 992),
+    f!(NXM_1, 102, "tun_metadata62", [], "NXM_NX_TUN_METADATA62", 124, true, None, Hex, 992),
+    f!(NXM_1, 103, "tun_metadata63", [], "NXM_NX_TUN_METADATA63", 124, true, None, Hex, 992),
     nxet!(11, "tun_erspan_idx", "NXOXM_ET_ERSPAN_IDX", 4, Hex, 20),
     nxet!(12, "tun_erspan_ver", "NXOXM_ET_ERSPAN_VER", 1, Decimal, 4),
     nxet!(13, "tun_erspan_dir", "NXOXM_ET_ERSPAN_DIR", 1, Decimal, 1),
@@ -538,6 +620,9 @@ pub mod fields {
     pub const ND_TLL: OxmId = OxmId::new(class::OPENFLOW_BASIC, 33);
     pub const TUNNEL_ID: OxmId = OxmId::new(class::OPENFLOW_BASIC, 38);
     pub const TCP_FLAGS: OxmId = OxmId::new(class::OPENFLOW_BASIC, 42);
+    pub const TUN_FLAGS: OxmId = OxmId::new(class::NXM_1, 104);
+    pub const ND_RESERVED: OxmId = OxmId::new(class::ERICSSON, 1);
+    pub const ND_OPTIONS_TYPE: OxmId = OxmId::new(class::ERICSSON, 2);
     pub const PACKET_TYPE: OxmId = OxmId::new(class::OPENFLOW_BASIC, 44);
     pub const VLAN_TCI: OxmId = OxmId::new(class::NXM_0, 4);
     pub const IP_FRAG: OxmId = OxmId::new(class::NXM_1, 26);
@@ -622,7 +707,7 @@ impl OxmField {
             }
         }
         if let Some(d) = self.id.def() {
-            if d.len != self.value.len() {
+            if d.len != self.value.len() && !(d.variable_len() && (1..=d.len).contains(&self.value.len())) {
                 return Err(EncodeError::Invalid {
                     what: "OXM field",
                     detail: format!("{} takes {} bytes, got {}", d.name, d.len, self.value.len()),
@@ -654,7 +739,7 @@ impl OxmField {
         }
         let vlen = if has_mask { len / 2 } else { len };
         if let Some(d) = id.def() {
-            if d.len != vlen {
+            if d.len != vlen && !(d.variable_len() && vlen <= d.len) {
                 return Err(DecodeError::BadLength { what: "OXM field", len, why: "does not match the field's size" });
             }
             if has_mask && !d.maskable && !any_mask {

@@ -26,6 +26,7 @@ pub mod nxast {
     pub const SAMPLE3: u16 = 41;
     pub const DEC_NSH_TTL: u16 = 48;
     pub const CHECK_PKT_LARGER: u16 = 49;
+    pub const DELETE_FIELD: u16 = 50;
 }
 
 /// Encodes the actions of this module; `None` for any other action. The
@@ -62,6 +63,11 @@ pub(super) fn encode(a: &Action, out: &mut BytesMut) -> Option<Result<(), Encode
             put_nx_header(out, sub);
             out.put_bytes(0, 6);
             Ok(())
+        }
+        Action::DeleteField(field) => {
+            // The field's header, then zeros to 24 bytes (the caller pads).
+            put_nx_header(out, nxast::DELETE_FIELD);
+            put_nxm_header(out, *field).map(|()| out.put_bytes(0, 6))
         }
         Action::FinTimeout { idle, hard } => {
             put_nx_header(out, nxast::FIN_TIMEOUT);
@@ -204,6 +210,11 @@ pub(super) fn decode_nx(subtype: u16, a: &mut Reader<'_>) -> Result<Option<Actio
                 nxast::DEC_NSH_TTL => Action::DecNshTtl,
                 _ => Action::PopQueue,
             }
+        }
+        nxast::DELETE_FIELD => {
+            let field = read_field_id(a)?;
+            a.rest();
+            Action::DeleteField(field)
         }
         nxast::FIN_TIMEOUT => {
             let idle = a.u16("fin_timeout")?;

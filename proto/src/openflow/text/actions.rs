@@ -183,8 +183,20 @@ pub(super) fn check_dst(ctx: &Ctx, d: &FieldDef, outer: Outer, at_: &str) -> R<(
     Ok(())
 }
 
+/// A `move` destination: as [`check_dst`], except that `vlan_vid` needs
+/// no VLAN header (Open vSwitch checks only its prerequisites there).
+fn check_move_dst(ctx: &Ctx, d: &FieldDef, outer: Outer, at_: &str) -> R<()> {
+    if d.id == fields::VLAN_VID && ctx.ethernet && outer != Outer::Ct {
+        return Ok(());
+    }
+    check_dst(ctx, d, outer, at_)
+}
+
+/// A field an action reads: its prerequisites met by the match
+/// (`vlan_vid` only needs Ethernet).
 pub(super) fn check_src(ctx: &Ctx, d: &FieldDef, at_: &str) -> R<()> {
-    if !ctx.prereq_ok(d) {
+    let ok = if d.id == fields::VLAN_VID { ctx.ethernet } else { ctx.prereq_ok(d) };
+    if !ok {
         return fail_found(at_, format!("{} in the match before reading {}", d.prereq.describe(), d.name), d.name);
     }
     Ok(())
@@ -201,6 +213,12 @@ pub(super) fn set_field_action(d: &FieldDef, value: Vec<u8>, mask: Option<Vec<u8
     } else {
         (d.id, value, mask)
     };
+    if d.variable_len() {
+        // Sent as Open vSwitch sends it: shortest, the value as given (the
+        // switch refuses bits outside the mask).
+        let (value, mask) = super::value::var_shortest(&value, mask.as_deref(), false);
+        return Action::SetField(OxmField { id, value, mask });
+    }
     let mask = mask.filter(|m| !m.iter().all(|&b| b == 0xff));
     if let Some(m) = &mask {
         for (v, m) in value.iter_mut().zip(m) {
@@ -209,6 +227,11 @@ pub(super) fn set_field_action(d: &FieldDef, value: Vec<u8>, mask: Option<Vec<u8
     }
     Action::SetField(OxmField { id, value, mask })
 }
+
+/// Open vSwitch encodes a write to its 32-bit in_port as an OXM set-field
+/// that its switch then refuses (OFPBAC_BAD_SET_ARGUMENT); `in_port`, the
+/// 16-bit one, is how in_port is written.
+const IN_PORT_OXM_WRITE: &str = "in_port (in_port_oxm/OXM_OF_IN_PORT cannot be written: Open vSwitch refuses it)";
 
 /// `VALUE->DST` split (for `set_field`, `load`).
 pub(super) fn split_arrow<'s>(s: &'s str, what: &str) -> R<(&'s str, &'s str)> {
@@ -495,6 +518,9 @@ fn field_action<'a>(kv: Kv<'a>, lkey: &str, ctx: &mut Ctx, outer: Outer) -> R<Op
                     check_dst(ctx, d, outer, f)?;
                     return Ok(Some(Item::Act(Action::SetField(OxmField::new(NXM_OF_IP_TOS, [t])))));
                 }
+                if f == "in_port_oxm" {
+                    return fail_found(f, IN_PORT_OXM_WRITE, f);
+                }
                 let (d, val, mask) = {
                     let Some(d) = field_by_name(f).or_else(|| xxreg(f)) else {
                         return fail_found(f, "a field name", f);
@@ -531,6 +557,9 @@ fn field_action<'a>(kv: Kv<'a>, lkey: &str, ctx: &mut Ctx, outer: Outer) -> R<Op
                 need(&kv, "VALUE->DST[BITS]")?;
                 let (v, dst) = split_arrow(value, "load")?;
                 let sf = subfield(dst)?;
+                if sf.field == fields::IN_PORT {
+                    return fail_found(dst, IN_PORT_OXM_WRITE, dst);
+                }
                 let d = sf.field.action_def().expect("subfield of a known field");
                 let val = match int_all(v) {
                     Some(x) => x,
@@ -540,8 +569,13 @@ fn field_action<'a>(kv: Kv<'a>, lkey: &str, ctx: &mut Ctx, outer: Outer) -> R<Op
                     return fail(v, format!("a value that fits into {} bits", sf.n_bits));
                 }
                 check_dst(ctx, d, outer, dst)?;
-                let mask = ones(sf.n_bits as u32) << sf.ofs;
-                Item::Act(set_field_action(d, be(val << sf.ofs, d.len), Some(be(mask, d.len))))
+                if d.variable_len() {
+                    let (v, m) = (be_shifted(val, sf.ofs as u32, d.len), be_bit_range(sf.ofs as u32, sf.n_bits as u32, d.len));
+                    Item::Act(set_field_action(d, v, Some(m)))
+                } else {
+                    let mask = ones(sf.n_bits as u32) << sf.ofs;
+                    Item::Act(set_field_action(d, be(val << sf.ofs, d.len), Some(be(mask, d.len))))
+                }
             }
             "move" => {
                 need(&kv, "SRC[BITS]->DST[BITS]")?;
@@ -555,12 +589,8 @@ fn field_action<'a>(kv: Kv<'a>, lkey: &str, ctx: &mut Ctx, outer: Outer) -> R<Op
                         format!("{} ({} bits)", dst_s, dst.n_bits),
                     );
                 }
-                if src.field == fields::IN_PORT || dst.field == fields::IN_PORT {
-                    let at_ = if src.field == fields::IN_PORT { src_s } else { dst_s };
-                    return fail(at_, "a field other than in_port (move to or from in_port is not supported)");
-                }
                 check_src(ctx, src.field.action_def().expect("subfield of a known field"), src_s)?;
-                check_dst(ctx, dst.field.action_def().expect("subfield of a known field"), outer, dst_s)?;
+                check_move_dst(ctx, dst.field.action_def().expect("subfield of a known field"), outer, dst_s)?;
                 Item::Act(Action::CopyField { n_bits: src.n_bits, src, dst })
             }
         _ => return Ok(None),

@@ -35,6 +35,14 @@ pub(super) fn ext_action(kv: Kv<'_>, lkey: &str, ctx: &mut Ctx, outer: Outer) ->
         "exit" => Action::Exit,
         "dec_nsh_ttl" => Action::DecNshTtl,
         "fin_timeout" => fin_timeout(value)?,
+        "delete_field" => {
+            need(&kv, "a field (delete_field:tun_metadata0)")?;
+            match field_by_name(value) {
+                Some(d) if d.variable_len() => Action::DeleteField(d.id),
+                Some(_) => return fail(value, "a tun_metadata field (only those can be deleted)"),
+                None => return fail_found(value, "a field name", value),
+            }
+        }
         "learn" => parse_learn(value)?,
         "sample" => sample(value)?,
         "bundle" | "bundle_load" => parse_bundle(lkey == "bundle_load", value, ctx, outer)?,

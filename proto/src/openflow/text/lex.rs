@@ -114,7 +114,7 @@ pub(super) fn value_len(s: &str, delims: &[char]) -> usize {
 }
 
 pub(super) fn next_kv<'a>(s: &mut &'a str) -> R<Option<Kv<'a>>> {
-    let rest = s.trim_start_matches(|c: char| matches!(c, ',' | ' ' | '\t' | '\r' | '\n'));
+    let rest = s.trim_start_matches([',', ' ', '\t', '\r', '\n']);
     if rest.is_empty() {
         *s = rest;
         return Ok(None);
@@ -275,8 +275,39 @@ pub(super) fn hex_bytes(s: &str) -> R<Vec<u8>> {
 /* Field values.                                                        */
 /* ------------------------------------------------------------------ */
 
+/// `v` as `len` big-endian bytes (zero-extended past 16).
 pub(super) fn be(v: u128, len: usize) -> Vec<u8> {
-    v.to_be_bytes()[16 - len..].to_vec()
+    if len <= 16 {
+        v.to_be_bytes()[16 - len..].to_vec()
+    } else {
+        let mut out = vec![0; len - 16];
+        out.extend_from_slice(&v.to_be_bytes());
+        out
+    }
+}
+
+/// `v << ofs` as `len` big-endian bytes, bits past the end dropped (for
+/// fields wider than 128 bits).
+pub(super) fn be_shifted(v: u128, ofs: u32, len: usize) -> Vec<u8> {
+    let mut out = vec![0u8; len];
+    for i in 0..128u32 {
+        let pos = (ofs + i) as usize;
+        if v >> i & 1 == 1 && pos < len * 8 {
+            out[len - 1 - pos / 8] |= 1 << (pos % 8);
+        }
+    }
+    out
+}
+
+/// Bits `ofs..ofs+n_bits` set, as `len` big-endian bytes.
+pub(super) fn be_bit_range(ofs: u32, n_bits: u32, len: usize) -> Vec<u8> {
+    let mut out = vec![0u8; len];
+    for pos in ofs as usize..(ofs + n_bits) as usize {
+        if pos < len * 8 {
+            out[len - 1 - pos / 8] |= 1 << (pos % 8);
+        }
+    }
+    out
 }
 
 pub(super) fn fits(v: u128, bits: u32) -> bool {

@@ -73,6 +73,9 @@ impl<'a> MatchBuilder<'a> {
                 return;
             }
         }
+        if id.def().is_some_and(|d| d.variable_len()) {
+            (value, mask) = super::value::var_shortest(&value, mask.as_deref(), true);
+        }
         self.m.set(OxmField { id, value, mask });
         self.origin.retain(|(i, _)| *i != id);
         self.origin.push((id, origin));
@@ -322,6 +325,9 @@ pub(super) fn parse_match(text: &str, fm: &mut FlowMod, mode: Mode) -> R<(Match,
             if !has_value || value.is_empty() {
                 return fail_found(at(key, key.len()), format!("a value for {key} (like {key}=VALUE)"), "nothing");
             }
+            if d.variable_len() && mb.m.get(d.id).is_some() {
+                return fail_found(key, format!("{key} at most once in a match"), key);
+            }
             // `tp_src` etc. land on tcp_src; finish() moves them to udp/sctp.
             let (v, m) = field_value(d, value)?;
             mb.put(d.id, v, m, key);
@@ -410,6 +416,16 @@ fn subfield_match<'a>(mb: &mut MatchBuilder<'a>, key: &'a str, value: &'a str) -
         Some(v) if fits(v, sf.n_bits as u32) => v,
         _ => return fail(value, format!("an integer of at most {} bits", sf.n_bits)),
     };
+    if d.variable_len() {
+        // Open vSwitch sets a tun_metadata field once per match.
+        if mb.m.get(sf.field).is_some() {
+            return fail_found(key, format!("{} at most once in a match", d.name), key);
+        }
+        // Wider than 128 bits: the bits as bytes.
+        let (nv, nm) = (be_shifted(v, sf.ofs as u32, d.len), be_bit_range(sf.ofs as u32, sf.n_bits as u32, d.len));
+        mb.put(sf.field, nv, Some(nm), key);
+        return Ok(());
+    }
     let bits = (d.len * 8) as u32;
     let mask = ones(sf.n_bits as u32) << sf.ofs;
     let (ov, om) =

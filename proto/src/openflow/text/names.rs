@@ -1,5 +1,5 @@
 //! Name tables of the flow text, each written once and used both to parse
-//! and to print: the `ct_state` and `tcp_flags` flag names, and the
+//! and to print: the `ct_state`, `tcp_flags` and `tun_flags` flag names, and the
 //! OpenFlow header names Open vSwitch also accepts for fields.
 
 use crate::openflow::oxm::{field_by_name, FieldDef};
@@ -26,6 +26,9 @@ pub(super) const TCP_FLAGS: &[(&str, u32)] = &[
     ("cwr", 0x080),
     ("ns", 0x100),
 ];
+
+/// The tunnel flags OpenFlow carries (Open vSwitch's public ones).
+pub(super) const TUN_FLAGS: &[(&str, u32)] = &[("oam", 0x1)];
 
 /// The name of one flag bit in `table`.
 pub(super) fn flag_name(table: &[(&'static str, u32)], bit: u32) -> Option<&'static str> {

@@ -23,7 +23,7 @@ use crate::openflow::oxs::Stats;
 use crate::openflow::port::PortNo;
 use std::fmt::Write;
 
-use super::names::{flag_name, CT_STATE_FLAGS, TCP_FLAGS};
+use super::names::{flag_name, CT_STATE_FLAGS, TCP_FLAGS, TUN_FLAGS};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// How [`flow_desc`] prints a flow.
@@ -179,6 +179,10 @@ fn ct_state_name(bit: u32) -> Option<&'static str> {
     flag_name(CT_STATE_FLAGS, bit)
 }
 
+fn tun_flag_name(bit: u32) -> Option<&'static str> {
+    flag_name(TUN_FLAGS, bit)
+}
+
 fn tcp_flag_name(bit: u32) -> Option<&'static str> {
     // Open vSwitch prints the three unnamed reserved bits as `[HEX]`.
     flag_name(TCP_FLAGS, bit).or(match bit {
@@ -318,6 +322,11 @@ pub struct FlowView {
     tun_ipv6_dst: Vm<u128>,
     tun_gbp_id: Vm<u16>,
     tun_gbp_flags: Vm<u8>,
+    tun_flags: Vm<u16>,
+    /// The `tun_metadata` fields as they came.
+    tun_md: Vec<OxmField>,
+    nd_reserved: Vm<u32>,
+    nd_options_type: Vm<u16>,
     /// ERSPAN idx, ver, dir, hwid and GTP-U flags, msgtype (NXOXM_ET 11..16).
     tun_et: [Vm<u32>; 6],
     /// The NSH fields, by their experimenter field number minus one.
@@ -364,6 +373,10 @@ impl FlowView {
             TUN_IPV6_DST => self.tun_ipv6_dst = Vm { v, m },
             TUN_GBP_ID => self.tun_gbp_id = Vm { v: v as u16, m: m as u16 },
             TUN_GBP_FLAGS => self.tun_gbp_flags = Vm { v: v as u8, m: m as u8 },
+            // Open vSwitch keeps only the flags OpenFlow carries (oam).
+            TUN_FLAGS => self.tun_flags = Vm { v: v as u16 & 1, m: m as u16 & 1 },
+            ND_RESERVED => self.nd_reserved = Vm { v: v as u32, m: m as u32 },
+            ND_OPTIONS_TYPE => self.nd_options_type = Vm { v: v as u16, m: 0xffff },
             _ if id.experimenter == Some(crate::openflow::action::NX_VENDOR_ID) && (11..=16).contains(&id.field) => {
                 self.tun_et[usize::from(id.field) - 11] = Vm { v: v as u32, m: m as u32 };
             }
@@ -392,6 +405,11 @@ impl FlowView {
             self.unknown.push(f.clone());
             return;
         };
+        if def.variable_len() {
+            self.tun_md.retain(|t| t.id != f.id);
+            self.tun_md.push(f.clone());
+            return;
+        }
         let len = f.value.len();
         let full = ones(len);
         let v = f.value_u128() & full;
@@ -751,6 +769,38 @@ impl FlowView {
         if set(gtype) {
             let _ = write!(s, "gtpu_msgtype={},", gtype.v);
         }
+        // Open vSwitch masks with all its tunnel flags (4 bits), of which
+        // OpenFlow carries one: a match prints as `+oam` or `-oam`.
+        if self.tun_flags.m & 0xf != 0 {
+            let f = flags_masked(tun_flag_name, u32::from(self.tun_flags.v & 0xf), u32::from(self.tun_flags.m & 0xf), 0xf);
+            let _ = write!(s, "tun_flags={f},");
+        }
+        self.format_tun_metadata(s);
+    }
+
+    /// `tun_metadataN=V[/M]` in field order; the bare name for an
+    /// all-zero mask (present, any value), as `tun_metadata_match_format`.
+    /// Without the switch's option map, Open vSwitch reads a field in as
+    /// few bytes as value and mask need, so a mask of all ones over those
+    /// bytes prints as none.
+    fn format_tun_metadata(&self, s: &mut String) {
+        let mut md: Vec<&OxmField> = self.tun_md.iter().collect();
+        md.sort_by_key(|f| f.id.field);
+        for f in md {
+            let _ = write!(s, "tun_metadata{}", f.id.field - 40);
+            let sig = |b: &[u8]| b.len() - b.iter().take_while(|&&x| x == 0).count();
+            match f.mask.as_deref() {
+                Some(m) if m.iter().all(|&b| b == 0) => {}
+                Some(m) if !m[m.len() - sig(&f.value).max(sig(m))..].iter().all(|&b| b == 0xff) => {
+                    let v: Vec<u8> = f.value.iter().zip(m).map(|(v, m)| v & m).collect();
+                    let _ = write!(s, "={}/{}", hex_bytes(&v), hex_bytes(m));
+                }
+                _ => {
+                    let _ = write!(s, "={}", hex_bytes(&f.value));
+                }
+            }
+            s.push(',');
+        }
     }
 
     /// The NSH header fields (the context words only for MD type 1), as
@@ -803,6 +853,8 @@ impl FlowView {
             ip6_field(s, "nd_target", self.nd_target);
             eth_field(s, "nd_sll", self.arp_sha);
             eth_field(s, "nd_tll", self.arp_tha);
+            u32_dec_field(s, "nd_reserved", self.nd_reserved);
+            be16_field(s, "nd_options_type", self.nd_options_type);
         } else {
             be16_field(s, "tp_src", self.tp_src);
             be16_field(s, "tp_dst", self.tp_dst);
@@ -826,6 +878,20 @@ impl FlowView {
                 put!("/{}", hex_bytes(m));
             }
             s.push(',');
+        }
+    }
+}
+
+/// A 32-bit field in decimal, or `0xV/0xM` when masked (Open vSwitch's
+/// `format_be32_masked`).
+fn u32_dec_field(s: &mut String, name: &str, x: Vm<u32>) {
+    match x.m {
+        0 => {}
+        u32::MAX => {
+            let _ = write!(s, "{name}={},", x.v);
+        }
+        m => {
+            let _ = write!(s, "{name}={:#x}/{m:#x},", x.v);
         }
     }
 }
@@ -911,7 +977,9 @@ pub(super) fn field_value(f: &OxmField) -> String {
         if m.iter().all(|&b| b == 0) {
             return "ANY".into();
         }
-        if m.iter().all(|&b| b == 0xff) {
+        // A variable-length field's mask is all ones only over all its
+        // bytes (Open vSwitch's mf_format): a short one always prints.
+        if m.iter().all(|&b| b == 0xff) && !def.variable_len() {
             mask = None;
         }
     }
@@ -937,6 +1005,7 @@ pub(super) fn field_value(f: &OxmField) -> String {
         }
         Format::CtState => flags_masked(ct_state_name, v as u32, mv.map_or(u32::MAX, |m| m as u32), 0xffff),
         Format::TcpFlags => flags_masked(tcp_flag_name, v as u32, mv.map_or(0xffff, |m| m as u32) & 0x0fff, 0x0fff),
+        Format::TunFlags => flags_masked(tun_flag_name, v as u32, mv.map_or(0xffff, |m| m as u32) & 1, 1),
         Format::Ethernet => eth_masked(&f.value, mask),
         Format::Ipv4 => ipv4_masked(v as u32, mv.map_or(u32::MAX, |m| m as u32)),
         Format::Ipv6 => ipv6_masked(v, mv.unwrap_or(u128::MAX)),
@@ -1262,6 +1331,7 @@ fn ext_action(a: &Action) -> String {
         Action::PopQueue => "pop_queue".into(),
         Action::Exit => "exit".into(),
         Action::DecNshTtl => "dec_nsh_ttl".into(),
+        Action::DeleteField(id) => format!("delete_field:{}", id.def().map_or_else(|| id.name(), |d| d.name.to_string())),
         Action::FinTimeout { idle, hard } => {
             let mut parts = vec![];
             if *idle != 0 {

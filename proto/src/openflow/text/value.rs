@@ -3,7 +3,7 @@
 //! (`NAME[A..B]`). Knows nothing of which fields a match or action allows.
 
 use super::super::action::Subfield;
-use super::super::oxm::{fields, FieldDef, Format, OxmId};
+use super::super::oxm::{fields, FieldDef, Format, OxmId, ACTION_ONLY_FIELDS};
 use super::super::port::PortNo;
 use super::lex::*;
 use super::names::*;
@@ -56,7 +56,7 @@ pub(super) fn int_value(d: &FieldDef, s: &str) -> R<(u128, Option<u128>)> {
             if !fits(mk, valid_bits) {
                 // Open vSwitch refuses unknown TCP flags, and clips other
                 // masks to the bits the field has (vlan_vid=…/0xffff).
-                if d.format == Format::TcpFlags {
+                if matches!(d.format, Format::TcpFlags | Format::TunFlags) {
                     return fail_found(m, format!("a mask of at most {valid_bits} bits for {}", d.name), m);
                 }
                 mk &= ones(valid_bits);
@@ -149,6 +149,9 @@ pub(super) fn flag_value(s: &str, table: &[(&str, u32)], what: &str) -> R<(u32, 
 /// Value (and mask) bytes of a field as written after `field=`.
 pub(super) fn field_value(d: &FieldDef, s: &str) -> R<(Vec<u8>, Option<Vec<u8>>)> {
     let len = d.len;
+    if d.variable_len() {
+        return var_value(d, s);
+    }
     match d.format {
         Format::Decimal | Format::Hex => {
             let (v, m) = int_value(d, s)?;
@@ -161,7 +164,7 @@ pub(super) fn field_value(d: &FieldDef, s: &str) -> R<(Vec<u8>, Option<Vec<u8>>)
         Format::Ipv4 => ipv4_value(d, s),
         Format::Ipv6 => ipv6_value(s),
         Format::Ethernet => eth_value(s),
-        Format::CtState | Format::TcpFlags => flags_field_value(d, s),
+        Format::CtState | Format::TcpFlags | Format::TunFlags => flags_field_value(d, s),
         Format::PacketType => packet_type_value(s),
         Format::Frag => {
             let (v, m) = match s {
@@ -247,13 +250,60 @@ fn eth_value(s: &str) -> R<(Vec<u8>, Option<Vec<u8>>)> {
     Ok((a.to_vec(), mask))
 }
 
+/// A variable-length (`tun_metadata`) value, `/mask` optional, each as
+/// `d.len` big-endian bytes: 0x-hex of up to that many bytes, or decimal.
+pub(super) fn var_value(d: &FieldDef, s: &str) -> R<(Vec<u8>, Option<Vec<u8>>)> {
+    let bytes = |t: &str| -> R<Vec<u8>> {
+        let mut out = vec![0u8; d.len];
+        if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+            let digits = h.as_bytes();
+            if digits.is_empty() || digits.len() > d.len * 2 || !digits.iter().all(u8::is_ascii_hexdigit) {
+                return fail(t, format!("a hexadecimal value of at most {} bytes for {}", d.len, d.name));
+            }
+            for (i, c) in digits.iter().rev().enumerate() {
+                let nibble = (*c as char).to_digit(16).unwrap_or(0) as u8;
+                out[d.len - 1 - i / 2] |= nibble << (4 * (i % 2));
+            }
+        } else {
+            // Decimal as Open vSwitch reads it: at most 64 bits.
+            let Some(v) = t.parse::<u64>().ok().filter(|_| t.bytes().all(|b| b.is_ascii_digit())) else {
+                return fail(t, format!("an integer for {} (decimal up to 64 bits, or 0x-hex of up to {} bytes)", d.name, d.len));
+            };
+            out[d.len - 8..].copy_from_slice(&v.to_be_bytes());
+        }
+        Ok(out)
+    };
+    match s.split_once('/') {
+        Some((v, m)) => Ok((bytes(v)?, Some(bytes(m)?))),
+        None => Ok((bytes(s)?, None)),
+    }
+}
+
+/// The bytes Open vSwitch sends for a variable-length value: as few as
+/// value and mask need (its `mf_field_len`), at least one; a mask of all
+/// ones over the whole field is no mask. In a match (`exact_if_full`) a
+/// mask of all ones over the bytes sent is none either: the switch reads
+/// it as exact.
+pub(crate) fn var_shortest(v: &[u8], m: Option<&[u8]>, exact_if_full: bool) -> (Vec<u8>, Option<Vec<u8>>) {
+    let sig = |b: &[u8]| b.len() - b.iter().take_while(|&&x| x == 0).count();
+    let m = m.filter(|m| !m.iter().all(|&x| x == 0xff));
+    let len = sig(v).max(m.map_or(0, sig)).max(1).min(v.len());
+    let mask = m.map(|m| m[m.len() - len..].to_vec()).filter(|m| !(exact_if_full && m.iter().all(|&x| x == 0xff)));
+    (v[v.len() - len..].to_vec(), mask)
+}
+
 fn flags_field_value(d: &FieldDef, s: &str) -> R<(Vec<u8>, Option<Vec<u8>>)> {
     let len = d.len;
-    let (table, what): (&[(&str, u32)], &str) =
-        if d.format == Format::CtState { (CT_STATE_FLAGS, "ct_state") } else { (TCP_FLAGS, "tcp_flags") };
-    let full = if d.format == Format::CtState { 0xffff_ffffu32 } else { 0x0fff };
+    let (table, what, full): (&[(&str, u32)], &str, u32) = match d.format {
+        Format::CtState => (CT_STATE_FLAGS, "ct_state", 0xffff_ffff),
+        Format::TunFlags => (TUN_FLAGS, "tun_flags", 0x1),
+        _ => (TCP_FLAGS, "tcp_flags", 0x0fff),
+    };
     if s.starts_with('+') || s.starts_with('-') {
         let (v, m) = flag_value(s, table, what)?;
+        if m & !full != 0 {
+            return fail(s, format!("{what} flags the field has"));
+        }
         let mask = if m == full { None } else { Some(be(m as u128, len)) };
         Ok((be(v as u128, len), mask))
     } else if s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '[') {
@@ -274,6 +324,9 @@ fn flags_field_value(d: &FieldDef, s: &str) -> R<(Vec<u8>, Option<Vec<u8>>)> {
                     );
                 }
             }
+        }
+        if v & !full != 0 {
+            return fail(s, format!("{what} flags the field has"));
         }
         let mask = if d.format == Format::CtState { Some(be(0xff, len)) } else { None };
         Ok((be(v as u128, len), mask))
@@ -326,15 +379,15 @@ pub(super) fn subfield(s: &str) -> R<Subfield> {
     };
     let name = &s[..lb];
     // The 16-bit NXM_OF_IN_PORT is no match field of OpenFlow 1.5, but
-    // actions read and write it (Open vSwitch's `in_port` in subfields).
-    let nxm_in_port = || (name == "NXM_OF_IN_PORT").then(|| OxmId::new(0, 0).action_def()).flatten();
-    let Some(d) = subfield_field(name).or_else(nxm_in_port).or_else(|| xxreg(name)) else {
+    // actions read and write it: it is Open vSwitch's `in_port` in
+    // subfields, and `in_port_oxm`/`OXM_OF_IN_PORT` its 32-bit one.
+    let nxm_in_port = || matches!(name, "NXM_OF_IN_PORT" | "in_port").then(|| OxmId::new(0, 0).action_def()).flatten();
+    let action_only = || ACTION_ONLY_FIELDS.iter().find(|d| d.name == name || d.nxm_name == name);
+    let Some(d) = nxm_in_port().or_else(|| subfield_field(name)).or_else(action_only).or_else(|| xxreg(name)) else {
         return fail_found(s, "a field name", name);
     };
     let inner = &s[lb + 1..];
-    // `OXM_OF_IN_PORT` names Open vSwitch's 32-bit OpenFlow 1.1+ in_port
-    // (`in_port` alone is its 16-bit one).
-    let width = if name == "OXM_OF_IN_PORT" { 32 } else { subfield_width(d) };
+    let width = if d.id == fields::IN_PORT { 32 } else { subfield_width(d) };
     type Range = Option<(u128, Option<u128>)>;
     let range: IResult<&str, (Range, char)> =
         pair(opt(pair(dec_u128, opt(preceded(tag(".."), dec_u128)))), nchar(']'))(inner);
@@ -366,7 +419,7 @@ pub(super) fn subfield_width(d: &FieldDef) -> u32 {
         16
     } else if d.id == fields::VLAN_VID {
         12
-    } else if matches!(d.format, Format::Decimal | Format::Hex) && d.id != fields::IN_PORT {
+    } else if matches!(d.format, Format::Decimal | Format::Hex | Format::TunFlags) && d.id != fields::IN_PORT {
         d.bits
     } else {
         (d.len * 8) as u32
