@@ -150,3 +150,38 @@ fn kill_group(child: &Child) {
     // leader (`process_group(0)`) and have not reaped, so the id is still ours.
     unsafe { libc::kill(-pgid, libc::SIGKILL) };
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn plugin(dir: &std::path::Path, name: &str, body: &str) {
+        let p = dir.join(name);
+        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    fn gone(pid: i32) -> bool {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        stat.is_empty() || stat.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z'))
+    }
+
+    #[test]
+    fn a_plugin_past_its_limit_is_killed_with_its_children_and_one_in_time_answers() {
+        let dir = std::env::temp_dir().join(format!("podflow-ipam-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pids = dir.join("pids");
+        plugin(&dir, "hang", &format!("echo $$ >> {p}\nsleep 600 &\necho $! >> {p}\nwait", p = pids.display()));
+        plugin(&dir, "quick", r#"cat >/dev/null; echo '{"cniVersion":"1.0.0","ips":[{"address":"198.18.0.5/24"}]}'"#);
+        let path = dir.display().to_string();
+        let e = exec_within("hang", "DEL", b"{}", &[], &path, Some(Duration::from_millis(300))).unwrap_err();
+        assert!(e.msg.contains("did not finish within"), "{e:?}");
+        let pids: Vec<i32> = std::fs::read_to_string(&pids).unwrap().lines().map(|l| l.trim().parse().unwrap()).collect();
+        assert_eq!(pids.len(), 2);
+        assert!(pids.iter().all(|p| gone(*p)), "{pids:?} outlived the limit");
+        let r = exec_within("quick", "ADD", b"{}", &[], &path, Some(Duration::from_secs(10))).unwrap().unwrap();
+        assert_eq!(r.ips[0].address, "198.18.0.5/24");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
