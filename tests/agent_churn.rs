@@ -123,8 +123,9 @@ fn a_flapping_switch_ends_with_every_pod_ready_and_no_spinning() {
 
 /// The churn of the issue: 40 parallel ADDs; then 20 DELs and 20 new ADDs
 /// in parallel while ovs-vswitchd restarts (key preset); then the agent
-/// is replaced (SIGTERM and a new agent at once on the same state
-/// directory, as a DaemonSet does). Every CNI call ends, with success or a
+/// is replaced on the same state directory, both running at once for a
+/// second (a DaemonSet rolling update with a surge) before the old one
+/// gets SIGTERM. Every CNI call ends, with success or a
 /// clean CNI error; failed calls are retried as kubelet would; at the end
 /// the node holds exactly the pods whose last call was a successful ADD,
 /// and CNI works with the new agent (its socket survived the old one).
@@ -194,11 +195,15 @@ fn churn_across_a_switch_and_an_agent_restart_leaves_exactly_the_added_pods() {
     assert!(across > 0, "every churn call ended before the switch restart");
     retry(churn);
     let mut node = std::sync::Arc::into_inner(node).expect("no call is left running");
-    // The agent is replaced: SIGTERM, and the new one starts at once.
+    // The agent is replaced as a DaemonSet with a surge does it: the new
+    // one starts while the old one runs (it must wait for the state
+    // directory's lock, not take the socket), then the old one gets
+    // SIGTERM (it must remove only its own socket).
     let mut old = node.agent.take().unwrap();
+    node.agent = Some(node.spawn_agent("agent.log"));
+    std::thread::sleep(Duration::from_secs(1));
     // SAFETY: a signal to the agent this test started (`ip netns exec` execs it).
     unsafe { libc::kill(old.id() as i32, libc::SIGTERM) };
-    node.agent = Some(node.spawn_agent("agent.log"));
     let t0 = Instant::now();
     while old.try_wait().unwrap().is_none() {
         assert!(t0.elapsed() < Duration::from_secs(10), "the old agent did not exit after SIGTERM");
