@@ -520,6 +520,69 @@ fn agent_attaches_after_its_gate_and_restores_forwarding_after_a_switch_restart(
     assert!(net.reachable());
 }
 
+/// The agent's secondary attach runs as a cancellable, retried task: while
+/// the router does not answer, each attempt's probe fails and is rolled
+/// back and tried again later, and meanwhile the agent answers (liveness)
+/// with its round complete (flow-restore-wait gone); SIGTERM ends it at
+/// once, mid-retries. The next agent, started with the router still deaf,
+/// keeps retrying; once the router answers, a retry attaches.
+#[test]
+fn the_agents_secondary_attach_is_retried_until_it_succeeds_and_sigterm_ends_it() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(net) = Net::new("uplretry") else { return };
+    let log_path = net.sb.dir.join("agent.log");
+    let agent_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    let failed = || agent_log().matches("attach the secondary bridge's uplink failed; retrying").count();
+    let args = ["--secondary-bridge", &format!("{BR}:{NIC}"), "--secondary-allow-primary"];
+    net.router_deaf(true);
+    let agent = spawn_agent(&net, &args, &log_path);
+    if wait_for(|| failed() >= 2, Duration::from_secs(60), "two failed attaches").is_err() {
+        panic!("the attach was not retried; log:\n{}", agent_log());
+    }
+    let sock = net.state.join("podflow.sock");
+    let o = net.podflow(&["status", "--require-live", "--api-socket", &sock.display().to_string()], &[]);
+    assert!(o.status.success(), "the agent does not answer while its attach is retried: {}", text(&o));
+    assert!(!net.flow_restore_wait(), "the round did not complete while the attach was retried");
+    assert_ne!(net.phase().as_deref(), Some("attached"));
+    // SIGTERM in the middle of the retries ends the agent at once.
+    let mut agent = agent;
+    let t0 = Instant::now();
+    // SAFETY: a signal to the agent this test started (`ip netns exec` execs it).
+    unsafe { libc::kill(agent.0.id() as i32, libc::SIGTERM) };
+    let st = loop {
+        if let Some(st) = agent.0.try_wait().unwrap() {
+            break st;
+        }
+        if t0.elapsed() > Duration::from_secs(10) {
+            let _ = agent.0.kill();
+            let _ = agent.0.wait();
+            panic!("the agent did not exit within 10 s of SIGTERM while retrying its attach; log:\n{}", agent_log());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let took = t0.elapsed();
+    eprintln!("agent exited {took:?} after SIGTERM while retrying its attach ({st})");
+    assert!(st.success(), "{st}");
+    assert!(took < Duration::from_secs(3), "the agent took {took:?} to exit");
+    // The next agent retries too (after rolling back an attempt SIGTERM
+    // may have cut short), and attaches once the router answers.
+    let before = failed();
+    let agent = spawn_agent(&net, &args, &log_path);
+    if wait_for(|| failed() > before, Duration::from_secs(60), "a failed attach of the new agent").is_err() {
+        panic!("the new agent did not retry its attach; log:\n{}", agent_log());
+    }
+    net.router_deaf(false);
+    if wait_for(|| net.phase().as_deref() == Some("attached"), Duration::from_secs(60), "the retried attach").is_err() {
+        panic!("the retried attach did not succeed; log:\n{}", agent_log());
+    }
+    net.assert_attached();
+    drop(agent);
+    let o = net.detach();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(net.journals(), 0);
+    assert!(net.reachable());
+}
+
 /// Agent start is a recovery point too: an attach killed at `move-routes`
 /// is rolled back when the agent starts, and the agent then attaches from
 /// the beginning once its gate opened.

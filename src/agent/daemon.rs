@@ -359,6 +359,7 @@ async fn frw_removed_unix_ns(agent: &LiveAgent) -> u64 {
 struct MetricsSource {
     agent: Arc<LiveAgent>,
     counters: Arc<Counters>,
+    sup: Arc<Supervisor>,
     db: Client,
     peers: Option<Arc<crate::peers::PeerHandle>>,
     cross: Option<Arc<CrossNode>>,
@@ -369,6 +370,7 @@ struct MetricsSource {
 impl metrics::Source for MetricsSource {
     async fn snapshot(&self) -> metrics::Snapshot {
         Counters::set_reconnects(&self.counters.ovsdb_reconnects, self.db.read(|s| s.generation));
+        self.counters.openflow_connect_attempts.store(self.sup.connect_attempts(), std::sync::atomic::Ordering::Relaxed);
         let mut snap = metrics::Snapshot::new(self.agent.status().await, self.agent.last_restore_duration().await, &self.counters);
         snap.extra.extend(self.peers.iter().flat_map(|p| p.metrics()));
         snap.extra.extend(self.cross.iter().flat_map(|x| x.metrics()));
@@ -393,10 +395,10 @@ impl metrics::Source for MetricsSource {
 }
 
 /// Binds the metrics address and serves `/metrics`, `/livez` and `/readyz`.
-async fn spawn_metrics(addr: std::net::SocketAddr, agent: Arc<LiveAgent>, counters: Arc<Counters>, db: Client, peers: Option<Arc<crate::peers::PeerHandle>>, cross: Option<Arc<CrossNode>>, tunnel_port: Option<String>) -> Result<tokio::task::JoinHandle<()>, DaemonError> {
+async fn spawn_metrics(addr: std::net::SocketAddr, source: MetricsSource) -> Result<tokio::task::JoinHandle<()>, DaemonError> {
     let listener = metrics::bind(addr).await.map_err(|e| DaemonError::Setup(e.to_string()))?;
     tracing::info!(%addr, "serving metrics, liveness and readiness");
-    Ok(tokio::spawn(metrics::serve(listener, Arc::new(MetricsSource { agent, counters, db, peers, cross, tunnel_port }))))
+    Ok(tokio::spawn(metrics::serve(listener, Arc::new(source))))
 }
 
 /// Resolves once the supervisor is no longer connected with generation `gen`.
@@ -532,7 +534,18 @@ async fn start(cfg: &DaemonConfig) -> Result<Running, DaemonError> {
     let (listener, socket) = server::bind(&cfg.api_socket).map_err(|e| DaemonError::Api { path: cfg.api_socket.display().to_string(), source: e })?;
     let api = AbortOnDrop(tokio::spawn(server::serve(listener, Arc::new(ApiHandler(agent.clone(), peers.clone(), cross.clone())))));
     let metrics = match cfg.metrics_addr {
-        Some(addr) => Some(AbortOnDrop(spawn_metrics(addr, agent.clone(), counters.clone(), db.clone(), peers.clone(), cross.clone(), tunnel_ofport.map(|_| tunnel_port_name(&cfg.bridge))).await?)),
+        Some(addr) => {
+            let source = MetricsSource {
+                agent: agent.clone(),
+                counters: counters.clone(),
+                sup: sup.clone(),
+                db: db.clone(),
+                peers: peers.clone(),
+                cross: cross.clone(),
+                tunnel_port: tunnel_ofport.map(|_| tunnel_port_name(&cfg.bridge)),
+            };
+            Some(AbortOnDrop(spawn_metrics(addr, source).await?))
+        }
         None => None,
     };
     Ok(Running { agent, sup, counters, secondary, peers, cross, _follower: follower, _egress: egress_follower, _api: api, _socket: socket, _metrics: metrics, _ovsdb_state: ovsdb_state })

@@ -26,6 +26,9 @@ pub struct NetlinkHost {
 
 /// How long a release waits for a plugin working on the same pod, and for
 /// the IPAM plugin itself: it runs before the agent serves, so it is short.
+/// A plugin still running at its limit is killed with everything it
+/// started (a hung one would otherwise keep a blocking thread and a
+/// process for as long as the agent lives).
 const RELEASE_LOCK_WAIT: Duration = Duration::from_secs(2);
 const RELEASE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -179,11 +182,12 @@ impl HostOps for NetlinkHost {
                 ("CNI_IFNAME".to_string(), key.ifname.clone()),
                 ("CNI_ARGS".to_string(), r.args.clone()),
             ];
-            crate::cni::ipam::exec(&r.plugin, "DEL", r.config.as_bytes(), &env, &r.cni_path)
+            crate::cni::ipam::exec_within(&r.plugin, "DEL", r.config.as_bytes(), &env, &r.cni_path, Some(RELEASE_TIMEOUT))
                 .map(drop)
                 .map_err(|e| BackendError::Other(format!("IPAM plugin {} DEL failed: {}{}", r.plugin, e.msg, if e.details.is_empty() { String::new() } else { format!(" ({})", e.details) })))
         });
-        match tokio::time::timeout(RELEASE_TIMEOUT, job).await {
+        // A backstop only: the task itself ends at its limit.
+        match tokio::time::timeout(RELEASE_LOCK_WAIT + RELEASE_TIMEOUT + Duration::from_secs(5), job).await {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => Err(BackendError::Other(format!("the IPAM release task failed: {e}"))),
             Err(_) => Err(BackendError::Timeout("the IPAM plugin (DEL)")),

@@ -32,6 +32,9 @@ pub struct Counters {
     pub openflow_reconnects: AtomicU64,
     /// OVSDB resyncs after the first one.
     pub ovsdb_reconnects: AtomicU64,
+    /// OpenFlow connection attempts, failed ones included (set at each
+    /// scrape from the supervisor).
+    pub openflow_connect_attempts: AtomicU64,
     /// Unix time (ns) when the agent last removed flow-restore-wait; 0: never.
     pub frw_removed_unix_ns: AtomicU64,
 }
@@ -58,6 +61,7 @@ pub struct Snapshot {
     pub bundle_failures: u64,
     pub openflow_reconnects: u64,
     pub ovsdb_reconnects: u64,
+    pub openflow_connect_attempts: u64,
     pub frw_removed_unix_ns: u64,
     /// Metrics of other modules (peer source, peer routes), rendered in the
     /// same registry: (name, help, is a counter, value). A counter's name
@@ -78,6 +82,7 @@ impl Snapshot {
             bundle_failures: g(&c.bundle_failures),
             openflow_reconnects: g(&c.openflow_reconnects),
             ovsdb_reconnects: g(&c.ovsdb_reconnects),
+            openflow_connect_attempts: g(&c.openflow_connect_attempts),
             frw_removed_unix_ns: g(&c.frw_removed_unix_ns),
             extra: Vec::new(),
         }
@@ -103,6 +108,12 @@ pub fn render(s: &Snapshot) -> String {
     counter(&mut reg, "podflow_bundle_failures", "Bundles that were refused, lost or timed out", s.bundle_failures);
     counter(&mut reg, "podflow_openflow_reconnects", "OpenFlow connections to the bridge after the first one", s.openflow_reconnects);
     counter(&mut reg, "podflow_ovsdb_reconnects", "OVSDB resynchronisations after the first one", s.ovsdb_reconnects);
+    counter(
+        &mut reg,
+        "podflow_openflow_connect_attempts",
+        "OpenFlow connection attempts, failed ones included (about 100 a second while the management socket has nobody listening)",
+        s.openflow_connect_attempts,
+    );
     let gauge = |reg: &mut Registry, name: &str, help: &str, v: i64| {
         let g = Gauge::<i64>::default();
         g.set(v);

@@ -159,7 +159,51 @@ pub struct Agent<S, D, H> {
     round_lock: RwLock<()>,
     /// Wakes a round waiting to retry, when a DEL handed it a pod.
     round_wake: tokio::sync::Notify,
-    key_locks: Mutex<HashMap<PodKey, Arc<Mutex<()>>>>,
+    key_locks: Mutex<HashMap<PodKey, Arc<KeySlot>>>,
+}
+
+/// One pod's requests: serialized by `lock`, and a DEL can tell the ADD
+/// holding it that it arrived, so that the ADD gives up at once instead of
+/// finishing a pod that is deleted right after (the DEL wins).
+#[derive(Debug, Default)]
+struct KeySlot {
+    lock: Mutex<()>,
+    /// DELs of the pod that arrived so far.
+    dels: std::sync::atomic::AtomicU64,
+    del_arrived: tokio::sync::Notify,
+}
+
+impl KeySlot {
+    /// Called by a DEL before it waits for the lock.
+    fn announce_del(&self) {
+        self.dels.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.del_arrived.notify_waiters();
+    }
+}
+
+/// What an ADD watches: a DEL of its pod that arrived after it took the lock.
+struct DelWatch<'a> {
+    slot: &'a KeySlot,
+    seen: u64,
+}
+
+impl DelWatch<'_> {
+    fn arrived(&self) -> bool {
+        self.slot.dels.load(std::sync::atomic::Ordering::SeqCst) != self.seen
+    }
+
+    /// Resolves once a DEL arrived.
+    async fn wait(&self) {
+        loop {
+            let n = self.slot.del_arrived.notified();
+            tokio::pin!(n);
+            n.as_mut().enable();
+            if self.arrived() {
+                return;
+            }
+            n.await;
+        }
+    }
 }
 
 /// The Ready state as of now.
@@ -178,6 +222,10 @@ fn backend_err(e: &BackendError) -> ApiError {
         _ => code::IO_FAILURE,
     };
     api_err(c, e.to_string())
+}
+
+fn deleted_meanwhile(key: &PodKey) -> ApiError {
+    api_err(code::TRY_AGAIN_LATER, format!("a DEL of pod {} arrived while its ADD ran; the DEL wins and the pod was undone", key.file_name()))
 }
 
 fn client_went_away(key: &PodKey) -> ApiError {
@@ -330,7 +378,7 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
         Ok(())
     }
 
-    async fn key_lock(&self, key: &PodKey) -> Arc<Mutex<()>> {
+    async fn key_lock(&self, key: &PodKey) -> Arc<KeySlot> {
         self.key_locks.lock().await.entry(key.clone()).or_default().clone()
     }
 
@@ -366,8 +414,8 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
             std::mem::take(&mut st.withdrawals)
         };
         for (key, tx) in left {
-            let lock = self.key_lock(&key).await;
-            let _k = lock.lock().await;
+            let slot = self.key_lock(&key).await;
+            let _k = slot.lock.lock().await;
             let _ = tx.send(self.remove_pod(&key).await);
         }
         r
@@ -901,8 +949,9 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
         } {
             return Err(api_err(code::TRY_AGAIN_LATER, "the agent is not connected to the switch yet; try again later"));
         }
-        let lock = self.key_lock(&req.key).await;
-        let _k = lock.lock().await;
+        let slot = self.key_lock(&req.key).await;
+        let _k = slot.lock.lock().await;
+        let del = DelWatch { seen: slot.dels.load(std::sync::atomic::Ordering::SeqCst), slot: &slot };
 
         let existing = self.state.lock().await.pods.get(&req.key).map(|p| (p.record.clone(), p.state.clone()));
         if let Some((rec, state)) = existing {
@@ -929,7 +978,7 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
             st.reserved_ofports.insert(n);
             n
         };
-        let res = self.plumb_and_install(&req, ip, ofport_req, &client_gone).await;
+        let res = self.plumb_and_install(&req, ip, ofport_req, &client_gone, &del).await;
         self.state.lock().await.reserved_ofports.remove(&ofport_req);
         if intent.is_some() {
             if let Err(e) = self.store.remove_intent(&req.key) {
@@ -943,8 +992,20 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
     }
 
     /// The part of ADD that creates things; on failure it leaves nothing.
-    async fn plumb_and_install(&self, req: &AddPod, ip: (Option<Ipv4Addr>, Option<Ipv6Addr>), ofport_req: u32, client_gone: &(impl Fn() -> bool + Send + Sync)) -> Result<PodAttachment, ApiError> {
+    ///
+    /// A DEL of the pod that arrives meanwhile wins: the ADD stops at its
+    /// next step, or while it waits for OVS (its port number, the switch's
+    /// acknowledgement), undoes the pod and fails; the DEL, queued on the
+    /// key's lock, then finds nothing left to remove.
+    async fn plumb_and_install(&self, req: &AddPod, ip: (Option<Ipv4Addr>, Option<Ipv6Addr>), ofport_req: u32, client_gone: &(impl Fn() -> bool + Send + Sync), del: &DelWatch<'_>) -> Result<PodAttachment, ApiError> {
         let host_if = host_ifname(&req.key);
+        let deleted = || async {
+            tracing::warn!(pod = %req.key.file_name(), "a DEL of the pod arrived while its ADD ran; the DEL wins: undoing the pod");
+            if let Err(e) = self.remove_pod(&req.key).await {
+                tracing::error!(pod = %req.key.file_name(), error = %e, "could not undo the pod; the DEL that follows retries");
+            }
+            Err::<PodAttachment, ApiError>(deleted_meanwhile(&req.key))
+        };
         let undo = |why: &str, e: &BackendError| tracing::error!(pod = %req.key.file_name(), error = %e, "{why}; undoing the pod");
         let plumbed = match self.host.plumb(req, &host_if).await {
             Ok(p) => p,
@@ -963,8 +1024,21 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
         if let Some(n) = &req.k8s_name {
             ids.insert("k8s-pod-name".to_string(), n.clone());
         }
+        if del.arrived() {
+            return deleted().await;
+        }
         // OVS may give another number than requested: the one it gave is used and stored.
-        let ofport = match self.db.add_port(&host_if, ofport_req, ids).await {
+        let added = tokio::select! {
+            r = self.db.add_port(&host_if, ofport_req, ids) => r,
+            () = del.wait() => {
+                // The port's insert may still be in flight: one round trip
+                // to OVSDB (answered after the insert's update) before the
+                // undo looks for the port by name.
+                let _ = self.db.flow_restore_wait().await;
+                return deleted().await;
+            }
+        };
+        let ofport = match added {
             Ok(p) => p,
             Err(e) => {
                 undo("adding the port failed", &e);
@@ -988,6 +1062,9 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
                 ofport,
             },
         };
+        if del.arrived() {
+            return deleted().await;
+        }
         let gone = client_gone();
         let stored = if gone { Ok(()) } else { self.store.put(&rec) };
         if gone || stored.is_err() {
@@ -1007,7 +1084,12 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
             st.round
         };
         let port = PodPort { ofport, mac: plumbed.pod_mac, ipv4: ip.0, ipv6: ip.1 };
-        match self.switch.install(pipeline::pod_flows(round, &port)).await {
+        let installed = tokio::select! {
+            r = self.switch.install(pipeline::pod_flows(round, &port)) => r,
+            () = del.wait() => return deleted().await,
+        };
+        match installed {
+            Ok(()) if del.arrived() => deleted().await,
             Ok(()) if client_gone() => {
                 tracing::warn!(pod = %req.key.file_name(), "the client went away before the answer; undoing the pod");
                 self.remove_pod(&req.key).await.map_err(|e| backend_err(&e))?;
@@ -1036,10 +1118,13 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
         // Lock order as in ADD (round, then key), and no key lock while
         // waiting: an ADD of this key holding the round lock for reading
         // must be able to finish, or a round queued behind it never starts.
+        // An ADD of this pod running now gives up (the DEL wins) and
+        // releases the key's lock sooner.
+        let slot = self.key_lock(key).await;
+        slot.announce_del();
         let removed = loop {
             if let Ok(_r) = self.round_lock.try_read() {
-                let lock = self.key_lock(key).await;
-                let _k = lock.lock().await;
+                let _k = slot.lock.lock().await;
                 break self.remove_pod(key).await;
             }
             let handed = {

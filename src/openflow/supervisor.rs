@@ -112,6 +112,8 @@ pub struct Supervisor {
     state: watch::Receiver<LinkState>,
     /// The highest generation its owner called healthy.
     healthy: Arc<AtomicU64>,
+    /// Connection attempts so far (each connect, successful or not).
+    attempts: Arc<AtomicU64>,
     task: JoinHandle<()>,
 }
 
@@ -129,8 +131,15 @@ impl Supervisor {
     pub fn spawn(addr: Addr, config: SupervisorConfig) -> Supervisor {
         let (tx, rx) = watch::channel(LinkState::Connecting);
         let healthy = Arc::new(AtomicU64::new(0));
-        let task = tokio::spawn(run(addr, config, tx, healthy.clone()));
-        Supervisor { state: rx, healthy, task }
+        let attempts = Arc::new(AtomicU64::new(0));
+        let task = tokio::spawn(run(addr, config, tx, healthy.clone(), attempts.clone()));
+        Supervisor { state: rx, healthy, attempts, task }
+    }
+
+    /// How many times it tried to connect so far: what shows a reconnect
+    /// loop that spins (the generation counts only the successes).
+    pub fn connect_attempts(&self) -> u64 {
+        self.attempts.load(Ordering::Relaxed)
     }
 
     /// Says that the connection of `generation` proved itself (a round
@@ -214,11 +223,12 @@ async fn attempt(addr: &Addr, config: &SupervisorConfig, last_dpid: Option<u64>)
     Ok((s, continuity))
 }
 
-async fn run(addr: Addr, config: SupervisorConfig, tx: watch::Sender<LinkState>, healthy: Arc<AtomicU64>) {
+async fn run(addr: Addr, config: SupervisorConfig, tx: watch::Sender<LinkState>, healthy: Arc<AtomicU64>, attempts: Arc<AtomicU64>) {
     let mut policy = Reconnect::new(config.retry.clone(), &addr, Backoff::seed_from_clock());
     let mut generation = 0u64;
     let mut last_dpid: Option<u64> = None;
     loop {
+        attempts.fetch_add(1, Ordering::Relaxed);
         let (ended, error) = match attempt(&addr, &config, last_dpid).await {
             Ok((session, continuity)) => {
                 generation += 1;

@@ -236,6 +236,35 @@ impl Node {
         runtime::spawn(std::path::Path::new(env!("CARGO_BIN_EXE_podflow-cni")), &self.invocation(command, container_id, netns_path, &[]), &self.netconf()).unwrap()
     }
 
+    /// Runs the real CNI plugin as a runtime would, but never waits longer
+    /// than `limit`: a plugin still running then is killed (by its PID)
+    /// and the test fails, naming the call. Returns (exit success, stdout
+    /// JSON); a failure must be a clean CNI error (a JSON object with
+    /// `code` and `msg`).
+    pub fn cni_bounded(&self, command: &str, container_id: &str, netns_path: &str, limit: Duration) -> (bool, Value) {
+        use std::io::Read;
+        let mut child = self.cni_spawn(command, container_id, netns_path);
+        let t0 = Instant::now();
+        let status = loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                break st;
+            }
+            if t0.elapsed() > limit {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("CNI {command} of {container_id} did not end within {limit:?}; agent log:\n{}", self.agent_log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut out = String::new();
+        child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+        let v: Value = serde_json::from_str(&out).unwrap_or(Value::Null);
+        if !status.success() {
+            assert!(v["code"].as_u64().is_some() && v["msg"].as_str().is_some_and(|m| !m.is_empty()), "CNI {command} of {container_id} failed without a clean CNI error: {out:?}");
+        }
+        (status.success(), v)
+    }
+
     /// The host-local leases of the node's pods (files named by address).
     pub fn leases(&self) -> Vec<String> {
         let names = std::fs::read_dir(self.dir.join("ipam/podflow-test")).map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect()).unwrap_or_else(|_| vec![]);
@@ -270,10 +299,103 @@ impl Node {
         pod
     }
 
+    /// The container id of each host-local lease of the node's pods.
+    pub fn lease_owners(&self) -> std::collections::BTreeMap<String, String> {
+        let dir = self.dir.join("ipam/podflow-test");
+        self.leases().into_iter().map(|ip| (ip.clone(), std::fs::read_to_string(dir.join(&ip)).unwrap_or_default().lines().next().unwrap_or("").trim().to_string())).collect()
+    }
+
+    /// Asserts that the node holds exactly the pods `expected` (container
+    /// ids), each once, in every place a pod leaves something: the agent's
+    /// records and its list (every pod Ready), OVS ports carrying
+    /// `podflow-container-id`, `pf*` veths, host-local leases; that every
+    /// pod's flows use the number OVS gave its interface and no other pod
+    /// port has flows; that only the current round's flows are left; and
+    /// that flow-restore-wait is gone. Waits (bounded) for the round's
+    /// last steps (the key's removal, the stale delete) to finish.
+    pub fn assert_holds_exactly(&self, expected: &std::collections::BTreeSet<String>) {
+        use std::collections::{BTreeMap, BTreeSet};
+        let key = |id: &str| podflow::api::PodKey { container_id: id.to_string(), ifname: "eth0".into() };
+        let t0 = Instant::now();
+        let settled = loop {
+            let frw = self.sb.vsctl(&["get", "Open_vSwitch", ".", "other_config:flow-restore-wait"]).is_ok_and(|v| v.contains("true"));
+            let status = self.status();
+            let round = status.as_ref().map(|s| s.round).unwrap_or(0);
+            let flows = self.sb.ofctl("dump-flows", BRIDGE, &["--no-stats"]).unwrap_or_default();
+            let stale = flows.lines().filter_map(cookie_of).filter(|c| podflow::pipeline::cookie::is_ours(*c)).any(|c| (c >> 48) as u16 != round);
+            if !frw && !stale && status.is_some_and(|s| s.ready && s.pods_pending == 0 && s.pods_failed == 0) {
+                break flows;
+            }
+            assert!(t0.elapsed() < Duration::from_secs(30), "the node did not settle (key set: {frw}, older rounds' flows left: {stale}); agent log:\n{}", self.agent_log());
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        // Records.
+        let records: BTreeSet<String> = std::fs::read_dir(self.dir.join("state/pods"))
+            .map(|d| d.flatten().filter_map(|e| e.file_name().to_string_lossy().strip_suffix(".eth0.json").map(str::to_string)).collect())
+            .unwrap_or_default();
+        assert_eq!(&records, expected, "pod records");
+        // The agent's list: each pod once, Ready, on the number OVS gave it.
+        let pods = self.pods_info();
+        let listed: BTreeSet<String> = pods.iter().map(|p| p.key.container_id.clone()).collect();
+        assert_eq!(pods.len(), listed.len(), "a pod listed twice: {pods:?}");
+        assert_eq!(&listed, expected, "the agent's pods");
+        let mut ofports = BTreeMap::new();
+        for p in &pods {
+            assert!(matches!(p.state, podflow::api::PodState::Ready { .. }), "{:?} is {:?}", p.key, p.state);
+            let att = p.attachment.clone().expect("a listed pod has its attachment");
+            let ovs: u32 = self.sb.vsctl(&["get", "Interface", &att.host_ifname, "ofport"]).unwrap().trim().parse().unwrap();
+            assert_eq!(att.ofport, ovs, "pod {:?}: the agent says ofport {}, OVS {}", p.key, att.ofport, ovs);
+            assert!(ofports.insert(ovs, p.key.container_id.clone()).is_none(), "two pods on ofport {ovs}");
+        }
+        // OVS ports that carry a pod's key.
+        let json: Value = serde_json::from_str(&self.sb.vsctl(&["--format=json", "--columns=name,external_ids", "list", "Port"]).unwrap()).unwrap();
+        let mut ports = BTreeMap::new();
+        for row in json["data"].as_array().unwrap() {
+            let name = row[0].as_str().unwrap().to_string();
+            let ids: BTreeMap<String, String> = row[1][1].as_array().unwrap().iter().map(|kv| (kv[0].as_str().unwrap().to_string(), kv[1].as_str().unwrap().to_string())).collect();
+            if let Some(id) = ids.get("podflow-container-id") {
+                assert!(ports.insert(id.clone(), name.clone()).is_none(), "two OVS ports for pod {id}");
+                assert_eq!(name, podflow::agent::runtime::host_ifname(&key(id)), "pod {id}'s port has another name");
+            }
+        }
+        assert_eq!(&ports.keys().cloned().collect::<BTreeSet<_>>(), expected, "OVS ports carrying podflow-container-id");
+        // Host veths.
+        let links = self.sb.exec(&["ip", "-o", "link", "show"]).unwrap();
+        let veths: BTreeSet<String> = links
+            .lines()
+            .filter_map(|l| l.split(": ").nth(1))
+            .map(|n| n.split('@').next().unwrap_or(n).to_string())
+            .filter(|n| podflow::agent::host::is_pod_link(n))
+            .collect();
+        let want: BTreeSet<String> = expected.iter().map(|id| podflow::agent::runtime::host_ifname(&key(id))).collect();
+        assert_eq!(veths, want, "pf* host veths");
+        // Leases: one per pod, no other.
+        let owners: Vec<String> = self.lease_owners().into_values().collect();
+        assert_eq!(owners.len(), expected.len(), "host-local leases: {owners:?}");
+        assert_eq!(&owners.into_iter().collect::<BTreeSet<_>>(), expected, "host-local lease owners");
+        // Flows: the pod ports that have flows are exactly the pods' ofports.
+        let objects: BTreeSet<u32> = settled
+            .lines()
+            .filter_map(cookie_of)
+            .filter(|c| podflow::pipeline::cookie::is_ours(*c) && ((c >> 40) & 0xff) as u8 == podflow::pipeline::cookie::CATEGORY_POD)
+            .map(|c| c as u32)
+            .collect();
+        assert_eq!(objects, ofports.keys().copied().collect::<BTreeSet<_>>(), "ports with pod flows vs. the pods' OVS ports");
+        for (ofport, id) in &ofports {
+            assert!(settled.contains(&format!("in_port={ofport},")), "no flow matches pod {id}'s port {ofport}:\n{settled}");
+        }
+    }
+
     /// `ovs-ofctl dump-flows --no-stats`, sorted, cookies with the round bits cleared.
     pub fn flow_table(&self) -> Vec<String> {
         super::restart::normalized_flows(&self.sb.ofctl("dump-flows", BRIDGE, &["--no-stats"]).unwrap())
     }
+}
+
+/// The cookie of one `dump-flows` line.
+fn cookie_of(line: &str) -> Option<u64> {
+    let hex = line.trim().strip_prefix("cookie=0x")?.split(',').next()?;
+    u64::from_str_radix(hex, 16).ok()
 }
 
 impl Drop for Node {

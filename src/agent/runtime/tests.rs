@@ -540,6 +540,31 @@ async fn an_add_whose_client_went_away_is_undone() {
 }
 
 #[tokio::test]
+async fn a_del_that_arrives_while_its_add_waits_for_the_switch_wins() {
+    let r = with_pods(0).await;
+    r.host.netns.lock().unwrap().insert("/var/run/netns/p1".into());
+    // The switch takes a minute to acknowledge: the ADD waits there.
+    r.switch.inner.lock().unwrap().delay = Duration::from_secs(60);
+    let key = add_req(1).key;
+    let del = async {
+        while r.agent.pod(&key).await.is_none() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        r.agent.del_pod(&key).await
+    };
+    let both = tokio::time::timeout(Duration::from_secs(10), async { tokio::join!(r.agent.add_pod(add_req(1)), del) }).await;
+    let (add, del) = both.expect("the DEL waited for the ADD to finish on its own");
+    del.unwrap();
+    assert!(add.unwrap_err().msg.contains("the DEL wins"));
+    assert!(r.agent.pods().await.is_empty());
+    assert!(r.db.ports.lock().unwrap().is_empty() && r.host.plumbed.lock().unwrap().is_empty());
+    assert!(r.agent.store.get(&key).unwrap().is_none());
+    // A later ADD of the same pod is not affected by the old DEL.
+    r.switch.inner.lock().unwrap().delay = Duration::ZERO;
+    r.agent.add_pod(add_req(1)).await.unwrap();
+}
+
+#[tokio::test]
 async fn without_a_deadline_a_del_is_carried_out_by_the_round_it_would_block() {
     let r = with_pods(2).await;
     let d = r.dir.clone();
