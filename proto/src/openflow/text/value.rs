@@ -382,7 +382,10 @@ pub(super) fn subfield(s: &str) -> R<Subfield> {
     // actions read and write it: it is Open vSwitch's `in_port` in
     // subfields, and `in_port_oxm`/`OXM_OF_IN_PORT` its 32-bit one.
     let nxm_in_port = || matches!(name, "NXM_OF_IN_PORT" | "in_port").then(|| OxmId::new(0, 0).action_def()).flatten();
-    let action_only = || ACTION_ONLY_FIELDS.iter().find(|d| d.name == name || d.nxm_name == name);
+    // (xxreg4-7 are no fields of Open vSwitch's: only `xxreg()` names xxregs.)
+    let action_only = || {
+        ACTION_ONLY_FIELDS.iter().find(|d| (d.name == name || d.nxm_name == name) && !d.name.starts_with("xxreg"))
+    };
     let Some(d) = nxm_in_port().or_else(|| subfield_field(name)).or_else(action_only).or_else(|| xxreg(name)) else {
         return fail_found(s, "a field name", name);
     };
