@@ -131,6 +131,23 @@ const GROUPS: &[&str] = &[
     "group_id=5,type=select,bucket=output:1,bucket=bucket_id=0,output:2",
     "group_id=6,type=all",
     "group_id=7,type=select,selection_method=dp_hash,selection_method_param=7,bucket=output:1",
+    // The fields a hash selection hashes, one, several, masked (printed in
+    // the switch's field order, not as written), and OVS-only names.
+    "group_id=8,type=select,selection_method=hash,fields=ip_src,bucket=output:1",
+    "group_id=9,type=select,selection_method=hash,fields(ip_src,nw_proto),bucket=output:1,bucket=output:2",
+    "group_id=10,type=select,selection_method=hash,fields(eth_dst=ff:00:00:00:00:00,ip_src=255.255.0.0,tcp_dst=0xff00,in_port,vlan_tci=0x1fff),bucket=output:1",
+    "group_id=11,type=select,selection_method=hash,selection_method_param=7,fields(ipv6_dst=ffff:ffff::,udp_src,reg3=0xff,nw_tos),bucket=output:1",
+];
+
+/// Group texts both tools refuse (exit 1).
+const BAD_GROUPS: &[&str] = &[
+    "group_id=9,type=select,selection_method=dp_hash,fields=ip_src,bucket=output:1",
+    "group_id=9,type=select,fields=ip_src,bucket=output:1",
+    "group_id=9,type=select,selection_method=hash,fields(ip_src,ip_src),bucket=output:1",
+    "group_id=9,type=select,selection_method=hash,fields(ip_src=0.0.0.0),bucket=output:1",
+    "group_id=9,type=select,selection_method=hash,fields(nw_proto=0xf),bucket=output:1",
+    "group_id=9,type=select,selection_method=hash,fields(bogus),bucket=output:1",
+    "group_id=9,type=all,selection_method=hash,fields(ip_src),bucket=output:1",
 ];
 
 #[test]
@@ -165,6 +182,11 @@ fn groups_like_ovs_ofctl() {
     for args in [vec!["add-group", "br0", GROUPS[0]], vec!["mod-group", "br0", "group_id=50,type=all"], vec!["add-group", "br0", "group_id=8,type=ff,bucket=output:1"]] {
         let (a, b) = (podflow(&sb, &args), ofctl(&sb, &args));
         assert_eq!((a.code, b.code), (1, 1), "{args:?}: {}", a.err);
+    }
+    for g in BAD_GROUPS {
+        let args = ["add-group", "br0", g];
+        let (a, b) = (podflow(&sb, &args), ofctl(&sb, &args));
+        assert_eq!((a.code, b.code), (1, 1), "{g}: {}", a.err);
     }
     ok(podflow(&sb, &["mod-group", "br0", "--may-create", "group_id=50,type=all"]), "mod-group --may-create");
     ok(podflow(&sb, &["del-groups", "br0", "group_id=2"]), "del-groups one");

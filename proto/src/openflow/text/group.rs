@@ -7,16 +7,17 @@
 //! [watch_port:P,][watch_group:G,]actions=…,bucket=…`. Bucket keywords come
 //! before the bucket's actions; everything after the first action is the
 //! action list. Bucket ids not given are numbered as Open vSwitch numbers
-//! them (the lowest id free of the explicit ids that follow). Not
-//! supported: `fields(…)` of hash selection (refused with its column),
-//! `insert_bucket`/`remove_bucket`.
+//! them (the lowest id free of the explicit ids that follow). The fields a
+//! `hash` selection hashes (`fields=F` or `fields(F,G=MASK,…)`) travel in
+//! the selection-method property as OXM entries whose values are the masks.
+//! Not supported: `insert_bucket`/`remove_bucket`.
 
 use super::super::action::Action;
 use super::super::group::{
     bucket_prop, command, group_type, Bucket, GroupDesc, GroupMod, BUCKET_ALL, BUCKET_MAX, GROUP_ALL, GROUP_ANY,
     GROUP_MAX,
 };
-use super::super::oxm::Match;
+use super::super::oxm::{field_by_name, Match, OxmField, OxmId};
 use super::super::port::PortNo;
 use super::actions::{parse_actions, Ctx, Item, Outer};
 use super::lex::*;
@@ -84,15 +85,19 @@ fn group_mod_inner(s: &str, cmd: u16) -> R<GroupMod> {
         Some(i) => return fail(at(s, i), "no buckets (a delete names only group_id)"),
         None => (s, None),
     };
-    let (had_type, method, param) = group_keywords(head, with_type, &mut gm)?;
+    let (had_type, method, param, fields) = group_keywords(head, with_type, &mut gm)?;
     if gm.group_id == GROUP_ANY {
         return fail_found(at(s, s.len()), "group_id=N (a group must name its id)", "end of input");
     }
     if with_type && !had_type {
         return fail_found(at(s, s.len()), "type=all|select|indirect|ff (a group must name its type)", "end of input");
     }
+    if let Some((at_, _)) = fields.first().filter(|_| method != Some("hash")) {
+        return fail(at_, "fields only with selection_method=hash");
+    }
     if let Some(m) = method {
-        gm.properties.push((PROP_EXPERIMENTER, selection_method_prop(m, param)));
+        let fields: Vec<OxmField> = fields.into_iter().map(|(_, f)| f).collect();
+        gm.properties.push((PROP_EXPERIMENTER, selection_method_prop(m, param, &fields)));
     } else if param != 0 {
         return fail(head, "selection_method before selection_method_param");
     }
@@ -102,10 +107,12 @@ fn group_mod_inner(s: &str, cmd: u16) -> R<GroupMod> {
     Ok(gm)
 }
 
-/// The keywords before the buckets. Returns (type given, selection
-/// method, its parameter).
-fn group_keywords<'a>(head: &'a str, with_type: bool, gm: &mut GroupMod) -> R<(bool, Option<&'a str>, u64)> {
-    let (mut had_type, mut method, mut param) = (false, None, 0u64);
+/// The keywords before the buckets: (type given, selection method, its
+/// parameter, the hashed fields with where each was written).
+type Keywords<'a> = (bool, Option<&'a str>, u64, Vec<(&'a str, OxmField)>);
+
+fn group_keywords<'a>(head: &'a str, with_type: bool, gm: &mut GroupMod) -> R<Keywords<'a>> {
+    let (mut had_type, mut method, mut param, mut fields) = (false, None, 0u64, Vec::new());
     for kv in kvs(head)? {
         match kv.key {
             "group_id" if kv.value == "all" => gm.group_id = GROUP_ALL,
@@ -135,14 +142,53 @@ fn group_keywords<'a>(head: &'a str, with_type: bool, gm: &mut GroupMod) -> R<(b
                 method = Some(kv.value);
             }
             "selection_method_param" if with_type => param = num(kv.value, "a 64-bit selection method parameter")?,
-            "fields" if with_type => return fail(kv.key, "a group keyword podflow supports (fields(…) is not supported yet)"),
+            "fields" if with_type => hash_fields(kv.value, &mut fields)?,
             _ => return fail_found(kv.key, "group_id, type, selection_method or bucket=…", kv.key),
         }
     }
-    Ok((had_type, method, param))
+    Ok((had_type, method, param, fields))
 }
 
-fn selection_method_prop(method: &str, param: u64) -> Vec<u8> {
+/// `F,G=MASK,…`: each field (once) with the mask its value is hashed
+/// under, all ones when none is given. Open vSwitch refuses an all-zero
+/// mask (but for tun_metadata) and any other than all ones or zeros for a
+/// field that cannot be masked.
+fn hash_fields<'a>(s: &'a str, out: &mut Vec<(&'a str, OxmField)>) -> R<()> {
+    for kv in kvs(s)? {
+        // `in_port` is Open vSwitch's 16-bit one here, as in subfields.
+        let d = match kv.key {
+            "in_port" => OxmId::new(0, 0).action_def(),
+            k => field_by_name(k).or_else(|| super::value::action_only_field(k)).or_else(|| super::value::xxreg(k)),
+        };
+        let Some(d) = d else {
+            return fail_found(kv.key, "a field name", kv.key);
+        };
+        if out.iter().any(|(_, f)| f.id == d.id) {
+            return fail_found(kv.key, "each field once", kv.key);
+        }
+        let mask = if kv.value.is_empty() {
+            vec![0xff; d.len]
+        } else {
+            let (m, extra) = super::value::field_value(d, kv.value)?;
+            if extra.is_some() {
+                return fail(kv.value, format!("a mask for {} (one value, no `/`)", d.name));
+            }
+            let (zeros, ones) = (m.iter().all(|&b| b == 0), m.iter().all(|&b| b == 0xff));
+            if zeros && !d.variable_len() {
+                return fail(kv.value, format!("a mask for {} that is not all zeros", d.name));
+            }
+            if !d.maskable && !zeros && !ones {
+                return fail(kv.value, format!("all ones ({} cannot be masked)", d.name));
+            }
+            m
+        };
+        let value = if d.variable_len() { super::value::var_shortest(&mask, None, false).0 } else { mask };
+        out.push((kv.key, OxmField { id: d.id, value, mask: None }));
+    }
+    Ok(())
+}
+
+fn selection_method_prop(method: &str, param: u64, fields: &[OxmField]) -> Vec<u8> {
     let mut b = Vec::with_capacity(36);
     b.extend_from_slice(&NTR_VENDOR_ID.to_be_bytes());
     b.extend_from_slice(&NTRT_SELECTION_METHOD.to_be_bytes());
@@ -151,7 +197,56 @@ fn selection_method_prop(method: &str, param: u64) -> Vec<u8> {
     name[..method.len()].copy_from_slice(method.as_bytes());
     b.extend_from_slice(&name);
     b.extend_from_slice(&param.to_be_bytes());
+    let mut f = bytes::BytesMut::new();
+    for field in fields {
+        // A field podflow parsed always encodes.
+        let _ = field.encode(&mut f);
+    }
+    b.extend_from_slice(&f);
     b
+}
+
+/// The hashed fields after a selection-method property's fixed part; none
+/// when they do not decode.
+fn hash_fields_of(body: &[u8]) -> Vec<OxmField> {
+    let mut r = crate::wire::Reader::new(body.get(36..).unwrap_or_default());
+    let mut out = Vec::new();
+    while r.remaining() > 0 {
+        match OxmField::decode(&mut r) {
+            Ok(f) => out.push(f),
+            Err(_) => return Vec::new(),
+        }
+    }
+    out
+}
+
+/// `,fields=F` or `,fields(F,G=MASK)`, as `ovs-ofctl` prints them.
+fn print_hash_fields(s: &mut String, fields: &[OxmField]) {
+    let one = |s: &mut String, f: &OxmField| {
+        let def = f.id.action_def();
+        s.push_str(def.map_or("?", |d| d.name));
+        if !f.value.iter().all(|&b| b == 0xff) || def.is_some_and(|d| d.variable_len() && f.value.len() < d.len) {
+            s.push('=');
+            s.push_str(&super::print::field_value(&OxmField { id: f.id, value: f.value.clone(), mask: None }));
+        }
+    };
+    match fields {
+        [] => {}
+        [f] => {
+            s.push_str(",fields=");
+            one(s, f);
+        }
+        _ => {
+            s.push_str(",fields(");
+            for (i, f) in fields.iter().enumerate() {
+                if i > 0 {
+                    s.push(',');
+                }
+                one(s, f);
+            }
+            s.push(')');
+        }
+    }
 }
 
 /// `(method, param)` of a selection-method property body.
@@ -296,6 +391,7 @@ pub fn group_desc(g: &GroupDesc) -> String {
             if param != 0 {
                 let _ = write!(s, ",selection_method_param={param}");
             }
+            print_hash_fields(&mut s, &hash_fields_of(body));
         }
     }
     for b in &g.buckets {

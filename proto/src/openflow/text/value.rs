@@ -368,6 +368,13 @@ pub(super) fn xxreg(name: &str) -> Option<&'static FieldDef> {
     OxmId::new(crate::openflow::oxm::class::NXM_1, 111 + n).action_def()
 }
 
+/// A field actions read and write but no match of podflow's names
+/// (`nw_tos`, `dp_hash`, …), by its name or NXM name. xxreg4-7 are no
+/// fields of Open vSwitch's: only [`xxreg`] names xxregs.
+pub(super) fn action_only_field(name: &str) -> Option<&'static FieldDef> {
+    ACTION_ONLY_FIELDS.iter().find(|d| (d.name == name || d.nxm_name == name) && !d.name.starts_with("xxreg"))
+}
+
 /// Parses `NAME[]`, `NAME[N]` or `NAME[A..B]`.
 pub(super) fn subfield(s: &str) -> R<Subfield> {
     let Some(lb) = s.find('[') else {
@@ -382,11 +389,8 @@ pub(super) fn subfield(s: &str) -> R<Subfield> {
     // actions read and write it: it is Open vSwitch's `in_port` in
     // subfields, and `in_port_oxm`/`OXM_OF_IN_PORT` its 32-bit one.
     let nxm_in_port = || matches!(name, "NXM_OF_IN_PORT" | "in_port").then(|| OxmId::new(0, 0).action_def()).flatten();
-    // (xxreg4-7 are no fields of Open vSwitch's: only `xxreg()` names xxregs.)
-    let action_only = || {
-        ACTION_ONLY_FIELDS.iter().find(|d| (d.name == name || d.nxm_name == name) && !d.name.starts_with("xxreg"))
-    };
-    let Some(d) = nxm_in_port().or_else(|| subfield_field(name)).or_else(action_only).or_else(|| xxreg(name)) else {
+    let Some(d) = nxm_in_port().or_else(|| subfield_field(name)).or_else(|| action_only_field(name)).or_else(|| xxreg(name))
+    else {
         return fail_found(s, "a field name", name);
     };
     let inner = &s[lb + 1..];
