@@ -1,74 +1,79 @@
 //! `ct(...)` and `nat(...)`.
 
 use crate::openflow::action::{ct_flags, nat_flags, Action, Ct, CtZone, Nat, NatAddrRange, CT_RECIRC_NONE};
-use std::fmt::Write;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::actions::*;
 use super::values::*;
 
-pub(super) fn nat(n: &Nat) -> String {
-    let mut s = String::from("nat");
-    if n.flags & (nat_flags::SRC | nat_flags::DST) != 0 {
-        s.push('(');
-        s.push_str(if n.flags & nat_flags::SRC != 0 { "src" } else { "dst" });
-        let pmin = n.proto_min.unwrap_or(0);
-        let pmax = n.proto_max.unwrap_or(0);
-        if let Some(addr) = n.addr {
-            s.push('=');
-            match addr {
-                NatAddrRange::V4(min, max) => {
-                    let _ = write!(s, "{min}");
-                    if let Some(max) = max {
-                        if max != Ipv4Addr::UNSPECIFIED && max != min {
-                            let _ = write!(s, "-{max}");
-                        }
-                    }
-                }
-                NatAddrRange::V6(min, max) => {
-                    let br = |a: Ipv6Addr| {
-                        if pmin != 0 {
-                            format!("[{}]", ipv6(a.into()))
-                        } else {
-                            ipv6(a.into())
-                        }
-                    };
-                    s.push_str(&br(min));
-                    if let Some(max) = max {
-                        if max != Ipv6Addr::UNSPECIFIED && max != min {
-                            s.push('-');
-                            s.push_str(&br(max));
-                        }
-                    }
-                }
-            }
-            if pmin != 0 {
-                let _ = write!(s, ":{pmin}");
-                if pmax != 0 && pmax != pmin {
-                    let _ = write!(s, "-{pmax}");
-                }
-            }
-        }
-        s.push(',');
-        if n.flags & nat_flags::PERSISTENT != 0 {
-            s.push_str("persistent,");
-        }
-        if n.flags & nat_flags::PROTO_HASH != 0 {
-            s.push_str("hash,");
-        }
-        if n.flags & nat_flags::PROTO_RANDOM != 0 {
-            s.push_str("random,");
-        }
-        if s.ends_with(',') {
-            s.pop();
-        }
-        s.push(')');
+/// `nat(...)` (just `nat` without a direction).
+pub(super) fn nat(s: &mut String, n: &Nat) {
+    s.push_str("nat");
+    if n.flags & (nat_flags::SRC | nat_flags::DST) == 0 {
+        return;
     }
-    s
+    s.push('(');
+    s.push_str(if n.flags & nat_flags::SRC != 0 { "src" } else { "dst" });
+    if let Some(addr) = n.addr {
+        s.push('=');
+        nat_range(s, n, addr);
+    }
+    for (flag, name) in [(nat_flags::PERSISTENT, ",persistent"), (nat_flags::PROTO_HASH, ",hash"), (nat_flags::PROTO_RANDOM, ",random")] {
+        if n.flags & flag != 0 {
+            s.push_str(name);
+        }
+    }
+    s.push(')');
 }
 
-pub(super) fn ct(c: &Ct) -> String {
-    let mut s = String::from("ct(");
+/// The address range and port range after `src=`/`dst=`.
+fn nat_range(s: &mut String, n: &Nat, addr: NatAddrRange) {
+    let pmin = n.proto_min.unwrap_or(0);
+    let pmax = n.proto_max.unwrap_or(0);
+    match addr {
+        NatAddrRange::V4(min, max) => {
+            ipv4(s, min.into());
+            if let Some(max) = max {
+                if max != Ipv4Addr::UNSPECIFIED && max != min {
+                    s.push('-');
+                    ipv4(s, max.into());
+                }
+            }
+        }
+        NatAddrRange::V6(min, max) => {
+            // With a port, IPv6 addresses are bracketed.
+            let br = |s: &mut String, a: Ipv6Addr| {
+                if pmin != 0 {
+                    s.push('[');
+                    ipv6(s, a.into());
+                    s.push(']');
+                } else {
+                    ipv6(s, a.into());
+                }
+            };
+            br(s, min);
+            if let Some(max) = max {
+                if max != Ipv6Addr::UNSPECIFIED && max != min {
+                    s.push('-');
+                    br(s, max);
+                }
+            }
+        }
+    }
+    if pmin != 0 {
+        s.push(':');
+        dec(s, pmin.into());
+        if pmax != 0 && pmax != pmin {
+            s.push('-');
+            dec(s, pmax.into());
+        }
+    }
+}
+
+/// `ct(...)`: flags, table, zone, nat, `exec(...)`, alg, in Open vSwitch's order.
+pub(super) fn ct(s: &mut String, c: &Ct) {
+    s.push_str("ct(");
+    let start = s.len();
     if c.flags & ct_flags::COMMIT != 0 {
         s.push_str("commit,");
     }
@@ -77,41 +82,51 @@ pub(super) fn ct(c: &Ct) -> String {
     }
     if let Some(t) = c.table {
         if t != CT_RECIRC_NONE {
-            let _ = write!(s, "table={t},");
+            s.push_str("table=");
+            dec(s, t.into());
+            s.push(',');
         }
     }
     match c.zone {
         CtZone::Field(sf) => {
-            let _ = write!(s, "zone={},", subfield(&sf));
+            s.push_str("zone=");
+            write_subfield(s, &sf);
+            s.push(',');
         }
         CtZone::Imm(0) => {}
         CtZone::Imm(z) => {
-            let _ = write!(s, "zone={z},");
+            s.push_str("zone=");
+            dec(s, z.into());
+            s.push(',');
         }
     }
     let mut rest: &[Action] = &c.actions;
     if let Some(Action::Nat(n)) = rest.first() {
-        s.push_str(&nat(n));
+        nat(s, n);
         s.push(',');
         rest = &rest[1..];
     }
     if !rest.is_empty() {
-        let _ = write!(s, "exec({}),", actions(rest));
+        s.push_str("exec(");
+        write_actions(s, rest);
+        s.push_str("),");
     }
     match c.alg {
         0 => {}
         21 => s.push_str("alg=ftp,"),
         69 => s.push_str("alg=tftp,"),
         n => {
-            let _ = write!(s, "alg={n},");
+            s.push_str("alg=");
+            dec(s, n.into());
+            s.push(',');
         }
     }
-    if s.ends_with(',') {
+    if s.len() > start && s.ends_with(',') {
         s.pop();
     }
     s.push(')');
-    s
 }
+
 #[cfg(test)]
 mod tests {
     //! Expected strings are what `ovs-ofctl` 3.1 prints (the oracle tests in

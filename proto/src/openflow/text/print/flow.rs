@@ -5,37 +5,42 @@ use crate::openflow::instruction::Instruction;
 use crate::openflow::oxm::Match;
 use crate::openflow::oxs::Stats;
 use crate::openflow::port::PortNo;
-use std::fmt::Write;
 
 use super::actions::*;
 use super::matching::*;
 use super::values::*;
 use super::PrintOptions;
 
-// ---------------------------------------------------------------------------
-// Whole flows.
-
 /// `ofp_print_duration` (flow and port durations): whole seconds, then 3 decimals when the
 /// fraction is whole milliseconds, else as many as needed (up to 9).
 pub fn duration(sec: u32, nsec: u32) -> String {
-    let mut s = sec.to_string();
+    to_string(|s| write_duration(s, sec, nsec))
+}
+
+/// [`duration`], appended to `s`.
+pub fn write_duration(s: &mut String, sec: u32, nsec: u32) {
+    dec(s, sec.into());
     if nsec > 0 {
+        s.push('.');
         let msec = nsec / 1_000_000;
         if msec * 1_000_000 == nsec {
-            let _ = write!(s, ".{msec:03}");
+            dec_pad(s, msec.into(), 3);
         } else {
-            let frac = format!("{nsec:09}");
-            s.push('.');
-            s.push_str(frac.trim_end_matches('0'));
+            // Nine digits without the trailing zeros.
+            let mut frac = nsec;
+            let mut width = 9;
+            while frac % 10 == 0 {
+                frac /= 10;
+                width -= 1;
+            }
+            dec_pad(s, frac.into(), width);
         }
     }
     s.push('s');
-    s
 }
 
-pub(super) fn flag_words(flags: u16) -> String {
+fn flag_words(s: &mut String, flags: u16) {
     use crate::openflow::flow::flags::*;
-    let mut s = String::new();
     for (bit, name) in [
         (SEND_FLOW_REM, "send_flow_rem "),
         (CHECK_OVERLAP, "check_overlap "),
@@ -47,53 +52,56 @@ pub(super) fn flag_words(flags: u16) -> String {
             s.push_str(name);
         }
     }
-    s
 }
 
-pub(super) fn stat_count(c: Option<u64>) -> String {
+fn stat_count(s: &mut String, c: Option<u64>) {
     match c {
-        Some(u64::MAX) | None => "?".into(),
-        Some(n) => n.to_string(),
+        Some(u64::MAX) | None => s.push('?'),
+        Some(n) => dec(s, n),
     }
 }
 
-/// The body shared by the dump and add-flow forms.
+/// `name=N, ` (the dump's comma-and-space separated header fields).
+fn field_dec(s: &mut String, name: &str, v: u64) {
+    s.push_str(name);
+    dec(s, v);
+    s.push_str(", ");
+}
+
+/// The flow's fields before the match: cookie, duration, table, counters,
+/// timeouts, flags, importance, idle age.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn flow_common(
-    out: &mut String,
-    cookie: u64,
-    table_id: u8,
-    stats: Option<&Stats>,
-    idle_timeout: u16,
-    hard_timeout: u16,
-    flags: u16,
-    importance: u16,
-    m: &Match,
-    priority: u16,
-    instr: &[Instruction],
-) {
+fn flow_header(s: &mut String, cookie: u64, table_id: u8, stats: Option<&Stats>, idle_timeout: u16, hard_timeout: u16, flags: u16, importance: u16) {
     if stats.is_some() || cookie != 0 {
-        let _ = write!(out, "cookie={cookie:#x}, ");
+        s.push_str("cookie=");
+        hex0x(s, cookie);
+        s.push_str(", ");
     }
     if let Some(st) = stats {
         let (sec, nsec) = st.duration.map_or((u32::MAX, u32::MAX), |d| (d.sec, d.nsec));
-        let _ = write!(out, "duration={}, ", duration(sec, nsec));
+        s.push_str("duration=");
+        write_duration(s, sec, nsec);
+        s.push_str(", ");
     }
     if stats.is_some() || table_id != 0 {
-        let _ = write!(out, "table={table_id}, ");
+        field_dec(s, "table=", table_id.into());
     }
     if let Some(st) = stats {
-        let _ = write!(out, "n_packets={}, n_bytes={}, ", stat_count(st.packet_count), stat_count(st.byte_count));
+        s.push_str("n_packets=");
+        stat_count(s, st.packet_count);
+        s.push_str(", n_bytes=");
+        stat_count(s, st.byte_count);
+        s.push_str(", ");
     }
     if idle_timeout != 0 {
-        let _ = write!(out, "idle_timeout={idle_timeout}, ");
+        field_dec(s, "idle_timeout=", idle_timeout.into());
     }
     if hard_timeout != 0 {
-        let _ = write!(out, "hard_timeout={hard_timeout}, ");
+        field_dec(s, "hard_timeout=", hard_timeout.into());
     }
-    out.push_str(&flag_words(flags));
+    flag_words(s, flags);
     if importance != 0 {
-        let _ = write!(out, "importance={importance}, ");
+        field_dec(s, "importance=", importance.into());
     }
     if let Some(st) = stats {
         // OVS keeps the idle age in an int: u32::MAX (absent) and anything
@@ -101,78 +109,72 @@ pub(super) fn flow_common(
         // a hard age.
         if let Some(it) = st.idle_time {
             if (it.sec as i32) >= 0 {
-                let _ = write!(out, "idle_age={}, ", it.sec as i32);
+                field_dec(s, "idle_age=", it.sec.into());
             }
         }
     }
-    let mf = match_fields(m, priority);
-    out.push_str(&mf);
-    if !mf.is_empty() {
-        out.push(' ');
+}
+
+/// The match (and a space after it unless empty), then `actions=…`.
+fn flow_body(s: &mut String, m: &Match, priority: u16, instr: &[Instruction]) {
+    let before = s.len();
+    write_match(s, m, priority);
+    if s.len() > before {
+        s.push(' ');
     }
-    out.push_str("actions=");
-    out.push_str(&instructions(instr));
+    s.push_str("actions=");
+    write_instructions(s, instr);
 }
 
 /// One `dump-flows` line for a FLOW_DESC entry, with its leading space and
 /// without a newline.
 pub fn flow_desc(f: &FlowDesc, opts: &PrintOptions) -> String {
-    let mut s = String::from(" ");
-    flow_common(
-        &mut s,
-        f.cookie,
-        f.table_id,
-        opts.stats.then_some(&f.stats),
-        f.idle_timeout,
-        f.hard_timeout,
-        f.flags,
-        f.importance,
-        &f.r#match,
-        f.priority,
-        &f.instructions,
-    );
-    s
+    to_string(|s| write_flow_desc(s, f, opts))
+}
+
+/// [`flow_desc`], appended to `s` (a dump prints every line of a reply
+/// into one buffer).
+pub fn write_flow_desc(s: &mut String, f: &FlowDesc, opts: &PrintOptions) {
+    s.push(' ');
+    let stats = opts.stats.then_some(&f.stats);
+    flow_header(s, f.cookie, f.table_id, stats, f.idle_timeout, f.hard_timeout, f.flags, f.importance);
+    flow_body(s, &f.r#match, f.priority, &f.instructions);
 }
 
 /// The `add-flow` text of the flow a FLOW_MOD describes: the `--no-stats`
 /// dump form of the same flow, without the leading space (for example
 /// `table=10, priority=50,ip actions=drop`).
 pub fn flow_mod(fm: &FlowMod) -> String {
-    let mut s = String::new();
-    flow_common(
-        &mut s,
-        fm.cookie,
-        fm.table_id,
-        None,
-        fm.idle_timeout,
-        fm.hard_timeout,
-        fm.flags,
-        fm.importance,
-        &fm.r#match,
-        fm.priority,
-        &fm.instructions,
-    );
-    s
+    to_string(|s| write_flow_mod(s, fm))
+}
+
+/// [`flow_mod`], appended to `s`.
+pub fn write_flow_mod(s: &mut String, fm: &FlowMod) {
+    flow_header(s, fm.cookie, fm.table_id, None, fm.idle_timeout, fm.hard_timeout, fm.flags, fm.importance);
+    flow_body(s, &fm.r#match, fm.priority, &fm.instructions);
 }
 
 /// The `ovs-ofctl ofp-print` text of a FLOW_MOD message with this xid
 /// (one line, no newline).
 pub fn flow_mod_ofp_print(fm: &FlowMod, xid: u32) -> String {
+    use std::fmt::Write;
     let mut s = format!("OFPT_FLOW_MOD (OF1.5) (xid={xid:#x}): ");
     let cmd = fm.command;
-    s.push_str(&match cmd {
-        FlowModCommand::ADD => "ADD".to_string(),
-        FlowModCommand::MODIFY => "MOD".to_string(),
-        FlowModCommand::MODIFY_STRICT => "MOD_STRICT".to_string(),
-        FlowModCommand::DELETE => "DEL".to_string(),
-        FlowModCommand::DELETE_STRICT => "DEL_STRICT".to_string(),
-        FlowModCommand(n) => format!("cmd:{n}"),
-    });
+    match cmd {
+        FlowModCommand::ADD => s.push_str("ADD"),
+        FlowModCommand::MODIFY => s.push_str("MOD"),
+        FlowModCommand::MODIFY_STRICT => s.push_str("MOD_STRICT"),
+        FlowModCommand::DELETE => s.push_str("DEL"),
+        FlowModCommand::DELETE_STRICT => s.push_str("DEL_STRICT"),
+        FlowModCommand(n) => {
+            let _ = write!(s, "cmd:{n}");
+        }
+    }
     if fm.table_id != 0 {
         let _ = write!(s, " table:{}", fm.table_id);
     }
     s.push(' ');
-    s.push_str(&match_fields(&fm.r#match, fm.priority));
+    write_match(&mut s, &fm.r#match, fm.priority);
     if !s.ends_with(' ') {
         s.push(' ');
     }
@@ -198,13 +200,16 @@ pub fn flow_mod_ofp_print(fm: &FlowMod, xid: u32) -> String {
         let _ = write!(s, "buf:{:#x} ", fm.buffer_id);
     }
     if fm.out_port != PortNo::ANY {
-        let _ = write!(s, "out_port:{} ", port(fm.out_port));
+        s.push_str("out_port:");
+        write_port(&mut s, fm.out_port);
+        s.push(' ');
     }
-    s.push_str(&flag_words(fm.flags));
+    flag_words(&mut s, fm.flags);
     s.push_str("actions=");
-    s.push_str(&instructions(&fm.instructions));
+    write_instructions(&mut s, &fm.instructions);
     s
 }
+
 #[cfg(test)]
 mod tests {
     //! Expected strings are what `ovs-ofctl` 3.1 prints (the oracle tests in

@@ -229,65 +229,83 @@ impl FlowView {
     /// Prints the view as `match_format` does, `priority=N,` first unless
     /// it is the default priority.
     pub fn format(&self, priority: u16) -> String {
-        let mut s = String::new();
+        to_string(|s| self.write(s, priority))
+    }
+
+    /// [`FlowView::format`], appended to `s`.
+    pub fn write(&self, s: &mut String, priority: u16) {
+        let start = s.len();
         if priority != DEFAULT_PRIORITY {
-            let _ = write!(s, "priority={priority},");
+            s.push_str("priority=");
+            dec(s, priority.into());
+            s.push(',');
         }
-        u32_masked(&mut s, "pkt_mark", self.pkt_mark);
-        self.format_ct(&mut s);
+        u32_masked(s, "pkt_mark", self.pkt_mark);
+        self.format_ct(s);
         let mut dl_type = self.dl_type.v;
         if self.packet_type.m != 0 && !(self.packet_type.v == 0 && self.packet_type.m == u32::MAX) {
-            let _ = write!(s, "{},", packet_type_masked(self.packet_type.v, self.packet_type.m));
+            packet_type_masked(s, self.packet_type.v, self.packet_type.m);
+            s.push(',');
             if self.packet_type.v >> 16 == 1 {
                 dl_type = self.packet_type.v as u16;
             }
         }
-        let (skip_type, skip_proto) = self.format_protocol(&mut s, dl_type);
-        self.format_l2(&mut s);
-        eth_field(&mut s, "dl_src", self.dl_src);
-        eth_field(&mut s, "dl_dst", self.dl_dst);
+        let (skip_type, skip_proto) = self.format_protocol(s, dl_type);
+        self.format_l2(s);
+        eth_field(s, "dl_src", self.dl_src);
+        eth_field(s, "dl_dst", self.dl_dst);
         if !skip_type && self.dl_type.m != 0 {
-            let _ = write!(s, "dl_type=0x{dl_type:04x},");
+            s.push_str("dl_type=0x");
+            hex_pad(s, dl_type.into(), 4);
+            s.push(',');
         }
-        self.format_l3(&mut s, dl_type, skip_proto);
-        self.format_l4(&mut s, dl_type);
-        self.format_unknown(&mut s);
-        if s.ends_with(',') {
+        self.format_l3(s, dl_type, skip_proto);
+        self.format_l4(s, dl_type);
+        self.format_unknown(s);
+        if s.len() > start && s.ends_with(',') {
             s.pop();
         }
-        s
     }
 
     /// `conj_id` and the connection tracking fields.
     fn format_ct(&self, s: &mut String) {
-        macro_rules! put {
-            ($($t:tt)*) => {{ let _ = write!(s, $($t)*); }};
-        }
         if let Some(c) = self.conj_id {
-            put!("conj_id={c},");
+            s.push_str("conj_id=");
+            dec(s, c.into());
+            s.push(',');
         }
         if let Some(p) = self.actset_output {
-            put!("actset_output={},", port(PortNo(p)));
+            s.push_str("actset_output=");
+            write_port(s, PortNo(p));
+            s.push(',');
         }
         if self.ct_state.m != 0 {
+            s.push_str("ct_state=");
             if self.ct_state.m == 0xff {
-                put!("ct_state={},", flags_plain(ct_state_name, self.ct_state.v as u32));
+                flags_plain(s, ct_state_name, self.ct_state.v as u32);
             } else {
-                put!("ct_state={},", flags_masked(ct_state_name, self.ct_state.v as u32, self.ct_state.m as u32, 0xff));
+                flags_masked(s, ct_state_name, self.ct_state.v as u32, self.ct_state.m as u32, 0xff);
             }
+            s.push(',');
         }
         if self.ct_zone.m != 0 {
+            s.push_str("ct_zone=");
             if self.ct_zone.m == 0xffff {
-                put!("ct_zone={},", self.ct_zone.v);
+                dec(s, self.ct_zone.v.into());
             } else {
-                put!("ct_zone={:#x}/{:#x},", self.ct_zone.v, self.ct_zone.m);
+                hex0x(s, self.ct_zone.v.into());
+                s.push('/');
+                hex0x(s, self.ct_zone.m.into());
             }
+            s.push(',');
         }
         u32_masked(s, "ct_mark", self.ct_mark);
         if self.ct_label.m != 0 {
-            put!("ct_label={}", hex_bytes(&self.ct_label.v.to_be_bytes()));
+            s.push_str("ct_label=");
+            hex_bytes(s, &self.ct_label.v.to_be_bytes());
             if self.ct_label.m != u128::MAX {
-                put!("/{}", hex_bytes(&self.ct_label.m.to_be_bytes()));
+                s.push('/');
+                hex_bytes(s, &self.ct_label.m.to_be_bytes());
             }
             s.push(',');
         }
@@ -296,7 +314,9 @@ impl FlowView {
         ip_field(s, "ct_nw_dst", self.ct_nw_dst);
         ip6_field(s, "ct_ipv6_dst", self.ct_ipv6_dst);
         if let Some(p) = self.ct_nw_proto {
-            put!("ct_nw_proto={p},");
+            s.push_str("ct_nw_proto=");
+            dec(s, p.into());
+            s.push(',');
             be16_field(s, "ct_tp_src", self.ct_tp_src);
             be16_field(s, "ct_tp_dst", self.ct_tp_dst);
         }
@@ -305,67 +325,38 @@ impl FlowView {
     /// The protocol keyword (`ip`, `tcp6`, `arp`, …) for `dl_type` and
     /// `nw_proto`; says whether it stood for the type and the protocol.
     fn format_protocol(&self, s: &mut String, dl_type: u16) -> (bool, bool) {
-        macro_rules! put {
-            ($($t:tt)*) => {{ let _ = write!(s, $($t)*); }};
+        if self.dl_type.m == 0 {
+            return (false, false);
         }
-        let mut skip_type = false;
-        let mut skip_proto = false;
-        let proto_set = self.nw_proto.m != 0;
-        let proto = self.nw_proto.v;
-        if self.dl_type.m != 0 {
-            skip_type = true;
-            let name = match dl_type {
-                0x0800 => Some(if proto_set {
-                    skip_proto = true;
-                    match proto {
-                        1 => "icmp",
-                        6 => "tcp",
-                        17 => "udp",
-                        132 => "sctp",
-                        _ => {
-                            skip_proto = false;
-                            "ip"
-                        }
-                    }
-                } else {
-                    "ip"
-                }),
-                0x86dd => Some(if proto_set {
-                    skip_proto = true;
-                    match proto {
-                        58 => "icmp6",
-                        6 => "tcp6",
-                        17 => "udp6",
-                        132 => "sctp6",
-                        _ => {
-                            skip_proto = false;
-                            "ipv6"
-                        }
-                    }
-                } else {
-                    "ipv6"
-                }),
-                0x0806 => Some("arp"),
-                0x8035 => Some("rarp"),
-                0x8847 => Some("mpls"),
-                0x8848 => Some("mplsm"),
-                _ => None,
-            };
-            match name {
-                Some(n) => put!("{n},"),
-                None => skip_type = false,
-            }
-        }
-        (skip_type, skip_proto)
+        let proto = (self.nw_proto.m != 0).then_some(self.nw_proto.v);
+        let (name, skip_proto) = match (dl_type, proto) {
+            (0x0800, Some(1)) => ("icmp", true),
+            (0x0800, Some(6)) => ("tcp", true),
+            (0x0800, Some(17)) => ("udp", true),
+            (0x0800, Some(132)) => ("sctp", true),
+            (0x0800, _) => ("ip", false),
+            (0x86dd, Some(58)) => ("icmp6", true),
+            (0x86dd, Some(6)) => ("tcp6", true),
+            (0x86dd, Some(17)) => ("udp6", true),
+            (0x86dd, Some(132)) => ("sctp6", true),
+            (0x86dd, _) => ("ipv6", false),
+            (0x0806, _) => ("arp", false),
+            (0x8035, _) => ("rarp", false),
+            (0x8847, _) => ("mpls", false),
+            (0x8848, _) => ("mplsm", false),
+            _ => return (false, false),
+        };
+        s.push_str(name);
+        s.push(',');
+        (true, skip_proto)
     }
 
     /// Registers, tunnel, metadata, in_port and the 802.1Q header.
     fn format_l2(&self, s: &mut String) {
-        macro_rules! put {
-            ($($t:tt)*) => {{ let _ = write!(s, $($t)*); }};
-        }
-        for (i, r) in self.regs.iter().enumerate() {
-            u32_masked(s, &format!("reg{i}"), *r);
+        const REGS: [&str; 16] =
+            ["reg0", "reg1", "reg2", "reg3", "reg4", "reg5", "reg6", "reg7", "reg8", "reg9", "reg10", "reg11", "reg12", "reg13", "reg14", "reg15"];
+        for (name, r) in REGS.iter().zip(&self.regs) {
+            u32_masked(s, name, *r);
         }
         u64_masked(s, "tun_id", self.tun_id);
         ip_field(s, "tun_src", self.tun_src);
@@ -373,33 +364,42 @@ impl FlowView {
         self.format_tunnel_extra(s);
         u64_masked(s, "metadata", self.metadata);
         if let Some(raw) = self.in_port_raw {
+            s.push_str("in_port=");
             match self.in_port {
-                Some(p) => put!("in_port={},", port16(p)),
-                None => put!("in_port={raw},"),
+                Some(p) => write_port16(s, p),
+                None => dec(s, raw.into()),
             }
+            s.push(',');
         }
+        self.format_vlan(s);
+    }
+
+    /// The 802.1Q header: `dl_vlan`/`dl_vlan_pcp` when they say it all,
+    /// else `vlan_tci`.
+    fn format_vlan(&self, s: &mut String) {
         let tci = self.vlan_tci;
-        if tci.m != 0 {
-            let vid_mask = tci.m & 0x0fff;
-            let pcp_mask = tci.m & 0xe000;
-            let cfi = tci.m & 0x1000;
-            if cfi != 0
-                && tci.v & 0x1000 != 0
-                && (vid_mask == 0 || vid_mask == 0x0fff)
-                && (pcp_mask == 0 || pcp_mask == 0xe000)
-                && (vid_mask != 0 || pcp_mask != 0)
-            {
-                if vid_mask != 0 {
-                    put!("dl_vlan={},", tci.v & 0x0fff);
-                }
-                if pcp_mask != 0 {
-                    put!("dl_vlan_pcp={},", tci.v >> 13);
-                }
-            } else if tci.m == 0xffff {
-                put!("vlan_tci={:#06x},", tci.v);
-            } else {
-                put!("vlan_tci=0x{:04x}/0x{:04x},", tci.v, tci.m);
+        if tci.m == 0 {
+            return;
+        }
+        let vid_mask = tci.m & 0x0fff;
+        let pcp_mask = tci.m & 0xe000;
+        let cfi = tci.m & 0x1000;
+        if cfi != 0
+            && tci.v & 0x1000 != 0
+            && (vid_mask == 0 || vid_mask == 0x0fff)
+            && (pcp_mask == 0 || pcp_mask == 0xe000)
+            && (vid_mask != 0 || pcp_mask != 0)
+        {
+            if vid_mask != 0 {
+                let _ = write!(s, "dl_vlan={},", tci.v & 0x0fff);
             }
+            if pcp_mask != 0 {
+                let _ = write!(s, "dl_vlan_pcp={},", tci.v >> 13);
+            }
+        } else if tci.m == 0xffff {
+            let _ = write!(s, "vlan_tci={:#06x},", tci.v);
+        } else {
+            let _ = write!(s, "vlan_tci=0x{:04x}/0x{:04x},", tci.v, tci.m);
         }
     }
 
@@ -407,18 +407,15 @@ impl FlowView {
     fn format_l3(&self, s: &mut String, dl_type: u16, skip_proto: bool) {
         let proto_set = self.nw_proto.m != 0;
         let proto = self.nw_proto.v;
-        macro_rules! put {
-            ($($t:tt)*) => {{ let _ = write!(s, $($t)*); }};
-        }
         let is_arp = dl_type == 0x0806 || dl_type == 0x8035;
         if dl_type == 0x86dd {
             ip6_field(s, "ipv6_src", self.ipv6_src);
             ip6_field(s, "ipv6_dst", self.ipv6_dst);
             if self.ipv6_label.m != 0 {
                 if self.ipv6_label.m == u32::MAX {
-                    put!("ipv6_label=0x{:05x},", self.ipv6_label.v);
+                    let _ = write!(s, "ipv6_label=0x{:05x},", self.ipv6_label.v);
                 } else {
-                    put!("ipv6_label=0x{:05x}/0x{:05x},", self.ipv6_label.v, self.ipv6_label.m);
+                    let _ = write!(s, "ipv6_label=0x{:05x}/0x{:05x},", self.ipv6_label.v, self.ipv6_label.m);
                 }
             }
         } else if is_arp {
@@ -431,33 +428,38 @@ impl FlowView {
             ip_field(s, "nw_dst", self.nw_dst);
         }
         if !skip_proto && proto_set {
-            if is_arp {
-                put!("arp_op={proto},");
-            } else {
-                put!("nw_proto={proto},");
-            }
+            s.push_str(if is_arp { "arp_op=" } else { "nw_proto=" });
+            dec(s, proto.into());
+            s.push(',');
         }
         if is_arp {
             eth_field(s, "arp_sha", self.arp_sha);
             eth_field(s, "arp_tha", self.arp_tha);
         }
+        let small = |s: &mut String, name: &str, v: u64| {
+            s.push_str(name);
+            dec(s, v);
+            s.push(',');
+        };
         if self.nw_tos.m & 0xfc != 0 {
-            put!("nw_tos={},", self.nw_tos.v & 0xfc);
+            small(s, "nw_tos=", (self.nw_tos.v & 0xfc).into());
         }
         if self.nw_tos.m & 0x03 != 0 {
-            put!("nw_ecn={},", self.nw_tos.v & 0x03);
+            small(s, "nw_ecn=", (self.nw_tos.v & 0x03).into());
         }
         if self.nw_ttl.m != 0 {
-            put!("nw_ttl={},", self.nw_ttl.v);
+            small(s, "nw_ttl=", self.nw_ttl.v.into());
         }
-        for (name, v) in ["mpls_label", "mpls_tc", "mpls_ttl", "mpls_bos"].iter().zip(self.mpls) {
+        for (name, v) in ["mpls_label=", "mpls_tc=", "mpls_ttl=", "mpls_bos="].iter().zip(self.mpls) {
             if let Some(v) = v {
-                put!("{name}={v},");
+                small(s, name, v.into());
             }
         }
         let fm = self.nw_frag.m & 3;
         if fm != 0 {
-            put!("nw_frag={},", frag_name(self.nw_frag.v, fm));
+            s.push_str("nw_frag=");
+            s.push_str(frag_name(self.nw_frag.v, fm));
+            s.push(',');
         }
     }
 
@@ -466,30 +468,40 @@ impl FlowView {
         ip6_field(s, "tun_ipv6_src", self.tun_ipv6_src);
         ip6_field(s, "tun_ipv6_dst", self.tun_ipv6_dst);
         be16_field(s, "tun_gbp_id", self.tun_gbp_id);
+        let c_hex = |s: &mut String, name: &str, v: u32| {
+            s.push_str(name);
+            cx(s, v.into());
+            s.push(',');
+        };
+        let decimal = |s: &mut String, name: &str, v: u32| {
+            s.push_str(name);
+            dec(s, v.into());
+            s.push(',');
+        };
         if self.tun_gbp_flags.m != 0 {
-            let _ = write!(s, "tun_gbp_flags={},", c_hex(self.tun_gbp_flags.v.into()));
+            c_hex(s, "tun_gbp_flags=", self.tun_gbp_flags.v.into());
         }
         let [idx, ver, dir, hwid, gflags, gtype] = self.tun_et;
         // Open vSwitch keeps no match on a zero value of these (its
         // tunnel metadata reads 0 as absent).
         let set = |x: Vm<u32>| x.m != 0 && x.v != 0;
         if set(ver) {
-            let _ = write!(s, "tun_erspan_ver={},", ver.v);
+            decimal(s, "tun_erspan_ver=", ver.v);
         }
         if set(idx) && ver.v == 1 {
-            let _ = write!(s, "tun_erspan_idx={},", c_hex(idx.v.into()));
+            c_hex(s, "tun_erspan_idx=", idx.v);
         }
         if set(dir) && ver.v == 2 {
-            let _ = write!(s, "tun_erspan_dir={},", dir.v);
+            decimal(s, "tun_erspan_dir=", dir.v);
         }
         if set(hwid) && ver.v == 2 {
-            let _ = write!(s, "tun_erspan_hwid={},", c_hex(hwid.v.into()));
+            c_hex(s, "tun_erspan_hwid=", hwid.v);
         }
         if set(gflags) {
-            let _ = write!(s, "gtpu_flags={},", c_hex(gflags.v.into()));
+            c_hex(s, "gtpu_flags=", gflags.v);
         }
         if set(gtype) {
-            let _ = write!(s, "gtpu_msgtype={},", gtype.v);
+            decimal(s, "gtpu_msgtype=", gtype.v);
         }
     }
 
@@ -531,9 +543,6 @@ impl FlowView {
     /// Transport ports, ICMP type and code, ND fields, TCP flags.
     fn format_l4(&self, s: &mut String, dl_type: u16) {
         let proto = self.nw_proto.v;
-        macro_rules! put {
-            ($($t:tt)*) => {{ let _ = write!(s, $($t)*); }};
-        }
         if dl_type == 0x0800 && proto == 1 {
             be16_field(s, "icmp_type", self.tp_src);
             be16_field(s, "icmp_code", self.tp_dst);
@@ -548,86 +557,96 @@ impl FlowView {
             be16_field(s, "tp_dst", self.tp_dst);
         }
         if (dl_type == 0x0800 || dl_type == 0x86dd) && proto == 6 && self.tcp_flags.m != 0 {
-            put!("tcp_flags={},", flags_masked(tcp_flag_name, self.tcp_flags.v as u32, self.tcp_flags.m as u32 & 0x0fff, 0x0fff));
+            s.push_str("tcp_flags=");
+            flags_masked(s, tcp_flag_name, self.tcp_flags.v as u32, self.tcp_flags.m as u32 & 0x0fff, 0x0fff);
+            s.push(',');
         }
     }
 
     /// Fields the view has no place for, raw.
     fn format_unknown(&self, s: &mut String) {
-        macro_rules! put {
-            ($($t:tt)*) => {{ let _ = write!(s, $($t)*); }};
-        }
         for f in &self.unknown {
-            put!("{}={}", f.id.name(), hex_bytes(&f.value));
+            field_name(s, f.id);
+            s.push('=');
+            hex_bytes(s, &f.value);
             if let Some(m) = &f.mask {
-                put!("/{}", hex_bytes(m));
+                s.push('/');
+                hex_bytes(s, m);
             }
             s.push(',');
         }
     }
 }
 
-pub(super) fn u32_masked(s: &mut String, name: &str, x: Vm<u32>) {
-    if x.m != 0 {
-        let _ = write!(s, "{name}={}", cx(x.v as u64));
-        if x.m != u32::MAX {
-            let _ = write!(s, "/{}", cx(x.m as u64));
-        }
-        s.push(',');
-    }
+/// `name=V[/M],` with C's `%#x` numbers, when matched.
+fn u32_masked(s: &mut String, name: &str, x: Vm<u32>) {
+    u64_masked(s, name, Vm { v: x.v.into(), m: if x.m == u32::MAX { u64::MAX } else { x.m.into() } });
 }
 
-pub(super) fn u64_masked(s: &mut String, name: &str, x: Vm<u64>) {
+fn u64_masked(s: &mut String, name: &str, x: Vm<u64>) {
     if x.m != 0 {
-        let _ = write!(s, "{name}={}", cx(x.v));
+        s.push_str(name);
+        s.push('=');
+        cx(s, x.v);
         if x.m != u64::MAX {
-            let _ = write!(s, "/{}", cx(x.m));
+            s.push('/');
+            cx(s, x.m);
         }
         s.push(',');
     }
 }
 
-/// C's `%#x`: `0x`-prefixed hex, but a bare `0` for zero.
-pub(super) fn c_hex(v: u64) -> String {
-    if v == 0 {
-        "0".into()
-    } else {
-        format!("{v:#x}")
-    }
-}
-
-pub(super) fn be16_field(s: &mut String, name: &str, x: Vm<u16>) {
+fn be16_field(s: &mut String, name: &str, x: Vm<u16>) {
     if x.m != 0 {
+        s.push_str(name);
+        s.push('=');
         if x.m == u16::MAX {
-            let _ = write!(s, "{name}={},", x.v);
+            dec(s, x.v.into());
         } else {
-            let _ = write!(s, "{name}={:#x}/{:#x},", x.v, x.m);
+            hex0x(s, x.v.into());
+            s.push('/');
+            hex0x(s, x.m.into());
         }
+        s.push(',');
     }
 }
 
-pub(super) fn ip_field(s: &mut String, name: &str, x: Vm<u32>) {
+fn ip_field(s: &mut String, name: &str, x: Vm<u32>) {
     if x.m != 0 {
-        let _ = write!(s, "{name}={},", ipv4_masked(x.v, x.m));
+        s.push_str(name);
+        s.push('=');
+        ipv4_masked(s, x.v, x.m);
+        s.push(',');
     }
 }
 
-pub(super) fn ip6_field(s: &mut String, name: &str, x: Vm<u128>) {
+fn ip6_field(s: &mut String, name: &str, x: Vm<u128>) {
     if x.m != 0 {
-        let _ = write!(s, "{name}={},", ipv6_masked(x.v, x.m));
+        s.push_str(name);
+        s.push('=');
+        ipv6_masked(s, x.v, x.m);
+        s.push(',');
     }
 }
 
-pub(super) fn eth_field(s: &mut String, name: &str, x: Vm<[u8; 6]>) {
+fn eth_field(s: &mut String, name: &str, x: Vm<[u8; 6]>) {
     if x.m != [0; 6] {
-        let _ = write!(s, "{name}={},", eth_masked(&x.v, Some(&x.m)));
+        s.push_str(name);
+        s.push('=');
+        eth_masked(s, &x.v, Some(&x.m));
+        s.push(',');
     }
 }
 
 /// The match as `ovs-ofctl` prints it: `priority=50,ip,nw_src=…`
 /// (priority omitted when it is the default, 0x8000).
 pub fn match_fields(m: &Match, priority: u16) -> String {
-    FlowView::from_match(m).format(priority)
+    to_string(|s| write_match(s, m, priority))
+}
+
+/// [`match_fields`], appended to `s`.
+pub fn write_match(s: &mut String, m: &Match, priority: u16) {
+    FlowView::from_match(m).write(s, priority);
 }
 #[cfg(test)]
 mod tests {

@@ -19,6 +19,11 @@
 //! values, subfields), [`matching`] (the match, in Open vSwitch's order),
 //! [`actions`] (actions and instructions), [`ct`] (`ct` and `nat`),
 //! [`flow`] (whole flows and FLOW_MOD messages).
+//!
+//! Each printer appends to a caller's `String` (`write_*`) and builds no
+//! text of its own on the side: a dump prints every line of a reply into
+//! one reused buffer. The `-> String` functions are thin wrappers for
+//! callers that want one value.
 
 mod actions;
 mod ct;
@@ -26,10 +31,17 @@ mod flow;
 mod matching;
 mod values;
 
-pub use actions::{action, actions, instructions};
-pub use flow::{duration, flow_desc, flow_mod, flow_mod_ofp_print};
-pub use matching::{match_fields, FlowView};
-pub(super) use values::{field_value, port, port16, subfield};
+pub use actions::{action, actions, instructions, write_action, write_actions, write_instructions};
+pub use flow::{duration, flow_desc, flow_mod, flow_mod_ofp_print, write_duration, write_flow_desc, write_flow_mod};
+pub use matching::{match_fields, write_match, FlowView};
+pub(super) use values::{write_field_bytes, write_port, write_port16, write_subfield};
+
+use crate::openflow::port::PortNo;
+
+/// A port as [`write_port`] prints it.
+pub(super) fn port(p: PortNo) -> String {
+    values::to_string(|s| write_port(s, p))
+}
 
 /// How [`flow_desc`] prints a flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +59,28 @@ impl Default for PrintOptions {
 
 /// The first line of a `dump-flows` reply.
 pub fn flow_stats_header(xid: u32) -> String {
-    format!("OFPST_FLOW reply (OF1.5) (xid={xid:#x}):")
+    values::to_string(|s| write_reply_header(s, "OFPST_FLOW", xid, 0))
+}
+
+/// The header `ovs-ofctl` prints for one multipart reply message of kind
+/// `what` (`OFPST_FLOW`): xid, then its flags (`[more]`).
+pub fn write_reply_header(s: &mut String, what: &str, xid: u32, flags: u16) {
+    s.push_str(what);
+    s.push_str(" reply (OF1.5) (xid=");
+    values::hex0x(s, xid.into());
+    s.push_str("):");
+    if flags != 0 {
+        s.push_str(" flags=");
+        if flags & crate::openflow::multipart::MORE != 0 {
+            s.push_str("[more]");
+        }
+        let rest = flags & !crate::openflow::multipart::MORE;
+        if rest != 0 {
+            s.push_str("[***unknown flags 0x");
+            values::hex_pad(s, rest.into(), 4);
+            s.push_str("***]");
+        }
+    }
 }
 
 #[cfg(test)]
