@@ -525,6 +525,15 @@ async fn drive(
     let mut stalled_since: Option<Instant> = None;
     process_frames(&mut core, &mut buf);
     loop {
+        // A stall just ended: its time was ours (Core::pause), then the
+        // clock runs as usual.
+        if let Some(t) = stalled_since {
+            if streams.values().all(|st| st.backlog.is_empty()) {
+                stalled_since = None;
+                core.pause(t.elapsed());
+                core.handle_timeout(Instant::now());
+            }
+        }
         while let Some(o) = core.poll() {
             match o {
                 // Echo replies and probes hold no room: they are small and
@@ -570,13 +579,8 @@ async fn drive(
         // A stream whose consumer is full stops the reader (and the clock,
         // see Core::pause) until the consumer takes a part.
         let stalled = streams.iter().find(|(_, st)| !st.backlog.is_empty()).map(|(xid, st)| (*xid, st.tx.clone()));
-        match (&stalled, stalled_since) {
-            (Some(_), None) => stalled_since = Some(Instant::now()),
-            (None, Some(t)) => {
-                stalled_since = None;
-                core.pause(t.elapsed());
-            }
-            _ => {}
+        if stalled.is_some() && stalled_since.is_none() {
+            stalled_since = Some(Instant::now());
         }
         let deadline = core.poll_timeout();
         let sleep = async {
