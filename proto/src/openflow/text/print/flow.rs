@@ -29,7 +29,7 @@ pub fn write_duration(s: &mut String, sec: u32, nsec: u32) {
             // Nine digits without the trailing zeros.
             let mut frac = nsec;
             let mut width = 9;
-            while frac % 10 == 0 {
+            while frac.is_multiple_of(10) {
                 frac /= 10;
                 width -= 1;
             }
@@ -71,7 +71,16 @@ fn field_dec(s: &mut String, name: &str, v: u64) {
 /// The flow's fields before the match: cookie, duration, table, counters,
 /// timeouts, flags, importance, idle age.
 #[allow(clippy::too_many_arguments)]
-fn flow_header(s: &mut String, cookie: u64, table_id: u8, stats: Option<&Stats>, idle_timeout: u16, hard_timeout: u16, flags: u16, importance: u16) {
+fn flow_header(
+    s: &mut String,
+    cookie: u64,
+    table_id: u8,
+    stats: Option<&Stats>,
+    idle_timeout: u16,
+    hard_timeout: u16,
+    flags: u16,
+    importance: u16,
+) {
     if stats.is_some() || cookie != 0 {
         s.push_str("cookie=");
         hex0x(s, cookie);

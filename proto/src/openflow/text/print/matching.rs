@@ -353,8 +353,10 @@ impl FlowView {
 
     /// Registers, tunnel, metadata, in_port and the 802.1Q header.
     fn format_l2(&self, s: &mut String) {
-        const REGS: [&str; 16] =
-            ["reg0", "reg1", "reg2", "reg3", "reg4", "reg5", "reg6", "reg7", "reg8", "reg9", "reg10", "reg11", "reg12", "reg13", "reg14", "reg15"];
+        const REGS: [&str; 16] = [
+            "reg0", "reg1", "reg2", "reg3", "reg4", "reg5", "reg6", "reg7", "reg8", "reg9", "reg10", "reg11", "reg12", "reg13", "reg14",
+            "reg15",
+        ];
         for (name, r) in REGS.iter().zip(&self.regs) {
             u32_masked(s, name, *r);
         }
