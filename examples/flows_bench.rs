@@ -15,7 +15,11 @@
 //!
 //! Needs root, Open vSwitch and the release binary:
 //! `cargo build --release --bin podflow && cargo run --release --example flows_bench [PODS=10000] [REPS=5]`
-//! (REPS=0: the parser figure only.)
+//! (REPS=0: the parser figure only; `FLOWS_BENCH_ONLY=dump`: skip the
+//! add-flows comparison and time the dumps only.) For the dumps it also
+//! prints the median CPU time (user + system, from `getrusage` of the
+//! waited-for children) of `podflow dump-flows` and `ovs-ofctl dump-flows`,
+//! which a loaded machine does not distort as it does wall-clock time.
 
 use podflow::pipeline::{base_flows, pod_flows, Gateway, PodPort};
 use podflow::proto::openflow::bundle::{flags, BundleAdd, BundleControl, BundleCtrlType};
@@ -152,6 +156,15 @@ fn floor_dump(sock: &Path) -> usize {
     }
 }
 
+/// User + system CPU time of the children waited for so far.
+fn children_cpu() -> Duration {
+    // SAFETY: getrusage writes one rusage struct that we own.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
 fn timed(f: impl FnOnce()) -> Duration {
     let t0 = Instant::now();
     f();
@@ -233,9 +246,10 @@ fn main() {
         sb.keep();
         return;
     }
+    let only_dump = std::env::var("FLOWS_BENCH_ONLY").is_ok_and(|v| v == "dump");
     let names = ["podflow add-flows", "floor (pre-encoded, one write)", "ovs-ofctl --bundle add-flows"];
     let mut times: [Vec<Duration>; 3] = Default::default();
-    for rep in 0..reps {
+    for rep in 0..if only_dump { 0 } else { reps } {
         let mut order = [0usize, 1, 2];
         order.rotate_left(rep % 3);
         for which in order {
@@ -255,18 +269,22 @@ fn main() {
             times[which].push(t);
         }
     }
-    let m: Vec<f64> = times.iter_mut().map(|v| median(v)).collect();
-    println!("median add: podflow {:.3} s, floor {:.3} s, ovs-ofctl {:.3} s", m[0], m[1], m[2]);
-    println!("ratio podflow / floor: {:.2} (target <= 1.2); podflow / ovs-ofctl: {:.2}; floor / ovs-ofctl: {:.2}", m[0] / m[1], m[0] / m[2], m[1] / m[2]);
+    if !only_dump {
+        let m: Vec<f64> = times.iter_mut().map(|v| median(v)).collect();
+        println!("median add: podflow {:.3} s, floor {:.3} s, ovs-ofctl {:.3} s", m[0], m[1], m[2]);
+        println!("ratio podflow / floor: {:.2} (target <= 1.2); podflow / ovs-ofctl: {:.2}; floor / ovs-ofctl: {:.2}", m[0] / m[1], m[0] / m[2], m[1] / m[2]);
+    }
 
     // Dumps of the full table.
     let dnames = ["podflow dump-flows", "floor dump (framed, discarded)", "ovs-ofctl dump-flows"];
     let mut dt: [Vec<Duration>; 3] = Default::default();
+    let mut cpu: [Vec<Duration>; 3] = Default::default();
     let mut parts = 0;
     for rep in 0..reps {
         let mut order = [0usize, 1, 2];
         order.rotate_left(rep % 3);
         for which in order {
+            let cpu0 = children_cpu();
             let t = match which {
                 0 => timed(|| {
                     let o = run(Command::new(&bin).env("OVS_RUNDIR", &sb.dir).args(["dump-flows", "br0"])).expect("podflow dump-flows");
@@ -278,12 +296,17 @@ fn main() {
                     assert!(o.stdout.len() > n * 100);
                 }),
             };
-            println!("  rep {rep}: {:<32} {:>7.3} s", dnames[which], t.as_secs_f64());
+            let c = children_cpu() - cpu0;
+            println!("  rep {rep}: {:<32} {:>7.3} s (CPU {:.3} s)", dnames[which], t.as_secs_f64(), c.as_secs_f64());
             dt[which].push(t);
+            cpu[which].push(c);
         }
     }
     let d: Vec<f64> = dt.iter_mut().map(|v| median(v)).collect();
     println!("median dump of {n} flows ({parts} replies): podflow {:.3} s, floor {:.3} s, ovs-ofctl {:.3} s", d[0], d[1], d[2]);
     println!("ratio podflow / ovs-ofctl: {:.2} (target <= 1.0); podflow / floor: {:.2} (target <= 1.2)", d[0] / d[2], d[0] / d[1]);
+    println!("median CPU (user+sys) of a dump: podflow {:.3} s, ovs-ofctl {:.3} s", median(&mut cpu[0]), median(&mut cpu[2]));
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("load average at the end: {}", load.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
     sb.stop();
 }

@@ -1,3 +1,11 @@
+/// mimalloc instead of glibc's malloc: a flow dump allocates and frees
+/// ~1 M small objects (decoded on the session's reader thread, freed on the
+/// printing thread), and glibc's cross-thread frees and arena refills were
+/// a quarter of its CPU; with mimalloc `dump-flows` of 60,003 flows takes
+/// 20 % less CPU and 14 % less time (docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::Parser;
 use std::process::ExitCode;
 

@@ -522,3 +522,58 @@ async fn polling_a_down_switch_wakes_no_watcher() {
     let woke = tokio::time::timeout(Duration::from_secs(60), rx.changed()).await;
     assert!(woke.is_err(), "woken while polling: {:?}", *rx.borrow());
 }
+
+/// A streamed dump whose consumer takes nothing holds the switch back
+/// (bounded memory, the session stops reading), and that pause counts
+/// toward no timeout: once the consumer reads, every part arrives in order,
+/// although the pause outlasted the request timeout (500 ms).
+#[tokio::test]
+async fn a_streamed_dump_nobody_reads_holds_the_switch_back_without_timing_out() {
+    use podflow::proto::openflow::multipart::{MultipartRequest, MultipartRequestBody};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    const PARTS: usize = 64;
+    const PER_PART: usize = 1000;
+    let (_sw, s, mut p) = pair(config()).await;
+    let mut stream = s.multipart_stream(MultipartRequest::new(MultipartRequestBody::FlowDesc(FlowStatsRequest::default()))).await.unwrap();
+    let (x, _) = p.recv_until(|m| matches!(m, Message::MultipartRequest(_))).await;
+    let sent = Arc::new(AtomicUsize::new(0));
+    let part_len = Message::MultipartReply(MultipartReply {
+        flags: MORE,
+        body: MultipartReplyBody::FlowDesc(vec![FlowDesc::default(); PER_PART]),
+    })
+    .encode(x)
+    .unwrap()
+    .len();
+    let switch = {
+        let sent = sent.clone();
+        tokio::spawn(async move {
+            for i in 0..PARTS {
+                let flows = (0..PER_PART).map(|j| FlowDesc { priority: (i * PER_PART + j) as u16, ..Default::default() }).collect();
+                let flags = if i + 1 < PARTS { MORE } else { 0 };
+                p.send(x, &Message::MultipartReply(MultipartReply { flags, body: MultipartReplyBody::FlowDesc(flows) })).await;
+                sent.fetch_add(1, Ordering::SeqCst);
+            }
+            p
+        })
+    };
+    // Wait until the switch can write no more (no progress for 500 ms).
+    let mut last = usize::MAX;
+    while sent.load(Ordering::SeqCst) != last {
+        last = sent.load(Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // The queue (4 parts), one read's worth and the kernel's socket
+    // buffers: far from the 64 parts (~3.6 MB) an unbounded queue takes in.
+    assert!(last < PARTS / 2, "the session took {last} parts of {part_len} bytes that nobody read: the stream is not bounded");
+    // Longer than the request timeout, still without reading.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let mut priorities = Vec::new();
+    while let Some(part) = stream.next().await {
+        let MultipartReplyBody::FlowDesc(flows) = part.expect("no timeout while the consumer was full").body else { panic!("not a flow dump") };
+        priorities.extend(flows.iter().map(|f| f.priority as usize));
+    }
+    assert_eq!(priorities, (0..PARTS * PER_PART).map(|i| i % 65536).collect::<Vec<_>>());
+    let _peer = switch.await.unwrap();
+}

@@ -118,6 +118,32 @@ impl<'a> Reader<'a> {
 }
 
 /// Bytes needed to pad `len` up to a multiple of `align`.
+/// How many length-prefixed units `b` holds, for sizing a `Vec` before
+/// decoding them (a dump decodes millions: growing each `Vec` by doubling
+/// was a tenth of its decoding time). `unit_len` reads one unit's whole
+/// length from its start; counting stops at a length it cannot read or
+/// that is zero, and the decoder then reports what is wrong. Only a hint:
+/// capped so that hostile lengths cannot make it allocate much.
+pub fn count_units(b: &[u8], unit_len: impl Fn(&[u8]) -> Option<usize>) -> usize {
+    let (mut n, mut at) = (0, 0);
+    while at < b.len() && n < 4096 {
+        match unit_len(&b[at..]) {
+            Some(len) if len > 0 => {
+                at += len;
+                n += 1;
+            }
+            _ => break,
+        }
+    }
+    n
+}
+
+/// [`count_units`] for units whose big-endian 16-bit length (of the whole
+/// unit) is at byte offset `at` (actions, instructions: 2; flow stats: 0).
+pub fn count_len16_units(b: &[u8], at: usize) -> usize {
+    count_units(b, |u| u.get(at..at + 2).map(|l| usize::from(u16::from_be_bytes([l[0], l[1]]))))
+}
+
 pub fn padding(len: usize, align: usize) -> usize {
     (align - len % align) % align
 }

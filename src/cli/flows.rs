@@ -21,7 +21,7 @@ use podflow_proto::openflow::multipart::{MultipartReply, MultipartReplyBody, Mul
 use podflow_proto::openflow::text::diff::{self, Comparison};
 use podflow_proto::openflow::text::{parse, print, with_port_map, with_port_names, ParseError, PortMap, PrintOptions};
 
-use crate::openflow::{BundleError, BundleStream, MessageError, Session};
+use crate::openflow::{BundleError, BundleStream, MessageError, MultipartStream, Session};
 
 use super::switch::{apply, emit, parse_named, reply_header, session_failed, SwitchArgs};
 use super::CliError;
@@ -257,37 +257,48 @@ pub async fn dump_flows(a: DumpFlowsArgs) -> Result<ExitCode, CliError> {
     let names = if a.names { Some(SwitchArgs::port_map(&s).await?) } else { None };
     let xid = if a.r#match.is_some() || a.table.is_some() || a.cookie.is_some() { OFCTL_XID_WITH_MATCH } else { OFCTL_XID };
     let opts = PrintOptions { stats: !a.no_stats };
-    let mut parts = s.multipart_stream(MultipartRequest::new(MultipartRequestBody::FlowDesc(req))).await.map_err(session_failed)?;
+    let parts = s.multipart_stream(MultipartRequest::new(MultipartRequestBody::FlowDesc(req))).await.map_err(session_failed)?;
+    // The session's reader reads and decodes the next replies on the
+    // runtime while this thread prints and writes the previous ones.
+    let printer = tokio::task::spawn_blocking(move || {
+        // ovs-ofctl prints reply headers only for a plain dump.
+        let headers = opts.stats && names.is_none();
+        let print = || print_dump(parts, &opts, xid, headers);
+        match &names {
+            Some(m) => with_port_names(m, print),
+            None => print(),
+        }
+    });
+    let done = printer.await.map_err(|e| CliError::Failed(format!("the printing thread failed: {e}")))?;
+    s.close();
+    done.map(|()| ExitCode::SUCCESS)
+}
+
+/// Prints the replies of a flow dump as they come (blocking: run it on a
+/// thread of its own): each reply's lines into one reused buffer, written
+/// to standard output in one go.
+fn print_dump(mut parts: MultipartStream, opts: &PrintOptions, xid: u32, headers: bool) -> Result<(), CliError> {
     let (mut n_flows, mut n_parts) = (0usize, 0usize);
-    let mut o = String::new();
+    let mut o = String::with_capacity(256 << 10);
     let buffered = fault("dump-buffered");
-    while let Some(part) = parts.next().await {
+    while let Some(part) = parts.blocking_next() {
         let MultipartReply { flags, body } = part.map_err(|e| {
             CliError::Failed(format!("the dump stopped after {n_flows} flows in {n_parts} replies, so the output is incomplete: {e}"))
         })?;
         let MultipartReplyBody::FlowDesc(flows) = body else {
             return Err(CliError::Failed("the switch answered a flow dump with another kind of reply".into()));
         };
-        if !buffered {
-            o.clear();
+        if headers {
+            print::write_reply_header(&mut o, "OFPST_FLOW", xid, flags);
+            o.push('\n');
         }
-        let print_part = |o: &mut String| {
-            // ovs-ofctl prints reply headers only for a plain dump.
-            if opts.stats && names.is_none() {
-                o.push_str(&reply_header("OFPST_FLOW", xid, flags));
-                o.push('\n');
-            }
-            for f in &flows {
-                o.push_str(&print::flow_desc(f, &opts));
-                o.push('\n');
-            }
-        };
-        match &names {
-            Some(m) => with_port_names(m, || print_part(&mut o)),
-            None => print_part(&mut o),
+        for f in &flows {
+            print::write_flow_desc(&mut o, f, opts);
+            o.push('\n');
         }
         if !buffered {
             emit(&o)?;
+            o.clear();
         }
         n_flows += flows.len();
         n_parts += 1;
@@ -295,8 +306,7 @@ pub async fn dump_flows(a: DumpFlowsArgs) -> Result<ExitCode, CliError> {
     if buffered {
         emit(&o)?;
     }
-    s.close();
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------

@@ -11,7 +11,6 @@ use std::io::Write;
 use std::time::Duration;
 
 use podflow_proto::openflow::message::Message;
-use podflow_proto::openflow::multipart::MORE;
 use podflow_proto::openflow::text::PortMap;
 
 use crate::openflow::{Addr, OfError, Session, SessionConfig};
@@ -121,17 +120,8 @@ pub fn emit(s: &str) -> Result<(), CliError> {
 
 /// The header `ovs-ofctl` prints for one multipart reply message.
 pub fn reply_header(what: &str, xid: u32, flags: u16) -> String {
-    let mut s = format!("{what} reply (OF1.5) (xid={xid:#x}):");
-    if flags != 0 {
-        s.push_str(" flags=");
-        if flags & MORE != 0 {
-            s.push_str("[more]");
-        }
-        let rest = flags & !MORE;
-        if rest != 0 {
-            s.push_str(&format!("[***unknown flags 0x{rest:04x}***]"));
-        }
-    }
+    let mut s = String::new();
+    podflow_proto::openflow::text::print::write_reply_header(&mut s, what, xid, flags);
     s
 }
 

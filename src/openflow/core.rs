@@ -322,6 +322,24 @@ impl<W> Core<W> {
         Some(self.deadlines.first().map_or(echo, |(d, _)| (*d).min(echo)))
     }
 
+    /// Moves every request deadline and the echo clock `by` later. The
+    /// driver calls it after it stopped reading for `by` because the
+    /// consumer of a streamed reply had no room: that silence was ours,
+    /// not the switch's, and must neither time requests out nor count as
+    /// missed echo probes.
+    pub fn pause(&mut self, by: Duration) {
+        self.last_rx += by;
+        if let Some(t) = &mut self.probe_sent {
+            *t += by;
+        }
+        for (d, xid) in std::mem::take(&mut self.deadlines) {
+            if let Some(p) = self.pending.get_mut(&xid) {
+                p.deadline = d + by;
+            }
+            self.deadlines.insert((d + by, xid));
+        }
+    }
+
     /// Expires requests past their deadline and runs the echo probe.
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.closed {
@@ -529,6 +547,29 @@ mod tests {
         let out = drain(&mut c);
         assert!(matches!(out[0], Output::Part { xid: 10, .. }));
         assert!(matches!(out[1], Output::Complete { xid: 10, result: Err(OfError::Disconnected(_)), .. }));
+    }
+
+    #[test]
+    fn pause_moves_deadlines_and_the_echo_clock() {
+        let now = t0();
+        let mut c = Core::new(timing(), now);
+        c.register(9, Request { expect: Expect::MultipartStream, ..Request::new("FLOW_DESC") }, 1, now);
+        // 4 s of not reading (a full consumer): the 1 s request deadline and
+        // the 5 s echo interval start over from where they were.
+        c.pause(ms(4000));
+        assert_eq!(c.poll_timeout(), Some(now + ms(5000)));
+        c.handle_timeout(now + ms(4999));
+        assert!(drain(&mut c).is_empty(), "nothing expires during the pause");
+        c.handle_timeout(now + ms(5000));
+        let out = drain(&mut c);
+        assert!(matches!(&out[..], [Output::Complete { xid: 9, result: Err(OfError::Timeout { .. }), .. }]), "{out:?}");
+        // The echo probe comes 5 s after the last byte (at 0) plus both
+        // pauses (4 s + 1 s).
+        c.pause(ms(1000));
+        c.handle_timeout(now + ms(9999));
+        assert!(drain(&mut c).is_empty());
+        c.handle_timeout(now + ms(10000));
+        assert!(matches!(&drain(&mut c)[..], [Output::Transmit { xid: PROBE_XID, .. }]));
     }
 
     #[test]

@@ -26,7 +26,7 @@ use podflow_proto::openflow::multipart::{MultipartReply, MultipartReplyBody, Mul
 use podflow_proto::openflow::oxs::Stats;
 use podflow_proto::openflow::port::{Port, PortNo};
 use podflow_proto::openflow::switch::FeaturesReply;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -84,7 +84,7 @@ pub(crate) enum Cmd {
     Request { xid: u32, req: Request, bytes: Queued, tx: oneshot::Sender<Done> },
     /// Register a streamed multipart request `xid`, then write `bytes`;
     /// its parts (and a final error, if any) go to `parts`.
-    Stream { xid: u32, req: Request, bytes: Queued, parts: mpsc::UnboundedSender<Result<MultipartReply, OfError>> },
+    Stream { xid: u32, req: Request, bytes: Queued, parts: mpsc::Sender<Result<MultipartReply, OfError>> },
     OpenTxn { id: TxnId, open_xid: u32, first_add: u32, n_adds: u32 },
     CloseTxn(TxnId),
     Close,
@@ -343,7 +343,7 @@ impl Session {
         let msg = Message::MultipartRequest(req);
         let b = msg.encode(xid).map_err(|e| OfError::Caller(format!("cannot encode {}: {e}", msg.name())))?;
         let bytes = self.reserve(b.freeze()).await?;
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(STREAM_DEPTH);
         let req = Request { expect: super::core::Expect::MultipartStream, ..Request::new("MULTIPART_REQUEST") };
         self.cmd(Cmd::Stream { xid, req, bytes, parts: tx })?;
         Ok(MultipartStream { rx, closed: self.inner.closed.clone(), done: false })
@@ -395,11 +395,21 @@ impl Session {
     }
 }
 
+/// Reply parts of a streamed multipart request that may wait for its
+/// consumer. When they are all waiting, the session stops reading the
+/// socket until the consumer takes one, so that a slow consumer (a dump
+/// printed to a slow terminal or pipe) holds the switch back instead of
+/// growing memory: a FLOW_DESC part is ~64 KiB, so ~256 KiB wait at most.
+pub const STREAM_DEPTH: usize = 4;
+
 /// The parts of one multipart reply, as they arrive ([`Session::multipart_stream`]).
-/// Parts queue up unbounded while the caller is slower than the switch.
+/// At most [`STREAM_DEPTH`] parts wait for the caller; beyond that the
+/// session stops reading from the switch (the whole session: other
+/// replies and events wait too) until the caller takes the next part. That
+/// pause counts toward no timeout.
 #[derive(Debug)]
 pub struct MultipartStream {
-    rx: mpsc::UnboundedReceiver<Result<MultipartReply, OfError>>,
+    rx: mpsc::Receiver<Result<MultipartReply, OfError>>,
     closed: watch::Receiver<Option<OfError>>,
     done: bool,
 }
@@ -412,7 +422,23 @@ impl MultipartStream {
         if self.done {
             return None;
         }
-        let r = match self.rx.recv().await {
+        let got = self.rx.recv().await;
+        self.take(got)
+    }
+
+    /// [`MultipartStream::next`] for a thread outside the runtime (a
+    /// printing thread): blocks until the next part. Panics if called
+    /// from within an async context, as blocking there would stall it.
+    pub fn blocking_next(&mut self) -> Option<Result<MultipartReply, OfError>> {
+        if self.done {
+            return None;
+        }
+        let got = self.rx.blocking_recv();
+        self.take(got)
+    }
+
+    fn take(&mut self, got: Option<Result<MultipartReply, OfError>>) -> Option<Result<MultipartReply, OfError>> {
+        let r = match got {
             Some(Ok(p)) => {
                 self.done = !p.more();
                 Ok(p)
@@ -494,9 +520,20 @@ async fn drive(
     let writer = tokio::spawn(write_loop(w, wrx, write_timeout, room.clone(), failed_tx));
     let mut reason = None;
     // Streamed multipart requests by xid (their waiter in `core` is unused).
-    let mut streams: HashMap<u32, mpsc::UnboundedSender<Result<MultipartReply, OfError>>> = HashMap::new();
+    let mut streams: HashMap<u32, StreamOut> = HashMap::new();
+    // Since when the reader has not read because a stream's consumer is full.
+    let mut stalled_since: Option<Instant> = None;
     process_frames(&mut core, &mut buf);
     loop {
+        // A stall just ended: its time was ours (Core::pause), then the
+        // clock runs as usual.
+        if let Some(t) = stalled_since {
+            if streams.values().all(|st| st.backlog.is_empty()) {
+                stalled_since = None;
+                core.pause(t.elapsed());
+                core.handle_timeout(Instant::now());
+            }
+        }
         while let Some(o) = core.poll() {
             match o {
                 // Echo replies and probes hold no room: they are small and
@@ -507,10 +544,15 @@ async fn drive(
                     }
                     Err(e) => tracing::warn!("cannot encode {}: {e}", msg.name()),
                 },
-                Output::Complete { xid, waiter, result, txn } => match streams.remove(&xid) {
-                    Some(parts) => {
-                        if let Err(e) = result {
-                            let _ = parts.send(Err(e));
+                Output::Complete { xid, waiter, result, txn } => match streams.get_mut(&xid) {
+                    Some(st) => {
+                        let alive = match result {
+                            Err(e) => st.push(Err(e)),
+                            Ok(_) => true,
+                        };
+                        st.finished = true;
+                        if !alive || st.backlog.is_empty() {
+                            streams.remove(&xid);
                         }
                     }
                     None => {
@@ -518,8 +560,10 @@ async fn drive(
                     }
                 },
                 Output::Part { xid, part } => {
-                    if let Some(parts) = streams.get(&xid) {
-                        let _ = parts.send(Ok(part));
+                    if let Some(st) = streams.get_mut(&xid) {
+                        if !st.push(Ok(part)) {
+                            streams.remove(&xid);
+                        }
                     }
                 }
                 Output::Event { xid, msg } => {
@@ -532,6 +576,12 @@ async fn drive(
         if core.is_closed() {
             break;
         }
+        // A stream whose consumer is full stops the reader (and the clock,
+        // see Core::pause) until the consumer takes a part.
+        let stalled = streams.iter().find(|(_, st)| !st.backlog.is_empty()).map(|(xid, st)| (*xid, st.tx.clone()));
+        if stalled.is_some() && stalled_since.is_none() {
+            stalled_since = Some(Instant::now());
+        }
         let deadline = core.poll_timeout();
         let sleep = async {
             match deadline {
@@ -541,11 +591,31 @@ async fn drive(
         };
         buf.reserve(64 * 1024);
         tokio::select! {
-            res = r.read_buf(&mut buf) => match res {
+            res = r.read_buf(&mut buf), if stalled.is_none() => match res {
                 Ok(0) => core.close(conn::eof_error(&buf)),
                 Ok(_) => process_frames(&mut core, &mut buf),
                 Err(e) => core.close(OfError::Disconnected(format!("read failed: {e}"))),
             },
+            room = async {
+                match &stalled {
+                    Some((_, tx)) => tx.reserve().await,
+                    None => std::future::pending().await,
+                }
+            }, if stalled.is_some() => {
+                let xid = stalled.as_ref().map_or(0, |(x, _)| *x);
+                let alive = match (room, streams.get_mut(&xid)) {
+                    (Ok(permit), Some(st)) => {
+                        if let Some(item) = st.backlog.pop_front() {
+                            permit.send(item);
+                        }
+                        st.flush()
+                    }
+                    _ => false,
+                };
+                if !alive || streams.get(&xid).is_some_and(StreamOut::done) {
+                    streams.remove(&xid);
+                }
+            }
             cmd = cmd_rx.recv() => match cmd {
                 Some(Cmd::Send(q)) => {
                     let _ = wtx.send(q);
@@ -555,7 +625,7 @@ async fn drive(
                     let _ = wtx.send(bytes);
                 }
                 Some(Cmd::Stream { xid, req, bytes, parts }) => {
-                    streams.insert(xid, parts);
+                    streams.insert(xid, StreamOut { tx: parts, backlog: VecDeque::new(), finished: false });
                     core.register(xid, req, oneshot::channel().0, Instant::now());
                     let _ = wtx.send(bytes);
                 }
@@ -566,7 +636,7 @@ async fn drive(
                 Some(Cmd::Close) => core.close(OfError::Disconnected("closed by podflow".into())),
                 None => core.close(OfError::Disconnected("every handle to the session was dropped".into())),
             },
-            _ = sleep => core.handle_timeout(Instant::now()),
+            _ = sleep, if stalled.is_none() => core.handle_timeout(Instant::now()),
             e = &mut failed_rx => core.close(e.unwrap_or_else(|_| OfError::Disconnected("the writer stopped".into()))),
         }
     }
@@ -586,6 +656,60 @@ async fn drive(
     let abort = writer.abort_handle();
     if tokio::time::timeout(Duration::from_millis(500), writer).await.is_err() {
         abort.abort();
+    }
+    // Parts read before the end still reach their consumers (a dump cut
+    // midway prints what came), then the error; a consumer that takes
+    // nothing for `write_timeout` loses them.
+    let drain = async {
+        for st in streams.into_values() {
+            for item in st.backlog {
+                if st.tx.send(item).await.is_err() {
+                    break;
+                }
+            }
+        }
+    };
+    let _ = tokio::time::timeout(write_timeout, drain).await;
+}
+
+/// A streamed multipart request's way to its consumer: a bounded channel,
+/// and the parts that found it full (at most what one read brought in).
+struct StreamOut {
+    tx: mpsc::Sender<Result<MultipartReply, OfError>>,
+    backlog: VecDeque<Result<MultipartReply, OfError>>,
+    /// The request is over: its last part or its error is queued.
+    finished: bool,
+}
+
+impl StreamOut {
+    /// Queues `item` behind the waiting ones; false if the consumer is gone.
+    fn push(&mut self, item: Result<MultipartReply, OfError>) -> bool {
+        self.backlog.push_back(item);
+        self.flush()
+    }
+
+    /// Moves waiting parts into the channel while it has room; false if the
+    /// consumer is gone.
+    fn flush(&mut self) -> bool {
+        while let Some(item) = self.backlog.pop_front() {
+            match self.tx.try_send(item) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(item)) => {
+                    self.backlog.push_front(item);
+                    return true;
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    self.backlog.clear();
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// Finished and everything handed over.
+    fn done(&self) -> bool {
+        self.finished && self.backlog.is_empty()
     }
 }
 

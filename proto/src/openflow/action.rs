@@ -620,7 +620,7 @@ impl Action {
 
     /// Decodes actions until `r` is empty.
     pub fn decode_list(r: &mut Reader<'_>) -> Result<Vec<Action>, DecodeError> {
-        let mut v = Vec::new();
+        let mut v = Vec::with_capacity(crate::wire::count_len16_units(r.peek_rest(), 2));
         while !r.is_empty() {
             v.push(Action::decode(r)?);
         }

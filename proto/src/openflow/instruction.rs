@@ -109,7 +109,7 @@ impl Instruction {
     }
 
     pub fn decode_list(r: &mut Reader<'_>) -> Result<Vec<Instruction>, DecodeError> {
-        let mut v = Vec::new();
+        let mut v = Vec::with_capacity(crate::wire::count_len16_units(r.peek_rest(), 2));
         while !r.is_empty() {
             v.push(Instruction::decode(r)?);
         }

@@ -254,7 +254,7 @@ impl MultipartReply {
         r.skip(4, "multipart reply")?;
         let body = match ty {
             types::FLOW_DESC => {
-                let mut v = Vec::new();
+                let mut v = Vec::with_capacity(crate::wire::count_len16_units(r.peek_rest(), 0));
                 while !r.is_empty() {
                     v.push(FlowDesc::decode(r)?);
                 }

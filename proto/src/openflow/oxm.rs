@@ -911,7 +911,8 @@ impl Match {
             return Err(DecodeError::BadLength { what: "match", len, why: "shorter than its 4-byte header" });
         }
         let mut body = r.sub(len - 4, "match")?;
-        let mut fields = Vec::new();
+        // An OXM field is its 4-byte header and the length in its 4th byte.
+        let mut fields = Vec::with_capacity(crate::wire::count_units(body.peek_rest(), |u| u.get(3).map(|&l| 4 + usize::from(l))));
         while !body.is_empty() {
             let f = OxmField::decode(&mut body)?;
             if fields.iter().any(|g: &OxmField| g.id == f.id) {

@@ -87,44 +87,53 @@ pub(super) fn parse_decap(value: &str, ctx: &mut Ctx) -> R<Action> {
     Ok(Action::Decap(packet_type))
 }
 
-pub(super) fn format_encap(e: &Encap) -> String {
+pub(super) fn format_encap(s: &mut String, e: &Encap) {
     let name = HEADERS.iter().find(|(_, t)| *t == e.packet_type).map_or("UNKNOWN", |(n, _)| *n);
-    let mut s = format!("encap({name}");
+    s.push_str("encap(");
+    s.push_str(name);
     if !e.props.is_empty() {
-        let props: Vec<String> = e
-            .props
-            .iter()
-            .map(|p| match p {
-                EdProp::NshMdType(t) => format!("md_type={t}"),
+        s.push('(');
+        for (i, p) in e.props.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            match p {
+                EdProp::NshMdType(t) => {
+                    let _ = write!(s, "md_type={t}");
+                }
                 EdProp::NshTlv { class, ty, data } => {
-                    let mut t = format!("tlv(0x{class:04x},{ty},");
+                    let _ = write!(s, "tlv(0x{class:04x},{ty},");
                     match data.iter().position(|&b| b != 0) {
-                        None => t.push('0'),
+                        None => s.push('0'),
                         Some(i) => {
-                            let _ = write!(t, "0x{:x}", data[i]);
+                            let _ = write!(s, "0x{:x}", data[i]);
                             data[i + 1..].iter().for_each(|b| {
-                                let _ = write!(t, "{b:02x}");
+                                let _ = write!(s, "{b:02x}");
                             });
                         }
                     }
-                    t.push(')');
-                    t
+                    s.push(')');
                 }
-            })
-            .collect();
-        let _ = write!(s, "({})", props.join(","));
+            }
+        }
+        s.push(')');
     }
     s.push(')');
-    s
 }
 
-pub(super) fn format_decap(packet_type: u32) -> String {
+pub(super) fn format_decap(s: &mut String, packet_type: u32) {
     if packet_type == PT_USE_NEXT_PROTO {
-        return "decap()".into();
+        s.push_str("decap()");
+        return;
     }
+    let _ = write!(s, "decap(packet_type(ns={},type=", packet_type >> 16);
     let ty = packet_type & 0xffff;
-    let ty = if ty == 0 { "0".to_string() } else { format!("{ty:#x}") };
-    format!("decap(packet_type(ns={},type={ty}))", packet_type >> 16)
+    if ty == 0 {
+        s.push('0');
+    } else {
+        let _ = write!(s, "{ty:#x}");
+    }
+    s.push_str("))");
 }
 
 #[cfg(test)]

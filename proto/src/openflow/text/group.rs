@@ -227,7 +227,7 @@ fn print_hash_fields(s: &mut String, fields: &[OxmField]) {
         s.push_str(def.map_or("?", |d| d.name));
         if !f.value.iter().all(|&b| b == 0xff) || def.is_some_and(|d| d.variable_len() && f.value.len() < d.len) {
             s.push('=');
-            s.push_str(&super::print::field_value(&OxmField { id: f.id, value: f.value.clone(), mask: None }));
+            super::print::write_field_bytes(s, f.id, &f.value, None);
         }
     };
     match fields {

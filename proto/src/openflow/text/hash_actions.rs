@@ -99,30 +99,39 @@ pub(super) fn parse_multipath(v: &str, ctx: &Ctx, outer: Outer) -> R<Action> {
     Ok(Action::Multipath(Multipath { fields, basis, algorithm, max_link: (n_links - 1) as u16, arg, dst }))
 }
 
-pub(super) fn format_bundle(b: &Bundle) -> String {
+pub(super) fn format_bundle(s: &mut String, b: &Bundle) {
     let name = if b.dst.is_some() { "bundle_load" } else { "bundle" };
-    let mut s = format!(
+    let _ = write!(
+        s,
         "{name}({},{},{},ofport,",
         name_of(HASH_FIELDS, b.fields),
         b.basis,
         name_of(BUNDLE_ALGORITHMS, b.algorithm)
     );
     if let Some(d) = &b.dst {
-        let _ = write!(s, "{},", print::subfield(d));
+        print::write_subfield(s, d);
+        s.push(',');
     }
-    let members: Vec<String> = b.members.iter().map(|p| print::port16(*p)).collect();
-    let _ = write!(s, "members:{})", members.join(","));
-    s
+    s.push_str("members:");
+    for (i, p) in b.members.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        print::write_port16(s, *p);
+    }
+    s.push(')');
 }
 
-pub(super) fn format_multipath(m: &Multipath) -> String {
-    format!(
-        "multipath({},{},{},{},{},{})",
+pub(super) fn format_multipath(s: &mut String, m: &Multipath) {
+    let _ = write!(
+        s,
+        "multipath({},{},{},{},{},",
         name_of(HASH_FIELDS, m.fields),
         m.basis,
         name_of(MULTIPATH_ALGORITHMS, m.algorithm),
         u32::from(m.max_link) + 1,
         m.arg,
-        print::subfield(&m.dst)
-    )
+    );
+    print::write_subfield(s, &m.dst);
+    s.push(')');
 }

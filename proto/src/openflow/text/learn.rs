@@ -12,7 +12,7 @@ use super::lex::*;
 use super::print;
 use super::value::*;
 use crate::openflow::action::{learn_flags, Action, Learn, LearnDst, LearnSpec, LearnSrc, Subfield};
-use crate::openflow::oxm::{OxmField, OxmId};
+use crate::openflow::oxm::OxmId;
 
 /// The 16-bit `NXM_OF_IN_PORT`, which `learn` uses for `in_port`.
 const NXM_OF_IN_PORT: OxmId = OxmId::new(0, 0);
@@ -155,8 +155,8 @@ fn put_hex(s: &mut String, b: &[u8]) {
 }
 
 /// Prints `learn(...)` as `ovs-ofctl` does.
-pub(super) fn format_learn(l: &Learn) -> String {
-    let mut s = format!("learn(table={}", l.table_id);
+pub(super) fn format_learn(s: &mut String, l: &Learn) {
+    let _ = write!(s, "learn(table={}", l.table_id);
     for (name, v) in [("idle_timeout", l.idle_timeout), ("hard_timeout", l.hard_timeout)] {
         if v != 0 {
             let _ = write!(s, ",{name}={v}");
@@ -183,53 +183,74 @@ pub(super) fn format_learn(l: &Learn) -> String {
         let _ = write!(s, ",limit={}", l.limit);
     }
     if let Some(r) = &l.result_dst {
-        let _ = write!(s, ",result_dst={}", print::subfield(r));
+        s.push_str(",result_dst=");
+        print::write_subfield(s, r);
     }
     for spec in &l.specs {
         s.push(',');
-        format_spec(&mut s, spec);
+        format_spec(s, spec);
     }
     s.push(')');
-    s
 }
 
 fn format_spec(s: &mut String, spec: &LearnSpec) {
     let n_bytes = usize::from(spec.n_bits).div_ceil(8);
-    let imm = |b: &Vec<u8>| b[b.len().saturating_sub(n_bytes)..].to_vec();
+    fn low(b: &[u8], n: usize) -> &[u8] {
+        &b[b.len().saturating_sub(n)..]
+    }
+    let imm = |b| low(b, n_bytes);
     match (&spec.src, spec.dst) {
         (LearnSrc::Imm(b), LearnDst::Match(dst)) => {
             let full = dst.ofs == 0 && u32::from(dst.n_bits) == field_bits(dst.field);
             match dst.field.def() {
+                // The value right-aligned in the field's width, as `mf_format` takes it.
+                Some(d) if full && d.len <= 16 => {
+                    let mut v = [0u8; 16];
+                    let bytes = imm(b);
+                    let take = bytes.len().min(d.len);
+                    v[d.len - take..d.len].copy_from_slice(&bytes[bytes.len() - take..]);
+                    s.push_str(d.name);
+                    s.push('=');
+                    print::write_field_bytes(s, dst.field, &v[..d.len], None);
+                }
                 Some(d) if full => {
                     let mut v = vec![0; d.len];
                     let bytes = imm(b);
                     let take = bytes.len().min(d.len);
                     v[d.len - take..].copy_from_slice(&bytes[bytes.len() - take..]);
-                    let _ = write!(s, "{}={}", d.name, print::field_value(&OxmField::new(dst.field, v)));
+                    s.push_str(d.name);
+                    s.push('=');
+                    print::write_field_bytes(s, dst.field, &v, None);
                 }
                 _ => {
-                    s.push_str(&print::subfield(&dst));
+                    print::write_subfield(s, &dst);
                     s.push('=');
-                    put_hex(s, &imm(b));
+                    put_hex(s, imm(b));
                 }
             }
         }
         (LearnSrc::Field(src), LearnDst::Match(dst)) => {
-            s.push_str(&print::subfield(&dst));
+            print::write_subfield(s, &dst);
             if src.field != dst.field || src.ofs != dst.ofs {
-                let _ = write!(s, "={}", print::subfield(src));
+                s.push('=');
+                print::write_subfield(s, src);
             }
         }
         (LearnSrc::Imm(b), LearnDst::Load(dst)) => {
             s.push_str("load:");
-            put_hex(s, &imm(b));
-            let _ = write!(s, "->{}", print::subfield(&dst));
+            put_hex(s, imm(b));
+            s.push_str("->");
+            print::write_subfield(s, &dst);
         }
         (LearnSrc::Field(src), LearnDst::Load(dst)) => {
-            let _ = write!(s, "load:{}->{}", print::subfield(src), print::subfield(&dst));
+            s.push_str("load:");
+            print::write_subfield(s, src);
+            s.push_str("->");
+            print::write_subfield(s, &dst);
         }
         (LearnSrc::Field(src), LearnDst::Output) => {
-            let _ = write!(s, "output:{}", print::subfield(src));
+            s.push_str("output:");
+            print::write_subfield(s, src);
         }
         (LearnSrc::Imm(_), LearnDst::Output) => s.push_str("output:<immediate>"),
     }
