@@ -707,7 +707,8 @@ impl OxmField {
             }
         }
         if let Some(d) = self.id.def() {
-            if d.len != self.value.len() && !(d.variable_len() && (1..=d.len).contains(&self.value.len())) {
+            // Open vSwitch sends a zero tun_metadata value in 0 bytes.
+            if d.len != self.value.len() && !(d.variable_len() && self.value.len() <= d.len) {
                 return Err(EncodeError::Invalid {
                     what: "OXM field",
                     detail: format!("{} takes {} bytes, got {}", d.name, d.len, self.value.len()),
