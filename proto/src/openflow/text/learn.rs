@@ -12,7 +12,8 @@ use super::lex::*;
 use super::print;
 use super::value::*;
 use crate::openflow::action::{learn_flags, Action, Learn, LearnDst, LearnSpec, LearnSrc, Subfield};
-use crate::openflow::oxm::OxmId;
+use crate::openflow::oxm::{fields, OxmId};
+use crate::openflow::port::PortNo;
 
 /// The 16-bit `NXM_OF_IN_PORT`, which `learn` uses for `in_port`.
 const NXM_OF_IN_PORT: OxmId = OxmId::new(0, 0);
@@ -38,6 +39,8 @@ fn learn_subfield(s: &str) -> R<Subfield> {
 fn field_bits(id: OxmId) -> u32 {
     if id == NXM_OF_IN_PORT {
         16
+    } else if id == fields::IN_PORT {
+        32
     } else {
         id.action_def().map_or(0, subfield_width)
     }
@@ -126,6 +129,11 @@ fn match_spec(key: &str, v: &str) -> R<LearnSpec> {
     }
     let full = dst.ofs == 0 && u32::from(n) == field_bits(dst.field);
     let bytes = match dst.field.def() {
+        // The 16-bit in_port takes a port, as the 32-bit one does.
+        None if full && dst.field == NXM_OF_IN_PORT => match port_value(v)?.to_of10() {
+            Some(p) => p.to_be_bytes().to_vec(),
+            None => return fail(v, "a port that fits OpenFlow 1.0 numbering"),
+        },
         Some(d) if full => {
             let (val, mask) = field_value(d, v)?;
             if mask.is_some() {
@@ -202,6 +210,19 @@ fn format_spec(s: &mut String, spec: &LearnSpec) {
     match (&spec.src, spec.dst) {
         (LearnSrc::Imm(b), LearnDst::Match(dst)) => {
             let full = dst.ofs == 0 && u32::from(dst.n_bits) == field_bits(dst.field);
+            // Open vSwitch's two in_ports: `in_port` (16 bits) and
+            // `in_port_oxm` (32), each a port number.
+            let port = |b: &[u8]| b.iter().fold(0u32, |a, &x| a << 8 | u32::from(x));
+            if full && dst.field == NXM_OF_IN_PORT {
+                s.push_str("in_port=");
+                print::write_port16(s, port(imm(b)) as u16);
+                return;
+            }
+            if full && dst.field == fields::IN_PORT {
+                s.push_str("in_port_oxm=");
+                print::write_port(s, PortNo(port(imm(b))));
+                return;
+            }
             match dst.field.def() {
                 // The value right-aligned in the field's width, as `mf_format` takes it.
                 Some(d) if full && d.len <= 16 => {

@@ -382,7 +382,9 @@ pub(super) fn subfield(s: &str) -> R<Subfield> {
         let Some(d) = subfield_field(s) else {
             return fail(s, "a subfield such as NXM_NX_REG0[], reg0[0..15] or reg0");
         };
-        return Ok(Subfield { field: d.id, ofs: 0, n_bits: subfield_width(d) as u16 });
+        // `in_port_oxm`/`OXM_OF_IN_PORT` name the 32-bit in_port.
+        let width = if d.id == fields::IN_PORT && s != "in_port" { 32 } else { subfield_width(d) };
+        return Ok(Subfield { field: d.id, ofs: 0, n_bits: width as u16 });
     };
     let name = &s[..lb];
     // The 16-bit NXM_OF_IN_PORT is no match field of OpenFlow 1.5, but
