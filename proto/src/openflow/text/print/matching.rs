@@ -637,18 +637,7 @@ impl FlowView {
 /// A 32-bit field in decimal, or `0xV/0xM` when masked (Open vSwitch's
 /// `format_be32_masked`).
 fn u32_dec_field(s: &mut String, name: &str, x: Vm<u32>) {
-    if x.m != 0 {
-        s.push_str(name);
-        s.push('=');
-        if x.m == u32::MAX {
-            dec(s, x.v.into());
-        } else {
-            hex0x(s, x.v.into());
-            s.push('/');
-            hex0x(s, x.m.into());
-        }
-        s.push(',');
-    }
+    dec_or_masked(s, name, x.v.into(), x.m.into(), u32::MAX.into());
 }
 
 /// `name=V[/M],` with C's `%#x` numbers, when matched.
@@ -670,15 +659,21 @@ fn u64_masked(s: &mut String, name: &str, x: Vm<u64>) {
 }
 
 fn be16_field(s: &mut String, name: &str, x: Vm<u16>) {
-    if x.m != 0 {
+    dec_or_masked(s, name, x.v.into(), x.m.into(), u16::MAX.into());
+}
+
+/// `name=V,` in decimal when exact (`m == full`), `name=0xV/0xM,` when
+/// masked, nothing when not matched.
+fn dec_or_masked(s: &mut String, name: &str, v: u64, m: u64, full: u64) {
+    if m != 0 {
         s.push_str(name);
         s.push('=');
-        if x.m == u16::MAX {
-            dec(s, x.v.into());
+        if m == full {
+            dec(s, v);
         } else {
-            hex0x(s, x.v.into());
+            hex0x(s, v);
             s.push('/');
-            hex0x(s, x.m.into());
+            hex0x(s, m);
         }
         s.push(',');
     }
