@@ -96,7 +96,7 @@ fn output(value: &str, ctx: &Ctx) -> R<Action> {
         // Neither a port nor a field: report it as a port.
         output_port(value)?;
     }
-    let sf = subfield(value)?;
+    let sf = ofs_nbits_subfield(value)?;
     check_src(ctx, sf.field.action_def().expect("subfield of a known field"), value)?;
     Ok(Action::OutputReg { src: sf, max_len: u16::MAX })
 }

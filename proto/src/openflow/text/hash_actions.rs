@@ -8,7 +8,7 @@ use super::actions::{check_dst, port16, Ctx, Outer};
 use super::lex::*;
 use super::names::{code_of, name_of, BUNDLE_ALGORITHMS, HASH_FIELDS, MULTIPATH_ALGORITHMS};
 use super::print;
-use super::value::subfield;
+use super::value::ofs_nbits_subfield;
 use crate::openflow::action::{Action, Bundle, Multipath, Subfield};
 
 /// `strtok`: tokens of a string separated by any of a set of characters
@@ -48,7 +48,7 @@ fn table_code(table: &[(&str, u16)], t: &str, what: &str) -> R<u16> {
 
 /// The destination subfield of `bundle_load` and `multipath`.
 fn dst_subfield(t: &str, ctx: &Ctx, outer: Outer) -> R<Subfield> {
-    let sf = subfield(t)?;
+    let sf = ofs_nbits_subfield(t)?;
     if sf.field.experimenter.is_some() {
         return fail(t, "a field with an NXM header (experimenter fields are not supported here)");
     }

@@ -375,6 +375,17 @@ pub(super) fn action_only_field(name: &str) -> Option<&'static FieldDef> {
     ACTION_ONLY_FIELDS.iter().find(|d| (d.name == name || d.nxm_name == name) && !d.name.starts_with("xxreg"))
 }
 
+/// A subfield an action carries as `ofs_nbits` (output to a field,
+/// `multipath`, `bundle_load`): at most 64 bits, the count being 6 bits
+/// wide. (Open vSwitch accepts wider ones and sends a different range.)
+pub(super) fn ofs_nbits_subfield(s: &str) -> R<Subfield> {
+    let sf = subfield(s)?;
+    if sf.n_bits > 64 {
+        return fail_found(s, "a subfield of at most 64 bits here", format!("{s} ({} bits)", sf.n_bits));
+    }
+    Ok(sf)
+}
+
 /// Parses `NAME[]`, `NAME[N]` or `NAME[A..B]`.
 pub(super) fn subfield(s: &str) -> R<Subfield> {
     let Some(lb) = s.find('[') else {
