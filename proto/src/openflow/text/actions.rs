@@ -160,6 +160,7 @@ pub(super) fn writable(id: OxmId) -> bool {
 /// Checks a field an action writes: writable, allowed in this context,
 /// prerequisites met by the match.
 pub(super) fn check_dst(ctx: &Ctx, d: &FieldDef, outer: Outer, at_: &str) -> R<()> {
+    let d = tos_as_dscp(d);
     if !writable(d.id) {
         return fail_found(at_, "a writable field", format!("{} (read-only)", d.name));
     }
@@ -183,6 +184,16 @@ pub(super) fn check_dst(ctx: &Ctx, d: &FieldDef, outer: Outer, at_: &str) -> R<(
     Ok(())
 }
 
+/// `nw_tos` (NXM_OF_IP_TOS, no match field of podflow's) has ip_dscp's
+/// prerequisites: an IP packet.
+fn tos_as_dscp<'d>(d: &'d FieldDef) -> &'d FieldDef {
+    if d.id == NXM_OF_IP_TOS {
+        field_by_name("ip_dscp").expect("ip_dscp")
+    } else {
+        d
+    }
+}
+
 /// A `move` destination: as [`check_dst`], except that `vlan_vid` needs
 /// no VLAN header (Open vSwitch checks only its prerequisites there).
 fn check_move_dst(ctx: &Ctx, d: &FieldDef, outer: Outer, at_: &str) -> R<()> {
@@ -195,6 +206,7 @@ fn check_move_dst(ctx: &Ctx, d: &FieldDef, outer: Outer, at_: &str) -> R<()> {
 /// A field an action reads: its prerequisites met by the match
 /// (`vlan_vid` only needs Ethernet).
 pub(super) fn check_src(ctx: &Ctx, d: &FieldDef, at_: &str) -> R<()> {
+    let d = tos_as_dscp(d);
     let ok = if d.id == fields::VLAN_VID { ctx.ethernet } else { ctx.prereq_ok(d) };
     if !ok {
         return fail_found(at_, format!("{} in the match before reading {}", d.prereq.describe(), d.name), d.name);
@@ -559,6 +571,11 @@ fn field_action<'a>(kv: Kv<'a>, lkey: &str, ctx: &mut Ctx, outer: Outer) -> R<Op
                 let sf = subfield(dst)?;
                 if sf.field == fields::IN_PORT {
                     return fail_found(dst, IN_PORT_OXM_WRITE, dst);
+                }
+                // The TOS byte's low two bits are ECN: Open vSwitch refuses
+                // a load that sets them through nw_tos.
+                if sf.field == NXM_OF_IP_TOS && int_all(v).is_some_and(|x| x.checked_shl(u32::from(sf.ofs)).is_none_or(|y| y & 3 != 0)) {
+                    return fail(v, "an IP TOS value with the low two bits zero (they are ECN)");
                 }
                 let d = sf.field.action_def().expect("subfield of a known field");
                 let val = match int_all(v) {
