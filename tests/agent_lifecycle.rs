@@ -109,7 +109,9 @@ fn a_whole_ovs_restart_ends_with_every_pod_ready_and_forwarding() {
     assert!(!ok, "ready without OVS: {text}");
     assert!(node.pods_info().iter().all(|p| matches!(p.state, PodState::Pending { .. })), "pods stayed Ready without a switch");
     node.sb.start_ovsdb().unwrap();
-    node.sb.vsctl(&["set", "Open_vSwitch", ".", "other_config:flow-restore-wait=true"]).unwrap();
+    // --no-wait: with no vswitchd to apply it, ovs-vsctl would wait for cur_cfg
+    // to reach next_cfg until its --timeout (an entrypoint presets it so too).
+    node.sb.vsctl(&["--no-wait", "set", "Open_vSwitch", ".", "other_config:flow-restore-wait=true"]).unwrap();
     node.sb.start_vswitchd().unwrap();
     wait(|| node.status().is_some_and(|s| s.ready && s.round > r0) && !frw_set(&node), Duration::from_secs(30), "the round after the restart", &node);
     for p in node.pods_info() {
