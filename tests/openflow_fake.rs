@@ -577,3 +577,38 @@ async fn a_streamed_dump_nobody_reads_holds_the_switch_back_without_timing_out()
     assert_eq!(priorities, (0..PARTS * PER_PART).map(|i| i % 65536).collect::<Vec<_>>());
     let _peer = switch.await.unwrap();
 }
+
+/// The session hands streamed parts over undecoded and the dump's
+/// printing threads decode them: a reply that does not decode still ends
+/// the dump as malformed input, after the replies before it were printed
+/// in order, and with the counts of what was printed.
+#[tokio::test]
+async fn dump_flows_prints_the_good_replies_then_names_the_one_that_does_not_decode() {
+    let sw = FakeSwitch::new();
+    let cli = tokio::process::Command::new(env!("CARGO_BIN_EXE_podflow")).args(["dump-flows", &sw.addr.to_string()]).output();
+    let switch = async {
+        let mut p = sw.accept().await;
+        let (x, _) = p.recv_until(|m| matches!(m, Message::MultipartRequest(_))).await;
+        for i in 0..3u16 {
+            let flows = (0..100).map(|j| FlowDesc { priority: i * 100 + j, ..Default::default() }).collect();
+            p.send(x, &Message::MultipartReply(MultipartReply { flags: MORE, body: MultipartReplyBody::FlowDesc(flows) })).await;
+        }
+        // A FLOW_DESC reply whose one entry claims 4 bytes.
+        let mut raw = vec![6u8, 19, 0, 24];
+        raw.extend_from_slice(&x.to_be_bytes());
+        raw.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0]);
+        p.send_raw(&raw).await;
+        let _ = p.try_recv(Duration::from_secs(20)).await;
+        std::future::pending::<()>().await;
+    };
+    let out = tokio::select! {
+        out = cli => out.unwrap(),
+        _ = switch => unreachable!(),
+    };
+    let (stdout, err) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success());
+    assert!(err.contains("stopped after 300 flows in 3 replies") && err.contains("malformed"), "{err}");
+    let priorities: Vec<u16> =
+        stdout.lines().filter_map(|l| l.split("priority=").nth(1)).map(|p| p.split([',', ' ']).next().unwrap().parse().unwrap()).collect();
+    assert_eq!(priorities, (0..300).collect::<Vec<_>>(), "{stdout}");
+}
