@@ -159,7 +159,8 @@ pub struct Agent<S, D, H> {
     round_lock: RwLock<()>,
     /// Wakes a round waiting to retry, when a DEL handed it a pod.
     round_wake: tokio::sync::Notify,
-    key_locks: Mutex<HashMap<PodKey, Arc<KeySlot>>>,
+    /// The slots of the pod keys with requests in flight (see [`SlotRef`]).
+    key_locks: KeySlots,
 }
 
 /// One pod's requests: serialized by `lock`, and a DEL can tell the ADD
@@ -178,6 +179,56 @@ impl KeySlot {
     fn announce_del(&self) {
         self.dels.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.del_arrived.notify_waiters();
+    }
+}
+
+/// Pod keys' slots, each shared by the requests of that pod in flight.
+/// Every clone and drop of a slot's `Arc` happens under this map's lock,
+/// so its count says exactly who holds it: the last holder removes the
+/// entry, and the map does not grow with every pod the node ever ran.
+#[derive(Debug, Default)]
+struct KeySlots(std::sync::Mutex<HashMap<PodKey, Arc<KeySlot>>>);
+
+impl KeySlots {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<PodKey, Arc<KeySlot>>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn get(&self, key: &PodKey) -> SlotRef<'_> {
+        let slot = self.map().entry(key.clone()).or_default().clone();
+        SlotRef { slots: self, key: key.clone(), slot: Some(slot) }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.map().len()
+    }
+}
+
+/// A request's hold on its pod's [`KeySlot`].
+struct SlotRef<'a> {
+    slots: &'a KeySlots,
+    key: PodKey,
+    slot: Option<Arc<KeySlot>>,
+}
+
+impl std::ops::Deref for SlotRef<'_> {
+    type Target = KeySlot;
+    fn deref(&self) -> &KeySlot {
+        self.slot.as_deref().expect("set until dropped")
+    }
+}
+
+impl Drop for SlotRef<'_> {
+    fn drop(&mut self) {
+        let mut map = self.slots.map();
+        if let Some(slot) = self.slot.take() {
+            // This holder and the map's own: nobody else.
+            if Arc::strong_count(&slot) == 2 {
+                map.remove(&self.key);
+            }
+            drop(slot);
+        }
     }
 }
 
@@ -313,7 +364,7 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
             state: Mutex::new(st),
             round_lock: RwLock::new(()),
             round_wake: tokio::sync::Notify::new(),
-            key_locks: Mutex::new(HashMap::new()),
+            key_locks: KeySlots::default(),
         })
     }
 
@@ -378,8 +429,8 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
         Ok(())
     }
 
-    async fn key_lock(&self, key: &PodKey) -> Arc<KeySlot> {
-        self.key_locks.lock().await.entry(key.clone()).or_default().clone()
+    fn key_lock(&self, key: &PodKey) -> SlotRef<'_> {
+        self.key_locks.get(key)
     }
 
     /// Runs one round: replays the base pipeline and every stored pod,
@@ -414,7 +465,7 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
             std::mem::take(&mut st.withdrawals)
         };
         for (key, tx) in left {
-            let slot = self.key_lock(&key).await;
+            let slot = self.key_lock(&key);
             let _k = slot.lock.lock().await;
             let _ = tx.send(self.remove_pod(&key).await);
         }
@@ -949,7 +1000,7 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
         } {
             return Err(api_err(code::TRY_AGAIN_LATER, "the agent is not connected to the switch yet; try again later"));
         }
-        let slot = self.key_lock(&req.key).await;
+        let slot = self.key_lock(&req.key);
         let _k = slot.lock.lock().await;
         let del = DelWatch { seen: slot.dels.load(std::sync::atomic::Ordering::SeqCst), slot: &slot };
 
@@ -1120,7 +1171,7 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
         // must be able to finish, or a round queued behind it never starts.
         // An ADD of this pod running now gives up (the DEL wins) and
         // releases the key's lock sooner.
-        let slot = self.key_lock(key).await;
+        let slot = self.key_lock(key);
         slot.announce_del();
         let removed = loop {
             if let Ok(_r) = self.round_lock.try_read() {

@@ -739,3 +739,35 @@ fn pod_addresses_one_per_family_old_records_load() {
         assert!(super::pod_addrs(&ips(bad)).is_err(), "{bad:?}");
     }
 }
+
+/// The per-pod slots exist only while a pod has requests in flight: after
+/// 200 pods came and went through concurrent ADDs and DELs, none is left
+/// (before, the map kept one entry per pod the node ever ran).
+#[tokio::test]
+async fn pod_key_slots_go_with_their_last_request() {
+    let r = Arc::new(with_pods(0).await);
+    for i in 0..200 {
+        r.host.netns.lock().unwrap().insert(format!("/var/run/netns/p{i}"));
+    }
+    let tasks: Vec<_> = (0..200u32)
+        .map(|i| {
+            let r = r.clone();
+            tokio::spawn(async move {
+                let _ = r.agent.add_pod(add_req(i)).await;
+                r.agent.del_pod(&add_req(i).key).await.unwrap();
+                // A DEL racing the ADD of the same pod holds the slot too.
+                let key = add_req(i).key;
+                let (a, d) = tokio::join!(r.agent.add_pod(add_req(i)), r.agent.del_pod(&key));
+                d.unwrap();
+                if a.is_ok() {
+                    r.agent.del_pod(&add_req(i).key).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert!(r.agent.pods().await.is_empty());
+    assert_eq!(r.agent.key_locks.len(), 0);
+}
