@@ -2,7 +2,7 @@
 //! the real `podflow` binary against a sandboxed ovs-vswitchd, each
 //! compared with `ovs-ofctl -O OpenFlow15` on the same bridge: port names,
 //! `mod-flows`, `--strict`, groups, meters, `dump-tables`,
-//! `dump-aggregate` and `monitor … watch:`.
+//! `dump-aggregate`, `monitor … watch:` and the TLV map commands.
 mod common;
 
 use std::path::PathBuf;
@@ -228,6 +228,49 @@ fn meters_like_ovs_ofctl() {
     }
     ok(podflow(&sb, &["del-meter", "br0"]), "del-meter all");
     assert_eq!(ok(ofctl(&sb, &["dump-meters", "br0"]), ""), "OFPST_METER_CONFIG reply (OF1.5) (xid=0x2):\n");
+}
+
+/// `add-tlv-map`, `del-tlv-map`, `dump-tlv-map`: each step done by one
+/// tool and checked by both dumps; refusals (switch and text) by both.
+#[test]
+fn tlv_maps_like_ovs_ofctl() {
+    let Some(sb) = common::sandbox_with_bridge("oftlv", "br0") else { return };
+    let dumps = |what: &str| {
+        let (a, b) = (ok(podflow(&sb, &["dump-tlv-map", "br0"]), what), ok(ofctl(&sb, &["dump-tlv-map", "br0"]), what));
+        assert_eq!(a, b, "{what}");
+        a
+    };
+    assert!(dumps("empty").contains("allocated option space=0\n"));
+    let maps = "{class=0xffff,type=0,len=4}->tun_metadata0,{class=0x0102,type=0x80,len=124}->tun_metadata63,{class=010,type=300,len=+8}->tun_metadata 5";
+    ok(podflow(&sb, &["add-tlv-map", "br0", maps]), "podflow add-tlv-map");
+    let all = dumps("three mappings");
+    assert!(all.contains("allocated option space=136\n") && all.contains("\n    0x8  0x2c       8  tun_metadata5\n"), "{all}");
+    // A flow can now use the fields, through either tool.
+    ok(podflow_in(&sb, &["add-flows", "br0", "-"], "tun_metadata5=0x1/0xff,actions=drop\ntun_metadata63=0x1,actions=drop\n"), "flows on mapped fields");
+    // A mapping in use stays (NXTTMFC_INVALID_TLV_DEL), for both tools.
+    let in_use = ["del-tlv-map", "br0", "{class=0x0102,type=0x80,len=124}->tun_metadata63"];
+    let (a, b) = (podflow(&sb, &in_use), ofctl(&sb, &in_use));
+    assert_eq!((a.code, b.code), (1, 1), "{} / {}", a.err, b.err);
+    assert!(a.err.contains("NXTTMFC_INVALID_TLV_DEL"), "{}", a.err);
+    ok(ofctl(&sb, &["del-flows", "br0"]), "del-flows");
+    for (args, what) in [
+        (vec!["add-tlv-map", "br0", "{class=0xffff,type=0,len=4}->tun_metadata0"], "already mapped"),
+        (vec!["add-tlv-map", "br0", "{class=0xffff,type=1,len=3}->tun_metadata1"], "bad length"),
+        (vec!["add-tlv-map", "br0", "{class=0xffff,type=1,len=4}->tun_metadata64"], "bad index"),
+        (vec!["add-tlv-map", "br0", "{class=1, type=0,len=4}->tun_metadata7"], "text"),
+        (vec!["add-tlv-map", "br0", "{class=1,type=5,len=4}->tun_metadata12,"], "trailing comma"),
+    ] {
+        let (a, b) = (podflow(&sb, &args), ofctl(&sb, &args));
+        assert_eq!((a.code, b.code), (1, 1), "{what}: {} / {}", a.err, b.err);
+    }
+    assert_eq!(dumps("after the refusals"), all);
+    ok(ofctl(&sb, &["del-tlv-map", "br0"]), "ovs-ofctl del-tlv-map");
+    ok(podflow(&sb, &["add-tlv-map", "br0", maps]), "podflow add-tlv-map again");
+    ok(podflow(&sb, &["del-tlv-map", "br0", "{class=0x0102,type=0x80,len=124}->tun_metadata63"]), "podflow del-tlv-map one");
+    let left = dumps("one deleted");
+    assert!(!left.contains("tun_metadata63") && left.contains("tun_metadata0\n"), "{left}");
+    ok(podflow(&sb, &["del-tlv-map", "br0"]), "podflow del-tlv-map all");
+    assert!(dumps("cleared").contains("allocated option space=0\n"));
 }
 
 #[test]

@@ -8,6 +8,7 @@
 use crate::openflow::group::{command, GroupDesc};
 use crate::openflow::multipart::{MultipartRequest, MultipartRequestBody};
 use crate::openflow::text::{group, meter, monitor, parse, print};
+use crate::openflow::tlv::{TlvTableMod, TlvTableReply};
 use crate::openflow::{frame_len, Message};
 use crate::ovsdb::monitor::{parse_notification, TableUpdates};
 use crate::ovsdb::{Datum, Framer, Message as RpcMessage};
@@ -18,6 +19,15 @@ use crate::EncodeError;
 pub fn openflow_message(data: &[u8]) {
     if let Ok(Some(n)) = frame_len(data) {
         assert!(n >= 8 && n <= data.len());
+    }
+    if let Ok((_, msg)) = Message::decode(data) {
+        // A TLV table message that decodes encodes to the same message.
+        if let Some(Ok(t)) = TlvTableMod::from_message(&msg) {
+            assert_eq!(t.to_message(), msg);
+        }
+        if let Some(Ok(t)) = TlvTableReply::from_message(&msg) {
+            assert_eq!(t.to_message(), msg);
+        }
     }
     if let Ok((xid, msg)) = Message::decode(data) {
         match msg.encode(xid) {
@@ -126,5 +136,12 @@ pub fn group_meter_text(data: &[u8]) {
     }
     if let Ok(w) = monitor::watch(s, 1) {
         round_trip(Message::MultipartRequest(MultipartRequest::new(MultipartRequestBody::FlowMonitor(vec![w]))));
+    }
+    if let Ok(maps) = crate::openflow::text::tlv::tlv_maps(s) {
+        // Written back in the canonical form, the mappings read the same.
+        let text: Vec<String> =
+            maps.iter().map(|m| format!("{{class={:#x},type={},len={}}}->tun_metadata{}", m.class, m.ty, m.len, m.index)).collect();
+        assert_eq!(crate::openflow::text::tlv::tlv_maps(&text.join(",")).as_ref(), Ok(&maps));
+        round_trip(TlvTableMod { command: 0, maps }.to_message());
     }
 }

@@ -8,6 +8,7 @@ pub mod groups;
 pub mod monitor;
 pub mod switch;
 pub mod tables;
+pub mod tlv;
 pub mod ovsdb;
 pub mod arping;
 pub mod uplink;
@@ -142,6 +143,15 @@ pub enum Command {
     /// Delete one meter (meter=N), or every meter.
     #[command(after_help = groups::METERS_HELP)]
     DelMeter(groups::MaybeTextArgs),
+    /// Map tunnel option TLVs to tun_metadata fields; waits for the switch's acknowledgement.
+    #[command(after_help = tlv::TLV_HELP)]
+    AddTlvMap(tlv::TlvMapArgs),
+    /// Delete TLV mappings, or every mapping.
+    #[command(after_help = tlv::TLV_HELP)]
+    DelTlvMap(tlv::MaybeTlvMapArgs),
+    /// Print the switch's TLV mappings like `ovs-ofctl -O OpenFlow15 dump-tlv-map`.
+    #[command(after_help = tlv::TLV_HELP)]
+    DumpTlvMap(switch::SwitchArgs),
     /// Print table counters like `ovs-ofctl -O OpenFlow15 dump-tables`.
     DumpTables(switch::SwitchArgs),
     /// Print the aggregate counters of matching flows like `ovs-ofctl -O OpenFlow15 dump-aggregate`.
@@ -189,6 +199,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::AddMeter(a) => groups::add_meter(a).await,
         Command::ModMeter(a) => groups::mod_meter(a).await,
         Command::DelMeter(a) => groups::del_meter(a).await,
+        Command::AddTlvMap(a) => tlv::add_tlv_map(a).await,
+        Command::DelTlvMap(a) => tlv::del_tlv_map(a).await,
+        Command::DumpTlvMap(a) => tlv::dump_tlv_map(a).await,
         Command::DumpTables(a) => tables::dump_tables(a).await,
         Command::Monitor(a) => monitor::monitor(a).await,
         Command::DumpAggregate(a) => tables::dump_aggregate(a).await,

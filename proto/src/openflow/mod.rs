@@ -22,6 +22,7 @@ pub mod oxs;
 pub mod packet;
 pub mod port;
 pub mod switch;
+pub mod tlv;
 pub mod text;
 
 /// The OpenFlow 1.5 version byte.

@@ -22,6 +22,7 @@ mod names;
 pub mod parse;
 pub mod ports;
 pub mod stats;
+pub mod tlv;
 pub mod print;
 mod value;
 
