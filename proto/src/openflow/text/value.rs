@@ -284,8 +284,13 @@ pub(super) fn var_value(d: &FieldDef, s: &str) -> R<(Vec<u8>, Option<Vec<u8>>)> 
 /// ones over the whole field is no mask. In a match (`exact_if_full`) a
 /// mask of all ones over the bytes sent is none either: the switch reads
 /// it as exact.
+/// Bytes of a big-endian value after its leading zero bytes.
+pub(crate) fn significant_len(b: &[u8]) -> usize {
+    b.len() - b.iter().take_while(|&&x| x == 0).count()
+}
+
 pub(crate) fn var_shortest(v: &[u8], m: Option<&[u8]>, exact_if_full: bool) -> (Vec<u8>, Option<Vec<u8>>) {
-    let sig = |b: &[u8]| b.len() - b.iter().take_while(|&&x| x == 0).count();
+    let sig = significant_len;
     let m = m.filter(|m| !m.iter().all(|&x| x == 0xff));
     let len = sig(v).max(m.map_or(0, sig)).max(1).min(v.len());
     let mask = m.map(|m| m[m.len() - len..].to_vec()).filter(|m| !(exact_if_full && m.iter().all(|&x| x == 0xff)));

@@ -540,7 +540,7 @@ impl FlowView {
         for f in md {
             s.push_str("tun_metadata");
             dec(s, u64::from(f.id.field - 40));
-            let sig = |b: &[u8]| b.len() - b.iter().take_while(|&&x| x == 0).count();
+            let sig = crate::openflow::text::value::significant_len;
             match f.mask.as_deref() {
                 Some(m) if m.iter().all(|&b| b == 0) => {}
                 Some(m) if !m[m.len() - sig(&f.value).max(sig(m))..].iter().all(|&b| b == 0xff) => {
