@@ -35,14 +35,15 @@ pub fn tlv_maps(text: &str) -> Result<Vec<TlvMap>, TlvTextError> {
                 Err(TlvTextError { column: col(*at), expected: s })
             }
         };
+        let num = |at: &mut usize| scan_int(b, at).ok_or(TlvTextError { column: col(*at), expected: "a number" });
         lit(&mut at, "{class=")?;
-        let class = scan_int(b, &mut at).ok_or(TlvTextError { column: col(at), expected: "a number" })? as u16;
+        let class = num(&mut at)? as u16;
         lit(&mut at, ",type=")?;
-        let ty = scan_int(b, &mut at).ok_or(TlvTextError { column: col(at), expected: "a number" })? as u8;
+        let ty = num(&mut at)? as u8;
         lit(&mut at, ",len=")?;
-        let len = scan_int(b, &mut at).ok_or(TlvTextError { column: col(at), expected: "a number" })? as u8;
+        let len = num(&mut at)? as u8;
         lit(&mut at, "}->tun_metadata")?;
-        let index = scan_int(b, &mut at).ok_or(TlvTextError { column: col(at), expected: "a number" })? as u16;
+        let index = num(&mut at)? as u16;
         maps.push(TlvMap { class, ty, len, index });
     }
     Ok(maps)
