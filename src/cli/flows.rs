@@ -19,10 +19,11 @@ use podflow_proto::openflow::flow::{FlowDesc, FlowMod, FlowStatsRequest};
 use podflow_proto::openflow::message::Message;
 use podflow_proto::openflow::multipart::{MultipartReply, MultipartReplyBody, MultipartRequest, MultipartRequestBody, PortStats};
 use podflow_proto::openflow::text::diff::{self, Comparison};
-use podflow_proto::openflow::text::{parse, print, with_port_map, with_port_names, ParseError, PortMap, PrintOptions};
+use podflow_proto::openflow::text::{parse, print, with_port_map, ParseError, PortMap, PrintOptions};
 
-use crate::openflow::{BundleError, BundleStream, MessageError, MultipartStream, Session};
+use crate::openflow::{BundleError, BundleStream, MessageError, Session};
 
+use super::dump::{print_dump, DumpFormat};
 use super::switch::{apply, emit, parse_named, reply_header, session_failed, SwitchArgs};
 use super::CliError;
 
@@ -258,55 +259,17 @@ pub async fn dump_flows(a: DumpFlowsArgs) -> Result<ExitCode, CliError> {
     let xid = if a.r#match.is_some() || a.table.is_some() || a.cookie.is_some() { OFCTL_XID_WITH_MATCH } else { OFCTL_XID };
     let opts = PrintOptions { stats: !a.no_stats };
     let parts = s.multipart_stream(MultipartRequest::new(MultipartRequestBody::FlowDesc(req))).await.map_err(session_failed)?;
-    // The session's reader reads and decodes the next replies on the
-    // runtime while this thread prints and writes the previous ones.
+    // The session's reader keeps reading replies on the runtime while
+    // threads outside it decode, print and write the ones already in.
     let printer = tokio::task::spawn_blocking(move || {
         // ovs-ofctl prints reply headers only for a plain dump.
         let headers = opts.stats && names.is_none();
-        let print = || print_dump(parts, &opts, xid, headers);
-        match &names {
-            Some(m) => with_port_names(m, print),
-            None => print(),
-        }
+        let format = DumpFormat { opts, xid, headers, names: names.as_ref(), buffered: fault("dump-buffered") };
+        print_dump(parts, &format)
     });
     let done = printer.await.map_err(|e| CliError::Failed(format!("the printing thread failed: {e}")))?;
     s.close();
     done.map(|()| ExitCode::SUCCESS)
-}
-
-/// Prints the replies of a flow dump as they come (blocking: run it on a
-/// thread of its own): each reply's lines into one reused buffer, written
-/// to standard output in one go.
-fn print_dump(mut parts: MultipartStream, opts: &PrintOptions, xid: u32, headers: bool) -> Result<(), CliError> {
-    let (mut n_flows, mut n_parts) = (0usize, 0usize);
-    let mut o = String::with_capacity(256 << 10);
-    let buffered = fault("dump-buffered");
-    while let Some(part) = parts.blocking_next() {
-        let MultipartReply { flags, body } = part.map_err(|e| {
-            CliError::Failed(format!("the dump stopped after {n_flows} flows in {n_parts} replies, so the output is incomplete: {e}"))
-        })?;
-        let MultipartReplyBody::FlowDesc(flows) = body else {
-            return Err(CliError::Failed("the switch answered a flow dump with another kind of reply".into()));
-        };
-        if headers {
-            print::write_reply_header(&mut o, "OFPST_FLOW", xid, flags);
-            o.push('\n');
-        }
-        for f in &flows {
-            print::write_flow_desc(&mut o, f, opts);
-            o.push('\n');
-        }
-        if !buffered {
-            emit(&o)?;
-            o.clear();
-        }
-        n_flows += flows.len();
-        n_parts += 1;
-    }
-    if buffered {
-        emit(&o)?;
-    }
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------

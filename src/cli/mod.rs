@@ -3,6 +3,7 @@
 //! them into clap.
 
 pub mod agent;
+pub mod dump;
 pub mod flows;
 pub mod groups;
 pub mod monitor;

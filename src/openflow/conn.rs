@@ -8,8 +8,9 @@
 
 use super::error::{Malformed, OfError};
 use crate::dial::addr::{Addr, Reader, Writer};
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use podflow_proto::openflow::message::{frame_len, Header, Message, HEADER_LEN};
+use podflow_proto::openflow::multipart::MultipartReply;
 use podflow_proto::openflow::switch::{FeaturesReply, Hello};
 use podflow_proto::openflow::OFP_VERSION;
 use std::time::Duration;
@@ -27,17 +28,83 @@ pub(crate) enum Frame {
 /// Takes the next complete message off `buf`. `Err` means the stream
 /// cannot be framed any further (a length below 8).
 pub(crate) fn next_frame(buf: &mut BytesMut) -> Result<Option<Frame>, OfError> {
-    let len = match frame_len(buf) {
-        Ok(Some(len)) => len,
-        Ok(None) => return Ok(None),
-        Err(e) => return Err(OfError::Malformed(Malformed::decode("cannot frame the stream", e))),
-    };
-    let bytes = buf.split_to(len);
-    let h = Header::decode(&bytes).map_err(|e| OfError::Malformed(Malformed::decode("message header", e)))?;
-    Ok(Some(match Message::decode(&bytes) {
+    next_bytes(buf)?.map(|b| decode_frame(&b)).transpose()
+}
+
+/// Takes the bytes of the next complete message off `buf`, undecoded.
+pub(crate) fn next_bytes(buf: &mut BytesMut) -> Result<Option<Bytes>, OfError> {
+    match frame_len(buf) {
+        Ok(Some(len)) => Ok(Some(buf.split_to(len).freeze())),
+        Ok(None) => Ok(None),
+        Err(e) => Err(OfError::Malformed(Malformed::decode("cannot frame the stream", e))),
+    }
+}
+
+/// Decodes one framed message; `Err` only for a header that cannot be
+/// read, which framing rules out.
+pub(crate) fn decode_frame(bytes: &[u8]) -> Result<Frame, OfError> {
+    let h = Header::decode(bytes).map_err(|e| OfError::Malformed(Malformed::decode("message header", e)))?;
+    Ok(match Message::decode(bytes) {
         Ok((xid, msg)) => Frame::Msg { xid, version: h.version, msg },
-        Err(e) => Frame::Undecodable { xid: h.xid, why: Malformed::decode(format!("message type {} ({len} bytes, xid {})", h.msg_type, h.xid), e) },
-    }))
+        Err(e) => Frame::Undecodable { xid: h.xid, why: Malformed::decode(format!("message type {} ({} bytes, xid {})", h.msg_type, bytes.len(), h.xid), e) },
+    })
+}
+
+/// One MULTIPART_REPLY message of a streamed request, framed but not
+/// decoded: the session only reads its flags, so that its reader keeps up
+/// with the switch while the consumer decodes parts on threads of its own.
+#[derive(Debug, Clone)]
+pub struct RawPart {
+    bytes: Bytes,
+}
+
+/// `ofp_header.type` of MULTIPART_REPLY.
+const MULTIPART_REPLY: u8 = 19;
+
+impl RawPart {
+    /// The message in `bytes` as a part, if it is a MULTIPART_REPLY long
+    /// enough to carry its flags (a shorter one is left to the decoder,
+    /// which reports it).
+    pub(crate) fn new(bytes: Bytes) -> Result<RawPart, Bytes> {
+        if bytes.len() >= 16 && bytes[1] == MULTIPART_REPLY {
+            Ok(RawPart { bytes })
+        } else {
+            Err(bytes)
+        }
+    }
+
+    /// xid of a framed message (8 bytes at least).
+    pub(crate) fn xid_of(bytes: &[u8]) -> u32 {
+        u32::from_be_bytes([bytes[4], bytes[5], bytes[6], bytes[7]])
+    }
+
+    /// The reply's flags (`OFPMPF_REPLY_MORE` = 1).
+    pub fn flags(&self) -> u16 {
+        u16::from_be_bytes([self.bytes[10], self.bytes[11]])
+    }
+
+    /// More parts follow this one.
+    pub fn more(&self) -> bool {
+        self.flags() & 1 != 0
+    }
+
+    /// The whole message, header included.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    pub(crate) fn into_bytes(self) -> Bytes {
+        self.bytes
+    }
+
+    /// Decodes the part; a body that does not decode is malformed input.
+    pub fn decode(&self) -> Result<MultipartReply, OfError> {
+        match decode_frame(&self.bytes)? {
+            Frame::Msg { msg: Message::MultipartReply(r), .. } => Ok(r),
+            Frame::Msg { msg, .. } => Err(OfError::protocol(format!("a multipart reply part decoded as {}", msg.name()))),
+            Frame::Undecodable { why, .. } => Err(OfError::Malformed(why)),
+        }
+    }
 }
 
 /// The error for an end of stream with `buf` left over.
@@ -143,6 +210,26 @@ mod tests {
         // FEATURES_REPLY with a body too short: framed, not decodable.
         let mut b = BytesMut::from(&[6u8, 6, 0, 12, 0, 0, 0, 3, 0xde, 0xad, 0xbe, 0xef][..]);
         assert!(matches!(next_frame(&mut b).unwrap(), Some(Frame::Undecodable { xid: 3, .. })));
+    }
+
+    /// Only a MULTIPART_REPLY long enough for its flags is a raw part; one
+    /// whose body does not decode fails as malformed input when decoded,
+    /// naming the message.
+    #[test]
+    fn raw_parts_are_multipart_replies_and_decode_on_demand() {
+        use podflow_proto::openflow::multipart::MultipartReplyBody;
+        let reply = MultipartReply { flags: 1, body: MultipartReplyBody::FlowDesc(vec![Default::default()]) };
+        let bytes = Message::MultipartReply(reply.clone()).encode(7).unwrap().freeze();
+        let part = RawPart::new(bytes).unwrap();
+        assert_eq!((RawPart::xid_of(part.as_bytes()), part.flags(), part.more()), (7, 1, true));
+        assert_eq!(part.decode().unwrap(), reply);
+        let echo = Message::EchoRequest(vec![0; 12]).encode(3).unwrap().freeze();
+        assert!(RawPart::new(echo).is_err());
+        assert!(RawPart::new(Bytes::from_static(&[6, 19, 0, 12, 0, 0, 0, 3, 0, 1, 0, 0])).is_err());
+        // A FLOW_DESC reply whose one entry claims 4 bytes.
+        let bad = RawPart::new(Bytes::from_static(&[6, 19, 0, 24, 0, 0, 0, 5, 0, 1, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0])).unwrap();
+        let e = bad.decode().unwrap_err();
+        assert!(matches!(e, OfError::Malformed(_)) && e.to_string().contains("xid 5"), "{e}");
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! Never: touches a socket, a clock or a task, and never panics on what
 //! the switch sends (unknown xids are reported, not trusted).
 
+use super::conn::RawPart;
 use super::error::{Malformed, MessageError, OfError};
 use podflow_proto::openflow::error::ErrorMsg;
 use podflow_proto::openflow::message::Message;
@@ -43,9 +44,9 @@ pub enum Expect {
     Single,
     /// MULTIPART_REPLY parts until one without REPLY_MORE.
     Multipart,
-    /// The same parts, each handed over as it arrives
-    /// ([`Output::Part`]); the request completes with an empty
-    /// [`Reply::Multipart`] after the last one.
+    /// The same parts, each handed over undecoded as it arrives
+    /// ([`Output::Part`], fed by [`Core::handle_part`]); the request
+    /// completes with an empty [`Reply::Multipart`] after the last one.
     MultipartStream,
 }
 
@@ -98,7 +99,7 @@ pub enum Output<W> {
     Complete { xid: u32, waiter: W, result: Result<Reply, OfError>, txn: Option<TxnReport> },
     /// One part of a [`Expect::MultipartStream`] request, in arrival
     /// order, always before that request's [`Output::Complete`].
-    Part { xid: u32, part: MultipartReply },
+    Part { xid: u32, part: RawPart },
     /// A message nobody asked for (PACKET_IN, PORT_STATUS, FLOW_REMOVED,
     /// an unsolicited ERROR, ...).
     Event { xid: u32, msg: Message },
@@ -232,23 +233,18 @@ impl<W> Core<W> {
                     let request = p.req.what;
                     self.finish(xid, Err(OfError::Refused { request, error }));
                 }
-                Message::MultipartReply(part) if p.req.expect != Expect::Single => {
+                Message::MultipartReply(part) if p.req.expect == Expect::Multipart => {
                     let more = part.more();
-                    if p.req.expect == Expect::MultipartStream {
-                        self.out.push_back(Output::Part { xid, part });
-                    } else {
-                        p.parts.push(part);
-                    }
-                    if more {
-                        // Progress: the next part gets a fresh deadline.
-                        let old = p.deadline;
-                        p.deadline = now + p.req.timeout.unwrap_or(self.timing.request_timeout);
-                        let new = p.deadline;
-                        self.deadlines.remove(&(old, xid));
-                        self.deadlines.insert((new, xid));
-                    } else {
-                        let parts = std::mem::take(&mut p.parts);
-                        self.finish(xid, Ok(Reply::Multipart(parts)));
+                    p.parts.push(part);
+                    self.progress(xid, more, now);
+                }
+                // The driver hands stream parts to `handle_part` undecoded;
+                // one that reached here decoded goes the same way.
+                Message::MultipartReply(part) if p.req.expect == Expect::MultipartStream => {
+                    let raw = Message::MultipartReply(part).encode(xid).ok().and_then(|b| RawPart::new(b.freeze()).ok());
+                    match raw {
+                        Some(part) => self.stream_part(xid, part, now),
+                        None => self.finish(xid, Err(OfError::protocol("a streamed multipart reply part could not be handed over"))),
                     }
                 }
                 Message::MultipartReply(_) => {
@@ -291,6 +287,49 @@ impl<W> Core<W> {
                 self.out.push_back(Output::Event { xid, msg: m });
             }
             other => self.out.push_back(Output::Stray { xid, name: other.name() }),
+        }
+    }
+
+    /// Whether a MULTIPART_REPLY with `xid` answers a streamed request, so
+    /// the driver hands it to [`Core::handle_part`] without decoding it.
+    pub fn streams(&self, xid: u32) -> bool {
+        !self.closed && self.pending.get(&xid).is_some_and(|p| p.req.expect == Expect::MultipartStream)
+    }
+
+    /// An undecoded part of a streamed request (see [`Core::streams`]).
+    pub fn handle_part(&mut self, xid: u32, part: RawPart, now: Instant) {
+        if self.closed {
+            return;
+        }
+        self.last_rx = now;
+        self.probe_sent = None;
+        self.misses = 0;
+        if self.streams(xid) {
+            self.stream_part(xid, part, now);
+        } else {
+            self.out.push_back(Output::Stray { xid, name: "MULTIPART_REPLY" });
+        }
+    }
+
+    fn stream_part(&mut self, xid: u32, part: RawPart, now: Instant) {
+        let more = part.more();
+        self.out.push_back(Output::Part { xid, part });
+        self.progress(xid, more, now);
+    }
+
+    /// A multipart request got a part: with more to come, the next part
+    /// gets a fresh deadline; after the last, the request completes.
+    fn progress(&mut self, xid: u32, more: bool, now: Instant) {
+        let Some(p) = self.pending.get_mut(&xid) else { return };
+        if more {
+            let old = p.deadline;
+            p.deadline = now + p.req.timeout.unwrap_or(self.timing.request_timeout);
+            let new = p.deadline;
+            self.deadlines.remove(&(old, xid));
+            self.deadlines.insert((new, xid));
+        } else {
+            let parts = std::mem::take(&mut p.parts);
+            self.finish(xid, Ok(Reply::Multipart(parts)));
         }
     }
 
@@ -524,6 +563,37 @@ mod tests {
             (1, Ok(Reply::Multipart(parts))) => assert_eq!(parts.len(), 3),
             other => panic!("{other:?}"),
         }
+    }
+
+    /// A streamed request's parts arrive undecoded through `handle_part`:
+    /// each goes out as it came (bytes untouched), refreshes the deadline,
+    /// and the one without REPLY_MORE completes the request. A part for
+    /// a request that is not streamed is no stream part.
+    #[test]
+    fn undecoded_stream_parts_go_out_as_they_came() {
+        let now = t0();
+        let mut c = Core::new(timing(), now);
+        let raw = |xid: u32, flags: u16| {
+            let m = Message::MultipartReply(MultipartReply { flags, body: MultipartReplyBody::FlowDesc(vec![Default::default()]) });
+            RawPart::new(m.encode(xid).unwrap().freeze()).unwrap()
+        };
+        c.register(9, Request { expect: Expect::MultipartStream, ..Request::new("FLOW_DESC") }, 1, now);
+        c.register(10, Request { expect: Expect::Multipart, timeout: Some(ms(60_000)), ..Request::new("FLOW_DESC") }, 2, now);
+        assert!(c.streams(9) && !c.streams(10) && !c.streams(11));
+        let first = raw(9, MORE);
+        c.handle_part(9, first.clone(), now + ms(900));
+        let out = drain(&mut c);
+        assert!(matches!(&out[..], [Output::Part { xid: 9, part }] if part.as_bytes() == first.as_bytes()), "{out:?}");
+        // 900 ms in, the part moved the 1 s deadline to 1.9 s.
+        c.handle_timeout(now + ms(1800));
+        assert!(drain(&mut c).is_empty());
+        c.handle_part(9, raw(9, 0), now + ms(1850));
+        let out = drain(&mut c);
+        assert!(matches!(out[0], Output::Part { xid: 9, ref part } if !part.more()));
+        assert!(matches!(&out[1], Output::Complete { xid: 9, waiter: 1, result: Ok(Reply::Multipart(v)), .. } if v.is_empty()));
+        assert!(!c.streams(9));
+        c.handle_part(11, raw(11, 0), now + ms(1900));
+        assert!(matches!(&drain(&mut c)[..], [Output::Stray { xid: 11, .. }]));
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod session;
 pub mod supervisor;
 
 pub use crate::dial::{Addr, Backoff, RetryPolicy};
+pub use conn::RawPart;
 pub use core::Timing;
 pub use error::{BundleError, Malformed, MessageError, OfError};
 pub use bundle::BundleStream;

@@ -62,7 +62,7 @@ fn put_maps(out: &mut Vec<u8>, maps: &[TlvMap]) {
 }
 
 fn maps(r: &mut Reader<'_>) -> Result<Vec<TlvMap>, DecodeError> {
-    if r.remaining() % 8 != 0 {
+    if !r.remaining().is_multiple_of(8) {
         return Err(DecodeError::BadLength { what: "TLV mapping", len: r.remaining(), why: "not a multiple of 8 bytes" });
     }
     let mut v = Vec::with_capacity(r.remaining() / 8);

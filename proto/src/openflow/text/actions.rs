@@ -186,7 +186,7 @@ pub(super) fn check_dst(ctx: &Ctx, d: &FieldDef, outer: Outer, at_: &str) -> R<(
 
 /// `nw_tos` (NXM_OF_IP_TOS, no match field of podflow's) has ip_dscp's
 /// prerequisites: an IP packet.
-fn tos_as_dscp<'d>(d: &'d FieldDef) -> &'d FieldDef {
+fn tos_as_dscp(d: &FieldDef) -> &FieldDef {
     if d.id == NXM_OF_IP_TOS {
         field_by_name("ip_dscp").expect("ip_dscp")
     } else {
