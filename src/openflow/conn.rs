@@ -33,11 +33,12 @@ pub(crate) fn next_frame(buf: &mut BytesMut) -> Result<Option<Frame>, OfError> {
 
 /// Takes the bytes of the next complete message off `buf`, undecoded.
 pub(crate) fn next_bytes(buf: &mut BytesMut) -> Result<Option<Bytes>, OfError> {
-    match frame_len(buf) {
-        Ok(Some(len)) => Ok(Some(buf.split_to(len).freeze())),
-        Ok(None) => Ok(None),
-        Err(e) => Err(OfError::Malformed(Malformed::decode("cannot frame the stream", e))),
-    }
+    Ok(next_len(buf)?.map(|len| buf.split_to(len).freeze()))
+}
+
+/// The length of the next complete message at the front of `buf`.
+pub(crate) fn next_len(buf: &[u8]) -> Result<Option<usize>, OfError> {
+    frame_len(buf).map_err(|e| OfError::Malformed(Malformed::decode("cannot frame the stream", e)))
 }
 
 /// Decodes one framed message; `Err` only for a header that cannot be
@@ -66,11 +67,21 @@ impl RawPart {
     /// enough to carry its flags (a shorter one is left to the decoder,
     /// which reports it).
     pub(crate) fn new(bytes: Bytes) -> Result<RawPart, Bytes> {
-        if bytes.len() >= 16 && bytes[1] == MULTIPART_REPLY {
+        if Self::fits(&bytes) {
             Ok(RawPart { bytes })
         } else {
             Err(bytes)
         }
+    }
+
+    /// Whether the framed message `b` can be a part (see [`RawPart::new`]).
+    pub(crate) fn fits(b: &[u8]) -> bool {
+        b.len() >= 16 && b[1] == MULTIPART_REPLY
+    }
+
+    /// A part holding a copy of the framed message `b`, if it fits.
+    pub(crate) fn copy_of(b: &[u8]) -> Option<RawPart> {
+        Self::fits(b).then(|| RawPart { bytes: Bytes::copy_from_slice(b) })
     }
 
     /// xid of a framed message (8 bytes at least).
@@ -91,10 +102,6 @@ impl RawPart {
     /// The whole message, header included.
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes
-    }
-
-    pub(crate) fn into_bytes(self) -> Bytes {
-        self.bytes
     }
 
     /// Decodes the part; a body that does not decode is malformed input.

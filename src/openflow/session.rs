@@ -19,7 +19,7 @@ use crate::dial::addr::{self, Addr, Reader, Writer};
 use super::conn::{self, Frame, RawPart};
 use super::core::{Core, Output, Reply, Request, Timing, TxnId, TxnReport};
 use super::error::OfError;
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use podflow_proto::openflow::flow::{FlowDesc, FlowStatsRequest};
 use podflow_proto::openflow::message::Message;
 use podflow_proto::openflow::multipart::{MultipartReply, MultipartReplyBody, MultipartRequest, MultipartRequestBody, PortStats};
@@ -719,8 +719,8 @@ impl StreamOut {
 fn process_frames(core: &mut Core<oneshot::Sender<Done>>, buf: &mut BytesMut) {
     loop {
         let now = Instant::now();
-        let bytes = match conn::next_bytes(buf) {
-            Ok(Some(b)) => b,
+        let len = match conn::next_len(buf) {
+            Ok(Some(len)) => len,
             Ok(None) => return,
             Err(e) => {
                 core.close(e);
@@ -728,15 +728,19 @@ fn process_frames(core: &mut Core<oneshot::Sender<Done>>, buf: &mut BytesMut) {
             }
         };
         // A streamed request's parts go over undecoded: the consumer
-        // decodes them on its own threads while this reader keeps up.
-        let bytes = match RawPart::new(bytes) {
-            Ok(part) if core.streams(RawPart::xid_of(part.as_bytes())) => {
-                core.handle_part(RawPart::xid_of(part.as_bytes()), part, now);
-                continue;
-            }
-            Ok(part) => part.into_bytes(),
-            Err(b) => b,
-        };
+        // decodes them on its own threads while this reader keeps up. Each
+        // is copied out rather than split off, so that `buf` stays the
+        // only owner of its memory and is reused for the next reads (split
+        // parts kept every read's buffer alive until decoded, and fresh
+        // pages for all of a 10 MB dump cost the reader 14 ms zeroing them).
+        let frame = &buf[..len];
+        let xid = RawPart::xid_of(frame);
+        if let Some(part) = core.streams(xid).then(|| RawPart::copy_of(frame)).flatten() {
+            buf.advance(len);
+            core.handle_part(xid, part, now);
+            continue;
+        }
+        let bytes = buf.split_to(len);
         match conn::decode_frame(&bytes) {
             Ok(Frame::Msg { xid, msg, .. }) => core.handle_message(xid, msg, now),
             Ok(Frame::Undecodable { xid, why }) => {
