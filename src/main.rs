@@ -1,8 +1,10 @@
 /// mimalloc instead of glibc's malloc: a flow dump allocates and frees
-/// ~1 M small objects (decoded on the session's reader thread, freed on the
-/// printing thread), and glibc's cross-thread frees and arena refills were
-/// a quarter of its CPU; with mimalloc `dump-flows` of 60,003 flows takes
-/// 20 % less CPU and 14 % less time (docs/benchmarks.md).
+/// ~1 M small objects on the threads that decode and print it. When the
+/// session's reader decoded and another thread printed (cross-thread
+/// frees), glibc's frees and arena refills were a quarter of the CPU and
+/// mimalloc took 20 % less CPU and 14 % less time; with each reply decoded
+/// and dropped by one thread it still makes `dump-flows` of 60,003 flows
+/// 6 % faster (116.1 vs 123.3 ms median of 30; docs/benchmarks.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
