@@ -503,10 +503,13 @@ impl OxmId {
     /// The id podflow knows this NXM header's field by, when it keeps the
     /// field under its OXM identity (see [`NXM_HEADERS`]).
     pub fn canonical(self) -> Option<OxmId> {
-        NXM_HEADERS
-            .iter()
-            .find(|(c, f, _)| *c == self.class && *f == self.field && self.experimenter.is_none())
-            .map(|(_, _, b)| OxmId::new(class::OPENFLOW_BASIC, *b))
+        let slot = match (self.class, self.experimenter) {
+            (class::NXM_0, None) => 0,
+            (class::NXM_1, None) => 1,
+            _ => return None,
+        };
+        let oxm = index().nxm.get(slot)?.get(usize::from(self.field)).copied().flatten()?;
+        Some(OxmId::new(class::OPENFLOW_BASIC, oxm))
     }
 }
 
@@ -524,6 +527,10 @@ struct FieldIndex {
     /// ([`FieldIndex::class_slot`]) and field number (7 bits).
     by_class: [[Option<&'static FieldDef>; 128]; 4],
     others: std::collections::HashMap<OxmId, &'static FieldDef>,
+    /// [`NXM_HEADERS`] by NXM class (0, 1) and field: the OXM basic field.
+    /// Actions name fields by NXM header, so a dump looks these up for
+    /// every `move` and `learn` spec.
+    nxm: [[Option<u8>; 128]; 2],
     by_name: std::collections::HashMap<&'static str, &'static FieldDef, std::hash::BuildHasherDefault<Fnv>>,
 }
 
@@ -561,7 +568,12 @@ impl std::hash::Hasher for Fnv {
 fn index() -> &'static FieldIndex {
     static INDEX: std::sync::OnceLock<FieldIndex> = std::sync::OnceLock::new();
     INDEX.get_or_init(|| {
-        let mut ix = FieldIndex { by_class: [[None; 128]; 4], others: Default::default(), by_name: Default::default() };
+        let mut ix = FieldIndex { by_class: [[None; 128]; 4], others: Default::default(), nxm: [[None; 128]; 2], by_name: Default::default() };
+        for &(c, f, oxm) in NXM_HEADERS {
+            if let Some(e) = ix.nxm[usize::from(c == class::NXM_1)].get_mut(usize::from(f)) {
+                e.get_or_insert(oxm);
+            }
+        }
         for d in FIELDS {
             match (d.id.experimenter, ix.class_slot(d.id.class)) {
                 (None, Some(c)) if d.id.field < 128 => {
