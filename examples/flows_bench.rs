@@ -16,7 +16,9 @@
 //! Needs root, Open vSwitch and the release binary:
 //! `cargo build --release --bin podflow && cargo run --release --example flows_bench [PODS=10000] [REPS=5]`
 //! (REPS=0: the parser figure only; `FLOWS_BENCH_ONLY=dump`: skip the
-//! add-flows comparison and time the dumps only.) For the dumps it also
+//! add-flows comparison and time the dumps only;
+//! `FLOWS_BENCH_BASELINE=PATH`: time another podflow binary's dump in the
+//! same alternation, for before/after figures.) For the dumps it also
 //! prints the median CPU time (user + system, from `getrusage` of the
 //! waited-for children) of `podflow dump-flows` and `ovs-ofctl dump-flows`,
 //! which a loaded machine does not distort as it does wall-clock time.
@@ -275,26 +277,31 @@ fn main() {
         println!("ratio podflow / floor: {:.2} (target <= 1.2); podflow / ovs-ofctl: {:.2}; floor / ovs-ofctl: {:.2}", m[0] / m[1], m[0] / m[2], m[1] / m[2]);
     }
 
-    // Dumps of the full table.
-    let dnames = ["podflow dump-flows", "floor dump (framed, discarded)", "ovs-ofctl dump-flows"];
-    let mut dt: [Vec<Duration>; 3] = Default::default();
-    let mut cpu: [Vec<Duration>; 3] = Default::default();
+    // Dumps of the full table; FLOWS_BENCH_BASELINE=PATH adds another
+    // podflow binary (an earlier build) to the same alternation.
+    let baseline = std::env::var_os("FLOWS_BENCH_BASELINE").map(PathBuf::from);
+    let dnames = ["podflow dump-flows", "floor dump (framed, discarded)", "ovs-ofctl dump-flows", "baseline podflow dump-flows"];
+    let k = if baseline.is_some() { 4 } else { 3 };
+    let mut dt: [Vec<Duration>; 4] = Default::default();
+    let mut cpu: [Vec<Duration>; 4] = Default::default();
     let mut parts = 0;
+    let podflow_dump = |bin: &Path| {
+        let o = run(Command::new(bin).env("OVS_RUNDIR", &sb.dir).args(["dump-flows", "br0"])).expect("podflow dump-flows");
+        assert!(o.stdout.len() > n * 100);
+    };
     for rep in 0..reps {
-        let mut order = [0usize, 1, 2];
-        order.rotate_left(rep % 3);
+        let mut order: Vec<usize> = (0..k).collect();
+        order.rotate_left(rep % k);
         for which in order {
             let cpu0 = children_cpu();
             let t = match which {
-                0 => timed(|| {
-                    let o = run(Command::new(&bin).env("OVS_RUNDIR", &sb.dir).args(["dump-flows", "br0"])).expect("podflow dump-flows");
-                    assert!(o.stdout.len() > n * 100);
-                }),
+                0 => timed(|| podflow_dump(&bin)),
                 1 => timed(|| parts = floor_dump(&sock)),
-                _ => timed(|| {
+                2 => timed(|| {
                     let o = run(&mut ofctl(&["dump-flows", &mgmt])).expect("ovs-ofctl dump-flows");
                     assert!(o.stdout.len() > n * 100);
                 }),
+                _ => timed(|| podflow_dump(baseline.as_deref().expect("set"))),
             };
             let c = children_cpu() - cpu0;
             println!("  rep {rep}: {:<32} {:>7.3} s (CPU {:.3} s)", dnames[which], t.as_secs_f64(), c.as_secs_f64());
@@ -302,10 +309,19 @@ fn main() {
             cpu[which].push(c);
         }
     }
-    let d: Vec<f64> = dt.iter_mut().map(|v| median(v)).collect();
+    let d: Vec<f64> = dt[..k].iter_mut().map(|v| median(v)).collect();
     println!("median dump of {n} flows ({parts} replies): podflow {:.3} s, floor {:.3} s, ovs-ofctl {:.3} s", d[0], d[1], d[2]);
     println!("ratio podflow / ovs-ofctl: {:.2} (target <= 1.0); podflow / floor: {:.2} (target <= 1.2)", d[0] / d[2], d[0] / d[1]);
     println!("median CPU (user+sys) of a dump: podflow {:.3} s, ovs-ofctl {:.3} s", median(&mut cpu[0]), median(&mut cpu[2]));
+    if let Some(b) = &baseline {
+        println!(
+            "baseline {}: median {:.3} s ({:.2} x floor), CPU {:.3} s",
+            b.display(),
+            d[3],
+            d[3] / d[1],
+            median(&mut cpu[3])
+        );
+    }
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("load average at the end: {}", load.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
     sb.stop();
