@@ -523,6 +523,39 @@ async fn polling_a_down_switch_wakes_no_watcher() {
     assert!(woke.is_err(), "woken while polling: {:?}", *rx.borrow());
 }
 
+/// A first reply that does not decode, with more announced, from a switch
+/// that then sends nothing: the dump fails at once. The printing threads
+/// must not wait for the rest: another one is waiting for the next reply
+/// when the first finds the bad one (without ending the stream there, the
+/// command sat until the 10 s request timeout).
+#[tokio::test]
+async fn dump_flows_fails_at_once_on_a_bad_reply_from_a_switch_that_then_stalls() {
+    let sw = FakeSwitch::new();
+    let cli = tokio::process::Command::new(env!("CARGO_BIN_EXE_podflow")).args(["dump-flows", &sw.addr.to_string()]).output();
+    let switch = async {
+        let mut p = sw.accept().await;
+        let (x, _) = p.recv_until(|m| matches!(m, Message::MultipartRequest(_))).await;
+        // Once the printing threads wait (one for the reply, one for the
+        // stream): a FLOW_DESC reply with REPLY_MORE whose one entry claims
+        // 4 bytes, so that the second waits for a reply that never comes.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut raw = vec![6u8, 19, 0, 24];
+        raw.extend_from_slice(&x.to_be_bytes());
+        raw.extend_from_slice(&[0, 1, 0, 1, 0, 0, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0]);
+        p.send_raw(&raw).await;
+        let _ = p.try_recv(Duration::from_secs(20)).await;
+        std::future::pending::<()>().await;
+    };
+    let out = tokio::select! {
+        out = tokio::time::timeout(Duration::from_secs(6), cli) => out.expect("dump-flows still running 6 s after a bad reply").unwrap(),
+        _ = switch => unreachable!(),
+    };
+    let (stdout, err) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success());
+    assert!(err.contains("stopped after 0 flows in 0 replies") && err.contains("malformed"), "{err}");
+    assert!(stdout.is_empty(), "{stdout}");
+}
+
 /// A streamed dump whose consumer takes nothing holds the switch back
 /// (bounded memory, the session stops reading), and that pause counts
 /// toward no timeout: once the consumer reads, every part arrives in order,

@@ -6,9 +6,8 @@
 //! Why: a dump's replies all arrive within a few milliseconds once the
 //! switch starts sending, and decoding and printing 60,000 flows takes
 //! several times that on one core (docs/benchmarks.md). One thread per
-//! stage (the session's reader decoding, one printer) left both waiting
-//! on each other about half of the time, and the reader fell behind the
-//! switch.
+//! stage (the session's reader decoding, one printer) left the two
+//! waiting on each other about half of the time.
 //!
 //! Owns: the order of the output and what a failed dump leaves printed.
 //! Never: holds more than one reply per thread, or prints a reply after
@@ -42,6 +41,9 @@ pub struct DumpFormat<'a> {
     /// fails (the `dump-buffered` fault knob: breaks streaming on purpose
     /// for a test).
     pub buffered: bool,
+    /// Ends the stream (closes the session) once the dump has failed, so
+    /// that a thread waiting for a reply that may never come returns.
+    pub abandon: &'a (dyn Fn() + Sync),
 }
 
 /// Prints every reply of `parts` (blocking: call it from a thread outside
@@ -168,6 +170,7 @@ fn worker(source: &Source, sink: &Mutex<Sink>, f: &DumpFormat<'_>) {
             let mut s = lock(sink);
             if !s.put(index, printed) {
                 source.stop.store(true, Ordering::Relaxed);
+                (f.abandon)();
                 return;
             }
             text = s.spare.pop().unwrap_or_default();

@@ -261,10 +261,12 @@ pub async fn dump_flows(a: DumpFlowsArgs) -> Result<ExitCode, CliError> {
     let parts = s.multipart_stream(MultipartRequest::new(MultipartRequestBody::FlowDesc(req))).await.map_err(session_failed)?;
     // The session's reader keeps reading replies on the runtime while
     // threads outside it decode, print and write the ones already in.
+    let session = s.clone();
     let printer = tokio::task::spawn_blocking(move || {
         // ovs-ofctl prints reply headers only for a plain dump.
         let headers = opts.stats && names.is_none();
-        let format = DumpFormat { opts, xid, headers, names: names.as_ref(), buffered: fault("dump-buffered") };
+        let abandon = || session.close();
+        let format = DumpFormat { opts, xid, headers, names: names.as_ref(), buffered: fault("dump-buffered"), abandon: &abandon };
         print_dump(parts, &format)
     });
     let done = printer.await.map_err(|e| CliError::Failed(format!("the printing thread failed: {e}")))?;

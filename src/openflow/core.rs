@@ -210,14 +210,23 @@ impl<W> Core<W> {
         }
     }
 
-    /// A message from the switch, in the order it arrived.
-    pub fn handle_message(&mut self, xid: u32, msg: Message, now: Instant) {
+    /// Anything from the switch proves it alive: the echo clock starts
+    /// over. False once the connection is closed (then nothing counts).
+    fn heard(&mut self, now: Instant) -> bool {
         if self.closed {
-            return;
+            return false;
         }
         self.last_rx = now;
         self.probe_sent = None;
         self.misses = 0;
+        true
+    }
+
+    /// A message from the switch, in the order it arrived.
+    pub fn handle_message(&mut self, xid: u32, msg: Message, now: Instant) {
+        if !self.heard(now) {
+            return;
+        }
         match msg {
             Message::EchoRequest(data) => {
                 self.out.push_back(Output::Transmit { xid, msg: Message::EchoReply(data) });
@@ -298,12 +307,9 @@ impl<W> Core<W> {
 
     /// An undecoded part of a streamed request (see [`Core::streams`]).
     pub fn handle_part(&mut self, xid: u32, part: RawPart, now: Instant) {
-        if self.closed {
+        if !self.heard(now) {
             return;
         }
-        self.last_rx = now;
-        self.probe_sent = None;
-        self.misses = 0;
         if self.streams(xid) {
             self.stream_part(xid, part, now);
         } else {
@@ -336,12 +342,9 @@ impl<W> Core<W> {
     /// A message whose header was fine but whose body did not decode: the
     /// request it answers fails; the stream itself is still in step.
     pub fn handle_undecodable(&mut self, xid: u32, why: Malformed, now: Instant) {
-        if self.closed {
+        if !self.heard(now) {
             return;
         }
-        self.last_rx = now;
-        self.probe_sent = None;
-        self.misses = 0;
         if self.pending.contains_key(&xid) {
             self.finish(xid, Err(OfError::Malformed(why)));
         } else {
