@@ -523,6 +523,17 @@ async fn polling_a_down_switch_wakes_no_watcher() {
     assert!(woke.is_err(), "woken while polling: {:?}", *rx.borrow());
 }
 
+/// A FLOW_DESC reply (xid `x`, `flags`) whose one entry claims 4 bytes:
+/// framed correctly, not decodable.
+fn bad_flow_desc_reply(x: u32, flags: u16) -> Vec<u8> {
+    let mut raw = vec![6u8, 19, 0, 24];
+    raw.extend_from_slice(&x.to_be_bytes());
+    raw.extend_from_slice(&[0, 1]);
+    raw.extend_from_slice(&flags.to_be_bytes());
+    raw.extend_from_slice(&[0, 0, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0]);
+    raw
+}
+
 /// A first reply that does not decode, with more announced, from a switch
 /// that then sends nothing: the dump fails at once. The printing threads
 /// must not wait for the rest: another one is waiting for the next reply
@@ -539,10 +550,7 @@ async fn dump_flows_fails_at_once_on_a_bad_reply_from_a_switch_that_then_stalls(
         // stream): a FLOW_DESC reply with REPLY_MORE whose one entry claims
         // 4 bytes, so that the second waits for a reply that never comes.
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let mut raw = vec![6u8, 19, 0, 24];
-        raw.extend_from_slice(&x.to_be_bytes());
-        raw.extend_from_slice(&[0, 1, 0, 1, 0, 0, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0]);
-        p.send_raw(&raw).await;
+        p.send_raw(&bad_flow_desc_reply(x, MORE)).await;
         let _ = p.try_recv(Duration::from_secs(20)).await;
         std::future::pending::<()>().await;
     };
@@ -627,11 +635,7 @@ async fn dump_flows_prints_the_good_replies_then_names_the_one_that_does_not_dec
             let flows = (0..100).map(|j| FlowDesc { priority: i * 100 + j, ..Default::default() }).collect();
             p.send(x, &Message::MultipartReply(MultipartReply { flags: MORE, body: MultipartReplyBody::FlowDesc(flows) })).await;
         }
-        // A FLOW_DESC reply whose one entry claims 4 bytes.
-        let mut raw = vec![6u8, 19, 0, 24];
-        raw.extend_from_slice(&x.to_be_bytes());
-        raw.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0]);
-        p.send_raw(&raw).await;
+        p.send_raw(&bad_flow_desc_reply(x, 0)).await;
         let _ = p.try_recv(Duration::from_secs(20)).await;
         std::future::pending::<()>().await;
     };
