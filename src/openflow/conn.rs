@@ -63,25 +63,11 @@ pub struct RawPart {
 const MULTIPART_REPLY: u8 = 19;
 
 impl RawPart {
-    /// The message in `bytes` as a part, if it is a MULTIPART_REPLY long
-    /// enough to carry its flags (a shorter one is left to the decoder,
-    /// which reports it).
-    pub(crate) fn new(bytes: Bytes) -> Result<RawPart, Bytes> {
-        if Self::fits(&bytes) {
-            Ok(RawPart { bytes })
-        } else {
-            Err(bytes)
-        }
-    }
-
-    /// Whether the framed message `b` can be a part (see [`RawPart::new`]).
-    pub(crate) fn fits(b: &[u8]) -> bool {
-        b.len() >= 16 && b[1] == MULTIPART_REPLY
-    }
-
-    /// A part holding a copy of the framed message `b`, if it fits.
+    /// A part holding a copy of the framed message `b`, if it is a
+    /// MULTIPART_REPLY long enough to carry its flags (a shorter one is
+    /// left to the decoder, which reports it).
     pub(crate) fn copy_of(b: &[u8]) -> Option<RawPart> {
-        Self::fits(b).then(|| RawPart { bytes: Bytes::copy_from_slice(b) })
+        (b.len() >= 16 && b[1] == MULTIPART_REPLY).then(|| RawPart { bytes: Bytes::copy_from_slice(b) })
     }
 
     /// xid of a framed message (8 bytes at least).
@@ -226,15 +212,15 @@ mod tests {
     fn raw_parts_are_multipart_replies_and_decode_on_demand() {
         use podflow_proto::openflow::multipart::MultipartReplyBody;
         let reply = MultipartReply { flags: 1, body: MultipartReplyBody::FlowDesc(vec![Default::default()]) };
-        let bytes = Message::MultipartReply(reply.clone()).encode(7).unwrap().freeze();
-        let part = RawPart::new(bytes).unwrap();
+        let bytes = Message::MultipartReply(reply.clone()).encode(7).unwrap();
+        let part = RawPart::copy_of(&bytes).unwrap();
         assert_eq!((RawPart::xid_of(part.as_bytes()), part.flags(), part.more()), (7, 1, true));
         assert_eq!(part.decode().unwrap(), reply);
-        let echo = Message::EchoRequest(vec![0; 12]).encode(3).unwrap().freeze();
-        assert!(RawPart::new(echo).is_err());
-        assert!(RawPart::new(Bytes::from_static(&[6, 19, 0, 12, 0, 0, 0, 3, 0, 1, 0, 0])).is_err());
+        let echo = Message::EchoRequest(vec![0; 12]).encode(3).unwrap();
+        assert!(RawPart::copy_of(&echo).is_none());
+        assert!(RawPart::copy_of(&[6, 19, 0, 12, 0, 0, 0, 3, 0, 1, 0, 0]).is_none());
         // A FLOW_DESC reply whose one entry claims 4 bytes.
-        let bad = RawPart::new(Bytes::from_static(&[6, 19, 0, 24, 0, 0, 0, 5, 0, 1, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0])).unwrap();
+        let bad = RawPart::copy_of(&[6, 19, 0, 24, 0, 0, 0, 5, 0, 1, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0]).unwrap();
         let e = bad.decode().unwrap_err();
         assert!(matches!(e, OfError::Malformed(_)) && e.to_string().contains("xid 5"), "{e}");
     }

@@ -45,8 +45,9 @@ pub enum Expect {
     /// MULTIPART_REPLY parts until one without REPLY_MORE.
     Multipart,
     /// The same parts, each handed over undecoded as it arrives
-    /// ([`Output::Part`], fed by [`Core::handle_part`]); the request
-    /// completes with an empty [`Reply::Multipart`] after the last one.
+    /// ([`Output::Part`]): the driver feeds them to [`Core::handle_part`]
+    /// (see [`Core::streams`]), never decoded to `handle_message`. The
+    /// request completes with an empty [`Reply::Multipart`] after the last.
     MultipartStream,
 }
 
@@ -247,15 +248,6 @@ impl<W> Core<W> {
                     p.parts.push(part);
                     self.progress(xid, more, now);
                 }
-                // The driver hands stream parts to `handle_part` undecoded;
-                // one that reached here decoded goes the same way.
-                Message::MultipartReply(part) if p.req.expect == Expect::MultipartStream => {
-                    let raw = Message::MultipartReply(part).encode(xid).ok().and_then(|b| RawPart::new(b.freeze()).ok());
-                    match raw {
-                        Some(part) => self.stream_part(xid, part, now),
-                        None => self.finish(xid, Err(OfError::protocol("a streamed multipart reply part could not be handed over"))),
-                    }
-                }
                 Message::MultipartReply(_) => {
                     let what = p.req.what;
                     self.finish(xid, Err(OfError::protocol(format!("a MULTIPART_REPLY answered {what}"))));
@@ -311,16 +303,12 @@ impl<W> Core<W> {
             return;
         }
         if self.streams(xid) {
-            self.stream_part(xid, part, now);
+            let more = part.more();
+            self.out.push_back(Output::Part { xid, part });
+            self.progress(xid, more, now);
         } else {
             self.out.push_back(Output::Stray { xid, name: "MULTIPART_REPLY" });
         }
-    }
-
-    fn stream_part(&mut self, xid: u32, part: RawPart, now: Instant) {
-        let more = part.more();
-        self.out.push_back(Output::Part { xid, part });
-        self.progress(xid, more, now);
     }
 
     /// A multipart request got a part: with more to come, the next part
@@ -576,27 +564,29 @@ mod tests {
     fn undecoded_stream_parts_go_out_as_they_came() {
         let now = t0();
         let mut c = Core::new(timing(), now);
-        let raw = |xid: u32, flags: u16| {
-            let m = Message::MultipartReply(MultipartReply { flags, body: MultipartReplyBody::FlowDesc(vec![Default::default()]) });
-            RawPart::new(m.encode(xid).unwrap().freeze()).unwrap()
-        };
         c.register(9, Request { expect: Expect::MultipartStream, ..Request::new("FLOW_DESC") }, 1, now);
         c.register(10, Request { expect: Expect::Multipart, timeout: Some(ms(60_000)), ..Request::new("FLOW_DESC") }, 2, now);
         assert!(c.streams(9) && !c.streams(10) && !c.streams(11));
-        let first = raw(9, MORE);
+        let first = raw_part(9, MORE);
         c.handle_part(9, first.clone(), now + ms(900));
         let out = drain(&mut c);
         assert!(matches!(&out[..], [Output::Part { xid: 9, part }] if part.as_bytes() == first.as_bytes()), "{out:?}");
         // 900 ms in, the part moved the 1 s deadline to 1.9 s.
         c.handle_timeout(now + ms(1800));
         assert!(drain(&mut c).is_empty());
-        c.handle_part(9, raw(9, 0), now + ms(1850));
+        c.handle_part(9, raw_part(9, 0), now + ms(1850));
         let out = drain(&mut c);
         assert!(matches!(out[0], Output::Part { xid: 9, ref part } if !part.more()));
         assert!(matches!(&out[1], Output::Complete { xid: 9, waiter: 1, result: Ok(Reply::Multipart(v)), .. } if v.is_empty()));
         assert!(!c.streams(9));
-        c.handle_part(11, raw(11, 0), now + ms(1900));
+        c.handle_part(11, raw_part(11, 0), now + ms(1900));
         assert!(matches!(&drain(&mut c)[..], [Output::Stray { xid: 11, .. }]));
+    }
+
+    /// A FLOW_DESC reply part with one flow, as the driver hands it over.
+    fn raw_part(xid: u32, flags: u16) -> RawPart {
+        let m = Message::MultipartReply(MultipartReply { flags, body: MultipartReplyBody::FlowDesc(vec![Default::default()]) });
+        RawPart::copy_of(&m.encode(xid).unwrap()).unwrap()
     }
 
     #[test]
@@ -604,18 +594,17 @@ mod tests {
         let now = t0();
         let mut c = Core::new(timing(), now);
         c.register(9, Request { expect: Expect::MultipartStream, ..Request::new("FLOW_DESC") }, 1, now);
-        let part = |flags| MultipartReply { flags, body: MultipartReplyBody::FlowDesc(vec![Default::default()]) };
-        c.handle_message(9, Message::MultipartReply(part(MORE)), now);
+        c.handle_part(9, raw_part(9, MORE), now);
         let out = drain(&mut c);
         assert!(matches!(&out[..], [Output::Part { xid: 9, part }] if part.more()), "{out:?}");
         c.handle_timeout(now + ms(999));
-        c.handle_message(9, Message::MultipartReply(part(0)), now + ms(1500));
+        c.handle_part(9, raw_part(9, 0), now + ms(1500));
         let out = drain(&mut c);
         assert!(matches!(out[0], Output::Part { xid: 9, .. }));
         assert!(matches!(&out[1], Output::Complete { xid: 9, waiter: 1, result: Ok(Reply::Multipart(v)), .. } if v.is_empty()));
         // An error after a part ends the request; the part was already out.
         c.register(10, Request { expect: Expect::MultipartStream, ..Request::new("FLOW_DESC") }, 2, now);
-        c.handle_message(10, Message::MultipartReply(part(MORE)), now);
+        c.handle_part(10, raw_part(10, MORE), now);
         c.close(OfError::Disconnected("EOF".into()));
         let out = drain(&mut c);
         assert!(matches!(out[0], Output::Part { xid: 10, .. }));
