@@ -6,7 +6,7 @@
 #![doc(hidden)]
 
 use crate::openflow::group::{command, GroupDesc};
-use crate::openflow::multipart::{MultipartRequest, MultipartRequestBody};
+use crate::openflow::multipart::{MultipartReply, MultipartReplyBody, MultipartRequest, MultipartRequestBody};
 use crate::openflow::text::{group, meter, monitor, parse, print};
 use crate::openflow::tlv::{TlvTableMod, TlvTableReply};
 use crate::openflow::{frame_len, Message};
@@ -30,6 +30,7 @@ pub fn openflow_message(data: &[u8]) {
             assert_eq!(TlvTableReply::from_message(&t.to_message()), Some(Ok(t)));
         }
     }
+    flow_desc_printer_agrees(data);
     if let Ok((xid, msg)) = Message::decode(data) {
         match msg.encode(xid) {
             Ok(again) => {
@@ -40,6 +41,34 @@ pub fn openflow_message(data: &[u8]) {
             Err(EncodeError::MissingPrerequisite { .. }) => {}
             Err(e) => panic!("decoded message failed to encode: {e}"),
         }
+    }
+}
+
+/// A FLOW_DESC reply printed from its bytes ([`print::FlowDescPrinter`],
+/// which decodes a repeated instruction list once) reads exactly as the
+/// reply decoded and printed flow by flow, and fails exactly when the reply
+/// does not decode. The body is printed twice over so that every
+/// instruction list is also printed from the printer's memory.
+fn flow_desc_printer_agrees(data: &[u8]) {
+    let framed = matches!(frame_len(data), Ok(Some(n)) if n == data.len());
+    if !framed || data.len() < 16 || data[0] != crate::openflow::OFP_VERSION || data[1] != 19 || data[8..10] != [0, 1] {
+        return;
+    }
+    let body = &data[16..];
+    let mut printer = print::FlowDescPrinter::new(print::PrintOptions::default());
+    let mut text = String::new();
+    let printed = printer.write_flows(&mut text, body).and_then(|_| printer.write_flows(&mut text, body));
+    match Message::decode(data) {
+        Ok((_, Message::MultipartReply(MultipartReply { body: MultipartReplyBody::FlowDesc(flows), .. }))) => {
+            let mut want = String::new();
+            for f in &flows {
+                print::write_flow_desc(&mut want, f, &print::PrintOptions::default());
+                want.push('\n');
+            }
+            assert_eq!(printed.expect("a reply that decodes prints"), flows.len());
+            assert_eq!(text, want.repeat(2));
+        }
+        _ => assert!(printed.is_err(), "a FLOW_DESC reply that does not decode printed: {text}"),
     }
 }
 

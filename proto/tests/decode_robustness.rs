@@ -4,8 +4,8 @@
 
 use podflow_proto::openflow::action::{Action, Ct, CtZone, Nat, NatAddrRange, Subfield};
 use podflow_proto::openflow::bundle::{BundleAdd, BundleControl, BundleCtrlType};
-use podflow_proto::openflow::flow::FlowStatsRequest;
-use podflow_proto::openflow::multipart::{MultipartRequest, MultipartRequestBody};
+use podflow_proto::openflow::flow::{FlowDesc, FlowStatsRequest};
+use podflow_proto::openflow::multipart::{MultipartReply, MultipartReplyBody, MultipartRequest, MultipartRequestBody};
 use podflow_proto::openflow::oxm::{fields, Match, OxmField};
 use podflow_proto::openflow::{frame_len, FlowMod, Instruction, Message, PortNo};
 use proptest::prelude::*;
@@ -43,6 +43,16 @@ fn seeds() -> Vec<Vec<u8>> {
         ..FlowMod::default()
     };
     let inner = Message::FlowMod(fm.clone()).encode(9).unwrap().to_vec();
+    // A dump reply whose first and last flows share their instructions
+    // (the dump printer prints the last from memory).
+    let desc = |priority: u16, instructions: Vec<Instruction>| FlowDesc {
+        table_id: 3,
+        priority,
+        r#match: m.clone(),
+        instructions,
+        ..FlowDesc::default()
+    };
+    let dump = vec![desc(100, fm.instructions.clone()), desc(90, vec![Instruction::GotoTable(4)]), desc(80, fm.instructions.clone())];
     vec![
         Message::FlowMod(fm).encode(1).unwrap().to_vec(),
         Message::MultipartRequest(MultipartRequest::new(MultipartRequestBody::FlowDesc(FlowStatsRequest { r#match: m, ..Default::default() })))
@@ -53,6 +63,7 @@ fn seeds() -> Vec<Vec<u8>> {
         Message::BundleAdd(BundleAdd { bundle_id: 1, flags: 3, message: inner }).encode(9).unwrap().to_vec(),
     ]
     .into_iter()
+    .chain([Message::MultipartReply(MultipartReply { flags: 0, body: MultipartReplyBody::FlowDesc(dump) }).encode(4).unwrap().to_vec()])
     .chain(group_meter_monitor_seeds())
     .collect()
 }
@@ -61,7 +72,6 @@ fn seeds() -> Vec<Vec<u8>> {
 /// podflow's text parsers produce them.
 fn group_meter_monitor_seeds() -> Vec<Vec<u8>> {
     use podflow_proto::openflow::group::{command, GroupDesc};
-    use podflow_proto::openflow::multipart::{MultipartReply, MultipartReplyBody};
     use podflow_proto::openflow::text::{group, meter, monitor};
     let gm = group::group_mod(
         "group_id=2,type=select,selection_method=hash,bucket=bucket_id:5,weight:10,actions=output:1,bucket=weight=20,watch_port=2,actions=set_field:1->reg0,output:3",
@@ -108,7 +118,7 @@ proptest! {
     }
 
     #[test]
-    fn mutated_messages_never_panic(which in 0usize..10, flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..6), cut in any::<usize>()) {
+    fn mutated_messages_never_panic(which in 0usize..seeds().len(), flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..6), cut in any::<usize>()) {
         let mut b = seeds()[which].clone();
         for (pos, val) in flips {
             let i = pos % b.len();
@@ -127,9 +137,9 @@ proptest! {
 /// `openflow_message` fuzz corpus got its `seed-gmm-*` files).
 #[test]
 fn group_meter_monitor_seeds_round_trip() {
-    let seeds = seeds();
-    assert_eq!(seeds.len(), 10);
-    for (i, b) in seeds[4..].iter().enumerate() {
+    let seeds = group_meter_monitor_seeds();
+    assert_eq!(seeds.len(), 6);
+    for (i, b) in seeds.iter().enumerate() {
         let (xid, m) = Message::decode(b).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(m.encode(xid).unwrap().to_vec(), *b, "{m:?}");
         if let Some(dir) = std::env::var_os("PODFLOW_FUZZ_SEEDS") {

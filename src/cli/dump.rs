@@ -17,10 +17,10 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use podflow_proto::openflow::multipart::{MultipartReply, MultipartReplyBody};
-use podflow_proto::openflow::text::{print, with_port_names, PortMap, PrintOptions};
+use podflow_proto::openflow::text::print::{self, FlowDescPrinter};
+use podflow_proto::openflow::text::{with_port_names, PortMap, PrintOptions};
 
-use crate::openflow::{MultipartStream, OfError};
+use crate::openflow::{MultipartStream, OfError, RawPart};
 
 use super::switch::emit;
 use super::CliError;
@@ -155,6 +155,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 fn worker(source: &Source, sink: &Mutex<Sink>, f: &DumpFormat<'_>) {
     let run = || {
         let mut text = String::new();
+        let mut printer = FlowDescPrinter::new(f.opts);
         while !source.stop.load(Ordering::Relaxed) {
             let (index, part) = {
                 let mut g = lock(&source.stream);
@@ -163,8 +164,8 @@ fn worker(source: &Source, sink: &Mutex<Sink>, f: &DumpFormat<'_>) {
                 *next += 1;
                 (*next - 1, part)
             };
-            let printed = part.and_then(|p| p.decode()).map_err(Failure::Incomplete).and_then(|reply| {
-                let flows = print_reply(&mut text, reply, f)?;
+            let printed = part.map_err(Failure::Incomplete).and_then(|part| {
+                let flows = print_reply(&mut text, &part, &mut printer, f)?;
                 Ok((std::mem::take(&mut text), flows))
             });
             let mut s = lock(sink);
@@ -184,20 +185,19 @@ fn worker(source: &Source, sink: &Mutex<Sink>, f: &DumpFormat<'_>) {
 
 /// Prints one reply's flows (after its header line, if wanted) into
 /// `out`; returns how many.
-fn print_reply(out: &mut String, reply: MultipartReply, f: &DumpFormat<'_>) -> Result<usize, Failure> {
-    let MultipartReply { flags, body } = reply;
-    let MultipartReplyBody::FlowDesc(flows) = body else {
-        return Err(Failure::Other(CliError::Failed("the switch answered a flow dump with another kind of reply".into())));
+fn print_reply(out: &mut String, part: &RawPart, printer: &mut FlowDescPrinter, f: &DumpFormat<'_>) -> Result<usize, Failure> {
+    let Some(flows) = part.flow_descs() else {
+        // Not a flow dump's reply: decoding says what it is instead.
+        return Err(match part.decode() {
+            Err(e) => Failure::Incomplete(e),
+            Ok(_) => Failure::Other(CliError::Failed("the switch answered a flow dump with another kind of reply".into())),
+        });
     };
     if f.headers {
-        print::write_reply_header(out, "OFPST_FLOW", f.xid, flags);
+        print::write_reply_header(out, "OFPST_FLOW", f.xid, part.flags());
         out.push('\n');
     }
-    for flow in &flows {
-        print::write_flow_desc(out, flow, &f.opts);
-        out.push('\n');
-    }
-    Ok(flows.len())
+    printer.write_flows(out, flows).map_err(|e| Failure::Incomplete(part.malformed(e)))
 }
 
 #[cfg(test)]

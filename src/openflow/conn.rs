@@ -10,7 +10,7 @@ use super::error::{Malformed, OfError};
 use crate::dial::addr::{Addr, Reader, Writer};
 use bytes::{Bytes, BytesMut};
 use podflow_proto::openflow::message::{frame_len, Header, Message, HEADER_LEN};
-use podflow_proto::openflow::multipart::MultipartReply;
+use podflow_proto::openflow::multipart::{types as mp_types, MultipartReply};
 use podflow_proto::openflow::switch::{FeaturesReply, Hello};
 use podflow_proto::openflow::OFP_VERSION;
 use std::time::Duration;
@@ -47,8 +47,13 @@ pub(crate) fn decode_frame(bytes: &[u8]) -> Result<Frame, OfError> {
     let h = Header::decode(bytes).map_err(|e| OfError::Malformed(Malformed::decode("message header", e)))?;
     Ok(match Message::decode(bytes) {
         Ok((xid, msg)) => Frame::Msg { xid, version: h.version, msg },
-        Err(e) => Frame::Undecodable { xid: h.xid, why: Malformed::decode(format!("message type {} ({} bytes, xid {})", h.msg_type, bytes.len(), h.xid), e) },
+        Err(e) => Frame::Undecodable { xid: h.xid, why: undecodable(h.msg_type, bytes.len(), h.xid, e) },
     })
+}
+
+/// Why a framed message of this type, length and xid is malformed.
+fn undecodable(msg_type: u8, len: usize, xid: u32, e: podflow_proto::DecodeError) -> Malformed {
+    Malformed::decode(format!("message type {msg_type} ({len} bytes, xid {xid})"), e)
 }
 
 /// One MULTIPART_REPLY message of a streamed request, framed but not
@@ -61,13 +66,15 @@ pub struct RawPart {
 
 /// `ofp_header.type` of MULTIPART_REPLY.
 const MULTIPART_REPLY: u8 = 19;
+/// `ofp_header`, then the reply's type, flags and 4 bytes of padding.
+const MULTIPART_HEADER_LEN: usize = 16;
 
 impl RawPart {
     /// A part holding a copy of the framed message `b`, if it is a
     /// MULTIPART_REPLY long enough to carry its flags (a shorter one is
     /// left to the decoder, which reports it).
     pub(crate) fn copy_of(b: &[u8]) -> Option<RawPart> {
-        (b.len() >= 16 && b[1] == MULTIPART_REPLY).then(|| RawPart { bytes: Bytes::copy_from_slice(b) })
+        (b.len() >= MULTIPART_HEADER_LEN && b[1] == MULTIPART_REPLY).then(|| RawPart { bytes: Bytes::copy_from_slice(b) })
     }
 
     /// xid of a framed message (8 bytes at least).
@@ -97,6 +104,21 @@ impl RawPart {
             Frame::Msg { msg, .. } => Err(OfError::protocol(format!("a multipart reply part decoded as {}", msg.name()))),
             Frame::Undecodable { why, .. } => Err(OfError::Malformed(why)),
         }
+    }
+
+    /// The flow entries of an OpenFlow 1.5 FLOW_DESC reply (its body after
+    /// the multipart header), for a printer that decodes them itself;
+    /// `None` for any other part, which [`RawPart::decode`] describes.
+    pub fn flow_descs(&self) -> Option<&[u8]> {
+        let b = &self.bytes;
+        (b[0] == OFP_VERSION && u16::from_be_bytes([b[8], b[9]]) == mp_types::FLOW_DESC).then(|| &b[MULTIPART_HEADER_LEN..])
+    }
+
+    /// The error for this part's body failing to decode with `e`, as
+    /// [`RawPart::decode`] reports it.
+    pub fn malformed(&self, e: podflow_proto::DecodeError) -> OfError {
+        let b = &self.bytes;
+        OfError::Malformed(undecodable(b[1], b.len(), Self::xid_of(b), e))
     }
 }
 

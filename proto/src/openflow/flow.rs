@@ -265,6 +265,16 @@ impl FlowDesc {
     }
 
     pub fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let (mut f, instructions) = Self::decode_but_instructions(r)?;
+        f.instructions = Instruction::decode_list(&mut Reader::new(instructions))?;
+        Ok(f)
+    }
+
+    /// Decodes one entry except its instructions, which it returns as
+    /// bytes (and leaves `instructions` empty): a dump printer that has
+    /// printed the same instruction bytes before reuses that text (flows of
+    /// one table often share their actions byte for byte).
+    pub fn decode_but_instructions<'a>(r: &mut Reader<'a>) -> Result<(Self, &'a [u8]), DecodeError> {
         let len = r.peek_u16(0, "flow desc")? as usize;
         if len < 24 {
             return Err(DecodeError::BadLength { what: "flow desc", len, why: "shorter than 24 bytes" });
@@ -273,7 +283,7 @@ impl FlowDesc {
         b.skip(4, "flow desc")?;
         let table_id = b.u8("flow desc")?;
         b.skip(1, "flow desc")?;
-        Ok(FlowDesc {
+        let f = FlowDesc {
             table_id,
             priority: b.u16("flow desc")?,
             idle_timeout: b.u16("flow desc")?,
@@ -283,7 +293,8 @@ impl FlowDesc {
             cookie: b.u64("flow desc")?,
             r#match: Match::decode(&mut b)?,
             stats: Stats::decode(&mut b)?,
-            instructions: Instruction::decode_list(&mut b)?,
-        })
+            instructions: Vec::new(),
+        };
+        Ok((f, b.rest()))
     }
 }

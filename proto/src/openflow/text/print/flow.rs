@@ -5,6 +5,8 @@ use crate::openflow::instruction::Instruction;
 use crate::openflow::oxm::Match;
 use crate::openflow::oxs::Stats;
 use crate::openflow::port::PortNo;
+use crate::wire::Reader;
+use crate::DecodeError;
 
 use super::actions::*;
 use super::matching::*;
@@ -126,13 +128,18 @@ fn flow_header(
 
 /// The match (and a space after it unless empty), then `actions=…`.
 fn flow_body(s: &mut String, m: &Match, priority: u16, instr: &[Instruction]) {
+    match_and_actions_word(s, m, priority);
+    write_instructions(s, instr);
+}
+
+/// The match (and a space after it unless empty), then `actions=`.
+fn match_and_actions_word(s: &mut String, m: &Match, priority: u16) {
     let before = s.len();
     write_match(s, m, priority);
     if s.len() > before {
         s.push(' ');
     }
     s.push_str("actions=");
-    write_instructions(s, instr);
 }
 
 /// One `dump-flows` line for a FLOW_DESC entry, with its leading space and
@@ -148,6 +155,74 @@ pub fn write_flow_desc(s: &mut String, f: &FlowDesc, opts: &PrintOptions) {
     let stats = opts.stats.then_some(&f.stats);
     flow_header(s, f.cookie, f.table_id, stats, f.idle_timeout, f.hard_timeout, f.flags, f.importance);
     flow_body(s, &f.r#match, f.priority, &f.instructions);
+}
+
+/// Prints the flows of FLOW_DESC replies from their bytes, one
+/// `dump-flows` line each, exactly as [`write_flow_desc`] prints them
+/// decoded. One printer serves one dump (port names, if shown, must not
+/// change during its life).
+///
+/// Why: decoding and printing instructions is about half of a dump's CPU
+/// time, and consecutive flows of a table usually carry the same
+/// instructions byte for byte (a controller installs one action list for
+/// many matches). Their text depends on their bytes only, so the printer
+/// keeps the text of the last few lists it printed and decodes a list
+/// only when its bytes are not among them. A short list compared byte for
+/// byte rather than a map: no hashing of bytes a peer chose, and at most
+/// [`RECENT_LISTS`] comparisons per flow.
+#[derive(Debug)]
+pub struct FlowDescPrinter {
+    opts: PrintOptions,
+    /// Instruction bytes and their text, most recently used first.
+    recent: std::collections::VecDeque<(Box<[u8]>, Box<str>)>,
+}
+
+/// Instruction lists a [`FlowDescPrinter`] remembers.
+pub const RECENT_LISTS: usize = 8;
+
+impl FlowDescPrinter {
+    pub fn new(opts: PrintOptions) -> Self {
+        FlowDescPrinter { opts, recent: std::collections::VecDeque::with_capacity(RECENT_LISTS) }
+    }
+
+    /// Appends one line (with its leading space and a newline) per flow of
+    /// `body`, the flow entries of a FLOW_DESC reply (after its multipart
+    /// header); returns how many. A malformed entry ends it with the error,
+    /// the lines before it left in `s`.
+    pub fn write_flows(&mut self, s: &mut String, body: &[u8]) -> Result<usize, DecodeError> {
+        let mut r = Reader::new(body);
+        let mut n = 0;
+        while !r.is_empty() {
+            let (f, instructions) = FlowDesc::decode_but_instructions(&mut r)?;
+            s.push(' ');
+            let stats = self.opts.stats.then_some(&f.stats);
+            flow_header(s, f.cookie, f.table_id, stats, f.idle_timeout, f.hard_timeout, f.flags, f.importance);
+            match_and_actions_word(s, &f.r#match, f.priority);
+            self.write_instruction_bytes(s, instructions)?;
+            s.push('\n');
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    fn write_instruction_bytes(&mut self, s: &mut String, bytes: &[u8]) -> Result<(), DecodeError> {
+        if let Some(i) = self.recent.iter().position(|(b, _)| **b == *bytes) {
+            s.push_str(&self.recent[i].1);
+            if i > 0 {
+                let hit = self.recent.remove(i).expect("found above");
+                self.recent.push_front(hit);
+            }
+            return Ok(());
+        }
+        let list = Instruction::decode_list(&mut Reader::new(bytes))?;
+        let start = s.len();
+        write_instructions(s, &list);
+        if self.recent.len() == RECENT_LISTS {
+            self.recent.pop_back();
+        }
+        self.recent.push_front((bytes.into(), s[start..].into()));
+        Ok(())
+    }
 }
 
 /// The `add-flow` text of the flow a FLOW_MOD describes: the `--no-stats`

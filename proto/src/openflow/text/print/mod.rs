@@ -32,7 +32,7 @@ mod matching;
 mod values;
 
 pub use actions::{action, actions, instructions, write_action, write_actions, write_instructions};
-pub use flow::{duration, flow_desc, flow_mod, flow_mod_ofp_print, write_duration, write_flow_desc, write_flow_mod};
+pub use flow::{duration, flow_desc, FlowDescPrinter, RECENT_LISTS, flow_mod, flow_mod_ofp_print, write_duration, write_flow_desc, write_flow_mod};
 pub use matching::{match_fields, write_match, FlowView};
 pub(super) use values::{write_field_bytes, write_port, write_port16, write_subfield};
 
