@@ -230,6 +230,51 @@ impl FlowStatsRequest {
     }
 }
 
+/// A FLOW_DESC entry whose match fields and instructions are still bytes
+/// (framed, not decoded): [`FlowDesc::decode`] decodes them, and a dump
+/// printer reads the match without copying it and prints an instruction
+/// list it has seen before without decoding it again.
+#[derive(Debug, Clone)]
+pub struct FlowDescBytes<'a> {
+    pub table_id: u8,
+    pub priority: u16,
+    pub idle_timeout: u16,
+    pub hard_timeout: u16,
+    pub flags: u16,
+    pub importance: u16,
+    pub cookie: u64,
+    /// For [`Match::for_each_field`] or [`Match::from_fields`].
+    pub match_fields: &'a [u8],
+    pub stats: Stats,
+    /// For [`Instruction::decode_list`].
+    pub instructions: &'a [u8],
+}
+
+impl<'a> FlowDescBytes<'a> {
+    pub fn decode(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
+        let len = r.peek_u16(0, "flow desc")? as usize;
+        if len < 24 {
+            return Err(DecodeError::BadLength { what: "flow desc", len, why: "shorter than 24 bytes" });
+        }
+        let mut b = r.sub(len, "flow desc")?;
+        b.skip(4, "flow desc")?;
+        let table_id = b.u8("flow desc")?;
+        b.skip(1, "flow desc")?;
+        Ok(FlowDescBytes {
+            table_id,
+            priority: b.u16("flow desc")?,
+            idle_timeout: b.u16("flow desc")?,
+            hard_timeout: b.u16("flow desc")?,
+            flags: b.u16("flow desc")?,
+            importance: b.u16("flow desc")?,
+            cookie: b.u64("flow desc")?,
+            match_fields: Match::take(&mut b)?,
+            stats: Stats::decode(&mut b)?,
+            instructions: b.rest(),
+        })
+    }
+}
+
 /// One flow entry of a FLOW_DESC reply (`ofp_flow_desc`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct FlowDesc {
@@ -265,36 +310,18 @@ impl FlowDesc {
     }
 
     pub fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        let (mut f, instructions) = Self::decode_but_instructions(r)?;
-        f.instructions = Instruction::decode_list(&mut Reader::new(instructions))?;
-        Ok(f)
-    }
-
-    /// Decodes one entry except its instructions, which it returns as
-    /// bytes (and leaves `instructions` empty): a dump printer that has
-    /// printed the same instruction bytes before reuses that text (flows of
-    /// one table often share their actions byte for byte).
-    pub fn decode_but_instructions<'a>(r: &mut Reader<'a>) -> Result<(Self, &'a [u8]), DecodeError> {
-        let len = r.peek_u16(0, "flow desc")? as usize;
-        if len < 24 {
-            return Err(DecodeError::BadLength { what: "flow desc", len, why: "shorter than 24 bytes" });
-        }
-        let mut b = r.sub(len, "flow desc")?;
-        b.skip(4, "flow desc")?;
-        let table_id = b.u8("flow desc")?;
-        b.skip(1, "flow desc")?;
-        let f = FlowDesc {
-            table_id,
-            priority: b.u16("flow desc")?,
-            idle_timeout: b.u16("flow desc")?,
-            hard_timeout: b.u16("flow desc")?,
-            flags: b.u16("flow desc")?,
-            importance: b.u16("flow desc")?,
-            cookie: b.u64("flow desc")?,
-            r#match: Match::decode(&mut b)?,
-            stats: Stats::decode(&mut b)?,
-            instructions: Vec::new(),
-        };
-        Ok((f, b.rest()))
+        let b = FlowDescBytes::decode(r)?;
+        Ok(FlowDesc {
+            table_id: b.table_id,
+            priority: b.priority,
+            idle_timeout: b.idle_timeout,
+            hard_timeout: b.hard_timeout,
+            flags: b.flags,
+            importance: b.importance,
+            cookie: b.cookie,
+            r#match: Match::from_fields(b.match_fields)?,
+            stats: b.stats,
+            instructions: Instruction::decode_list(&mut Reader::new(b.instructions))?,
+        })
     }
 }

@@ -745,6 +745,27 @@ impl OxmField {
     /// `set_field` action may carry one (Open vSwitch sends `load` to a
     /// field it cannot match masked, such as `mpls_label`, that way).
     pub fn decode_masked_if(r: &mut Reader<'_>, any_mask: bool) -> Result<Self, DecodeError> {
+        OxmFieldRef::decode_masked_if(r, any_mask).map(|f| f.to_owned())
+    }
+
+    /// The field with its value and mask borrowed.
+    pub fn as_ref(&self) -> OxmFieldRef<'_> {
+        OxmFieldRef { id: self.id, value: &self.value, mask: self.mask.as_deref() }
+    }
+}
+
+/// An [`OxmField`] whose value and mask are borrowed from the message it
+/// came in: a dump printer reads a match's fields without copying them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OxmFieldRef<'a> {
+    pub id: OxmId,
+    pub value: &'a [u8],
+    pub mask: Option<&'a [u8]>,
+}
+
+impl<'a> OxmFieldRef<'a> {
+    /// [`OxmField::decode_masked_if`], borrowing the value and mask.
+    pub fn decode_masked_if(r: &mut Reader<'a>, any_mask: bool) -> Result<Self, DecodeError> {
         let (id, has_mask, len) = OxmId::read_header(r)?;
         let mut body = r.sub(len, "OXM field value")?;
         if has_mask && len % 2 != 0 {
@@ -759,9 +780,23 @@ impl OxmField {
                 return Err(DecodeError::invalid("OXM field", format!("{} cannot be masked", d.name)));
             }
         }
-        let value = body.take(vlen, "OXM value")?.to_vec();
-        let mask = if has_mask { Some(body.take(vlen, "OXM mask")?.to_vec()) } else { None };
-        Ok(OxmField { id, value, mask })
+        let value = body.take(vlen, "OXM value")?;
+        let mask = if has_mask { Some(body.take(vlen, "OXM mask")?) } else { None };
+        Ok(OxmFieldRef { id, value, mask })
+    }
+
+    pub fn to_owned(&self) -> OxmField {
+        OxmField { id: self.id, value: self.value.to_vec(), mask: self.mask.map(<[u8]>::to_vec) }
+    }
+
+    /// [`OxmField::value_u128`].
+    pub fn value_u128(&self) -> u128 {
+        be_to_u128(self.value)
+    }
+
+    /// [`OxmField::mask_u128`].
+    pub fn mask_u128(&self) -> Option<u128> {
+        self.mask.map(be_to_u128)
     }
 }
 
@@ -915,6 +950,20 @@ impl Match {
 
     /// Decodes `ofp_match` including its padding.
     pub fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Self::from_fields(Self::take(r)?)
+    }
+
+    /// The match whose fields are `body` ([`Match::take`]'s bytes).
+    pub fn from_fields(body: &[u8]) -> Result<Self, DecodeError> {
+        // An OXM field is its 4-byte header and the length in its 4th byte.
+        let mut fields = Vec::with_capacity(crate::wire::count_units(body, |u| u.get(3).map(|&l| 4 + usize::from(l))));
+        Self::for_each_field(body, |f| fields.push(f.to_owned()))?;
+        Ok(Match { fields })
+    }
+
+    /// Takes `ofp_match` (header, fields, padding) off `r` and returns its
+    /// fields' bytes, not decoded: [`Match::for_each_field`] decodes them.
+    pub fn take<'a>(r: &mut Reader<'a>) -> Result<&'a [u8], DecodeError> {
         let ty = r.u16("match")?;
         let len = r.u16("match")? as usize;
         if ty != OFPMT_OXM {
@@ -923,19 +972,35 @@ impl Match {
         if len < 4 {
             return Err(DecodeError::BadLength { what: "match", len, why: "shorter than its 4-byte header" });
         }
-        let mut body = r.sub(len - 4, "match")?;
-        // An OXM field is its 4-byte header and the length in its 4th byte.
-        let mut fields = Vec::with_capacity(crate::wire::count_units(body.peek_rest(), |u| u.get(3).map(|&l| 4 + usize::from(l))));
-        while !body.is_empty() {
-            let f = OxmField::decode(&mut body)?;
-            if fields.iter().any(|g: &OxmField| g.id == f.id) {
-                return Err(DecodeError::invalid("match", format!("field {} appears twice", f.id.name())));
-            }
-            fields.push(f);
-        }
+        let body = r.take(len - 4, "match")?;
         let pad = crate::wire::padding(len, 8);
         r.skip(pad.min(r.remaining()), "match padding")?;
-        Ok(Match { fields })
+        Ok(body)
+    }
+
+    /// Decodes the fields of a match ([`Match::take`]'s bytes) in order,
+    /// handing each to `each`, borrowed; fails on a malformed or repeated
+    /// field (after handing over the ones before it).
+    pub fn for_each_field<'a>(body: &'a [u8], mut each: impl FnMut(OxmFieldRef<'a>)) -> Result<(), DecodeError> {
+        // The ids seen so far: inline for the usual few, on the heap only
+        // for a long match.
+        let mut seen = [OxmId::new(0, 0); 16];
+        let mut more = Vec::new();
+        let mut r = Reader::new(body);
+        let mut n = 0;
+        while !r.is_empty() {
+            let f = OxmFieldRef::decode_masked_if(&mut r, false)?;
+            if seen[..n.min(seen.len())].contains(&f.id) || more.contains(&f.id) {
+                return Err(DecodeError::invalid("match", format!("field {} appears twice", f.id.name())));
+            }
+            match seen.get_mut(n) {
+                Some(slot) => *slot = f.id,
+                None => more.push(f.id),
+            }
+            n += 1;
+            each(f);
+        }
+        Ok(())
     }
 }
 

@@ -1,6 +1,6 @@
 //! Whole flows: `dump-flows` lines, add-flow text, `ofp-print` of FLOW_MOD.
 
-use crate::openflow::flow::{FlowDesc, FlowMod, FlowModCommand, NO_BUFFER};
+use crate::openflow::flow::{FlowDesc, FlowDescBytes, FlowMod, FlowModCommand, NO_BUFFER};
 use crate::openflow::instruction::Instruction;
 use crate::openflow::oxm::Match;
 use crate::openflow::oxs::Stats;
@@ -134,8 +134,13 @@ fn flow_body(s: &mut String, m: &Match, priority: u16, instr: &[Instruction]) {
 
 /// The match (and a space after it unless empty), then `actions=`.
 fn match_and_actions_word(s: &mut String, m: &Match, priority: u16) {
+    view_and_actions_word(s, &FlowView::from_match(m), priority);
+}
+
+/// [`match_and_actions_word`] for a match already in its view.
+fn view_and_actions_word(s: &mut String, view: &FlowView, priority: u16) {
     let before = s.len();
-    write_match(s, m, priority);
+    view.write(s, priority);
     if s.len() > before {
         s.push(' ');
     }
@@ -193,12 +198,14 @@ impl FlowDescPrinter {
         let mut r = Reader::new(body);
         let mut n = 0;
         while !r.is_empty() {
-            let (f, instructions) = FlowDesc::decode_but_instructions(&mut r)?;
+            let f = FlowDescBytes::decode(&mut r)?;
+            let mut view = FlowView::default();
+            view.add_fields(f.match_fields)?;
             s.push(' ');
             let stats = self.opts.stats.then_some(&f.stats);
             flow_header(s, f.cookie, f.table_id, stats, f.idle_timeout, f.hard_timeout, f.flags, f.importance);
-            match_and_actions_word(s, &f.r#match, f.priority);
-            self.write_instruction_bytes(s, instructions)?;
+            view_and_actions_word(s, &view, f.priority);
+            self.write_instruction_bytes(s, f.instructions)?;
             s.push('\n');
             n += 1;
         }

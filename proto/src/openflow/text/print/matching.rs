@@ -1,7 +1,8 @@
 //! The match, printed from Open vSwitch's flow + wildcards view.
 
 use crate::openflow::flow::DEFAULT_PRIORITY;
-use crate::openflow::oxm::{class, fields, Match, OxmField, OxmId};
+use crate::openflow::oxm::{class, fields, Match, OxmField, OxmFieldRef, OxmId};
+use crate::DecodeError;
 use crate::openflow::port::PortNo;
 use std::fmt::Write;
 
@@ -94,9 +95,27 @@ impl FlowView {
     pub fn from_match(m: &Match) -> FlowView {
         let mut w = FlowView::default();
         for f in &m.fields {
-            w.apply(f);
+            w.apply(f.as_ref());
         }
         w
+    }
+
+    /// The view of a match's fields as they came ([`Match::take`]'s
+    /// bytes), without copying them; fails as [`Match::from_fields`] does.
+    ///
+    /// [`Match::take`]: crate::openflow::oxm::Match::take
+    /// [`Match::from_fields`]: crate::openflow::oxm::Match::from_fields
+    pub fn from_fields(body: &[u8]) -> Result<FlowView, DecodeError> {
+        let mut w = FlowView::default();
+        w.add_fields(body)?;
+        Ok(w)
+    }
+
+    /// [`FlowView::from_fields`] into this view (a fresh one), where the
+    /// caller keeps it: the view is most of a kilobyte, and a dump would
+    /// otherwise copy it out for every flow.
+    pub fn add_fields(&mut self, body: &[u8]) -> Result<(), DecodeError> {
+        Match::for_each_field(body, |f| self.apply(f))
     }
 
     /// The fields of Open vSwitch's extension set (packet mark, tunnel
@@ -136,14 +155,14 @@ impl FlowView {
         true
     }
 
-    fn apply(&mut self, f: &OxmField) {
+    fn apply(&mut self, f: OxmFieldRef<'_>) {
         let Some(def) = f.id.def() else {
-            self.unknown.push(f.clone());
+            self.unknown.push(f.to_owned());
             return;
         };
         if def.variable_len() {
             self.tun_md.retain(|t| t.id != f.id);
-            self.tun_md.push(f.clone());
+            self.tun_md.push(f.to_owned());
             return;
         }
         let len = f.value.len();
@@ -234,7 +253,7 @@ impl FlowView {
             _ => {
                 let _ = def;
                 if !self.apply_extension(id, v, m) {
-                    self.unknown.push(f.clone());
+                    self.unknown.push(f.to_owned());
                 }
             }
         }
