@@ -27,7 +27,7 @@ use podflow::pipeline::{base_flows, pod_flows, Gateway, PodPort};
 use podflow::proto::openflow::bundle::{flags, BundleAdd, BundleControl, BundleCtrlType};
 use podflow::proto::openflow::flow::FlowStatsRequest;
 use podflow::proto::openflow::message::{frame_len, Message};
-use podflow::proto::openflow::multipart::{MultipartRequest, MultipartRequestBody};
+use podflow::proto::openflow::multipart::{MultipartReplyBody, MultipartRequest, MultipartRequestBody};
 use podflow::proto::openflow::switch::Hello;
 use podflow::proto::openflow::text::{parse, print};
 use podflow::sandbox::{run, workload, Sandbox};
@@ -158,6 +158,76 @@ fn floor_dump(sock: &Path) -> usize {
     }
 }
 
+/// The replies of one FLOW_DESC dump, kept whole (header included).
+fn capture_dump(sock: &Path) -> Vec<Vec<u8>> {
+    let (mut s, mut buf) = raw_connect(sock);
+    let req = Message::MultipartRequest(MultipartRequest::new(MultipartRequestBody::FlowDesc(FlowStatsRequest::default())));
+    s.write_all(&req.encode(7).unwrap()).unwrap();
+    let mut parts = Vec::new();
+    loop {
+        let f = next_frame(&mut s, &mut buf);
+        if f[1] == 19 && f[4..8] == 7u32.to_be_bytes() {
+            let last = u16::from_be_bytes([f[10], f[11]]) & 1 == 0;
+            parts.push(f);
+            if last {
+                return parts;
+            }
+        }
+    }
+}
+
+/// CPU time on one thread, best of 10, to turn `parts` into `dump-flows`
+/// text: (the dump's printer from bytes, decoding each reply and then
+/// printing its flows). Checks that both print the same text.
+fn printer_cpu(parts: &[Vec<u8>]) -> (Duration, Duration) {
+    let opts = print::PrintOptions::default();
+    let from_bytes = |out: &mut String| {
+        let mut p = print::FlowDescPrinter::new(opts);
+        for part in parts {
+            out.clear();
+            p.write_flows(out, &part[16..]).expect("reply prints");
+            std::hint::black_box(&out);
+        }
+    };
+    let decoded = |out: &mut String| {
+        for part in parts {
+            out.clear();
+            let Ok((_, Message::MultipartReply(r))) = Message::decode(part) else { panic!("reply decodes") };
+            let MultipartReplyBody::FlowDesc(flows) = r.body else { panic!("a FLOW_DESC reply") };
+            for f in &flows {
+                print::write_flow_desc(out, f, &opts);
+                out.push('\n');
+            }
+            std::hint::black_box(&out);
+        }
+    };
+    let (mut a, mut b) = (String::new(), String::new());
+    for part in parts {
+        let mut p = print::FlowDescPrinter::new(opts);
+        a.clear();
+        b.clear();
+        p.write_flows(&mut a, &part[16..]).expect("reply prints");
+        let Ok((_, Message::MultipartReply(r))) = Message::decode(part) else { panic!("reply decodes") };
+        let MultipartReplyBody::FlowDesc(flows) = r.body else { panic!("a FLOW_DESC reply") };
+        for f in &flows {
+            print::write_flow_desc(&mut b, f, &opts);
+            b.push('\n');
+        }
+        assert!(a == b, "the two printers differ");
+    }
+    let mut out = String::with_capacity(1 << 20);
+    let mut best = (Duration::MAX, Duration::MAX);
+    for _ in 0..10 {
+        let t0 = thread_cpu();
+        from_bytes(&mut out);
+        best.0 = best.0.min(thread_cpu() - t0);
+        let t0 = thread_cpu();
+        decoded(&mut out);
+        best.1 = best.1.min(thread_cpu() - t0);
+    }
+    best
+}
+
 /// User + system CPU time of the children waited for so far.
 fn children_cpu() -> Duration {
     // SAFETY: getrusage writes one rusage struct that we own.
@@ -280,6 +350,14 @@ fn main() {
     // Dumps of the full table; FLOWS_BENCH_BASELINE=PATH adds another
     // podflow binary (an earlier build) to the same alternation.
     let baseline = std::env::var_os("FLOWS_BENCH_BASELINE").map(PathBuf::from);
+    let replies = capture_dump(&sock);
+    let (from_bytes, decoded) = printer_cpu(&replies);
+    println!(
+        "dump printing, one core ({} replies, best of 10): from bytes {:.1} ms; decoding each reply, then printing {:.1} ms",
+        replies.len(),
+        from_bytes.as_secs_f64() * 1e3,
+        decoded.as_secs_f64() * 1e3
+    );
     let dnames = ["podflow dump-flows", "floor dump (framed, discarded)", "ovs-ofctl dump-flows", "baseline podflow dump-flows"];
     let k = if baseline.is_some() { 4 } else { 3 };
     let mut dt: [Vec<Duration>; 4] = Default::default();
