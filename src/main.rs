@@ -27,9 +27,10 @@ fn main() -> ExitCode {
 /// threads first touch their allocator pages. mimalloc asks for huge pages
 /// on its arenas, and each first touch then zeroes 2 MiB: a `dump-flows`
 /// of 60,003 flows spent 9 % of its CPU in the kernel zeroing pages it
-/// barely used and took 10 ms longer (145 vs 134 ms, maximum resident
-/// size 38.8 vs 17.7 MiB; docs/benchmarks.md). podflow's working sets are
-/// tens of megabytes, where huge pages save nothing.
+/// barely used (with huge pages: 0.137 s and 0.079 s of CPU, median of
+/// 21, maximum resident size 38.8 MiB; without: 0.132 s, 0.062 s,
+/// 18.9 MiB; docs/benchmarks.md). podflow's working sets are tens of
+/// megabytes, where huge pages save nothing.
 fn no_transparent_huge_pages() {
     // SAFETY: PR_SET_THP_DISABLE takes integer arguments and changes only
     // this process's huge page policy; a kernel without it fails harmlessly.
