@@ -12,32 +12,6 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    no_transparent_huge_pages();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("podflow: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    runtime.block_on(run())
-}
-
-/// Turns transparent huge pages off for this process, before the runtime's
-/// threads first touch their allocator pages. mimalloc asks for huge pages
-/// on its arenas, and each first touch then zeroes 2 MiB: a `dump-flows`
-/// of 60,003 flows spent 9 % of its CPU in the kernel zeroing pages it
-/// barely used (with huge pages: 0.137 s and 0.079 s of CPU, median of
-/// 21, maximum resident size 38.8 MiB; without: 0.132 s, 0.062 s,
-/// 18.9 MiB; docs/benchmarks.md). podflow's working sets are tens of
-/// megabytes, where huge pages save nothing.
-fn no_transparent_huge_pages() {
-    // SAFETY: PR_SET_THP_DISABLE takes integer arguments and changes only
-    // this process's huge page policy; a kernel without it fails harmlessly.
-    unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
-}
-
-async fn run() -> ExitCode {
     // Usage errors exit 1, not clap's 2: `diff-flows` uses 2 for "different".
     let cli = match podflow::cli::Cli::try_parse() {
         Ok(c) => c,
@@ -46,11 +20,36 @@ async fn run() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 1 } else { 0 });
         }
     };
-    match podflow::cli::run(cli).await {
+    if cli.command.is_switch_client() {
+        no_transparent_huge_pages();
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("podflow: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(podflow::cli::run(cli)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("podflow: {e}");
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+/// Turns transparent huge pages off for this process, before the runtime's
+/// threads first touch their allocator pages. mimalloc asks for huge pages
+/// on its arenas, and each first touch then zeroes 2 MiB: a `dump-flows`
+/// of 60,003 flows spent 9 % of its CPU in the kernel zeroing pages it
+/// barely used (with huge pages: 0.137 s and 0.079 s of CPU, median of
+/// 21, maximum resident size 38.8 MiB; without: 0.132 s, 0.062 s,
+/// 18.9 MiB; docs/benchmarks.md). Only for the switch commands: programs
+/// this process starts would inherit the setting (the agent runs `nft`,
+/// the demo Open vSwitch itself).
+fn no_transparent_huge_pages() {
+    // SAFETY: PR_SET_THP_DISABLE takes integer arguments and changes only
+    // the huge page policy of this process and of those it starts.
+    unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
 }

@@ -171,6 +171,40 @@ pub enum Command {
 }
 
 /// Runs the parsed command line.
+impl Command {
+    /// The `ovs-ofctl`-like commands: they talk to one switch, print, and
+    /// exit, and start no other program (`main` turns huge pages off for
+    /// them, a setting every child process would inherit).
+    pub fn is_switch_client(&self) -> bool {
+        use Command::*;
+        matches!(
+            self,
+            DumpFlows(_)
+                | AddFlows(_)
+                | DelFlows(_)
+                | ModFlows(_)
+                | ReplaceFlows(_)
+                | DiffFlows(_)
+                | DumpPorts(_)
+                | DumpGroups(_)
+                | AddGroup(_)
+                | AddGroups(_)
+                | ModGroup(_)
+                | DelGroups(_)
+                | DumpMeters(_)
+                | AddMeter(_)
+                | ModMeter(_)
+                | DelMeter(_)
+                | AddTlvMap(_)
+                | DelTlvMap(_)
+                | DumpTlvMap(_)
+                | DumpTables(_)
+                | Monitor(_)
+                | DumpAggregate(_)
+        )
+    }
+}
+
 pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     match cli.command {
         Command::Agent(a) => agent::run_agent(a).await,
