@@ -140,8 +140,9 @@ fn floor_add(sock: &Path, bytes: &[u8], commit_xid: u32) {
     }
 }
 
-/// The floor dump: one FLOW_DESC request, replies framed and discarded.
-fn floor_dump(sock: &Path) -> usize {
+/// One FLOW_DESC request on a raw connection; hands each reply, whole
+/// (header included), to `each` until the last; returns how many.
+fn dump_replies(sock: &Path, mut each: impl FnMut(Vec<u8>)) -> usize {
     let (mut s, mut buf) = raw_connect(sock);
     let req = Message::MultipartRequest(MultipartRequest::new(MultipartRequestBody::FlowDesc(FlowStatsRequest::default())));
     s.write_all(&req.encode(7).unwrap()).unwrap();
@@ -151,24 +152,8 @@ fn floor_dump(sock: &Path) -> usize {
         // MULTIPART_REPLY (type 19) for xid 7; flags at bytes 10..12.
         if f[1] == 19 && f[4..8] == 7u32.to_be_bytes() {
             parts += 1;
-            if u16::from_be_bytes([f[10], f[11]]) & 1 == 0 {
-                return parts;
-            }
-        }
-    }
-}
-
-/// The replies of one FLOW_DESC dump, kept whole (header included).
-fn capture_dump(sock: &Path) -> Vec<Vec<u8>> {
-    let (mut s, mut buf) = raw_connect(sock);
-    let req = Message::MultipartRequest(MultipartRequest::new(MultipartRequestBody::FlowDesc(FlowStatsRequest::default())));
-    s.write_all(&req.encode(7).unwrap()).unwrap();
-    let mut parts = Vec::new();
-    loop {
-        let f = next_frame(&mut s, &mut buf);
-        if f[1] == 19 && f[4..8] == 7u32.to_be_bytes() {
             let last = u16::from_be_bytes([f[10], f[11]]) & 1 == 0;
-            parts.push(f);
+            each(f);
             if last {
                 return parts;
             }
@@ -176,53 +161,53 @@ fn capture_dump(sock: &Path) -> Vec<Vec<u8>> {
     }
 }
 
+/// The floor dump: one FLOW_DESC request, replies framed and discarded.
+fn floor_dump(sock: &Path) -> usize {
+    dump_replies(sock, drop)
+}
+
 /// CPU time on one thread, best of 10, to turn `parts` into `dump-flows`
 /// text: (the dump's printer from bytes, decoding each reply and then
 /// printing its flows). Checks that both print the same text.
 fn printer_cpu(parts: &[Vec<u8>]) -> (Duration, Duration) {
     let opts = print::PrintOptions::default();
-    let from_bytes = |out: &mut String| {
-        let mut p = print::FlowDescPrinter::new(opts);
-        for part in parts {
-            out.clear();
-            p.write_flows(out, &part[16..]).expect("reply prints");
-            std::hint::black_box(&out);
-        }
+    let from_bytes = |p: &mut print::FlowDescPrinter, part: &[u8], out: &mut String| {
+        p.write_flows(out, &part[16..]).expect("reply prints");
     };
-    let decoded = |out: &mut String| {
-        for part in parts {
-            out.clear();
-            let Ok((_, Message::MultipartReply(r))) = Message::decode(part) else { panic!("reply decodes") };
-            let MultipartReplyBody::FlowDesc(flows) = r.body else { panic!("a FLOW_DESC reply") };
-            for f in &flows {
-                print::write_flow_desc(out, f, &opts);
-                out.push('\n');
-            }
-            std::hint::black_box(&out);
-        }
-    };
-    let (mut a, mut b) = (String::new(), String::new());
-    for part in parts {
-        let mut p = print::FlowDescPrinter::new(opts);
-        a.clear();
-        b.clear();
-        p.write_flows(&mut a, &part[16..]).expect("reply prints");
+    let decoded = |part: &[u8], out: &mut String| {
         let Ok((_, Message::MultipartReply(r))) = Message::decode(part) else { panic!("reply decodes") };
         let MultipartReplyBody::FlowDesc(flows) = r.body else { panic!("a FLOW_DESC reply") };
         for f in &flows {
-            print::write_flow_desc(&mut b, f, &opts);
-            b.push('\n');
+            print::write_flow_desc(out, f, &opts);
+            out.push('\n');
         }
+    };
+    let (mut a, mut b) = (String::new(), String::new());
+    let mut p = print::FlowDescPrinter::new(opts);
+    for part in parts {
+        a.clear();
+        b.clear();
+        from_bytes(&mut p, part, &mut a);
+        decoded(part, &mut b);
         assert!(a == b, "the two printers differ");
     }
     let mut out = String::with_capacity(1 << 20);
     let mut best = (Duration::MAX, Duration::MAX);
     for _ in 0..10 {
         let t0 = thread_cpu();
-        from_bytes(&mut out);
+        let mut p = print::FlowDescPrinter::new(opts);
+        for part in parts {
+            out.clear();
+            from_bytes(&mut p, part, &mut out);
+            std::hint::black_box(&out);
+        }
         best.0 = best.0.min(thread_cpu() - t0);
         let t0 = thread_cpu();
-        decoded(&mut out);
+        for part in parts {
+            out.clear();
+            decoded(part, &mut out);
+            std::hint::black_box(&out);
+        }
         best.1 = best.1.min(thread_cpu() - t0);
     }
     best
@@ -350,7 +335,8 @@ fn main() {
     // Dumps of the full table; FLOWS_BENCH_BASELINE=PATH adds another
     // podflow binary (an earlier build) to the same alternation.
     let baseline = std::env::var_os("FLOWS_BENCH_BASELINE").map(PathBuf::from);
-    let replies = capture_dump(&sock);
+    let mut replies = Vec::new();
+    dump_replies(&sock, |f| replies.push(f));
     let (from_bytes, decoded) = printer_cpu(&replies);
     println!(
         "dump printing, one core ({} replies, best of 10): from bytes {:.1} ms; decoding each reply, then printing {:.1} ms",

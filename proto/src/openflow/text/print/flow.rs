@@ -128,16 +128,12 @@ fn flow_header(
 
 /// The match (and a space after it unless empty), then `actions=…`.
 fn flow_body(s: &mut String, m: &Match, priority: u16, instr: &[Instruction]) {
-    match_and_actions_word(s, m, priority);
+    view_and_actions_word(s, &FlowView::from_match(m), priority);
     write_instructions(s, instr);
 }
 
-/// The match (and a space after it unless empty), then `actions=`.
-fn match_and_actions_word(s: &mut String, m: &Match, priority: u16) {
-    view_and_actions_word(s, &FlowView::from_match(m), priority);
-}
-
-/// [`match_and_actions_word`] for a match already in its view.
+/// The match, from its view (and a space after it unless empty), then
+/// `actions=`.
 fn view_and_actions_word(s: &mut String, view: &FlowView, priority: u16) {
     let before = s.len();
     view.write(s, priority);

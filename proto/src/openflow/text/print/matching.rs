@@ -100,20 +100,13 @@ impl FlowView {
         w
     }
 
-    /// The view of a match's fields as they came ([`Match::take`]'s
-    /// bytes), without copying them; fails as [`Match::from_fields`] does.
+    /// Adds a match's fields as they came ([`Match::take`]'s bytes) to
+    /// this view (a fresh one), without copying them; fails as
+    /// [`Match::from_fields`] does. The caller keeps the view: it is most
+    /// of a kilobyte, and a dump would otherwise copy it out for every flow.
     ///
     /// [`Match::take`]: crate::openflow::oxm::Match::take
     /// [`Match::from_fields`]: crate::openflow::oxm::Match::from_fields
-    pub fn from_fields(body: &[u8]) -> Result<FlowView, DecodeError> {
-        let mut w = FlowView::default();
-        w.add_fields(body)?;
-        Ok(w)
-    }
-
-    /// [`FlowView::from_fields`] into this view (a fresh one), where the
-    /// caller keeps it: the view is most of a kilobyte, and a dump would
-    /// otherwise copy it out for every flow.
     pub fn add_fields(&mut self, body: &[u8]) -> Result<(), DecodeError> {
         Match::for_each_field(body, |f| self.apply(f))
     }
