@@ -56,6 +56,7 @@ fn main() {
         eprintln!("add_flows_bench: {} does not exist; run `cargo build --release --bin podflow` first", bin.display());
         std::process::exit(1);
     }
+    podflow::sandbox::clean_up_on_signals();
     let mut sb = match Sandbox::start("clibench") {
         Ok(sb) => sb,
         Err(e) => {

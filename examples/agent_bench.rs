@@ -119,6 +119,7 @@ fn main() {
     // (vswitchd `--enable-dummy`) are OpenFlow ports backed by no kernel
     // device: 10,000 internal ports would be 10,000 tap devices to create
     // and reopen at every restart, which measures the kernel, not podflow.
+    podflow::sandbox::clean_up_on_signals();
     let mut sb = Sandbox::start("abench").expect("root and Open vSwitch are needed");
     sb.kill_vswitchd().unwrap();
     sb.start_vswitchd_with(DUMMY).unwrap();
@@ -294,6 +295,7 @@ fn main() {
         println!("CNI ADD latency: skipped, /usr/lib/cni/host-local is missing");
         return;
     }
+    podflow::sandbox::clean_up_on_signals();
     let mut sb = Sandbox::start("cbench").unwrap();
     let state = sb.dir.join("state");
     let mut agent = start_agent(&sb, &state, "198.18.0.0/24", &[]);

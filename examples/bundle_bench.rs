@@ -85,6 +85,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let pods: u32 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(10_000);
     let reps: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(5);
+    podflow::sandbox::clean_up_on_signals();
     let mut sb = Sandbox::start("bench").expect("sandbox (needs root and Open vSwitch)");
     sb.add_bridge("br0").expect("bridge");
     let mut msgs = Vec::new();

@@ -246,6 +246,7 @@ fn main() {
         return; // REPS=0: the parser figure only (for profiling).
     }
 
+    podflow::sandbox::clean_up_on_signals();
     let mut sb = Sandbox::start("flowbench").unwrap_or_else(|e| {
         eprintln!("flows_bench: {e}");
         std::process::exit(1)

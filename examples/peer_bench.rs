@@ -41,6 +41,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let peers: u32 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(1_000);
     let reps: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(5);
+    podflow::sandbox::clean_up_on_signals();
     let sb = Sandbox::start("peerbench").expect("sandbox (needs root and Open vSwitch)");
     sb.add_bridge("br-int").expect("bridge");
     sb.vsctl(&["add-port", "br-int", "pfgnv-br-int", "--", "set", "interface", "pfgnv-br-int", "type=geneve", "options:remote_ip=flow", "ofport_request=3"]).expect("geneve port");

@@ -169,6 +169,7 @@ fn main() {
     let pods: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(20);
     let reps: usize = std::env::args().nth(2).and_then(|a| a.parse().ok()).unwrap_or(10);
     let rt = tokio::runtime::Runtime::new().unwrap();
+    podflow::sandbox::clean_up_on_signals();
     let mut sb = Sandbox::start("rbench").expect("root and Open vSwitch are needed");
     let state = sb.dir.join("state");
     let agent = start_agent(&sb, &state);

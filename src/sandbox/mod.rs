@@ -6,7 +6,10 @@
 //! pidfiles) and only deletes the namespace and directory it created, also
 //! when dropped after a failure.
 
+pub mod leftovers;
 pub mod workload;
+
+pub use leftovers::{clean_up_on_signals, Leftover, Registration};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -35,6 +38,8 @@ pub struct Sandbox {
     pub dir: PathBuf,
     keep: bool,
     extra_netns: Vec<String>,
+    /// What a signal that ends the process removes ([`leftovers`]).
+    leftovers: Option<Registration>,
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -90,7 +95,13 @@ impl Sandbox {
         let dir = std::env::temp_dir().join(format!("podflow-{netns}"));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)?;
-        let sb = Sandbox { netns: netns.clone(), dir, keep: false, extra_netns: vec![] };
+        let leftovers = leftovers::register([
+            Leftover::Pidfile(dir.join("ovs-vswitchd.pid")),
+            Leftover::Pidfile(dir.join("ovsdb-server.pid")),
+            Leftover::Netns(netns.clone()),
+            Leftover::Dir(dir.clone()),
+        ]);
+        let sb = Sandbox { netns: netns.clone(), dir, keep: false, extra_netns: vec![], leftovers: Some(leftovers) };
         run(Command::new("ip").args(["netns", "add", &netns]))?;
         run(Command::new("ip").args(["-n", &netns, "link", "set", "lo", "up"]))?;
         run(Command::new("ovsdb-tool").arg("create").arg(sb.dir.join("conf.db")).arg(SCHEMA))?;
@@ -241,14 +252,18 @@ impl Sandbox {
     pub fn add_netns(&mut self, suffix: &str) -> Result<String, SandboxError> {
         let name = format!("{}-{suffix}", self.netns);
         run(Command::new("ip").args(["netns", "add", &name]))?;
-        run(Command::new("ip").args(["-n", &name, "link", "set", "lo", "up"]))?;
         self.extra_netns.push(name.clone());
+        if let Some(l) = &self.leftovers {
+            l.add(Leftover::Netns(name.clone()));
+        }
+        run(Command::new("ip").args(["-n", &name, "link", "set", "lo", "up"]))?;
         Ok(name)
     }
 
     /// Leaves everything running when dropped (for `--keep`).
     pub fn keep(&mut self) {
         self.keep = true;
+        self.leftovers = None;
     }
 
     /// Stops the daemons and removes the namespaces and the directory.
@@ -263,6 +278,7 @@ impl Sandbox {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
         self.keep = true;
+        self.leftovers = None;
     }
 }
 

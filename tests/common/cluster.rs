@@ -23,6 +23,8 @@ pub struct Cluster {
     pub nodes: Vec<(usize, Node)>,
     pub underlay: TestNetns,
     pub dir: PathBuf,
+    /// Removed by a signal that ends the test process too.
+    _leftover: podflow::sandbox::Registration,
     pub mode: &'static str,
     /// Nodes added from now on are dual-stack: pod CIDR fd00:i::/64 too
     /// (in the peer list as well), IPv6 forwarding on.
@@ -70,7 +72,8 @@ impl Cluster {
         }
         let dir = std::env::temp_dir().join(format!("podflow-{}", underlay.name));
         std::fs::create_dir_all(&dir).unwrap();
-        let c = Cluster { nodes: vec![], underlay, dir, mode, ipv6: false, tag: tag.to_string() };
+        let _leftover = podflow::sandbox::leftovers::register([podflow::sandbox::Leftover::Dir(dir.clone())]);
+        let c = Cluster { nodes: vec![], underlay, dir, mode, ipv6: false, tag: tag.to_string(), _leftover };
         c.write_peers(&[]);
         Some(c)
     }

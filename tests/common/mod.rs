@@ -27,6 +27,9 @@ pub fn sandbox(tag: &str) -> Option<Sandbox> {
         eprintln!("SKIPPED: {why}");
         return None;
     }
+    // An interrupted test run (Ctrl-C, a CI timeout) must not leave
+    // Open vSwitch running: its daemons are detached and outlive us.
+    podflow::sandbox::clean_up_on_signals();
     Some(Sandbox::start(tag).unwrap_or_else(|e| panic!("sandbox failed to start: {e}")))
 }
 

@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 use std::process::Command;
+
+use podflow::sandbox::{clean_up_on_signals, leftovers, Leftover, Registration};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -11,6 +13,8 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 #[derive(Debug)]
 pub struct TestNetns {
     pub name: String,
+    /// Deleted by a signal that ends the test process too.
+    _leftover: Registration,
 }
 
 /// Why namespace tests cannot run here, if they cannot.
@@ -44,8 +48,10 @@ impl TestNetns {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let short: String = tag.chars().filter(|c| c.is_ascii_alphanumeric()).take(10).collect();
         let name = format!("pf-{short}-{}-{n}", std::process::id());
+        clean_up_on_signals();
+        let _leftover = leftovers::register([Leftover::Netns(name.clone())]);
         ip(&["netns", "add", &name]);
-        let ns = TestNetns { name };
+        let ns = TestNetns { name, _leftover };
         ns.ip(&["link", "set", "lo", "up"]);
         ns
     }

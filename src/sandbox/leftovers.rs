@@ -1,0 +1,180 @@
+//! What sandboxes and tests leave on the machine (detached daemons,
+//! namespaces, directories), removed when the process is ended by SIGINT,
+//! SIGTERM or SIGHUP, after this process's children (agents, plugins) are
+//! killed.
+//!
+//! Why: `Drop` does not run when a signal ends a process, and Open vSwitch
+//! runs detached, so an interrupted `cargo test` or benchmark left
+//! `ovsdb-server`/`ovs-vswitchd` running in namespaces nothing would
+//! delete.
+//!
+//! Opt-in ([`clean_up_on_signals`]): it takes over those three signals for
+//! the whole process, which the agent and the demo handle themselves.
+//! Registering is always allowed and costs a lock; without the handler it
+//! does nothing more.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::{Mutex, Once, PoisonError};
+
+/// Something to remove if a signal ends the process.
+#[derive(Debug, Clone)]
+pub enum Leftover {
+    /// A daemon we started, by its pidfile (read at cleanup time).
+    Pidfile(PathBuf),
+    Netns(String),
+    Dir(PathBuf),
+}
+
+/// Leftovers registered together; dropping it unregisters them (their
+/// owner removed them, or keeps them on purpose).
+#[derive(Debug)]
+pub struct Registration(u64);
+
+static NEXT: AtomicU64 = AtomicU64::new(0);
+static LIVE: Mutex<Vec<(u64, Leftover)>> = Mutex::new(Vec::new());
+
+fn live() -> std::sync::MutexGuard<'static, Vec<(u64, Leftover)>> {
+    LIVE.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Registers `items`, to be removed if a signal ends the process.
+pub fn register(items: impl IntoIterator<Item = Leftover>) -> Registration {
+    let r = Registration(NEXT.fetch_add(1, Ordering::Relaxed));
+    live().extend(items.into_iter().map(|i| (r.0, i)));
+    r
+}
+
+impl Registration {
+    /// Adds one more item to this registration.
+    pub fn add(&self, item: Leftover) {
+        live().push((self.0, item));
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        live().retain(|(id, _)| *id != self.0);
+    }
+}
+
+/// Write end of the pipe the signal handler writes the signal number to.
+static SIGNAL_PIPE: AtomicI32 = AtomicI32::new(-1);
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    let b = sig as u8;
+    // SAFETY: write(2) is async-signal-safe; the byte and the descriptor
+    // outlive the call.
+    unsafe { libc::write(SIGNAL_PIPE.load(Ordering::Relaxed), (&b as *const u8).cast(), 1) };
+}
+
+/// From now on, SIGINT, SIGTERM or SIGHUP removes everything registered,
+/// then ends the process by that signal (so its exit status still says
+/// which). Idempotent. A handler only writes to a pipe; a thread does the
+/// work, as a signal handler may not allocate or run commands.
+pub fn clean_up_on_signals() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let mut fds = [0; 2];
+        // SAFETY: pipe2 fills the two-element array it is given.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            eprintln!("leftovers: no pipe, so a signal will not clean up: {}", std::io::Error::last_os_error());
+            return;
+        }
+        SIGNAL_PIPE.store(fds[1], Ordering::Relaxed);
+        let read_end = fds[0];
+        let spawned = std::thread::Builder::new().name("leftovers".into()).spawn(move || {
+            let sig = wait_for_signal(read_end);
+            clean_all();
+            // SAFETY: restoring the default action and sending the signal
+            // to ourselves ends the process as the signal would have.
+            unsafe {
+                libc::signal(sig, libc::SIG_DFL);
+                libc::kill(libc::getpid(), sig);
+            }
+        });
+        if let Err(e) = spawned {
+            eprintln!("leftovers: no thread, so a signal will not clean up: {e}");
+            return;
+        }
+        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            // SAFETY: a zeroed sigaction with a handler that only calls
+            // write(2); the struct lives across the call.
+            unsafe {
+                let mut act: libc::sigaction = std::mem::zeroed();
+                act.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
+                act.sa_flags = libc::SA_RESTART;
+                libc::sigemptyset(&mut act.sa_mask);
+                libc::sigaction(sig, &act, std::ptr::null_mut());
+            }
+        }
+    });
+}
+
+fn wait_for_signal(fd: libc::c_int) -> libc::c_int {
+    loop {
+        let mut b = 0u8;
+        // SAFETY: reads one byte into a byte we own.
+        let n = unsafe { libc::read(fd, (&mut b as *mut u8).cast(), 1) };
+        if n == 1 {
+            return b.into();
+        }
+        if n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+            continue;
+        }
+        // The write end never closes; anything else is unexpected: treat
+        // it as SIGTERM rather than spin.
+        return libc::SIGTERM;
+    }
+}
+
+/// Children and daemons first (they hold namespaces and directories),
+/// then namespaces, then directories. Holds the registry's lock throughout
+/// so that nothing is unregistered halfway.
+fn clean_all() {
+    let items = live();
+    let daemons = items.iter().filter_map(|(_, l)| match l {
+        Leftover::Pidfile(p) => daemon_pid(p),
+        _ => None,
+    });
+    for pid in children().into_iter().chain(daemons) {
+        // SAFETY: SIGKILL to a child of ours or a daemon we started.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    for (_, l) in items.iter() {
+        if let Leftover::Netns(ns) = l {
+            let _ = Command::new("ip").args(["netns", "delete", ns]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+        }
+    }
+    for (_, l) in items.iter() {
+        if let Leftover::Dir(d) = l {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
+/// This process's children (an agent a test runs would otherwise keep
+/// retrying a switch that is gone).
+fn children() -> Vec<i32> {
+    let me = std::process::id().to_string();
+    let Ok(dir) = std::fs::read_dir("/proc") else { return vec![] };
+    dir.filter_map(|e| {
+        let pid: i32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // After the command name in parentheses: state, then the parent's PID.
+        let ppid = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?;
+        (ppid == me).then_some(pid)
+    })
+    .collect()
+}
+
+/// The PID in `pidfile`, if that process is still the daemon that wrote
+/// it: Open vSwitch daemons name their pidfile on their command line, so a
+/// stale file whose PID was reused by another process is not believed.
+fn daemon_pid(pidfile: &std::path::Path) -> Option<i32> {
+    let pid: i32 = std::fs::read_to_string(pidfile).ok()?.trim().parse().ok()?;
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let want = format!("--pidfile={}", pidfile.display());
+    cmdline.split(|&b| b == 0).any(|arg| arg == want.as_bytes()).then_some(pid)
+}
