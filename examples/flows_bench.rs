@@ -294,7 +294,7 @@ fn main() {
     run(Command::new(&bin).env("OVS_RUNDIR", &sb.dir).args(["add-flows", "br0"]).arg(&file)).expect("podflow add-flows");
     let ours = sorted_dump();
     run(&mut ofctl(&["del-flows", &mgmt])).unwrap();
-    run(&mut ofctl(&["--bundle", "add-flows", &mgmt]).arg(&file)).expect("ovs-ofctl add-flows");
+    run(ofctl(&["--bundle", "add-flows", &mgmt]).arg(&file)).expect("ovs-ofctl add-flows");
     assert!(ours == sorted_dump(), "podflow and ovs-ofctl installed different flows");
     println!("installed flows identical (sorted --no-stats dumps): {} flows", ours.len());
 
@@ -319,7 +319,7 @@ fn main() {
                 }),
                 1 => timed(|| floor_add(&sock, &floor, commit_xid)),
                 _ => timed(|| {
-                    run(&mut ofctl(&["--bundle", "add-flows", &mgmt]).arg(&file)).expect("ovs-ofctl");
+                    run(ofctl(&["--bundle", "add-flows", &mgmt]).arg(&file)).expect("ovs-ofctl");
                 }),
             };
             assert_eq!(count(), n, "{}: every flow installed", names[which]);

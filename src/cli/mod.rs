@@ -63,6 +63,9 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per process and moved into its command: the size of the
+// largest variant (the agent's options) costs nothing worth a Box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Print the podflow version.
