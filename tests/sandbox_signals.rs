@@ -30,11 +30,38 @@ fn alive(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
 }
 
-/// Ends the child on drop if the test fails before it does.
+/// A process's command line, its arguments joined by spaces.
+fn cmdline(pid: i32) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline")).map(|b| String::from_utf8_lossy(&b).replace('\0', " ")).unwrap_or_default()
+}
+
+impl Drop for Made {
+    /// Removes by hand whatever is still there: the run without the
+    /// handler, or a check that failed. Kills only processes whose command
+    /// line is the one the child started.
+    fn drop(&mut self) {
+        let dir = self.dir.display().to_string();
+        let ours = self.daemons.iter().filter(|&&p| cmdline(p).contains(&dir));
+        for &p in ours.chain(std::iter::once(&self.sleeper).filter(|&&p| cmdline(p).trim() == "sleep 600")) {
+            // SAFETY: a daemon or the sleeper the child started (checked above).
+            unsafe { libc::kill(p, libc::SIGKILL) };
+        }
+        for n in &self.netns {
+            let _ = Command::new("ip").args(["netns", "delete", n]).stderr(Stdio::null()).status();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Ends the child if the test fails before it does: SIGTERM first, so
+/// that its own cleanup runs.
 struct Reap(Child);
 
 impl Drop for Reap {
     fn drop(&mut self) {
+        // SAFETY: a signal to the child we spawned (not yet waited for).
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        let _ = wait_for(|| self.0.try_wait().is_ok_and(|s| s.is_some()), Duration::from_secs(10), "the child");
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -69,10 +96,11 @@ fn signalled_child(cleanup: bool) -> (Made, std::process::ExitStatus) {
     };
     assert!(made.dir.is_dir() && made.netns.iter().all(|n| netns_exists(n)));
     assert!(made.daemons.iter().chain([&made.sleeper]).all(|&p| alive(p)));
-    // SAFETY: a signal to the child we spawned.
+    // SAFETY: a signal to the child we spawned (not yet waited for).
     unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) };
-    let status = child.0.wait().unwrap();
-    (made, status)
+    let mut status = None;
+    wait_for(|| { status = child.0.try_wait().unwrap(); status.is_some() }, Duration::from_secs(30), "the child to end").unwrap();
+    (made, status.unwrap())
 }
 
 fn gone(m: &Made) -> bool {
@@ -96,20 +124,14 @@ fn a_signal_removes_what_the_sandbox_left() {
         panic!("left behind after SIGTERM: dir {} {}, netns {:?}", made.dir.display(), made.dir.exists(), made.netns)
     });
 
+    drop(made);
+
     // Without the handler the same child leaves everything behind: the
-    // check above can fail. Clean that up by hand.
+    // check above can fail. `Made`'s drop cleans that up by hand.
     let (made, _) = signalled_child(false);
     std::thread::sleep(Duration::from_millis(200));
     let left = made.dir.exists() && made.netns.iter().all(|n| netns_exists(n)) && made.daemons.iter().all(|&p| alive(p));
-    for &p in made.daemons.iter().chain([&made.sleeper]) {
-        // SAFETY: the daemons the child started (their PIDs came from
-        // its pidfiles) and the child's own child.
-        unsafe { libc::kill(p, libc::SIGKILL) };
-    }
-    for n in &made.netns {
-        let _ = Command::new("ip").args(["netns", "delete", n]).status();
-    }
-    let _ = std::fs::remove_dir_all(&made.dir);
+    drop(made);
     assert!(left, "without clean_up_on_signals the daemons, namespaces and directory stay (else this test proves nothing)");
 }
 

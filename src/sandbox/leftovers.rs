@@ -16,7 +16,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
-use std::sync::{Mutex, Once, PoisonError};
+use std::sync::{Mutex, Once, PoisonError, RwLock, RwLockReadGuard};
 
 /// Something to remove if a signal ends the process.
 #[derive(Debug, Clone)]
@@ -59,52 +59,71 @@ impl Drop for Registration {
     }
 }
 
+/// Held (shared) while something that leaves things behind is being
+/// created and registered; the cleanup takes it exclusively and never
+/// gives it back, so nothing is started after it looked and nothing is
+/// half-registered when it does.
+static CREATING: RwLock<()> = RwLock::new(());
+
+/// Hold the returned guard while starting daemons or creating namespaces
+/// and registering them. Do not nest: take it once per operation.
+pub fn creating() -> RwLockReadGuard<'static, ()> {
+    CREATING.read().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// Write end of the pipe the signal handler writes the signal number to.
 static SIGNAL_PIPE: AtomicI32 = AtomicI32::new(-1);
 
 extern "C" fn on_signal(sig: libc::c_int) {
     let b = sig as u8;
-    // SAFETY: write(2) is async-signal-safe; the byte and the descriptor
-    // outlive the call.
-    unsafe { libc::write(SIGNAL_PIPE.load(Ordering::Relaxed), (&b as *const u8).cast(), 1) };
+    // SAFETY: write(2) on a non-blocking pipe is async-signal-safe; errno
+    // is put back for the code the signal interrupted.
+    unsafe {
+        let errno = *libc::__errno_location();
+        libc::write(SIGNAL_PIPE.load(Ordering::Relaxed), (&b as *const u8).cast(), 1);
+        *libc::__errno_location() = errno;
+    }
 }
+
+const SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 
 /// From now on, SIGINT, SIGTERM or SIGHUP removes everything registered,
 /// then ends the process by that signal (so its exit status still says
-/// which). Idempotent. A handler only writes to a pipe; a thread does the
-/// work, as a signal handler may not allocate or run commands.
+/// which); a second one during the cleanup ends it at once. A signal the
+/// process ignores (`nohup`) stays ignored. Idempotent. The handler only
+/// writes to a pipe; a thread does the work, as a signal handler may not
+/// allocate or run commands.
 pub fn clean_up_on_signals() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let mut fds = [0; 2];
         // SAFETY: pipe2 fills the two-element array it is given.
-        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
             eprintln!("leftovers: no pipe, so a signal will not clean up: {}", std::io::Error::last_os_error());
             return;
         }
+        // The thread blocks on the read end; only the handler's end must
+        // never block.
+        // SAFETY: fcntl on a descriptor we just made.
+        unsafe { libc::fcntl(fds[0], libc::F_SETFL, 0) };
         SIGNAL_PIPE.store(fds[1], Ordering::Relaxed);
         let read_end = fds[0];
-        let spawned = std::thread::Builder::new().name("leftovers".into()).spawn(move || {
-            let sig = wait_for_signal(read_end);
-            clean_all();
-            // SAFETY: restoring the default action and sending the signal
-            // to ourselves ends the process as the signal would have.
-            unsafe {
-                libc::signal(sig, libc::SIG_DFL);
-                libc::kill(libc::getpid(), sig);
-            }
-        });
+        let spawned = std::thread::Builder::new().name("leftovers".into()).spawn(move || on_signal_thread(read_end));
         if let Err(e) = spawned {
             eprintln!("leftovers: no thread, so a signal will not clean up: {e}");
             return;
         }
-        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-            // SAFETY: a zeroed sigaction with a handler that only calls
-            // write(2); the struct lives across the call.
+        for sig in SIGNALS {
+            // SAFETY: sigaction reads and writes structs that live across
+            // the calls; the handler only calls write(2).
             unsafe {
+                let mut old: libc::sigaction = std::mem::zeroed();
+                if libc::sigaction(sig, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN {
+                    continue;
+                }
                 let mut act: libc::sigaction = std::mem::zeroed();
                 act.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
-                act.sa_flags = libc::SA_RESTART;
+                act.sa_flags = libc::SA_RESTART | libc::SA_RESETHAND;
                 libc::sigemptyset(&mut act.sa_mask);
                 libc::sigaction(sig, &act, std::ptr::null_mut());
             }
@@ -112,20 +131,49 @@ pub fn clean_up_on_signals() {
     });
 }
 
-fn wait_for_signal(fd: libc::c_int) -> libc::c_int {
+fn on_signal_thread(read_end: libc::c_int) {
+    // SAFETY: changes this thread's signal mask only, so that the signal
+    // sent again below is delivered here even if the thread that made
+    // this one blocked it.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for sig in SIGNALS {
+            libc::sigaddset(&mut set, sig);
+        }
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+    }
+    let Some(sig) = wait_for_signal(read_end) else { return };
+    std::mem::forget(CREATING.write().unwrap_or_else(PoisonError::into_inner));
+    if std::panic::catch_unwind(clean_all).is_err() {
+        eprintln!("leftovers: the cleanup panicked; some namespaces or daemons may remain");
+    }
+    // SAFETY: the default action again, then the signal to this thread:
+    // the process ends as the signal would have ended it. Should it still
+    // be running, exit with the shell's code for that signal.
+    unsafe {
+        libc::signal(sig, libc::SIG_DFL);
+        libc::raise(sig);
+        libc::_exit(128 + sig);
+    }
+}
+
+fn wait_for_signal(fd: libc::c_int) -> Option<libc::c_int> {
     loop {
         let mut b = 0u8;
         // SAFETY: reads one byte into a byte we own.
         let n = unsafe { libc::read(fd, (&mut b as *mut u8).cast(), 1) };
         if n == 1 {
-            return b.into();
+            return Some(b.into());
         }
-        if n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+        let e = std::io::Error::last_os_error();
+        if n < 0 && e.kind() == std::io::ErrorKind::Interrupted {
             continue;
         }
-        // The write end never closes; anything else is unexpected: treat
-        // it as SIGTERM rather than spin.
-        return libc::SIGTERM;
+        // The write end never closes; this is unexpected. Give up on
+        // cleaning up rather than clean up for a signal nobody sent.
+        eprintln!("leftovers: cannot wait for signals ({e}); a signal will not clean up");
+        return None;
     }
 }
 

@@ -89,6 +89,7 @@ impl Sandbox {
         if let Some(why) = unavailable_reason() {
             return Err(SandboxError::Unavailable(why));
         }
+        let _creating = leftovers::creating();
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let short: String = tag.chars().filter(|c| c.is_ascii_alphanumeric()).take(12).collect();
         let netns = format!("pf-{short}-{}-{n}", std::process::id());
@@ -105,9 +106,9 @@ impl Sandbox {
         run(Command::new("ip").args(["netns", "add", &netns]))?;
         run(Command::new("ip").args(["-n", &netns, "link", "set", "lo", "up"]))?;
         run(Command::new("ovsdb-tool").arg("create").arg(sb.dir.join("conf.db")).arg(SCHEMA))?;
-        sb.start_ovsdb()?;
+        sb.spawn_ovsdb()?;
         run(sb.vsctl_cmd().args(["--no-wait", "init"]))?;
-        sb.start_vswitchd()?;
+        sb.spawn_vswitchd(&[])?;
         Ok(sb)
     }
 
@@ -136,6 +137,11 @@ impl Sandbox {
 
     /// Starts ovsdb-server (again, after [`Sandbox::kill_ovsdb`]).
     pub fn start_ovsdb(&self) -> Result<(), SandboxError> {
+        let _creating = leftovers::creating();
+        self.spawn_ovsdb()
+    }
+
+    fn spawn_ovsdb(&self) -> Result<(), SandboxError> {
         let d = &self.dir;
         let mut c = Command::new("ovsdb-server");
         self.ovs_env(&mut c);
@@ -158,6 +164,11 @@ impl Sandbox {
     /// which makes `type=dummy` interfaces: real `Interface` rows with
     /// OpenFlow ports and no kernel device).
     pub fn start_vswitchd_with(&self, extra: &[&str]) -> Result<(), SandboxError> {
+        let _creating = leftovers::creating();
+        self.spawn_vswitchd(extra)
+    }
+
+    fn spawn_vswitchd(&self, extra: &[&str]) -> Result<(), SandboxError> {
         let d = &self.dir;
         let mut c = Command::new("ip");
         self.ovs_env(&mut c);
@@ -251,11 +262,12 @@ impl Sandbox {
     /// Creates another namespace that is removed with the sandbox.
     pub fn add_netns(&mut self, suffix: &str) -> Result<String, SandboxError> {
         let name = format!("{}-{suffix}", self.netns);
-        run(Command::new("ip").args(["netns", "add", &name]))?;
-        self.extra_netns.push(name.clone());
+        let _creating = leftovers::creating();
         if let Some(l) = &self.leftovers {
             l.add(Leftover::Netns(name.clone()));
         }
+        run(Command::new("ip").args(["netns", "add", &name]))?;
+        self.extra_netns.push(name.clone());
         run(Command::new("ip").args(["-n", &name, "link", "set", "lo", "up"]))?;
         Ok(name)
     }

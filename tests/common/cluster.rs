@@ -71,8 +71,10 @@ impl Cluster {
             underlay.ip(&["addr", "add", &format!("{UNDERLAY_ROUTER}/24"), "dev", "br0"]);
         }
         let dir = std::env::temp_dir().join(format!("podflow-{}", underlay.name));
-        std::fs::create_dir_all(&dir).unwrap();
+        let creating = podflow::sandbox::leftovers::creating();
         let _leftover = podflow::sandbox::leftovers::register([podflow::sandbox::Leftover::Dir(dir.clone())]);
+        std::fs::create_dir_all(&dir).unwrap();
+        drop(creating);
         let c = Cluster { nodes: vec![], underlay, dir, mode, ipv6: false, tag: tag.to_string(), _leftover };
         c.write_peers(&[]);
         Some(c)

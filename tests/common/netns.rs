@@ -49,8 +49,10 @@ impl TestNetns {
         let short: String = tag.chars().filter(|c| c.is_ascii_alphanumeric()).take(10).collect();
         let name = format!("pf-{short}-{}-{n}", std::process::id());
         clean_up_on_signals();
+        let creating = leftovers::creating();
         let _leftover = leftovers::register([Leftover::Netns(name.clone())]);
         ip(&["netns", "add", &name]);
+        drop(creating);
         let ns = TestNetns { name, _leftover };
         ns.ip(&["link", "set", "lo", "up"]);
         ns
