@@ -307,6 +307,11 @@ async fn restart_ovs(s: &Setup, steps: &[&[&str]]) -> Outcome {
         (removed_ns as f64 - *acks_ns.iter().max().unwrap() as f64) / 1e6,
         (removed_ns - started_ns) as f64 / 1e9,
     );
+    // For a failure's message: what the monitor saw, relative to the start.
+    let rel = |t: u64| (t as f64 - started_ns as f64) / 1e6;
+    let seen: Vec<String> = changes.iter().map(|(t, set)| format!("{}@{:.1}ms", if *set { "set" } else { "removed" }, rel(*t))).collect();
+    let acks: Vec<String> = acks_ns.iter().map(|&t| format!("{:.1}ms", rel(t))).collect();
+    eprintln!("flow-restore-wait as the monitor saw it: {}; pod acks at {}", seen.join(", "), acks.join(", "));
     let warnings = p.logs().lines().filter(|l| l.contains("WARN") || l.contains("ERROR")).collect::<Vec<_>>().join("\n");
     Outcome { removed_ns, acks_ns, probes, nd_probes: None, before, after: p.flows(), warnings }
 }
@@ -486,6 +491,6 @@ async fn the_container_test_catches_a_key_removed_before_the_replay() {
     let s = setup("ft", &[("PODFLOW_FAULT", "clear-flow-restore-wait-early")]);
     let o = restart_ovs(&s, &[&["restart", "-t", "10", "ovs"]]).await;
     let v = o.violations();
-    assert!(!v.is_empty(), "the container test did not notice flow-restore-wait removed before the pods' flows");
+    assert!(!v.is_empty(), "the container test did not notice flow-restore-wait removed before the pods' flows; logs:\n{}", s.p.logs());
     assert!(v[0].contains("before the last pod acknowledgement"), "{v:?}");
 }

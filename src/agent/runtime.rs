@@ -588,6 +588,12 @@ impl<S: SwitchOps, D: DbOps, H: HostOps> Agent<S, D, H> {
             Action::ClearKeyEarly => {
                 tracing::warn!("fault injection: removing flow-restore-wait before the replay");
                 self.db.clear_flow_restore_wait().await?;
+                // The bug this imitates left ~300 ms between the removal and
+                // the pods' flows. Without that gap the replay follows within
+                // ~8 ms, and a monitor on a loaded machine could see the
+                // removal after the acknowledgements (a CI run did): the
+                // fault would go unnoticed by luck, not by a weak check.
+                tokio::time::sleep(Duration::from_millis(300)).await;
                 vec![]
             }
             Action::InstallBase | Action::Install(Participant::Base) => {
