@@ -89,10 +89,10 @@ const SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 
 /// From now on, SIGINT, SIGTERM or SIGHUP removes everything registered,
 /// then ends the process by that signal (so its exit status still says
-/// which); a second one during the cleanup ends it at once. A signal the
-/// process ignores (`nohup`) stays ignored. Idempotent. The handler only
-/// writes to a pipe; a thread does the work, as a signal handler may not
-/// allocate or run commands.
+/// which); the same signal again during the cleanup (a second Ctrl-C)
+/// ends it at once. A signal the process ignores (`nohup`) stays ignored.
+/// Idempotent. The handler only writes to a pipe; a thread does the work,
+/// as a signal handler may not allocate or run commands.
 pub fn clean_up_on_signals() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
