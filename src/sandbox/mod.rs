@@ -4,7 +4,8 @@
 //!
 //! It only ever stops processes it started (by the PIDs in its own
 //! pidfiles) and only deletes the namespace and directory it created, also
-//! when dropped after a failure.
+//! when dropped after a failure, and when a signal ends a process that
+//! asked for it ([`leftovers`]).
 
 pub mod leftovers;
 pub mod workload;

@@ -3,9 +3,9 @@
 #![allow(dead_code)]
 
 use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use podflow::sandbox::{clean_up_on_signals, leftovers, Leftover, Registration};
-use std::sync::atomic::{AtomicU32, Ordering};
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
