@@ -173,7 +173,6 @@ pub enum Command {
     Uplink(uplink::UplinkCommand),
 }
 
-/// Runs the parsed command line.
 impl Command {
     /// The `ovs-ofctl`-like commands: they talk to one switch, print, and
     /// exit, and start no other program (`main` turns huge pages off for
@@ -208,6 +207,7 @@ impl Command {
     }
 }
 
+/// Runs the parsed command line.
 pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     match cli.command {
         Command::Agent(a) => agent::run_agent(a).await,
