@@ -221,7 +221,7 @@ fn children() -> Vec<i32> {
 /// it: Open vSwitch daemons name their pidfile on their command line, so a
 /// stale file whose PID was reused by another process is not believed.
 fn daemon_pid(pidfile: &std::path::Path) -> Option<i32> {
-    let pid: i32 = std::fs::read_to_string(pidfile).ok()?.trim().parse().ok()?;
+    let pid = super::read_pidfile(pidfile)?;
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
     let want = format!("--pidfile={}", pidfile.display());
     cmdline.split(|&b| b == 0).any(|arg| arg == want.as_bytes()).then_some(pid)

@@ -185,7 +185,7 @@ impl Sandbox {
     }
 
     fn pid_of(&self, daemon: &str) -> Option<i32> {
-        std::fs::read_to_string(self.path(&format!("{daemon}.pid"))).ok()?.trim().parse().ok()
+        read_pidfile(&self.path(&format!("{daemon}.pid")))
     }
 
     /// PID of the running ovs-vswitchd, if any.
@@ -299,6 +299,11 @@ impl Drop for Sandbox {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The PID a daemon wrote to `pidfile`, if the file is there and holds one.
+fn read_pidfile(pidfile: &Path) -> Option<i32> {
+    std::fs::read_to_string(pidfile).ok()?.trim().parse().ok()
 }
 
 fn is_zombie(pid: i32) -> bool {
