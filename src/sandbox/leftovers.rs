@@ -183,7 +183,7 @@ fn wait_for_signal(fd: libc::c_int) -> Option<libc::c_int> {
 fn clean_all() {
     let items = live();
     let daemons = items.iter().filter_map(|(_, l)| match l {
-        Leftover::Pidfile(p) => daemon_pid(p),
+        Leftover::Pidfile(p) => super::daemon_pid(p),
         _ => None,
     });
     for pid in children().into_iter().chain(daemons) {
@@ -215,14 +215,4 @@ fn children() -> Vec<i32> {
         (ppid == me).then_some(pid)
     })
     .collect()
-}
-
-/// The PID in `pidfile`, if that process is still the daemon that wrote
-/// it: Open vSwitch daemons name their pidfile on their command line, so a
-/// stale file whose PID was reused by another process is not believed.
-fn daemon_pid(pidfile: &std::path::Path) -> Option<i32> {
-    let pid = super::read_pidfile(pidfile)?;
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    let want = format!("--pidfile={}", pidfile.display());
-    cmdline.split(|&b| b == 0).any(|arg| arg == want.as_bytes()).then_some(pid)
 }

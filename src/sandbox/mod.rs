@@ -185,7 +185,7 @@ impl Sandbox {
     }
 
     fn pid_of(&self, daemon: &str) -> Option<i32> {
-        read_pidfile(&self.path(&format!("{daemon}.pid")))
+        daemon_pid(&self.path(&format!("{daemon}.pid")))
     }
 
     /// PID of the running ovs-vswitchd, if any.
@@ -197,7 +197,7 @@ impl Sandbox {
     pub fn signal(&self, daemon: &str, signal: &str) -> Result<(), SandboxError> {
         let pid = self
             .pid_of(daemon)
-            .ok_or_else(|| SandboxError::Command { cmd: format!("signal {daemon}"), stderr: "no pidfile".into() })?;
+            .ok_or_else(|| SandboxError::Command { cmd: format!("signal {daemon}"), stderr: "not running (no pidfile, or its PID is no longer that daemon)".into() })?;
         run(Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()))?;
         Ok(())
     }
@@ -301,9 +301,15 @@ impl Drop for Sandbox {
     }
 }
 
-/// The PID a daemon wrote to `pidfile`, if the file is there and holds one.
-fn read_pidfile(pidfile: &Path) -> Option<i32> {
-    std::fs::read_to_string(pidfile).ok()?.trim().parse().ok()
+/// The PID in `pidfile`, if that process is still the daemon that wrote
+/// it: Open vSwitch daemons name their pidfile on their command line, so a
+/// stale file (left by a killed daemon) whose PID was reused by another
+/// process is not believed, and that process is never signalled.
+fn daemon_pid(pidfile: &Path) -> Option<i32> {
+    let pid: i32 = std::fs::read_to_string(pidfile).ok()?.trim().parse().ok()?;
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let want = format!("--pidfile={}", pidfile.display());
+    cmdline.split(|&b| b == 0).any(|arg| arg == want.as_bytes()).then_some(pid)
 }
 
 fn is_zombie(pid: i32) -> bool {
@@ -322,4 +328,31 @@ pub fn wait_for(mut cond: impl FnMut() -> bool, limit: Duration, what: &str) -> 
         std::thread::sleep(Duration::from_millis(10));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pidfile_is_believed_only_while_its_daemon_names_it() {
+        let dir = std::env::temp_dir().join(format!("podflow-pidfile-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pidfile = dir.join("d.pid");
+        // A process that names the pidfile on its command line, as OVS
+        // daemons do (the loop keeps `sh` from exec'ing its command).
+        let mut named = Command::new("sh");
+        named.args(["-c", "while :; do sleep 1; done", "sh"]).arg(format!("--pidfile={}", pidfile.display()));
+        let mut child = named.spawn().unwrap();
+        std::fs::write(&pidfile, format!("{}\n", child.id())).unwrap();
+        assert_eq!(daemon_pid(&pidfile), Some(child.id() as i32));
+        // A stale file whose PID is now another process (this one).
+        std::fs::write(&pidfile, format!("{}\n", std::process::id())).unwrap();
+        assert_eq!(daemon_pid(&pidfile), None);
+        std::fs::write(&pidfile, "garbage").unwrap();
+        assert_eq!(daemon_pid(&pidfile), None);
+        let _ = child.kill();
+        let _ = child.wait();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
