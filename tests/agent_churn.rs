@@ -346,7 +346,7 @@ fn work_hung_on_a_stopped_ovsdb_is_retried_and_never_blocks_the_agent() {
     eprintln!("agent exited {took:?} after SIGTERM with OVSDB stopped ({st})");
     assert!(st.success(), "{st}");
     // Generous bound against a hang (the exit is immediate by design).
-    assert!(took < Duration::from_secs(3), "the agent took {took:?} to exit");
+    assert!(took < Duration::from_secs(6), "the agent took {took:?} to exit");
 }
 
 /// An IPAM plugin that hangs while the agent gives a lease back at start
@@ -381,10 +381,16 @@ fn a_hung_ipam_plugin_at_start_is_killed_and_the_agent_carries_on() {
     assert!(log.contains("did not finish within"), "the release did not time out:\n{log}");
     let pids: Vec<i32> = std::fs::read_to_string(&pids).unwrap().lines().map(|l| l.trim().parse().unwrap()).collect();
     assert_eq!(pids.len(), 2, "the fake plugin did not start its child: {pids:?}");
+    // Killed when the limit passed; a loaded machine may take a moment to
+    // tear them down (without the kill they would live for minutes).
+    let stat = |pid: &i32| std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let gone = |pid: &i32| {
+        let s = stat(pid);
+        s.is_empty() || s.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z'))
+    };
+    let _ = podflow::sandbox::wait_for(|| pids.iter().all(gone), Duration::from_secs(5), "the plugin's processes to go");
     for pid in &pids {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let gone = stat.is_empty() || stat.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z'));
-        assert!(gone, "process {pid} of the hung IPAM plugin is still there: {stat}");
+        assert!(gone(pid), "process {pid} of the hung IPAM plugin is still there: {}", stat(pid));
     }
     // It is tried again at the next start, or spent by the pod's DEL.
     assert!(node.dir.join("state/intents/ctr-h.eth0.json").exists());

@@ -271,8 +271,11 @@ fn forged_neighbor_and_router_advertisements_are_dropped() {
     for t in [136, 134] {
         node.sb.ofctl("add-flow", BRIDGE, &[&format!("table=12,priority=300,icmp6,icmp_type={t},actions=goto_table:20")]).unwrap();
     }
+    // (Polled: the first packet of a flow goes through the switch's slow
+    // path, which a loaded machine may take a while over.)
+    let within = |f: &dyn Fn() -> bool| podflow::sandbox::wait_for(f, Duration::from_secs(5), "the forged message's effect").is_ok();
     forged_na();
-    assert!(entry().contains(&attacker.mac), "without the ND guard the forged advertisement should have won (the check cannot fail otherwise): {}", entry());
+    assert!(within(&|| entry().contains(&attacker.mac)), "without the ND guard the forged advertisement should have won (the check cannot fail otherwise): {}", entry());
     forged_ra();
-    assert!(!ra_route().trim().is_empty(), "without the RA drop the node should have taken the pod's route (the check cannot fail otherwise)");
+    assert!(within(&|| !ra_route().trim().is_empty()), "without the RA drop the node should have taken the pod's route (the check cannot fail otherwise)");
 }

@@ -141,8 +141,9 @@ fn sigterm_ends_the_agent_at_once_while_ovsdb_hangs_and_spares_a_newer_socket() 
     node.sb.signal("ovsdb-server", "CONT").unwrap();
     eprintln!("agent exited {took:?} after SIGTERM with OVSDB stopped ({status})");
     assert!(status.success(), "{status}");
-    // Generous bound against a hang (it was 9.2 s); the measured figure is printed.
-    assert!(took < Duration::from_secs(3), "the agent took {took:?} to exit");
+    // A bound against waiting out a timeout (it was 9.2 s), loose enough for a
+    // loaded machine; the measured figure is printed.
+    assert!(took < Duration::from_secs(6), "the agent took {took:?} to exit");
     assert_eq!(std::fs::metadata(&sock).map(|m| m.ino()).ok(), Some(ino), "the stopping agent removed the newer agent's socket");
     drop(newer);
 }

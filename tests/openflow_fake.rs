@@ -15,9 +15,11 @@ use podflow::proto::openflow::multipart::{MultipartReply, MultipartReplyBody, MO
 use podflow::proto::openflow::switch::Hello;
 use std::time::{Duration, Instant};
 
+/// Requests time out after 5 s: long enough that a loaded machine does not
+/// turn a scripted reply into a timeout (the timeout test sets its own).
 fn config() -> SessionConfig {
     SessionConfig {
-        timing: Timing { request_timeout: Duration::from_millis(500), echo_interval: Duration::from_secs(30), echo_misses: 2 },
+        timing: Timing { request_timeout: Duration::from_secs(5), echo_interval: Duration::from_secs(30), echo_misses: 2 },
         connect_timeout: Duration::from_secs(2),
         ..Default::default()
     }
@@ -227,15 +229,18 @@ async fn an_asynchronous_bundle_timeout_fails_the_transaction() {
 
 #[tokio::test]
 async fn a_switch_that_stops_answering_gives_a_deadline_error_not_a_hang() {
-    let (_sw, s, mut p) = pair(config()).await;
+    let mut cfg = config();
+    cfg.timing.request_timeout = Duration::from_millis(500);
+    let (_sw, s, mut p) = pair(cfg).await;
     let t0 = Instant::now();
     let s2 = s.clone();
     let r = tokio::spawn(async move { s2.barrier().await });
     let _ = p.recv().await; // read, never answered
     let e = tokio::time::timeout(Duration::from_secs(3), r).await.expect("hung").unwrap().unwrap_err();
     assert!(matches!(e, OfError::Timeout { what: "BARRIER_REQUEST", .. }), "{e}");
+    // Not before its deadline; the 3 s bound above catches a hang.
     let took = t0.elapsed();
-    assert!(took >= Duration::from_millis(450) && took < Duration::from_millis(1500), "{took:?}");
+    assert!(took >= Duration::from_millis(450), "{took:?}");
     // A bundle against a silent switch fails too, within its deadline.
     let e = tokio::time::timeout(Duration::from_secs(3), s.bundle(&[flow(1)], 1)).await.expect("hung").unwrap_err();
     assert!(matches!(e, BundleError::Session(OfError::Timeout { .. })), "{e}");
@@ -249,10 +254,10 @@ async fn echo_probes_drop_a_silent_switch() {
     let (x, m) = p.recv().await;
     assert!(matches!(m, Message::EchoRequest(_)));
     assert_eq!(x, 0);
-    let t0 = Instant::now();
-    let e = tokio::time::timeout(Duration::from_secs(2), s.closed()).await.expect("not dropped");
+    let e = tokio::time::timeout(Duration::from_secs(5), s.closed()).await.expect("not dropped");
+    // The probes, not anything else, dropped it (the 5 s bound above
+    // catches probes that never give up).
     assert!(matches!(&e, OfError::Disconnected(m) if m.contains("echo")), "{e}");
-    assert!(t0.elapsed() < Duration::from_millis(400));
 }
 
 #[tokio::test]
@@ -261,13 +266,15 @@ async fn switch_echo_requests_are_answered_and_probes_keep_a_live_switch() {
     cfg.timing.echo_interval = Duration::from_millis(100);
     let (_sw, s, mut p) = pair(cfg).await;
     p.send(77, &Message::EchoRequest(vec![9, 9])).await;
-    let mut probes = 0;
+    let (mut probes, mut answered) = (0, false);
     let t0 = Instant::now();
-    while t0.elapsed() < Duration::from_millis(600) {
+    while probes < 3 || !answered {
+        assert!(t0.elapsed() < Duration::from_secs(10), "{probes} probes, answered: {answered}");
         let (x, m) = p.recv().await;
         match m {
             Message::EchoReply(d) => {
                 assert_eq!((x, d), (77, vec![9, 9]));
+                answered = true;
             }
             Message::EchoRequest(d) => {
                 probes += 1;
@@ -276,7 +283,6 @@ async fn switch_echo_requests_are_answered_and_probes_keep_a_live_switch() {
             m => panic!("{m:?}"),
         }
     }
-    assert!(probes >= 3, "{probes}");
     assert!(!s.is_closed());
 }
 
@@ -334,13 +340,13 @@ async fn a_disconnect_fails_every_in_flight_request_at_once() {
     for _ in 0..10 {
         let _ = p.recv().await;
     }
-    let t0 = Instant::now();
     drop(p);
+    // Disconnected, not Timeout: the disconnect failed them, not their
+    // 5 s deadline.
     for t in tasks {
         let e = t.await.unwrap().unwrap_err();
         assert!(matches!(e, OfError::Disconnected(_)), "{e}");
     }
-    assert!(t0.elapsed() < Duration::from_millis(300));
 }
 
 #[tokio::test]
@@ -413,7 +419,10 @@ async fn a_restarted_switch_is_back_by_polling_whatever_the_backoff() {
     let bound = sw.restart_bound_only();
     drop(p);
     disconnected(&sup, 1).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The first refused attempt replaces the disconnect's error.
+    let mut rx = sup.watch();
+    let refused = |s: &LinkState| matches!(s, LinkState::Disconnected { error: OfError::Connect { .. }, .. });
+    tokio::time::timeout(Duration::from_secs(5), rx.wait_for(refused)).await.expect("no refused attempt within 5 s").unwrap();
     match sup.state() {
         LinkState::Disconnected { error: OfError::Connect { reason, .. }, retry_in, .. } => {
             assert!(reason.contains("Connection refused"), "{reason}");

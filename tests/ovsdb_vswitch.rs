@@ -185,7 +185,8 @@ async fn ovsdb_restart_resyncs_replica_and_pending_transaction_is_outcome_unknow
     let e = pending.await.unwrap().unwrap_err();
     assert!(matches!(e, Error::OutcomeUnknown(_)), "{e}");
     assert!(e.to_string().contains("may or may not have committed"), "{e}");
-    assert!(!c.read(|s| s.connected));
+    // The pending transactions are failed just before the state says so.
+    c.wait_until(secs(5), |s| (!s.connected).then_some(())).await.expect("still connected after the server died");
     assert_eq!(c.in_flight(), 0);
 
     // While the server is down, change the database behind our back.

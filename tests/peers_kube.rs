@@ -249,10 +249,12 @@ async fn lists_watches_resumes_and_relists_on_410() {
 
 #[tokio::test]
 async fn an_unreachable_api_server_keeps_the_replayed_list_and_reconnects() {
-    // Nothing listens on the port at first.
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    drop(l);
+    // Nothing listens on the port at first; it stays bound meanwhile, so
+    // that no other socket (nor the client's own, connecting to itself)
+    // takes it.
+    let bound = tokio::net::TcpSocket::new_v4().unwrap();
+    bound.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = bound.local_addr().unwrap().port();
     let dir = TempDir(std::env::temp_dir().join(format!("podflow-peers-kube-down-{}", std::process::id())));
     std::fs::create_dir_all(&dir.0).unwrap();
     let saved = vec![podflow::peers::Peer { name: "a".into(), pod_cidrs: vec!["198.18.1.0/24".parse().unwrap()], internal_ips: vec!["192.0.2.1".parse().unwrap()] }];
@@ -269,7 +271,7 @@ async fn an_unreachable_api_server_keeps_the_replayed_list_and_reconnects() {
     assert!(h.report().errors >= 2, "connection failures are reported: {:?}", h.report());
     assert_eq!(names(&h.current()), ["a"], "and the replayed list is kept");
     // The server comes up on that port: the watcher reconnects (backoff).
-    let l = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    let l = bound.listen(64).unwrap();
     let srv = Arc::new(Server {
         script: Script { lists: vec![("7".into(), vec![node("a", 1, Some("198.18.1.0/24"), "192.0.2.1"), node("b", 2, Some("198.18.2.0/24"), "192.0.2.2")])], watches: vec![] },
         seen: Mutex::default(),

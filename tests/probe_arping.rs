@@ -57,10 +57,11 @@ async fn every_probe_is_answered_across_a_veth() {
     assert_eq!(s.unmatched_replies, 0);
     assert_eq!(r.source_ip, SRC, "source taken from the interface");
     assert_eq!(r.target_mac.map(|m| m.to_string()).as_deref(), Some(PEER_MAC));
-    assert!(took < Duration::from_secs(3), "took {took:?}");
-    // Paced: 99 intervals of 5 ms, give or take scheduling.
+    // Upper bounds here only catch a hang: a loaded machine delays probes.
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+    // Paced: 99 intervals of 5 ms, never faster.
     let span = Duration::from_nanos(r.probes[99].offset_ns - r.probes[0].offset_ns);
-    assert!(span >= Duration::from_millis(490) && span < Duration::from_millis(2000), "span {span:?}");
+    assert!(span >= Duration::from_millis(490) && span < Duration::from_secs(10), "span {span:?}");
     for w in r.probes.windows(2) {
         assert!(w[1].sent_monotonic_ns > w[0].sent_monotonic_ns);
         assert!(w[1].sent_unix_ns > w[0].sent_unix_ns);
@@ -68,7 +69,7 @@ async fn every_probe_is_answered_across_a_veth() {
     }
     for pr in &r.probes {
         let rtt = pr.rtt().expect("rtt");
-        assert!(rtt < Duration::from_millis(100), "probe {} rtt {rtt:?}", pr.seq);
+        assert!(rtt < Duration::from_secs(2), "probe {} rtt {rtt:?}", pr.seq);
         assert!(pr.send_error.is_none());
     }
 }
@@ -83,7 +84,7 @@ async fn one_millisecond_interval_is_kept_and_answered() {
     assert_eq!((r.summary.sent, r.summary.answered), (200, 200), "{:?}", r.summary);
     let span = Duration::from_nanos(r.probes[199].offset_ns - r.probes[0].offset_ns);
     assert!(span >= Duration::from_millis(199), "never faster than the interval: {span:?}");
-    assert!(span < Duration::from_millis(1500), "{span:?}");
+    assert!(span < Duration::from_secs(10), "{span:?}");
     let min_gap = r.probes.windows(2).map(|w| w[1].offset_ns - w[0].offset_ns).min().unwrap();
     assert!(min_gap >= 500_000, "no bursts: smallest gap {min_gap} ns");
 }

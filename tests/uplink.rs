@@ -563,7 +563,7 @@ fn the_agents_secondary_attach_is_retried_until_it_succeeds_and_sigterm_ends_it(
     let took = t0.elapsed();
     eprintln!("agent exited {took:?} after SIGTERM while retrying its attach ({st})");
     assert!(st.success(), "{st}");
-    assert!(took < Duration::from_secs(3), "the agent took {took:?} to exit");
+    assert!(took < Duration::from_secs(6), "the agent took {took:?} to exit");
     // The next agent retries too (after rolling back an attempt SIGTERM
     // may have cut short), and attaches once the router answers.
     let before = failed();

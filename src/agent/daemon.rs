@@ -648,7 +648,11 @@ async fn serve(cfg: &DaemonConfig) -> Result<(), DaemonError> {
                 }
                 if let (true, Some(x)) = (cfg.fault_skip_peers, &run.cross) {
                     // The bug the fault stands for: peers installed after the key went.
+                    // As with `ClearKeyEarly`, a 300 ms gap: right after the removal, a
+                    // test's monitor on a loaded machine could see the removal after the
+                    // peers' acknowledgement and miss the fault by luck.
                     use super::runtime::PeerFlows;
+                    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
                     let round = agent.status().await.round;
                     match x.install(round).await {
                         Ok(true) => {

@@ -251,7 +251,9 @@ async fn a_failing_pod_holds_the_key_until_it_succeeds() {
     assert!(pos(&log, &format!("ack pod {}", FIRST_POD_OFPORT + 1)) < first(&log, "frw cleared"));
 }
 
-#[tokio::test]
+// Paused time: the 100 ms deadline counts virtual time, so a slow disk
+// (the store's fsyncs) cannot pass it before the healthy pod is acked.
+#[tokio::test(start_paused = true)]
 async fn past_the_deadline_the_key_goes_and_the_failure_is_reported() {
     let r = with_pods(2).await;
     let r = {
