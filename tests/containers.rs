@@ -9,7 +9,7 @@
 //! The stories of issue 13: the OVS container restarted (SIGTERM), killed
 //! (SIGKILL) and started, and recreated on the same database volume: the key
 //! goes only after every pod's flows are acknowledged (seen by an
-//! independent OVSDB monitor), no ARP probe (10 ms) sent more than 20 ms
+//! independent OVSDB monitor), no ARP probe (10 ms) sent more than `demo::GRACE` (50 ms)
 //! after its removal is lost, the flow table is the same; the podflow
 //! container restarted with OVS alive loses no probe; `down` after the pods'
 //! DELs leaves nothing behind. The same restart with the agent's fault knob

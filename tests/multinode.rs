@@ -409,9 +409,10 @@ impl RestartOutcome {
             Some(p) if self.removed_ns <= p => v.push(format!("flow-restore-wait was removed {} µs before the peers were acknowledged", (p - self.removed_ns) / 1000)),
             Some(_) => {}
         }
-        let lost: Vec<u32> = self.probes.iter().filter(|p| p.sent_unix_ns > self.removed_ns + 20_000_000 && !p.replied).map(|p| p.seq).collect();
+        let grace = podflow::demo::GRACE;
+        let lost: Vec<u32> = self.probes.iter().filter(|p| p.sent_unix_ns > self.removed_ns + grace.as_nanos() as u64 && !p.replied).map(|p| p.seq).collect();
         if !lost.is_empty() {
-            v.push(format!("{} UDP probes node 1 -> node 2 sent more than 20 ms after the key's removal were lost: {lost:?}", lost.len()));
+            v.push(format!("{} UDP probes node 1 -> node 2 sent more than {} ms after the key's removal were lost: {lost:?}", lost.len(), grace.as_millis()));
         }
         v
     }

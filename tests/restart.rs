@@ -3,7 +3,7 @@
 //! `flow-restore-wait` preset, `ovs-vswitchd` killed with -9 and
 //! started again. The key must be removed only after the last pod's flows
 //! were acknowledged (removal time from an independent OVSDB monitor, ack
-//! times from the agent), no probe sent more than 20 ms after the removal
+//! times from the agent), no probe sent more than `demo::GRACE` (50 ms) after the removal
 //! may be lost, and the flow table must come back as it was. The same
 //! scenario with the agent's fault knob (key removed before the replay)
 //! must fail these checks: that proves the test catches the original bug.

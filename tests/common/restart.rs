@@ -3,6 +3,7 @@
 //! container in tests/containers.rs), and the flow-table form both compare.
 #![allow(dead_code)]
 
+use podflow::demo::GRACE;
 use podflow::probe::ProbeReport;
 
 /// What one restart produced.
@@ -30,9 +31,9 @@ impl Outcome {
             v.push(format!("flow-restore-wait was removed {} µs before the last pod acknowledgement", (last_ack - self.removed_ns) / 1000));
         }
         for (kind, r) in std::iter::once(("ARP", &self.probes)).chain(self.nd_probes.iter().map(|r| ("ND", r))) {
-            let lost: Vec<u32> = r.probes.iter().filter(|p| p.sent_unix_ns > self.removed_ns + 20_000_000 && !p.replied).map(|p| p.seq).collect();
+            let lost: Vec<u32> = r.probes.iter().filter(|p| p.sent_unix_ns > self.removed_ns + GRACE.as_nanos() as u64 && !p.replied).map(|p| p.seq).collect();
             if !lost.is_empty() {
-                v.push(format!("{} {kind} probes sent more than 20 ms after the key's removal were lost: {lost:?}", lost.len()));
+                v.push(format!("{} {kind} probes sent more than {} ms after the key's removal were lost: {lost:?}", lost.len(), GRACE.as_millis()));
             }
         }
         if self.before != self.after {
