@@ -531,7 +531,7 @@ async fn restart_geneve_key_removed_after_peer_flows_acked_and_no_cross_node_pro
 }
 
 /// The gate needs the peers participant: with the rounds not waiting for
-/// the peers (their flows go in right after the key's removal), the
+/// the peers (their flows go in 300 ms after the key's removal), the
 /// Geneve restart check must fail.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_geneve_check_catches_a_gate_without_the_peers_participant() {

@@ -585,7 +585,11 @@ async fn a_streamed_dump_nobody_reads_holds_the_switch_back_without_timing_out()
 
     const PARTS: usize = 64;
     const PER_PART: usize = 1000;
-    let (_sw, s, mut p) = pair(config()).await;
+    // A short deadline that the pause below outlasts (with the 5 s of
+    // `config()` the test would pass without the pause being discounted).
+    let mut cfg = config();
+    cfg.timing.request_timeout = Duration::from_millis(500);
+    let (_sw, s, mut p) = pair(cfg).await;
     let mut stream = s.multipart_stream(MultipartRequest::new(MultipartRequestBody::FlowDesc(FlowStatsRequest::default()))).await.unwrap();
     let (x, _) = p.recv_until(|m| matches!(m, Message::MultipartRequest(_))).await;
     let sent = Arc::new(AtomicUsize::new(0));

@@ -272,7 +272,8 @@ async fn past_the_deadline_the_key_goes_and_the_failure_is_reported() {
     assert!(!*r.db.frw.lock().unwrap());
 }
 
-#[tokio::test]
+// Paused time, as above: the deadline must not pass during real fsyncs.
+#[tokio::test(start_paused = true)]
 async fn failed_pods_are_retried_after_the_gate_opened() {
     let r = with_pods(2).await;
     let d = r.dir.clone();
@@ -587,7 +588,8 @@ async fn without_a_deadline_a_del_is_carried_out_by_the_round_it_would_block() {
     assert!(r.agent.store.get(&add_req(1).key).unwrap().is_none());
 }
 
-#[tokio::test]
+// Paused time, as above: the deadline must not pass during real fsyncs.
+#[tokio::test(start_paused = true)]
 async fn a_pod_refused_past_the_deadline_keeps_its_older_flows_until_it_is_installed_again() {
     let r = with_pods(2).await;
     let d = r.dir.clone();
