@@ -345,6 +345,10 @@ mod tests {
         named.args(["-c", "while :; do sleep 1; done", "sh"]).arg(format!("--pidfile={}", pidfile.display()));
         let mut child = named.spawn().unwrap();
         std::fs::write(&pidfile, format!("{}\n", child.id())).unwrap();
+        // spawn() returns as the child execs, a moment before the kernel
+        // sets up its new command line (empty until then; a CI run saw it).
+        // A real daemon writes its pidfile long after that.
+        let _ = wait_for(|| daemon_pid(&pidfile).is_some(), Duration::from_secs(5), "the child's command line");
         assert_eq!(daemon_pid(&pidfile), Some(child.id() as i32));
         // A stale file whose PID is now another process (this one).
         std::fs::write(&pidfile, format!("{}\n", std::process::id())).unwrap();
