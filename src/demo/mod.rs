@@ -42,8 +42,9 @@ pub const FAIL_ENV: &str = "PODFLOW_DEMO_FAIL";
 /// "after removal": the switch must first read the change from OVSDB and
 /// flush its datapath. It took 5–15 ms on an idle 2-core machine and up to
 /// ~36 ms with other work beside it (the first answered probe; a probe sent
-/// at +21.5 ms was lost in one CI run, at +26 ms in another loaded run). The restart tests use it too; a key removed
-/// before the flows (the 300 ms fault) still loses every probe past it.
+/// at +21.5 ms was lost in one CI run, at +26 ms in another loaded run).
+/// The restart tests use it too; a key removed before the flows (the 300 ms
+/// fault) still loses every probe past it.
 pub const GRACE: Duration = Duration::from_millis(50);
 
 /// Why the demo stopped.
