@@ -383,14 +383,11 @@ fn a_hung_ipam_plugin_at_start_is_killed_and_the_agent_carries_on() {
     assert_eq!(pids.len(), 2, "the fake plugin did not start its child: {pids:?}");
     // Killed when the limit passed; a loaded machine may take a moment to
     // tear them down (without the kill they would live for minutes).
-    let stat = |pid: &i32| std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let gone = |pid: &i32| {
-        let s = stat(pid);
-        s.is_empty() || s.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z'))
-    };
-    let _ = podflow::sandbox::wait_for(|| pids.iter().all(gone), Duration::from_secs(5), "the plugin's processes to go");
-    for pid in &pids {
-        assert!(gone(pid), "process {pid} of the hung IPAM plugin is still there: {}", stat(pid));
+    use podflow::sandbox::exited;
+    let _ = podflow::sandbox::wait_for(|| pids.iter().all(|&p| exited(p)), Duration::from_secs(5), "the plugin's processes to go");
+    for &pid in &pids {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        assert!(exited(pid), "process {pid} of the hung IPAM plugin is still there: {stat}");
     }
     // It is tried again at the next start, or spent by the pod's DEL.
     assert!(node.dir.join("state/intents/ctr-h.eth0.json").exists());

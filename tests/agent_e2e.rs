@@ -244,6 +244,7 @@ fn forged_neighbor_and_router_advertisements_are_dropped() {
     // packet goes through the switch's slow path, which a loaded machine
     // may take a while over, and a guarded check that looked too early
     // would pass for that reason alone.
+    // Polled every 100 ms, not `sandbox::wait_for`'s 10: each poll runs `ip`.
     let within = |f: &dyn Fn() -> bool| {
         let t0 = std::time::Instant::now();
         loop {

@@ -57,15 +57,11 @@ fn assert_clean(netns: &str, dir: &std::path::Path) {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
         let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else { continue };
         let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-        if cmd.contains(&needle) && !is_zombie(pid) {
+        if cmd.contains(&needle) && !podflow::sandbox::exited(pid as i32) {
             procs.push(format!("{pid}: {cmd}"));
         }
     }
     assert!(procs.is_empty(), "processes left behind: {procs:#?}");
-}
-
-fn is_zombie(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| s.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z'))).unwrap_or(true)
 }
 
 fn svg_path(tag: &str) -> PathBuf {

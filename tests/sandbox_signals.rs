@@ -27,7 +27,7 @@ fn netns_exists(name: &str) -> bool {
 }
 
 fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+    !podflow::sandbox::exited(pid)
 }
 
 /// A process's command line, its arguments joined by spaces.

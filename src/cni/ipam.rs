@@ -162,11 +162,6 @@ mod tests {
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
 
-    fn gone(pid: i32) -> bool {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        stat.is_empty() || stat.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z'))
-    }
-
     #[test]
     fn a_plugin_past_its_limit_is_killed_with_its_children_and_one_in_time_answers() {
         let dir = std::env::temp_dir().join(format!("podflow-ipam-{}", std::process::id()));
@@ -183,11 +178,9 @@ mod tests {
         // SIGKILL is delivered when kill() returns, but a loaded machine may
         // take a moment to tear the process down; without the kill it would
         // live for 600 s.
-        let until = Instant::now() + Duration::from_secs(5);
-        while !pids.iter().all(|p| gone(*p)) && Instant::now() < until {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        assert!(pids.iter().all(|p| gone(*p)), "{pids:?} outlived the limit");
+        let gone = || pids.iter().all(|&p| crate::sandbox::exited(p));
+        let _ = crate::sandbox::wait_for(gone, Duration::from_secs(5), "the killed plugin");
+        assert!(gone(), "{pids:?} outlived the limit");
         let r = exec_within("quick", "ADD", b"{}", &[], &path, Some(Duration::from_secs(10))).unwrap().unwrap();
         assert_eq!(r.ips[0].address, "198.18.0.5/24");
         let _ = std::fs::remove_dir_all(&dir);

@@ -217,8 +217,7 @@ impl Sandbox {
     fn kill_daemon(&self, daemon: &str) -> Result<(), SandboxError> {
         if let Some(pid) = self.pid_of(daemon) {
             let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
-            let proc = PathBuf::from(format!("/proc/{pid}"));
-            wait_for(|| !proc.exists() || is_zombie(pid), Duration::from_secs(10), daemon)?;
+            wait_for(|| exited(pid), Duration::from_secs(10), daemon)?;
             let _ = std::fs::remove_file(self.path(&format!("{daemon}.pid")));
         }
         Ok(())
@@ -312,7 +311,9 @@ fn daemon_pid(pidfile: &Path) -> Option<i32> {
     cmdline.split(|&b| b == 0).any(|arg| arg == want.as_bytes()).then_some(pid)
 }
 
-fn is_zombie(pid: i32) -> bool {
+/// Whether process `pid` will never run again: gone from `/proc`, or a
+/// zombie waiting for its parent to reap it.
+pub fn exited(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .map(|s| s.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z')))
         .unwrap_or(true)
